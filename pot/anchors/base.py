@@ -1,0 +1,100 @@
+"""The anchor protocol: how a signed tree head's root gets committed somewhere outside the signer's control.
+
+An :class:`Anchor` backend takes a signed tree head and returns backend-specific *details* (a local chain
+entry, a transaction and block). The recorder wraps them in an :class:`AnchorReceipt`, which names the backend,
+the head it anchors and the root, and signs it, so that no receipt field can be changed in a proof without
+breaking a signature. What a receipt is worth depends on its backend: ``strength`` says so, and the verifier's
+report keeps locally anchored heads visibly apart from chain-anchored ones.
+
+Frozen by proof format v1 (docs/PROOF_FORMAT.md, "Anchor receipts").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
+
+from pot.canonical import DOMAIN_ANCHOR_RECEIPT
+from pot.errors import FormatError
+from pot.heads import SignedTreeHead, TreeHead
+from pot.keys import PublicKey, SigningKey
+from pot.records import check_hex64, check_name, check_object, check_timestamp
+
+Strength = Literal["local", "chain"]
+
+_RECEIPT_FIELDS = ("backend", "head_hash", "root_hash", "timestamp", "key_id", "details")
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorReceipt:
+    backend: str
+    head_hash: str
+    root_hash: str
+    timestamp: str
+    key_id: str
+    details: dict[str, Any]
+    signature: str
+
+    def body(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _RECEIPT_FIELDS}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.body(), "signature": self.signature}
+
+    def signature_valid(self, key: PublicKey) -> bool:
+        return key.verify(DOMAIN_ANCHOR_RECEIPT, self.body(), self.signature)
+
+    @classmethod
+    def issue(cls, backend: str, head: TreeHead, details: Mapping[str, Any], timestamp: str,
+              key: SigningKey) -> AnchorReceipt:
+        body = {"backend": backend, "head_hash": head.head_hash, "root_hash": head.root_hash,
+                "timestamp": timestamp, "key_id": key.key_id, "details": dict(details)}
+        return cls(**body, signature=key.sign(DOMAIN_ANCHOR_RECEIPT, body))
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> AnchorReceipt:
+        if not isinstance(value, Mapping):
+            raise FormatError("an anchor receipt must be a JSON object")
+        expected = {*_RECEIPT_FIELDS, "signature"}
+        if set(value) != expected:
+            raise FormatError(f"anchor receipt fields must be exactly {sorted(expected)}")
+        signature = value["signature"]
+        if not isinstance(signature, str):
+            raise FormatError("anchor receipt signature must be a string")
+        return cls(
+            backend=check_name(value["backend"], "backend"),
+            head_hash=check_hex64(value["head_hash"], "head_hash"),
+            root_hash=check_hex64(value["root_hash"], "root_hash"),
+            timestamp=check_timestamp(value["timestamp"], "timestamp"),
+            key_id=check_hex64(value["key_id"], "key_id"),
+            details=check_object(value["details"], "details"),
+            signature=signature,
+        )
+
+
+class Anchor(Protocol):
+    """A backend that anchors tree-head roots. Implementations: ``localchain``, ``ethereum``."""
+
+    backend: ClassVar[str]
+    strength: ClassVar[Strength]
+
+    def anchor(self, head: SignedTreeHead) -> dict[str, Any]:
+        """Anchor ``head``'s root and return the receipt details.
+
+        Idempotent: anchoring a head that this backend already holds returns the existing details instead of
+        anchoring twice. Raises :class:`pot.errors.AnchorUnavailable` when it cannot anchor now.
+        """
+        ...
+
+
+# How the verifier checks one receipt's details offline, per backend: (receipt, its head, signer) -> None, raising
+# pot.errors.AnchorReceiptError. Backends register here so the verifier needs no backend imports (no web3).
+OfflineCheck = Callable[[AnchorReceipt, TreeHead, PublicKey], None]
+OFFLINE_CHECKS: dict[str, OfflineCheck] = {}
+STRENGTHS: dict[str, Strength] = {}
+
+
+def register_backend(backend: str, strength: Strength, check: OfflineCheck) -> None:
+    OFFLINE_CHECKS[backend] = check
+    STRENGTHS[backend] = strength

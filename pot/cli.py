@@ -1,0 +1,375 @@
+"""The ``pot`` command. Thin: each verb parses its flags, calls the library, renders the result.
+
+Also reachable as ``python scripts/provenance_cli.py VERB`` (the seed toolkit's entry point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pot import __version__
+from pot.errors import (
+    AnchorError,
+    FormatError,
+    KeyringError,
+    PotError,
+    StoreError,
+    UsageError,
+    VerificationError,
+)
+
+EXIT_OK = 0
+EXIT_VERIFY_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success (for verify: every check passed)
+  1  verification failed: the proof, a signature, a root, a link or an anchor does not check out
+  2  bad usage or bad input: unknown flag, malformed JSON, negative epoch, unknown model id, unreadable proof
+  3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
+     chain unreachable
+"""
+
+log = logging.getLogger("pot")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse's default prints the whole usage; one line with the fix is kinder.
+        self.exit(EXIT_USAGE, f"pot: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _common() -> argparse.ArgumentParser:
+    """Flags every verb accepts, before or after the verb."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
+                        help="store directory (default: $POT_HOME or ./.pot)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="pot", description="Blockchain-anchored proof of training.", parents=[common],
+                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pot {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(name, help=help_text, description=help_text, parents=[common],
+                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = verb("init", "create the store and its signing key (passphrase from POT_KEY_PASSPHRASE, if set)")
+    p.add_argument("--blockchain", action="store_true", help="anchor tree heads on a chain (see .env.example)")
+    p.add_argument("--fingerprint", action="store_true", help="fingerprint checkpoints by default")
+
+    p = verb("checkpoint", "record a training checkpoint")
+    p.add_argument("--model-hash", required=True, metavar="H")
+    p.add_argument("--epoch", required=True, type=int, metavar="N")
+    p.add_argument("--metrics", required=True, metavar="JSON", help='e.g. \'{"loss": 0.1}\'')
+    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--step", type=int, metavar="N", help="global training step")
+    p.add_argument("--checkpoint-file", metavar="FILE", help="record this file's SHA-256 with the checkpoint")
+    p.add_argument("--fingerprint-hash", metavar="H", help="a behavioural fingerprint computed elsewhere")
+
+    p = verb("validate", "record a validation result")
+    p.add_argument("--model-hash", required=True, metavar="H")
+    p.add_argument("--validator", required=True, metavar="V")
+    p.add_argument("--result", required=True, metavar="JSON", help='e.g. \'{"accuracy": 0.95}\'')
+    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--confidence", type=float, metavar="C", help="confidence in [0, 1]")
+    p.add_argument("--challenge-hash", metavar="H")
+
+    p = verb("proof", "write the proof of training of a model")
+    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--record", action="append", metavar="ID",
+                   help="disclose only this record (repeatable): a partial proof with inclusion proofs")
+
+    p = verb("verify", "verify a proof offline (and, with --rpc, its anchors on chain)")
+    p.add_argument("--proof", required=True, metavar="FILE")
+    p.add_argument("--trusted-key", metavar="KEY",
+                   help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
+    p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
+    p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
+    p.add_argument("--checkpoint", metavar="FILE", help="tell whether FILE is a checkpoint file the proof recorded")
+
+    p = verb("history", "show the recorded history of a model")
+    p.add_argument("--model-id", metavar="ID", help="omit to list the store's models")
+
+    p = verb("test", "check the store, the key and the local chain (and the blockchain client)")
+    p.add_argument("--blockchain", action="store_true", help="also check the chain settings and RPC")
+
+    p = verb("key", "show the signing key")
+    key_verbs = p.add_subparsers(dest="key_verb", metavar="ACTION", parser_class=_Parser, required=True)
+    key_verbs.add_parser("public", help="print the public key, for others to pin with --trusted-key",
+                         parents=[common])
+
+    for extra in _extra_verbs:
+        extra(verbs, verb)
+    return parser
+
+
+# Later features (chain anchoring, runs, lineage) add their verbs here.
+_extra_verbs: list[Callable[[Any, Callable[[str, str], argparse.ArgumentParser]], None]] = []
+_handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def handler(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        _handlers[name] = fn
+        return fn
+    return register
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _json_arg(text: str, flag: str) -> Any:
+    try:
+        value = json.loads(text, parse_constant=lambda c: float(c))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{flag} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} must be a JSON object such as '{{\"loss\": 0.1}}'")
+    return value
+
+
+def _store_dir(args: argparse.Namespace) -> Path:
+    from pot.config import ProvenanceConfig
+
+    store = getattr(args, "store", None)
+    return Path(store) if store else ProvenanceConfig().resolve_store()
+
+
+def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from pot.store import Store
+
+    return Store(_store_dir(args), create=create)
+
+
+def _recorder(args: argparse.Namespace) -> Any:
+    """A recorder on the store named by the flags, with the settings saved by ``pot init``."""
+    from pot.config import ProvenanceConfig
+    from pot.recorder import ProvenanceRecorder
+
+    store = _open_store(args)
+    config = ProvenanceConfig(
+        enabled=True, store_dir=str(store.root),
+        blockchain_enabled=store.get_setting("blockchain_enabled") == "true",
+        fingerprint_checkpoints=store.get_setting("fingerprint_checkpoints", "true") == "true")
+    return ProvenanceRecorder(config, store=store)
+
+
+def _emit(args: argparse.Namespace, text: str, data: Any) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=1, ensure_ascii=False))
+    else:
+        print(text)
+
+
+# --- verbs -----------------------------------------------------------------------------------------------------
+
+
+@handler("init")
+def _init(args: argparse.Namespace) -> int:
+    from pot.config import ProvenanceConfig
+    from pot.recorder import open_signing_key
+
+    store = _open_store(args, create=True)
+    key = open_signing_key(store, ProvenanceConfig().resolve_key_file(store.root))
+    if args.blockchain:
+        store.set_setting("blockchain_enabled", "true")
+    if args.fingerprint:
+        store.set_setting("fingerprint_checkpoints", "true")
+    data = {"store": str(store.root), "key_id": key.key_id, "public_key": key.public.hex,
+            "blockchain_enabled": store.get_setting("blockchain_enabled") == "true"}
+    _emit(args, f"store ready at {store.root}\nsigning key id {key.key_id}\npublic key   {key.public.hex}"
+                + ("\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
+                   if data["blockchain_enabled"] else ""), data)
+    return EXIT_OK
+
+
+def _record(args: argparse.Namespace, call: Callable[[Any], str]) -> int:
+    with _recorder(args) as recorder:
+        record_id = call(recorder)
+    _emit(args, record_id, {"id": record_id})
+    return EXIT_OK
+
+
+@handler("checkpoint")
+def _checkpoint(args: argparse.Namespace) -> int:
+    metrics = _json_arg(args.metrics, "--metrics")
+    if args.epoch < 0:
+        raise UsageError(f"--epoch must be >= 0, got {args.epoch}")
+    return _record(args, lambda r: r.record_training_checkpoint(
+        model_hash=args.model_hash, metrics=metrics, epoch=args.epoch, model_id=args.model_id, step=args.step,
+        checkpoint_path=args.checkpoint_file, fingerprint_hash=args.fingerprint_hash))
+
+
+@handler("validate")
+def _validate(args: argparse.Namespace) -> int:
+    result = _json_arg(args.result, "--result")
+    return _record(args, lambda r: r.record_validation(
+        model_hash=args.model_hash, validator_id=args.validator, validation_result=result,
+        model_id=args.model_id, confidence_score=args.confidence, challenge_hash=args.challenge_hash))
+
+
+@handler("proof")
+def _proof(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory")
+    with _recorder(args) as recorder:
+        proof = recorder.generate_proof_of_training(args.model_id, disclose=args.record)
+    try:
+        proof.save(output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
+    latest = proof.latest_head
+    data = {"output": str(output), "model_id": proof.model_id, "disclosure": proof.disclosure,
+            "records": len(proof.disclosed), "tree_heads": len(proof.tree_heads), "merkle_root": proof.merkle_root,
+            "signer_key_id": proof.signer.key_id}
+    _emit(args, f"wrote {proof.disclosure} proof of {proof.model_id} to {output}: {len(proof.disclosed)} record(s), "
+                f"{len(proof.tree_heads)} signed tree head(s), root {proof.merkle_root}"
+                f" (log size {latest.tree_size if latest else 0})", data)
+    return EXIT_OK
+
+
+@handler("verify")
+def _verify(args: argparse.Namespace) -> int:
+    from pot._internal import render
+    from pot.keys import PublicKey
+    from pot.proof import ProvenanceProof
+    from pot.verify import verify_proof
+
+    trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
+    local_chain = Path(args.local_chain) if args.local_chain else None
+    if local_chain is not None and not local_chain.is_file():
+        raise UsageError(f"no local chain file at {local_chain}")
+    checker = None
+    if args.rpc:
+        from pot.anchors.ethereum import online_checker
+
+        checker = online_checker(args.rpc)
+    try:
+        proof = ProvenanceProof.load(args.proof)
+    except VerificationError as exc:  # a pot proof whose content is malformed: it fails verification
+        _emit(args, f"proof {args.proof}\nFAILED: format: {exc}",
+              {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]})
+        return EXIT_VERIFY_FAILED
+    failure = None
+    try:
+        report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker)
+    except VerificationError as exc:
+        report, failure = exc.report, f"{exc.check}: {exc}"
+        if report is None:
+            raise
+    checkpoint_match = None
+    if args.checkpoint:
+        from pot.hashing import match_checkpoint_file
+
+        checkpoint_match = match_checkpoint_file(proof, args.checkpoint)
+    data = report.to_json()
+    text = render.report(args.proof, report, failure)
+    if checkpoint_match is not None:
+        data["checkpoint"] = checkpoint_match
+        text += "\n" + checkpoint_match["message"]
+    _emit(args, text, data)
+    if failure is not None:
+        return EXIT_VERIFY_FAILED
+    if checkpoint_match is not None and not checkpoint_match["recorded"]:
+        return EXIT_VERIFY_FAILED
+    return EXIT_OK
+
+
+@handler("history")
+def _history(args: argparse.Namespace) -> int:
+    from pot._internal import render
+    from pot.records import record_fields
+
+    store = _open_store(args)
+    if not args.model_id:
+        models = [(m, store.size(m)) for m in store.models()]
+        _emit(args, render.table(("model id", "records"), models) if models else "the store has no records yet",
+              [{"model_id": m, "records": n} for m, n in models])
+        return EXIT_OK
+    store.require_model(args.model_id)
+    records = list(store.records(args.model_id))
+    _emit(args, render.history(args.model_id, records),
+          [{"kind": r.KIND, **record_fields(r)} for r in records])
+    return EXIT_OK
+
+
+@handler("test")
+def _test(args: argparse.Namespace) -> int:
+    from pot.diagnostics import check_blockchain, check_local
+
+    results = check_local(_store_dir(args))
+    if args.blockchain:
+        results += check_blockchain(_store_dir(args))
+    ok = all(r.passed for r in results)
+    text = "\n".join(f"  {'ok  ' if r.passed else 'FAIL'} {r.name}: {r.detail}" for r in results)
+    _emit(args, text + ("\nall checks passed" if ok else "\nsome checks failed"),
+          {"ok": ok, "checks": [{"name": r.name, "passed": r.passed, "detail": r.detail} for r in results]})
+    return EXIT_OK if ok else EXIT_ENVIRONMENT
+
+
+@handler("key")
+def _key(args: argparse.Namespace) -> int:
+    from pot.config import ProvenanceConfig
+    from pot.keys import SigningKey, passphrase_from_env
+
+    store = _open_store(args)
+    key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
+    _emit(args, key.public.hex, {"algorithm": "ed25519", "public_key": key.public.hex, "key_id": key.key_id})
+    return EXIT_OK
+
+
+# --- entry point -----------------------------------------------------------------------------------------------
+
+
+def exit_code_for(exc: PotError) -> int:
+    if isinstance(exc, VerificationError):
+        return EXIT_VERIFY_FAILED
+    if isinstance(exc, UsageError | FormatError):
+        return EXIT_USAGE
+    if isinstance(exc, StoreError | KeyringError | AnchorError):
+        return EXIT_ENVIRONMENT
+    return EXIT_ENVIRONMENT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="pot: %(message)s")
+    if args.verb is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return _handlers[args.verb](args)
+    except PotError as exc:
+        print(f"pot: error: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        print("pot: interrupted; everything acknowledged before this is stored", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""Configuration: the seed's ``ProvenanceConfig``, where the store lives, and the chain settings.
+
+Precedence for every setting, highest first: an explicit argument (or ``client_config`` entry), the process
+environment, a ``.env`` file in the working directory, the store's saved settings, the default.
+Secrets (``PRIVATE_KEY``) are held in :class:`Secret`, whose repr and str never show the value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pot.errors import UsageError
+
+SEED_DEFAULT_STORAGE = "./provenance_records.json"
+DEFAULT_STORE = ".pot"
+STORE_ENV = "POT_HOME"
+KEY_FILE_ENV = "POT_KEY_FILE"
+
+# The seed's environment variables (shared/seeds/002, "Environment Variables").
+CHAIN_ENV = ("RPC_URL", "PRIVATE_KEY", "CONTRACT_ADDRESS", "BLOCKCHAIN_CLIENT_TYPE", "GAS_PRICE_GWEI",
+             "CONFIRMATION_BLOCKS", "FORCE_LOCAL_BLOCKCHAIN", "CHAIN_ID")
+
+
+@dataclass
+class ProvenanceConfig:
+    """The seed's configuration, field for field, plus pot's own settings after them."""
+
+    enabled: bool = False
+    blockchain_enabled: bool = False
+    local_storage_path: str = SEED_DEFAULT_STORAGE
+    batch_size: int = 10
+    auto_verify: bool = True
+    fingerprint_checkpoints: bool = True
+    record_challenges: bool = True
+    client_config: dict[str, Any] | None = None
+    # pot's additions
+    store_dir: str | None = None
+    """Store directory. Default: ``POT_HOME``, else ``local_storage_path`` if changed from the seed's default,
+    else ``./.pot``."""
+    key_file: str | None = None
+    """Signing key file. Default: ``POT_KEY_FILE``, else ``signing-key.pem`` in the store."""
+    salt_records: bool = True
+    """Give each record 16 random salt bytes, so disclosing one record alone reveals nothing of its neighbours."""
+    anchor_timeout: float = 30.0
+    """Seconds ``close()`` waits for outstanding chain anchors before leaving them in the pending queue."""
+    fingerprint_challenges: int = 16
+    fingerprint_input_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.anchor_timeout < 0:
+            raise UsageError("anchor_timeout must be >= 0")
+
+    def resolve_store(self, environ: Mapping[str, str] | None = None) -> Path:
+        env = os.environ if environ is None else environ
+        if self.store_dir:
+            return Path(self.store_dir)
+        if env.get(STORE_ENV):
+            return Path(env[STORE_ENV])
+        if self.local_storage_path and self.local_storage_path != SEED_DEFAULT_STORAGE:
+            return Path(self.local_storage_path)
+        return Path(DEFAULT_STORE)
+
+    def resolve_key_file(self, store: Path, environ: Mapping[str, str] | None = None) -> Path:
+        env = os.environ if environ is None else environ
+        if self.key_file:
+            return Path(self.key_file)
+        if env.get(KEY_FILE_ENV):
+            return Path(env[KEY_FILE_ENV])
+        from pot.store import KEY_NAME
+        return store / KEY_NAME
+
+
+class Secret:
+    """A secret string that never shows itself in a repr, a str, a log line or a traceback's locals."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """A minimal ``.env`` reader: ``KEY=value`` lines, optional ``export``, quotes, ``#`` comments."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return values
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"{path}:{number}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def _truthy(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise UsageError(f"{name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Everything the Ethereum anchor needs, resolved from arguments, environment, .env and the store."""
+
+    rpc_url: str | None = None
+    private_key: Secret | None = field(default=None, repr=False)
+    contract_address: str | None = None
+    client_type: str = "auto"  # "auto", "web3", "local"
+    gas_price_gwei: float | None = None
+    confirmation_blocks: int = 1
+    force_local: bool = False
+    chain_id: int | None = None
+
+    @property
+    def wants_chain(self) -> bool:
+        """True when these settings ask for chain anchoring at all."""
+        return not self.force_local and self.client_type != "local" and bool(self.rpc_url)
+
+    @classmethod
+    def resolve(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        dotenv: Path | None = Path(".env"),
+        saved: Mapping[str, str] | None = None,
+    ) -> ChainSettings:
+        """Merge the sources (see module docstring). ``overrides`` uses ``client_config`` keys, lower case."""
+        sources: list[Mapping[str, Any]] = []
+        if overrides:
+            sources.append({k.upper(): v for k, v in overrides.items() if v is not None})
+        sources.append(os.environ if environ is None else environ)
+        if dotenv is not None:
+            sources.append(read_dotenv(dotenv))
+        if saved:
+            sources.append({k.upper(): v for k, v in saved.items()})
+
+        def get(name: str) -> Any:
+            for source in sources:
+                value = source.get(name)
+                if value not in (None, ""):
+                    return value
+            return None
+
+        client_type = str(get("BLOCKCHAIN_CLIENT_TYPE") or "auto").lower()
+        if client_type not in ("auto", "web3", "local"):
+            raise UsageError(f"BLOCKCHAIN_CLIENT_TYPE must be auto, web3 or local, got {client_type!r}")
+        gas = get("GAS_PRICE_GWEI")
+        confirmations = get("CONFIRMATION_BLOCKS")
+        chain_id = get("CHAIN_ID")
+        key = get("PRIVATE_KEY")
+        try:
+            gas_value = None if gas is None else float(gas)
+            confirmations_value = 1 if confirmations is None else int(confirmations)
+            chain_id_value = None if chain_id is None else int(chain_id)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"chain settings: {exc}") from None
+        if gas_value is not None and not gas_value > 0:
+            raise UsageError("GAS_PRICE_GWEI must be a positive number")
+        if confirmations_value < 0:
+            raise UsageError("CONFIRMATION_BLOCKS must be >= 0")
+        force = get("FORCE_LOCAL_BLOCKCHAIN")
+        return cls(
+            rpc_url=get("RPC_URL"),
+            private_key=key if isinstance(key, Secret) else (Secret(str(key)) if key else None),
+            contract_address=get("CONTRACT_ADDRESS"),
+            client_type=client_type,
+            gas_price_gwei=gas_value,
+            confirmation_blocks=confirmations_value,
+            force_local=False if force is None else (force if isinstance(force, bool) else
+                                                      _truthy(str(force), "FORCE_LOCAL_BLOCKCHAIN")),
+            chain_id=chain_id_value,
+        )

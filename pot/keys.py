@@ -1,0 +1,180 @@
+"""Ed25519 signing keys: creation, the key file, signing and verifying.
+
+- The private key lives in one PEM (PKCS#8) file created with mode 0600, encrypted when a passphrase is given.
+  The passphrase comes from the ``POT_KEY_PASSPHRASE`` environment variable, never from a command-line argument
+  (which other users can read in the process list).
+- A public key is written as 64 hex digits of its raw 32 bytes; its key id is the SHA-256 of those bytes.
+- Signatures cover :func:`pot.canonical.signing_input` (domain tag + canonical JSON) and are 128 hex digits.
+
+Nothing in this module puts private key bytes or a passphrase into an exception, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from pot.canonical import HexDigest, sha256_hex, signing_input
+from pot.errors import FormatError, KeyringError
+
+PASSPHRASE_ENV = "POT_KEY_PASSPHRASE"
+ALGORITHM = "ed25519"
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+class PublicKey:
+    """An Ed25519 public key that verifies pot signatures."""
+
+    __slots__ = ("_key", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) != 32:
+            raise FormatError("an Ed25519 public key is 32 bytes")
+        self.raw = raw
+        self._key = Ed25519PublicKey.from_public_bytes(raw)
+
+    @property
+    def hex(self) -> str:
+        return self.raw.hex()
+
+    @property
+    def key_id(self) -> HexDigest:
+        return sha256_hex(self.raw)
+
+    def verify(self, domain: bytes, body: Mapping[str, Any], signature_hex: str) -> bool:
+        """True when ``signature_hex`` is this key's signature over ``body`` of kind ``domain``."""
+        try:
+            signature = bytes.fromhex(signature_hex)
+        except (TypeError, ValueError):
+            return False
+        if len(signature) != 64:
+            return False
+        try:
+            self._key.verify(signature, signing_input(domain, body))
+        except InvalidSignature:
+            return False
+        return True
+
+    @classmethod
+    def from_text(cls, text: str) -> PublicKey:
+        """Parse a public key given as hex, as ``ed25519:<hex>``, as a PEM block, or as a file holding either."""
+        candidate = text.strip()
+        if candidate.lower().startswith("ed25519:"):
+            candidate = candidate[len("ed25519:"):]
+        if len(candidate) == 64 and _HEX.fullmatch(candidate):
+            return cls(bytes.fromhex(candidate))
+        if candidate.startswith("-----BEGIN"):
+            try:
+                key = serialization.load_pem_public_key(candidate.encode())
+            except ValueError as exc:
+                raise FormatError(f"not a PEM public key: {exc}") from exc
+            if not isinstance(key, Ed25519PublicKey):
+                raise FormatError("the PEM public key is not an Ed25519 key")
+            return cls(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+        path = Path(text)
+        if len(text) < 4096 and path.is_file():
+            try:
+                content = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise FormatError(f"cannot read public key file {path}: {exc}") from exc
+            if content.strip() == text.strip():
+                raise FormatError(f"{path} does not hold a public key")
+            return cls.from_text(content)
+        raise FormatError("a public key must be 64 hex digits, a PEM public key, or a file holding one")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublicKey) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
+    def __repr__(self) -> str:
+        return f"PublicKey({self.hex})"
+
+
+class SigningKey:
+    """An Ed25519 private key. Its repr shows only the public half."""
+
+    __slots__ = ("_key", "public")
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.public = PublicKey(key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                              serialization.PublicFormat.Raw))
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @property
+    def key_id(self) -> HexDigest:
+        return self.public.key_id
+
+    def sign(self, domain: bytes, body: Mapping[str, Any]) -> str:
+        return self._key.sign(signing_input(domain, body)).hex()
+
+    def save(self, path: Path, passphrase: str | None = None) -> None:
+        """Write the key to a new file with mode 0600. Never overwrites an existing file."""
+        encryption: serialization.KeySerializationEncryption
+        if passphrase:
+            encryption = serialization.BestAvailableEncryption(passphrase.encode())
+        else:
+            encryption = serialization.NoEncryption()
+        pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError as exc:
+            raise KeyringError(f"key file {path} already exists; refusing to overwrite it") from exc
+        except OSError as exc:
+            raise KeyringError(f"cannot create key file {path}: {exc.strerror}") from exc
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def load(cls, path: Path, passphrase: str | None = None) -> SigningKey:
+        """Read a key file. Refuses files that other users can read, as ssh does."""
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError as exc:
+            raise KeyringError(f"no signing key at {path}; run `pot init` to create one") from exc
+        except OSError as exc:
+            raise KeyringError(f"cannot read signing key {path}: {exc.strerror}") from exc
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyringError(f"signing key {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+                               f"run: chmod 600 {path}")
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise KeyringError(f"cannot read signing key {path}: {exc.strerror}") from exc
+        encrypted = b"ENCRYPTED" in pem.split(b"\n", 1)[0]
+        if encrypted and not passphrase:
+            raise KeyringError(f"signing key {path} is encrypted; set {PASSPHRASE_ENV} to its passphrase")
+        try:
+            key = serialization.load_pem_private_key(pem, password=passphrase.encode() if encrypted and
+                                                     passphrase else None)
+        except (ValueError, TypeError) as exc:
+            if encrypted:
+                raise KeyringError(f"wrong passphrase for signing key {path} (from {PASSPHRASE_ENV})") from None
+            raise KeyringError(f"signing key {path} is not a PEM private key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyringError(f"signing key {path} is not an Ed25519 key")
+        return cls(key)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(public={self.public.hex})"
+
+
+def passphrase_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    value = (os.environ if environ is None else environ).get(PASSPHRASE_ENV)
+    return value or None

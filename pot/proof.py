@@ -1,0 +1,431 @@
+"""The proof of training: one JSON document a stranger can verify offline.
+
+``ProvenanceProof`` keeps the seed's field names (``training_chain``, ``validation_chain``, ``merkle_root``,
+``signature_hash`` ...) and gives each real content: the records of one model's log in order, every signed tree
+head with the consistency proof from its predecessor, every anchor receipt, and an Ed25519 signature over the
+whole document. The wire format is specified in docs/PROOF_FORMAT.md; :meth:`ProvenanceProof.from_json` is the
+only way in, and it returns a shape-checked object or raises :class:`pot.errors.FormatError`.
+Verification (every hash, root, link and signature) is :func:`pot.verify.verify_proof`.
+
+A *full* proof carries every record, so it is complete: removing, reordering or duplicating a record changes a
+root. A *partial* proof discloses some records, each with an inclusion proof against the latest head.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pot import __version__
+from pot.anchors.base import STRENGTHS, AnchorReceipt
+from pot.canonical import DOMAIN_PROOF
+from pot.errors import FormatError, MalformedProof, UsageError
+from pot.heads import SignedTreeHead, TreeHead
+from pot.keys import ALGORITHM, PublicKey, SigningKey
+from pot.merkle import MerkleTree
+from pot.records import (
+    Record,
+    TrainingCheckpoint,
+    ValidationRecord,
+    check_hex64,
+    check_name,
+    check_timestamp,
+    format_timestamp,
+    record_from_body,
+)
+
+MEDIA_TYPE = "application/vnd.pot.proof.v1+json"
+KNOWN_MEDIA_PREFIX = "application/vnd.pot.proof."
+MAX_PROOF_BYTES = 1 << 30  # 1 GiB: about 2.5 million records
+Disclosure = Literal["full", "partial"]
+
+_TOP_FIELDS = ("media_type", "model_id", "disclosure", "signer", "records", "tree_heads", "anchors",
+               "final_model_hash", "merkle_root", "blockchain_transactions", "proof_timestamp",
+               "verification_metadata", "signature_hash")
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosedRecord:
+    """A record as a proof carries it; ``inclusion`` is set only in partial proofs."""
+
+    record: Record
+    inclusion: tuple[str, ...] | None = None
+    claimed_id: str | None = None  # the id the document states; the verifier compares it with the content hash
+
+
+@dataclass(frozen=True, slots=True)
+class HeadEntry:
+    """A signed tree head with the consistency proof from the head before it (empty for the first head)."""
+
+    signed: SignedTreeHead
+    consistency: tuple[str, ...]
+
+    @property
+    def head(self) -> TreeHead:
+        return self.signed.head
+
+
+@dataclass(frozen=True)
+class ProvenanceProof:
+    """A proof of training for one model (seed field names, real content)."""
+
+    model_id: str
+    final_model_hash: str | None
+    merkle_root: str
+    blockchain_transactions: list[str]
+    proof_timestamp: str
+    verification_metadata: dict[str, Any]
+    signature_hash: str
+    signer: PublicKey
+    disclosed: list[DisclosedRecord]
+    tree_heads: list[HeadEntry]
+    anchors: list[AnchorReceipt]
+    disclosure: Disclosure = "full"
+    media_type: str = MEDIA_TYPE
+    signer_key_id: str | None = None  # as stated in the document; None means "derive from signer"
+    _raw_body: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    # --- the seed's views -------------------------------------------------------------------------------------
+
+    @property
+    def records(self) -> list[Record]:
+        return [d.record for d in self.disclosed]
+
+    @property
+    def training_chain(self) -> list[TrainingCheckpoint]:
+        return [r for r in self.records if isinstance(r, TrainingCheckpoint)]
+
+    @property
+    def validation_chain(self) -> list[ValidationRecord]:
+        return [r for r in self.records if isinstance(r, ValidationRecord)]
+
+    @property
+    def latest_head(self) -> TreeHead | None:
+        return self.tree_heads[-1].head if self.tree_heads else None
+
+    def receipts_for(self, head_hash: str) -> list[AnchorReceipt]:
+        return [r for r in self.anchors if r.head_hash == head_hash]
+
+    # --- wire format ------------------------------------------------------------------------------------------
+
+    def body(self) -> dict[str, Any]:
+        """The document without its signature: what ``signature_hash`` signs."""
+        if self._raw_body is not None:
+            return self._raw_body
+        return _document_body(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.body(), "signature_hash": self.signature_hash}
+
+    def dumps(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_json(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def save(self, path: Path | str) -> None:
+        Path(path).write_text(self.dumps(indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str, *, max_bytes: int = MAX_PROOF_BYTES) -> ProvenanceProof:
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise FormatError(f"{path} is {size} bytes, over the {max_bytes}-byte limit for a proof")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise UsageError(f"no proof file at {path}") from None
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory, not a proof file") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read proof file {path}: {exc.strerror}") from exc
+        return cls.from_json(data, max_bytes=max_bytes)
+
+    @classmethod
+    def from_json(cls, data: str | bytes | Mapping[str, Any], *, max_bytes: int = MAX_PROOF_BYTES
+                  ) -> ProvenanceProof:
+        """Parse and shape-check a proof document. Raises :class:`FormatError`; checks no hash or signature."""
+        document = data if isinstance(data, Mapping) else _parse_json(data, max_bytes)
+        return _parse_document(document)
+
+
+# --- building ---------------------------------------------------------------------------------------------------
+
+
+def build_proof(
+    *,
+    model_id: str,
+    record_bodies: Sequence[Mapping[str, Any]],
+    leaves: Sequence[bytes],
+    heads: Sequence[SignedTreeHead],
+    receipts: Iterable[AnchorReceipt],
+    key: SigningKey,
+    now: datetime | None = None,
+    disclose: Sequence[int] | None = None,
+) -> ProvenanceProof:
+    """Assemble and sign a proof from a log's records (bodies and leaf hashes), heads and receipts.
+
+    ``disclose`` lists record indexes for a partial proof; None makes a full proof. The latest head must cover
+    every record: the recorder signs one before calling this.
+    """
+    if not heads:
+        raise UsageError(f"model {model_id!r} has no signed tree head yet")
+    latest = heads[-1].head
+    if latest.tree_size != len(leaves):
+        raise UsageError(f"the latest head of {model_id!r} covers {latest.tree_size} of {len(leaves)} records; "
+                         "flush the recorder first")
+    tree = MerkleTree(leaves)
+    entries: list[HeadEntry] = []
+    previous = 0
+    for signed in heads:
+        size = signed.head.tree_size
+        entries.append(HeadEntry(signed, tuple(h.hex() for h in tree.consistency_proof(previous, size))))
+        previous = size
+    records = [record_from_body(body) for body in record_bodies]
+    if disclose is None:
+        disclosed = [DisclosedRecord(r, None, r.record_id) for r in records]
+        disclosure: Disclosure = "full"
+    else:
+        indexes = sorted(set(disclose))
+        if not indexes or indexes[0] < 0 or indexes[-1] >= len(records):
+            raise UsageError(f"records to disclose must be indexes in 0..{len(records) - 1}")
+        disclosed = [DisclosedRecord(records[i], tuple(h.hex() for h in tree.inclusion_proof(i, len(leaves))),
+                                     records[i].record_id) for i in indexes]
+        disclosure = "partial"
+    receipt_list = list(receipts)
+    known_heads = {h.head.head_hash for h in heads}
+    receipt_list = [r for r in receipt_list if r.head_hash in known_heads]
+    checkpoints = [r for r in records if isinstance(r, TrainingCheckpoint)]
+    proof = ProvenanceProof(
+        model_id=model_id,
+        final_model_hash=checkpoints[-1].model_hash if checkpoints and disclosure == "full" else None,
+        merkle_root=latest.root_hash,
+        blockchain_transactions=chain_transactions(receipt_list),
+        proof_timestamp=format_timestamp(now or datetime.now(UTC)),
+        verification_metadata={},
+        signature_hash="",
+        signer=key.public,
+        disclosed=disclosed,
+        tree_heads=entries,
+        anchors=receipt_list,
+        disclosure=disclosure,
+    )
+    proof = _replace(proof, verification_metadata=expected_metadata(proof))
+    body = _document_body(proof)
+    return _replace(proof, signature_hash=key.sign(DOMAIN_PROOF, body), _raw_body=body)
+
+
+def chain_transactions(receipts: Iterable[AnchorReceipt]) -> list[str]:
+    """The seed's ``blockchain_transactions``: transaction hashes of chain receipts, in receipt order."""
+    return [str(r.details["tx_hash"]) for r in receipts
+            if STRENGTHS.get(r.backend) == "chain" and "tx_hash" in r.details]
+
+
+def expected_metadata(proof: ProvenanceProof) -> dict[str, Any]:
+    """``verification_metadata``: counts a reader can check against the document (the verifier does)."""
+    anchored: dict[str, int] = {}
+    for receipt in proof.anchors:
+        anchored[receipt.backend] = anchored.get(receipt.backend, 0) + 1
+    return {
+        "generator": f"pot-provenance {__version__}",
+        "record_count": len(proof.disclosed),
+        "training_checkpoints": len(proof.training_chain),
+        "validations": len(proof.validation_chain),
+        "tree_heads": len(proof.tree_heads),
+        "log_size": proof.latest_head.tree_size if proof.latest_head else 0,
+        "anchor_receipts": dict(sorted(anchored.items())),
+    }
+
+
+def _replace(proof: ProvenanceProof, **changes: Any) -> ProvenanceProof:
+    values = {name: getattr(proof, name) for name in proof.__dataclass_fields__}
+    values.update(changes)
+    return ProvenanceProof(**values)
+
+
+def _document_body(proof: ProvenanceProof) -> dict[str, Any]:
+    records = []
+    for item in proof.disclosed:
+        entry = item.record.to_json()
+        if item.inclusion is not None:
+            entry["inclusion"] = list(item.inclusion)
+        records.append(entry)
+    return {
+        "media_type": proof.media_type,
+        "model_id": proof.model_id,
+        "disclosure": proof.disclosure,
+        "signer": {"algorithm": ALGORITHM, "public_key": proof.signer.hex,
+                   "key_id": proof.signer_key_id or proof.signer.key_id},
+        "records": records,
+        "tree_heads": [{**e.signed.to_json(), "consistency": list(e.consistency)} for e in proof.tree_heads],
+        "anchors": [r.to_json() for r in proof.anchors],
+        "final_model_hash": proof.final_model_hash,
+        "merkle_root": proof.merkle_root,
+        "blockchain_transactions": list(proof.blockchain_transactions),
+        "proof_timestamp": proof.proof_timestamp,
+        "verification_metadata": proof.verification_metadata,
+    }
+
+
+# --- parsing ----------------------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise FormatError(f"proof contains {name}, which is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise FormatError(f"proof has a duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _parse_json(data: str | bytes, max_bytes: int) -> Any:
+    if len(data) > max_bytes:
+        raise FormatError(f"proof is {len(data)} bytes, over the {max_bytes}-byte limit")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"proof is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            raise FormatError(f"proof has trailing data after the JSON document (line {exc.lineno}, "
+                              f"column {exc.colno})") from None
+        raise FormatError(f"proof is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise FormatError("proof JSON is nested too deeply") from None
+
+
+def _expect_list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise FormatError(f"{name} must be a JSON array")
+    return value
+
+
+def _hex_list(value: Any, name: str) -> tuple[str, ...]:
+    return tuple(check_hex64(item, f"{name}[{i}]") for i, item in enumerate(_expect_list(value, name)))
+
+
+def _parse_document(document: Any) -> ProvenanceProof:
+    """Envelope problems (not a pot proof, unknown version) raise FormatError; a v1 document whose content does
+    not fit the format raises MalformedProof, which is also a VerificationError: the proof is invalid."""
+    _check_envelope(document)
+    try:
+        return _parse_v1(document)
+    except MalformedProof:
+        raise
+    except FormatError as exc:
+        raise MalformedProof(str(exc)) from None
+    except (ValueError, TypeError) as exc:  # e.g. a public key that is not on the curve
+        raise MalformedProof(f"proof content is invalid: {exc}") from None
+
+
+def _check_envelope(document: Any) -> None:
+    if not isinstance(document, Mapping):
+        raise FormatError("a proof must be a JSON object")
+    media_type = document.get("media_type")
+    if not isinstance(media_type, str):
+        raise FormatError("this is not a pot proof (no media_type)")
+    if media_type != MEDIA_TYPE:
+        if media_type.startswith(KNOWN_MEDIA_PREFIX):
+            raise FormatError(f"unsupported proof version {media_type!r}; this pot reads {MEDIA_TYPE}")
+        raise FormatError(f"this is not a pot proof (media_type {media_type!r})")
+
+
+def _parse_v1(document: Mapping[str, Any]) -> ProvenanceProof:
+    missing = [name for name in _TOP_FIELDS if name not in document]
+    if missing:
+        raise FormatError(f"proof is missing {', '.join(missing)}")
+    unknown = sorted(set(document) - set(_TOP_FIELDS))
+    if unknown:
+        raise FormatError(f"proof has unknown field(s): {', '.join(unknown)}")
+
+    model_id = check_name(document["model_id"], "model_id")
+    disclosure = document["disclosure"]
+    if disclosure not in ("full", "partial"):
+        raise FormatError(f"disclosure must be 'full' or 'partial', got {disclosure!r}")
+
+    signer_doc = document["signer"]
+    if not isinstance(signer_doc, Mapping) or set(signer_doc) != {"algorithm", "public_key", "key_id"}:
+        raise FormatError("signer must be an object with exactly algorithm, public_key and key_id")
+    if signer_doc["algorithm"] != ALGORITHM:
+        raise FormatError(f"unsupported signature algorithm {signer_doc['algorithm']!r}; v1 proofs use ed25519")
+    signer = PublicKey(bytes.fromhex(check_hex64(signer_doc["public_key"], "signer.public_key")))
+    signer_key_id = check_hex64(signer_doc["key_id"], "signer.key_id")
+
+    disclosed = []
+    for i, item in enumerate(_expect_list(document["records"], "records")):
+        if not isinstance(item, Mapping):
+            raise FormatError(f"records[{i}] must be a JSON object")
+        body = dict(item)
+        claimed_id = body.pop("id", None)
+        inclusion = body.pop("inclusion", None)
+        try:
+            record = record_from_body(body)
+        except FormatError as exc:
+            raise FormatError(f"records[{i}]: {exc}") from None
+        if not isinstance(claimed_id, str):
+            raise FormatError(f"records[{i}]: id must be a string")
+        if (inclusion is None) != (disclosure == "full"):
+            raise FormatError(f"records[{i}]: inclusion proofs belong to partial proofs only")
+        disclosed.append(DisclosedRecord(record, None if inclusion is None else
+                                         _hex_list(inclusion, f"records[{i}].inclusion"), claimed_id))
+
+    heads = []
+    for i, item in enumerate(_expect_list(document["tree_heads"], "tree_heads")):
+        if not isinstance(item, Mapping) or set(item) != {"head", "signature", "consistency"}:
+            raise FormatError(f"tree_heads[{i}] must have exactly head, signature and consistency")
+        if not isinstance(item["signature"], str):
+            raise FormatError(f"tree_heads[{i}].signature must be a string")
+        try:
+            head = TreeHead.from_body(item["head"])
+        except FormatError as exc:
+            raise FormatError(f"tree_heads[{i}]: {exc}") from None
+        heads.append(HeadEntry(SignedTreeHead(head, item["signature"]),
+                               _hex_list(item["consistency"], f"tree_heads[{i}].consistency")))
+
+    anchors = []
+    for i, item in enumerate(_expect_list(document["anchors"], "anchors")):
+        try:
+            anchors.append(AnchorReceipt.from_json(item))
+        except FormatError as exc:
+            raise FormatError(f"anchors[{i}]: {exc}") from None
+
+    final_model_hash = document["final_model_hash"]
+    if final_model_hash is not None and not isinstance(final_model_hash, str):
+        raise FormatError("final_model_hash must be a string or null")
+    transactions = _expect_list(document["blockchain_transactions"], "blockchain_transactions")
+    if not all(isinstance(t, str) for t in transactions):
+        raise FormatError("blockchain_transactions must be strings")
+    metadata = document["verification_metadata"]
+    if not isinstance(metadata, Mapping):
+        raise FormatError("verification_metadata must be a JSON object")
+    signature = document["signature_hash"]
+    if not isinstance(signature, str):
+        raise FormatError("signature_hash must be a string")
+    body = {name: document[name] for name in _TOP_FIELDS if name != "signature_hash"}
+    return ProvenanceProof(
+        model_id=model_id,
+        final_model_hash=final_model_hash,
+        merkle_root=check_hex64(document["merkle_root"], "merkle_root"),
+        blockchain_transactions=list(transactions),
+        proof_timestamp=check_timestamp(document["proof_timestamp"], "proof_timestamp"),
+        verification_metadata=dict(metadata),
+        signature_hash=signature,
+        signer=signer,
+        disclosed=disclosed,
+        tree_heads=heads,
+        anchors=anchors,
+        disclosure=disclosure,
+        media_type=MEDIA_TYPE,
+        signer_key_id=signer_key_id,
+        _raw_body=body,
+    )

@@ -1,0 +1,438 @@
+"""The recorder: what sits in a training loop.
+
+Hot path (``record_training_checkpoint``, ``record_validation``): build the record, append it to the store in
+one committed transaction, return its id. Microseconds; never touches a chain, never waits for a signature.
+
+Every ``batch_size`` records of a model (and on ``flush()``, ``close()`` and context exit) a background worker
+signs the model's tree head and anchors it to the local chain; chain anchors run in a second worker, so a slow
+RPC never delays local anchoring, and ``close()`` waits for them only up to ``anchor_timeout`` seconds. A head
+that no chain anchored stays in the pending queue (heads without a chain receipt) for ``pot anchor --pending``.
+When the worker falls behind, requests for one model coalesce: the next head simply covers more records.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pot.anchors.base import Anchor, AnchorReceipt
+from pot.anchors.localchain import LocalChainAnchor
+from pot.config import ProvenanceConfig
+from pot.errors import AnchorError, KeyringError, PotError, UsageError, VerificationError
+from pot.heads import SignedTreeHead, TreeHead
+from pot.keys import PublicKey, SigningKey, passphrase_from_env
+from pot.merkle import Frontier
+from pot.proof import ProvenanceProof, build_proof
+from pot.records import (
+    Record,
+    TrainingCheckpoint,
+    ValidationRecord,
+    check_name,
+    format_timestamp,
+)
+from pot.store import LOCAL_CHAIN_NAME, Store
+
+log = logging.getLogger("pot")
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_signing_key(store: Store, path: Path) -> SigningKey:
+    """The store's signing key. Created (mode 0600) only for a store that has never signed anything.
+
+    A store remembers its key id; a different key, or a missing key file once heads exist, is an error rather
+    than a silent new signer, which would split the store's logs between two keys.
+    """
+    passphrase = passphrase_from_env()
+    saved_id = store.get_setting("key_id")
+    if saved_id is None and not path.exists():
+        key = SigningKey.generate()
+        key.save(path, passphrase)
+        with contextlib.suppress(OSError):  # a convenience copy; `pot key public` derives the key anyway
+            path.with_suffix(".pub").write_text(key.public.hex + "\n", encoding="utf-8")
+        log.info("created signing key %s (key id %s)", path, key.key_id)
+    elif not path.exists():
+        raise KeyringError(f"no signing key at {path}, but this store's logs are signed with key {saved_id[:16]}...;"
+                           " restore that key file or point POT_KEY_FILE at it")
+    else:
+        key = SigningKey.load(path, passphrase)
+    if saved_id is None:
+        store.set_setting("key_id", key.key_id)
+    elif saved_id != key.key_id:
+        raise KeyringError(f"{path} holds key {key.key_id[:16]}..., but this store's logs are signed with key "
+                           f"{saved_id[:16]}...; use that key (POT_KEY_FILE)")
+    return key
+
+
+class ProvenanceRecorder:
+    """Records a model's training into its signed, anchored Merkle log (the seed's class, made real).
+
+    >>> recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True))          # doctest: +SKIP
+    >>> recorder.record_training_checkpoint(model_hash=h, metrics={"loss": 0.1}, epoch=0, model_id="m")
+    """
+
+    def __init__(
+        self,
+        config: ProvenanceConfig | None = None,
+        *,
+        store: Store | Path | str | None = None,
+        key: SigningKey | None = None,
+        anchors: Sequence[Anchor] | None = None,
+        chain_anchors: Sequence[Anchor] | None = None,
+        clock: Clock | None = None,
+        rank: int | None = None,
+    ) -> None:
+        self.config = config if config is not None else ProvenanceConfig()
+        self._clock = clock or _utcnow
+        self._rank = rank
+        self._closed = False
+        self._store: Store | None = None
+        self._key: SigningKey | None = None
+        if not self.config.enabled:
+            return
+        if isinstance(store, Store):
+            self._store = store
+        else:
+            self._store = Store(Path(store) if store is not None else self.config.resolve_store(), create=True)
+        self._key = key or open_signing_key(self._store, self.config.resolve_key_file(self._store.root))
+        self._local_anchors: list[Anchor] = list(anchors) if anchors is not None else [
+            LocalChainAnchor(self._store.root / LOCAL_CHAIN_NAME, self._key, self._clock)]
+        self._chain_anchors: list[Anchor] = list(chain_anchors) if chain_anchors is not None else \
+            self._default_chain_anchors()
+        self._lock = threading.Lock()
+        self._unsigned: dict[str, int] = {}  # records appended by this recorder since its last sign request
+        self._queued: dict[str, Future[SignedTreeHead | None]] = {}
+        self._frontiers: dict[str, Frontier] = {}  # worker thread only
+        self._signer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-sign")
+        self._anchorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-anchor")
+        self._chain_futures: set[Future[None]] = set()
+        self._errors: list[BaseException] = []
+        _live_recorders.add(self)
+
+    # --- properties -------------------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise UsageError("provenance recording is disabled (ProvenanceConfig.enabled is False)")
+        return self._store
+
+    @property
+    def key(self) -> SigningKey:
+        if self._key is None:
+            raise UsageError("provenance recording is disabled (ProvenanceConfig.enabled is False)")
+        return self._key
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.key.public
+
+    def _default_chain_anchors(self) -> list[Anchor]:
+        if not self.config.blockchain_enabled:
+            return []
+        from pot.anchors.ethereum import chain_anchor_for  # web3 is imported only when a chain is wanted
+
+        anchor = chain_anchor_for(self.config, self.store, self.key)
+        return [anchor] if anchor is not None else []
+
+    # --- the hot path -----------------------------------------------------------------------------------------
+
+    def record_training_checkpoint(
+        self,
+        model_hash: str,
+        metrics: Mapping[str, Any],
+        epoch: int,
+        model_id: str,
+        model_fn: Callable[[Any], Any] | None = None,
+        *,
+        fingerprint_hash: str | None = None,
+        validation_hash: str | None = None,
+        step: int | None = None,
+        checkpoint_path: str | os.PathLike[str] | None = None,
+    ) -> str | None:
+        """Record a training checkpoint; return its ``checkpoint_id`` (None when recording is disabled).
+
+        ``model_fn`` (the seed's fingerprint hook) is called on a fixed, seeded challenge set when
+        ``fingerprint_checkpoints`` is on. ``checkpoint_path`` names a saved checkpoint file whose SHA-256
+        is recorded with the checkpoint, so ``pot verify --checkpoint FILE`` can later tell it apart.
+        """
+        if not self.config.enabled:
+            return None
+        if fingerprint_hash is None and model_fn is not None and self.config.fingerprint_checkpoints:
+            from pot.fingerprint import fingerprint_model_fn
+
+            fingerprint_hash = fingerprint_model_fn(model_fn, challenges=self.config.fingerprint_challenges,
+                                                    input_shape=self.config.fingerprint_input_shape)
+        file_sha256 = file_name = None
+        if checkpoint_path is not None:
+            from pot.hashing import hash_file
+
+            file_sha256 = hash_file(checkpoint_path)
+            file_name = Path(checkpoint_path).name
+        fields = dict(model_hash=model_hash, epoch=epoch, metrics=metrics, fingerprint_hash=fingerprint_hash,
+                      validation_hash=validation_hash, step=step, file_sha256=file_sha256, file_name=file_name)
+        return self._append(TrainingCheckpoint, model_id, fields).record_id
+
+    def record_validation(
+        self,
+        model_hash: str,
+        validator_id: str,
+        validation_result: Mapping[str, Any],
+        model_id: str,
+        *,
+        confidence_score: float | None = None,
+        challenge_hash: str | None = None,
+    ) -> str | None:
+        """Record a validation; return its ``validation_id`` (None when recording is disabled).
+
+        Without ``confidence_score``, a numeric ``"confidence"`` entry of ``validation_result`` is used.
+        ``challenge_hash`` is recorded only when ``record_challenges`` is on.
+        """
+        if not self.config.enabled:
+            return None
+        if confidence_score is None and isinstance(validation_result, Mapping):
+            candidate = validation_result.get("confidence")
+            if isinstance(candidate, int | float) and not isinstance(candidate, bool):
+                confidence_score = float(candidate)
+        fields = dict(model_hash=model_hash, validator_id=validator_id, validation_result=validation_result,
+                      confidence_score=confidence_score,
+                      challenge_hash=challenge_hash if self.config.record_challenges else None)
+        return self._append(ValidationRecord, model_id, fields).record_id
+
+    def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record:
+        """Record any registered record kind (lineage events, run records) into ``model_id``'s log."""
+        return self._append(kind, model_id, fields)
+
+    def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any]) -> Record:
+        if self._closed:
+            raise UsageError("this recorder is closed")
+        check_name(model_id, "model_id")
+        timestamp = format_timestamp(self._clock())
+        salt = os.urandom(16).hex() if self.config.salt_records else None
+        # Check every field before taking the store's write lock, so bad input never holds it.
+        kind.create(model_id=model_id, seq=0, timestamp=timestamp, salt=salt, rank=self._rank, **fields)
+        record = self.store.append(model_id, lambda seq: kind.create(
+            model_id=model_id, seq=seq, timestamp=timestamp, salt=salt, rank=self._rank, **fields))
+        with self._lock:
+            count = self._unsigned.get(model_id, 0) + 1
+            self._unsigned[model_id] = count
+            if count >= self.config.batch_size:
+                self._request_sign(model_id)
+        return record
+
+    # --- signing and anchoring (background) -------------------------------------------------------------------
+
+    def _request_sign(self, model_id: str) -> Future[SignedTreeHead | None]:
+        """Queue a head for ``model_id``; caller holds ``self._lock``. Coalesces with a queued request."""
+        self._unsigned[model_id] = 0
+        queued = self._queued.get(model_id)
+        if queued is not None and not queued.running() and not queued.done():
+            return queued
+        try:
+            future = self._signer.submit(self._sign_and_anchor, model_id)
+        except RuntimeError:
+            # The interpreter is exiting and has already joined the worker threads: sign here, in this thread.
+            future = Future()
+            try:
+                future.set_result(self._sign_and_anchor(model_id))
+            except BaseException as exc:
+                future.set_exception(exc)
+        self._queued[model_id] = future
+        return future
+
+    def _sign_and_anchor(self, model_id: str) -> SignedTreeHead | None:
+        try:
+            head = self._sign_head(model_id)
+            if head is not None:
+                self._anchor_locally(model_id, head)
+                for anchor in self._chain_anchors:
+                    self._submit_chain_anchor(model_id, head, anchor)
+            return head
+        except BaseException as exc:
+            log.error("pot: signing or anchoring the head of %r failed: %s (records are stored; the next flush "
+                      "retries)", model_id, exc)
+            self._errors.append(exc)
+            raise
+
+    def _sign_head(self, model_id: str) -> SignedTreeHead | None:
+        frontier = self._frontiers.setdefault(model_id, Frontier())
+        key = self.key
+
+        def make(latest: SignedTreeHead | None, new_leaves: list[bytes], newest: str | None
+                 ) -> SignedTreeHead | None:
+            frontier.extend(new_leaves)
+            if frontier.size == 0 or (latest is not None and latest.head.tree_size >= frontier.size):
+                return None
+            # A head is never dated before what it covers, even if the wall clock stepped back.
+            timestamp = max(t for t in (format_timestamp(self._clock()), newest,
+                                        latest.head.timestamp if latest else None) if t is not None)
+            head = TreeHead(model_id=model_id, tree_size=frontier.size, root_hash=frontier.root().hex(),
+                            prev_head=latest.head.head_hash if latest else None, timestamp=timestamp,
+                            key_id=key.key_id)
+            return SignedTreeHead.sign(head, key)
+
+        return self.store.add_head(model_id, make, known_leaves=frontier.size)
+
+    def _issue(self, model_id: str, head: SignedTreeHead, anchor: Anchor) -> AnchorReceipt:
+        details = anchor.anchor(head)
+        receipt = AnchorReceipt.issue(anchor.backend, head.head, details, format_timestamp(self._clock()),
+                                      self.key)
+        self.store.add_receipt(model_id, receipt)
+        return receipt
+
+    def _anchor_locally(self, model_id: str, head: SignedTreeHead) -> None:
+        for anchor in self._local_anchors:
+            self._issue(model_id, head, anchor)
+
+    def _submit_chain_anchor(self, model_id: str, head: SignedTreeHead, anchor: Anchor) -> None:
+        def run() -> None:
+            try:
+                self._issue(model_id, head, anchor)
+            except AnchorError as exc:
+                log.warning("pot: %s could not anchor head %d of %r now (%s); it stays pending for "
+                            "`pot anchor --pending`", anchor.backend, head.head.tree_size, model_id, exc)
+            except PotError as exc:
+                log.error("pot: anchoring head %d of %r failed: %s", head.head.tree_size, model_id, exc)
+
+        try:
+            future = self._anchorer.submit(run)
+        except RuntimeError:  # exiting: leave the head in the pending queue
+            return
+        with self._lock:
+            self._chain_futures.add(future)
+        future.add_done_callback(self._chain_futures.discard)
+
+    def anchor_pending(self, model_id: str | None = None) -> list[AnchorReceipt]:
+        """Anchor every head that a chain anchor has not anchored yet (``pot anchor --pending``), in order."""
+        receipts = []
+        for anchor in self._chain_anchors:
+            for head in self.store.unanchored_heads(anchor.backend, model_id):
+                receipts.append(self._issue(head.head.model_id, head, anchor))
+        return receipts
+
+    def flush(self, model_id: str | None = None, timeout: float | None = None) -> list[SignedTreeHead]:
+        """Sign and locally anchor a head over everything recorded so far (for one model, or each model this
+        recorder has written); wait for it. Returns the new heads. Raises what signing raised."""
+        if not self.config.enabled:
+            return []
+        with self._lock:
+            models = [model_id] if model_id is not None else list(self._unsigned)
+            futures = [self._request_sign(m) for m in models]
+        _done, not_done = wait_futures(futures, timeout=timeout)
+        if not_done:
+            raise PotError(f"signing did not finish within {timeout} s; records are stored and will be signed "
+                           "by the next flush")
+        heads = [f.result() for f in futures]  # re-raises a signing error
+        return [h for h in heads if h is not None]
+
+    def wait_for_anchors(self, timeout: float | None = None) -> bool:
+        """Wait for outstanding chain anchors; True when none is left."""
+        with self._lock:
+            futures = list(self._chain_futures)
+        _, not_done = wait_futures(futures, timeout=timeout)
+        return not not_done
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, wait up to ``timeout`` (default ``anchor_timeout``) for chain anchors, release the store.
+
+        Heads still unanchored on a chain after that stay in the pending queue; nothing is lost.
+        """
+        if self._closed or not self.config.enabled:
+            self._closed = True
+            return
+        timeout = self.config.anchor_timeout if timeout is None else timeout
+        try:
+            self.flush()
+            if not self.wait_for_anchors(timeout):
+                log.warning("pot: chain anchoring still running after %.0f s; the remaining heads stay pending "
+                            "for `pot anchor --pending`", timeout)
+        finally:
+            self._closed = True
+            self._signer.shutdown(wait=True)
+            self._anchorer.shutdown(wait=False, cancel_futures=True)
+            _live_recorders.discard(self)
+
+    def __enter__(self) -> ProvenanceRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- proofs and history -----------------------------------------------------------------------------------
+
+    def generate_proof_of_training(self, model_id: str, *, disclose: Sequence[str] | None = None
+                                   ) -> ProvenanceProof:
+        """Sign what is unsigned, then build the proof of ``model_id``: a full proof, or, with ``disclose``
+        (record ids), a partial proof of just those records. Verified before it is returned when
+        ``auto_verify`` is on."""
+        store = self.store
+        store.require_model(model_id)
+        self.flush(model_id)
+        snapshot = store.snapshot(model_id)
+        indexes = None
+        if disclose is not None:
+            wanted = set(disclose)
+            indexes = [i for i, body in enumerate(snapshot.bodies) if _leaf_id(snapshot.leaves[i]) in wanted]
+            missing = wanted - {_leaf_id(snapshot.leaves[i]) for i in indexes}
+            if missing:
+                raise UsageError(f"no record {sorted(missing)[0]!r} in the log of {model_id!r}")
+        proof = build_proof(model_id=model_id, record_bodies=snapshot.bodies, leaves=snapshot.leaves,
+                            heads=snapshot.heads, receipts=snapshot.receipts, key=self.key, now=self._clock(),
+                            disclose=indexes)
+        if self.config.auto_verify:
+            from pot.verify import verify_proof
+
+            verify_proof(proof, trusted_key=self.key.public)
+        return proof
+
+    def verify_training_provenance(self, proof: ProvenanceProof | Mapping[str, Any] | str | bytes) -> bool:
+        """The seed's check: True when ``proof`` verifies against this recorder's key, else False.
+
+        :func:`pot.verify_proof` is the form that says why: it raises a VerificationError.
+        """
+        from pot.verify import verify_proof
+
+        try:
+            parsed = proof if isinstance(proof, ProvenanceProof) else ProvenanceProof.from_json(proof)
+            verify_proof(parsed, trusted_key=self.key.public)
+        except (VerificationError, PotError) as exc:
+            log.info("pot: proof did not verify: %s", exc)
+            return False
+        return True
+
+    def get_training_history(self, model_id: str) -> list[Record]:
+        """Every record of ``model_id``'s log, in order."""
+        self.store.require_model(model_id)
+        return list(self.store.records(model_id))
+
+
+def _leaf_id(leaf: bytes) -> str:
+    return leaf.hex()
+
+
+_live_recorders: weakref.WeakSet[ProvenanceRecorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    # Records are durable already; this only signs and anchors the last partial batch of recorders that were
+    # never closed, so their heads are not left for the next run to sign.
+    for recorder in list(_live_recorders):
+        try:
+            recorder.close(timeout=min(recorder.config.anchor_timeout, 5.0))
+        except Exception as exc:  # never let exit-time cleanup raise
+            log.warning("pot: closing a recorder at exit failed: %s", exc)

@@ -1,0 +1,326 @@
+"""Records: what a training run writes into its Merkle log.
+
+A record is a frozen dataclass with the seed's field names. Its *body* is a JSON object holding every field
+except the id; the leaf hash is ``SHA-256(0x00 || JCS(body))`` (RFC 9162 leaf, RFC 8785 canonical JSON) and the
+record id (``checkpoint_id``, ``validation_id``) is that leaf hash in hex. So the id is a content hash, and
+every field is bound by it. ``seq`` is the record's index in its model's log; ``salt``, when present, is 16 random
+bytes that keep a record's leaf hash from being guessed when a neighbour is disclosed alone.
+
+Frozen by proof format v1: the body layout of each kind (docs/PROOF_FORMAT.md, "Records").
+Optional fields that pot added to the seed's are left out of the body when they are unset, so adding one never
+changes the leaf hash of a record that does not use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pot.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json, to_json_value
+from pot.errors import FormatError
+
+LEAF_PREFIX = b"\x00"
+MAX_ID_LENGTH = 256
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SALT = re.compile(r"[0-9a-f]{32}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def leaf_hash(body: Mapping[str, Any]) -> bytes:
+    """RFC 9162 leaf hash of a record body."""
+    return hashlib.sha256(LEAF_PREFIX + canonical_json(body)).digest()
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds and a ``Z``: the only timestamp form a proof carries."""
+    if moment.tzinfo is None:
+        raise FormatError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
+        raise FormatError(f"timestamp {text!r} is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise FormatError(f"timestamp {text!r} is not a real moment: {exc}") from exc
+
+
+# --- field checks: each takes (value, field name) and returns the normalised value or raises FormatError -----
+
+
+def check_name(value: Any, name: str) -> str:
+    """A model, validator, run or node id: 1..256 characters, no control characters."""
+    if not isinstance(value, str) or not value:
+        raise FormatError(f"{name} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise FormatError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if _CONTROL.search(value):
+        raise FormatError(f"{name} contains a control character")
+    return value
+
+
+def check_hex64(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise FormatError(f"{name} must be 64 lower-case hex digits")
+    return value
+
+
+def check_count(value: Any, name: str) -> int:
+    """A non-negative integer (epoch, step, seq, rank)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormatError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise FormatError(f"{name} must be >= 0, got {value}")
+    if value > MAX_SAFE_INTEGER:
+        raise FormatError(f"{name} is larger than 2**53-1")
+    return value
+
+
+def check_object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FormatError(f"{name} must be a JSON object, got {type(value).__name__}")
+    out: dict[str, Any] = to_json_value(value, path=name)
+    return out
+
+
+def check_metrics(value: Any, name: str) -> dict[str, Any]:
+    """Metrics: an object whose values are numbers (or the strings standing for non-finite floats)."""
+    out = check_object(value, name)
+    for key, item in out.items():
+        if isinstance(item, bool) or not isinstance(item, int | float | str):
+            raise FormatError(f"{name}.{key} must be a number, got {type(item).__name__}")
+        if isinstance(item, str) and item not in ("NaN", "Infinity", "-Infinity"):
+            raise FormatError(f"{name}.{key} must be a number, got the string {item!r}")
+    return out
+
+
+def check_confidence(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FormatError(f"{name} must be a number in [0, 1]")
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise FormatError(f"{name} must be a number in [0, 1], got {value}")
+    return value
+
+
+def check_salt(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not _SALT.fullmatch(value):
+        raise FormatError(f"{name} must be 32 lower-case hex digits")
+    return value
+
+
+def check_short_text(value: Any, name: str) -> str:
+    """A free-form label or digest (model hash, fingerprint): 1..256 printable characters."""
+    return check_name(value, name)
+
+
+def check_timestamp(value: Any, name: str) -> str:
+    parse_timestamp(value)
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    check: Callable[[Any, str], Any]
+    required: bool = True
+    nullable: bool = False  # the seed's optional fields: always in the body, null when unset
+    omit_if_none: bool = False  # pot's additions: left out of the body when unset
+
+
+# Fields every record kind has. "type" is added by the kind.
+_COMMON: dict[str, FieldSpec] = {
+    "model_id": FieldSpec(check_name),
+    "seq": FieldSpec(check_count),
+    "timestamp": FieldSpec(check_timestamp),
+    "salt": FieldSpec(check_salt, required=False, omit_if_none=True),
+    "rank": FieldSpec(check_count, required=False, omit_if_none=True),
+}
+
+
+class Record:
+    """Behaviour shared by every record kind. Subclasses are frozen, slotted dataclasses."""
+
+    KIND: ClassVar[str]
+    ID_FIELD: ClassVar[str]
+    FIELDS: ClassVar[dict[str, FieldSpec]]
+    __slots__ = ()
+
+    @property
+    def record_id(self) -> HexDigest:
+        return HexDigest(getattr(self, self.ID_FIELD))
+
+    def body(self) -> dict[str, Any]:
+        """The JSON object the leaf hash covers (everything but the id)."""
+        return self._make_body({name: getattr(self, name) for name in self.FIELDS})
+
+    @classmethod
+    def _make_body(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": cls.KIND}
+        for name, spec in cls.FIELDS.items():
+            value = values.get(name)
+            if value is None and spec.omit_if_none:
+                continue
+            out[name] = value
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a proof carries it: the body plus its id."""
+        return {"id": self.record_id, **self.body()}
+
+    def leaf(self) -> bytes:
+        return leaf_hash(self.body())
+
+    @classmethod
+    def _check_body(cls, body: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(body, Mapping):
+            raise FormatError(f"a {cls.KIND} record must be a JSON object")
+        if body.get("type") != cls.KIND:
+            raise FormatError(f"record type is {body.get('type')!r}, expected {cls.KIND!r}")
+        unknown = set(body) - set(cls.FIELDS) - {"type"}
+        if unknown:
+            raise FormatError(f"{cls.KIND} record has unknown field(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, spec in cls.FIELDS.items():
+            if name not in body:
+                if spec.required:
+                    raise FormatError(f"{cls.KIND} record is missing {name!r}")
+                values[name] = None
+                continue
+            value = body[name]
+            if value is None:
+                if not spec.nullable:
+                    # An omitted field and an explicit null would hash differently; only one form is allowed.
+                    raise FormatError(f"{cls.KIND} record field {name!r} may not be null")
+                values[name] = None
+                continue
+            values[name] = spec.check(value, name)
+        return values
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Record:
+        """Check a body and build the record; its id is computed, never taken from input."""
+        values = cls._check_body(body)
+        values[cls.ID_FIELD] = leaf_hash(cls._make_body(values)).hex()
+        return cls(**values)
+
+    @classmethod
+    def create(cls, **values: Any) -> Record:
+        """Build a new record from caller values (checked and normalised), computing its id."""
+        unknown = set(values) - set(cls.FIELDS)
+        if unknown:
+            raise FormatError(f"unknown {cls.KIND} field(s): {', '.join(sorted(unknown))}")
+        return cls.from_body(cls._make_body(values))
+
+
+def _fields(**specific: FieldSpec) -> dict[str, FieldSpec]:
+    return {**_COMMON, **specific}
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCheckpoint(Record):
+    """A training checkpoint: the model's weight hash at an epoch, with its metrics (seed field names)."""
+
+    model_hash: str
+    epoch: int
+    metrics: dict[str, Any]
+    timestamp: str
+    model_id: str
+    checkpoint_id: str
+    fingerprint_hash: str | None = None
+    validation_hash: str | None = None
+    seq: int = 0
+    salt: str | None = None
+    rank: int | None = None
+    step: int | None = None
+    file_sha256: str | None = None
+    file_name: str | None = None
+
+    KIND: ClassVar[str] = "checkpoint"
+    ID_FIELD: ClassVar[str] = "checkpoint_id"
+    FIELDS: ClassVar[dict[str, FieldSpec]] = _fields(
+        model_hash=FieldSpec(check_short_text),
+        epoch=FieldSpec(check_count),
+        metrics=FieldSpec(check_metrics),
+        fingerprint_hash=FieldSpec(check_short_text, nullable=True),
+        validation_hash=FieldSpec(check_short_text, nullable=True),
+        step=FieldSpec(check_count, required=False, omit_if_none=True),
+        file_sha256=FieldSpec(check_hex64, required=False, omit_if_none=True),
+        file_name=FieldSpec(check_name, required=False, omit_if_none=True),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRecord(Record):
+    """A validation of a model by a validator, with its results (seed field names)."""
+
+    model_hash: str
+    validator_id: str
+    validation_result: dict[str, Any]
+    timestamp: str
+    model_id: str
+    validation_id: str
+    confidence_score: float | None = None
+    challenge_hash: str | None = None
+    seq: int = 0
+    salt: str | None = None
+    rank: int | None = None
+
+    KIND: ClassVar[str] = "validation"
+    ID_FIELD: ClassVar[str] = "validation_id"
+    FIELDS: ClassVar[dict[str, FieldSpec]] = _fields(
+        model_hash=FieldSpec(check_short_text),
+        validator_id=FieldSpec(check_name),
+        validation_result=FieldSpec(check_object),
+        confidence_score=FieldSpec(check_confidence, nullable=True),
+        challenge_hash=FieldSpec(check_short_text, nullable=True),
+    )
+
+
+RECORD_KINDS: dict[str, type[Record]] = {
+    TrainingCheckpoint.KIND: TrainingCheckpoint,
+    ValidationRecord.KIND: ValidationRecord,
+}
+
+
+def register_kind(kind: type[Record]) -> type[Record]:
+    """Add a record kind (lineage events, run records) to the set a proof may carry."""
+    RECORD_KINDS[kind.KIND] = kind
+    return kind
+
+
+def record_from_body(body: Mapping[str, Any]) -> Record:
+    if not isinstance(body, Mapping):
+        raise FormatError("a record must be a JSON object")
+    kind = RECORD_KINDS.get(body.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise FormatError(f"unknown record type {body.get('type')!r}")
+    return kind.from_body(body)
+
+
+def record_fields(record: Record) -> dict[str, Any]:
+    """All dataclass fields of a record, id included (for display and for the seed's ``asdict`` users)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}  # type: ignore[arg-type]
+
+
+__all__ = [
+    "RECORD_KINDS",
+    "FieldSpec",
+    "Record",
+    "TrainingCheckpoint",
+    "ValidationRecord",
+    "format_timestamp",
+    "leaf_hash",
+    "parse_timestamp",
+    "record_fields",
+    "record_from_body",
+    "register_kind",
+]

@@ -1,0 +1,342 @@
+"""The store: one SQLite database (WAL mode) per store directory, append-only.
+
+Layout of a store directory (default ``./.pot``, or ``--store DIR`` / ``POT_HOME``)::
+
+    pot.db              records, tree heads, anchor receipts, settings
+    signing-key.pem     the Ed25519 key (mode 0600), unless POT_KEY_FILE points elsewhere
+    localchain.jsonl    the local chain (pot.anchors.localchain)
+    .gitignore          "*": a store never ends up in a commit by accident
+
+Durability: every ``append`` is its own committed transaction. In WAL mode with ``synchronous=NORMAL`` a commit
+has reached the operating system when it returns, so killing the process (even with SIGKILL) right after loses
+nothing; only a power cut can lose the last commits. Several processes may write one store: writers serialise
+on SQLite's write lock (``BEGIN IMMEDIATE``), and a record's ``seq`` is assigned inside that lock.
+
+Rows are never updated or deleted: triggers refuse it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pot.anchors.base import AnchorReceipt
+from pot.errors import StoreError, UsageError
+from pot.heads import SignedTreeHead, TreeHead
+from pot.records import Record, record_from_body
+
+SCHEMA_VERSION = 1
+DB_NAME = "pot.db"
+KEY_NAME = "signing-key.pem"
+LOCAL_CHAIN_NAME = "localchain.jsonl"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    model_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    leaf BLOB NOT NULL,
+    timestamp TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (model_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_id ON records (record_id);
+CREATE TABLE IF NOT EXISTS heads (
+    model_id TEXT NOT NULL,
+    tree_size INTEGER NOT NULL,
+    head_hash TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (model_id, tree_size)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS anchors (
+    id INTEGER PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    head_hash TEXT NOT NULL REFERENCES heads (head_hash),
+    backend TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (head_hash, backend)
+);
+CREATE INDEX IF NOT EXISTS anchors_by_model ON anchors (model_id);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_APPEND_ONLY = ("records", "heads", "anchors")
+
+T = TypeVar("T")
+
+
+def _append_only_triggers() -> str:
+    parts = []
+    for table in _APPEND_ONLY:
+        for action in ("UPDATE", "DELETE"):
+            parts.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;")
+    return "\n".join(parts)
+
+
+class Store:
+    """A store directory. Thread-safe: each thread gets its own SQLite connection."""
+
+    def __init__(self, root: Path | str, *, create: bool = False) -> None:
+        self.root = Path(root)
+        self.db_path = self.root / DB_NAME
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if not self.db_path.exists():
+            if not create:
+                raise StoreError(f"no pot store at {self.root}; run `pot init` (or pass --store / set POT_HOME)")
+            self._create()
+        self._check_schema()
+
+    # --- connection handling ----------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {self.root}: {exc}") from exc
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` inside one write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front)."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(self._explain(exc)) from exc
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(self._explain(exc)) from exc
+            raise
+        return result
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
+
+    def _explain(self, exc: sqlite3.Error) -> str:
+        text = str(exc)
+        if "readonly" in text or "read-only" in text:
+            return f"store {self.root} is read-only; nothing was written"
+        if "locked" in text or "busy" in text:
+            return f"store {self.root} stayed locked by another process for too long; nothing was written"
+        if "not a database" in text or "malformed" in text:
+            return f"store {self.root} is corrupt ({text})"
+        return f"store {self.root}: {text}"
+
+    def _create(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            ignore = self.root / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# pot store: keys and local records, never committed\n*\n")
+        except OSError as exc:
+            raise StoreError(f"cannot create store {self.root}: {exc.strerror}") from exc
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in (_SCHEMA + _append_only_triggers()).split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+        self._write(create)
+
+    def _check_schema(self) -> None:
+        try:
+            rows = self._read("SELECT value FROM meta WHERE key = 'schema_version'")
+        except StoreError as exc:
+            raise StoreError(f"{exc} (is {self.db_path} a pot store?)") from exc
+        if not rows:
+            raise StoreError(f"{self.db_path} is not a pot store (no schema version)")
+        version = int(rows[0][0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.root} was written by a newer pot (schema {version}); upgrade pot")
+
+    # --- records ----------------------------------------------------------------------------------------------
+
+    def append(self, model_id: str, make: Callable[[int], Record]) -> Record:
+        """Append the record ``make(seq)`` at the next ``seq`` of ``model_id``'s log, durably."""
+        def work(conn: sqlite3.Connection) -> Record:
+            row = conn.execute("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,)).fetchone()
+            seq = 0 if row[0] is None else row[0] + 1
+            record = make(seq)
+            body = record.body()
+            conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (model_id, seq, record.KIND, record.record_id, bytes.fromhex(record.record_id),
+                          body["timestamp"], json.dumps(body, separators=(",", ":"), ensure_ascii=False)))
+            return record
+        return self._write(work)
+
+    def size(self, model_id: str) -> int:
+        row = self._read("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,))[0]
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def models(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT DISTINCT model_id FROM records ORDER BY model_id")]
+
+    def leaves(self, model_id: str, start: int = 0, end: int | None = None) -> list[bytes]:
+        end = self.size(model_id) if end is None else end
+        rows = self._read("SELECT leaf FROM records WHERE model_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                          (model_id, start, end))
+        return [bytes(row[0]) for row in rows]
+
+    def records(self, model_id: str, start: int = 0, end: int | None = None) -> Iterator[Record]:
+        end = self.size(model_id) if end is None else end
+        try:
+            cursor = self._conn.execute(
+                "SELECT body FROM records WHERE model_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                (model_id, start, end))
+            for (body,) in cursor:
+                yield record_from_body(json.loads(body))
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
+
+    def snapshot(self, model_id: str) -> LogSnapshot:
+        """One consistent view of a model's log up to its latest signed head (a single read transaction)."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                heads = [_head_from_row(row) for row in conn.execute(
+                    "SELECT body, signature FROM heads WHERE model_id = ? ORDER BY tree_size", (model_id,))]
+                size = heads[-1].head.tree_size if heads else 0
+                rows = conn.execute("SELECT leaf, body FROM records WHERE model_id = ? AND seq < ? ORDER BY seq",
+                                    (model_id, size)).fetchall()
+                receipts = [AnchorReceipt.from_json(json.loads(row[0])) for row in conn.execute(
+                    "SELECT body FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))]
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
+        return LogSnapshot(model_id, [json.loads(row[1]) for row in rows], [bytes(row[0]) for row in rows],
+                           heads, receipts)
+
+    def find_record(self, record_id: str) -> Record | None:
+        rows = self._read("SELECT body FROM records WHERE record_id = ?", (record_id,))
+        return record_from_body(json.loads(rows[0][0])) if rows else None
+
+    # --- tree heads -------------------------------------------------------------------------------------------
+
+    def add_head(self, model_id: str,
+                 make: Callable[[SignedTreeHead | None, list[bytes], str | None], SignedTreeHead | None],
+                 known_leaves: int) -> SignedTreeHead | None:
+        """Sign a new head for ``model_id`` inside the write lock, so heads of one log never fork.
+
+        ``make(latest_head, new_leaves, newest_timestamp)`` gets the latest head (or None), the leaf hashes
+        appended after the caller's first ``known_leaves`` and the newest of their timestamps; it returns the
+        new head, or None when there is nothing new to sign.
+        """
+        def work(conn: sqlite3.Connection) -> SignedTreeHead | None:
+            row = conn.execute("SELECT body, signature FROM heads WHERE model_id = ? "
+                               "ORDER BY tree_size DESC LIMIT 1", (model_id,)).fetchone()
+            latest = None if row is None else _head_from_row(row)
+            rows = conn.execute("SELECT leaf, timestamp FROM records WHERE model_id = ? AND seq >= ? ORDER BY seq",
+                                (model_id, known_leaves)).fetchall()
+            newest = max((r[1] for r in rows), default=None)
+            head = make(latest, [bytes(r[0]) for r in rows], newest)
+            if head is not None:
+                conn.execute("INSERT INTO heads VALUES (?, ?, ?, ?, ?)",
+                             (model_id, head.head.tree_size, head.head.head_hash,
+                              json.dumps(head.head.body(), separators=(",", ":")), head.signature))
+            return head
+        return self._write(work)
+
+    def heads(self, model_id: str) -> list[SignedTreeHead]:
+        rows = self._read("SELECT body, signature FROM heads WHERE model_id = ? ORDER BY tree_size", (model_id,))
+        return [_head_from_row(row) for row in rows]
+
+    def latest_head(self, model_id: str) -> SignedTreeHead | None:
+        rows = self._read("SELECT body, signature FROM heads WHERE model_id = ? ORDER BY tree_size DESC LIMIT 1",
+                          (model_id,))
+        return _head_from_row(rows[0]) if rows else None
+
+    # --- anchor receipts --------------------------------------------------------------------------------------
+
+    def add_receipt(self, model_id: str, receipt: AnchorReceipt) -> bool:
+        """Store a receipt; False when this head already has one from this backend (nothing anchors twice)."""
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO anchors (model_id, head_hash, backend, body) VALUES (?, ?, ?, ?)",
+                (model_id, receipt.head_hash, receipt.backend,
+                 json.dumps(receipt.to_json(), separators=(",", ":"))))
+            return cursor.rowcount == 1
+        return self._write(work)
+
+    def receipts(self, model_id: str) -> list[AnchorReceipt]:
+        rows = self._read("SELECT body FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))
+        return [AnchorReceipt.from_json(json.loads(row[0])) for row in rows]
+
+    def unanchored_heads(self, backend: str, model_id: str | None = None) -> list[SignedTreeHead]:
+        """Heads with no receipt from ``backend``: the pending queue, derived rather than stored."""
+        sql = ("SELECT h.body, h.signature FROM heads h WHERE NOT EXISTS "
+               "(SELECT 1 FROM anchors a WHERE a.head_hash = h.head_hash AND a.backend = ?)")
+        params: tuple[Any, ...] = (backend,)
+        if model_id is not None:
+            sql += " AND h.model_id = ?"
+            params += (model_id,)
+        return [_head_from_row(row) for row in self._read(sql + " ORDER BY h.model_id, h.tree_size", params)]
+
+    # --- settings ---------------------------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._write(lambda conn: conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value)))
+
+    def require_model(self, model_id: str) -> None:
+        if self.size(model_id) == 0:
+            known = self.models()
+            hint = f"; known: {', '.join(known[:10])}" if known else "; the store has no records yet"
+            raise UsageError(f"unknown model id {model_id!r}{hint}")
+
+
+@dataclass(frozen=True, slots=True)
+class LogSnapshot:
+    model_id: str
+    bodies: list[dict[str, Any]]
+    leaves: list[bytes]
+    heads: list[SignedTreeHead]
+    receipts: list[AnchorReceipt]
+
+
+def _head_from_row(row: tuple[str, str]) -> SignedTreeHead:
+    return SignedTreeHead(TreeHead.from_body(json.loads(row[0])), row[1])

@@ -1,0 +1,357 @@
+"""Offline verification of a proof of training.
+
+:func:`verify_proof` runs every check below, records each outcome in a :class:`VerificationReport`, and raises
+the :class:`pot.errors.VerificationError` subclass of the first failed check (with the report attached) if any
+failed. It never returns a report with a failure in it. The checks, in order:
+
+1. ``signer``: the stated key id is the SHA-256 of the public key; with a pinned key, it is that key.
+   Without one the report says the signer was not pinned: the proof then shows only self-consistency.
+2. ``records``: each record's id is the hash of its content, it belongs to this model, and (full proofs) the
+   ``seq`` of record *i* is *i*: nothing removed, duplicated or reordered.
+3. ``tree-heads``: heads of this model, signed by the signer, growing in size, each naming the previous
+   head's hash; the first has no predecessor; (full proofs) each root is recomputed from the records and the
+   last head covers every record.
+4. ``consistency``: each head's RFC 9162 consistency proof from the head before it.
+5. ``inclusion`` (partial proofs): each disclosed record's inclusion proof against the latest head.
+6. ``timestamps``: no record is newer than the first head that covers it, no head newer than the proof.
+7. ``anchors``: each receipt names a head of the proof and its root, is signed by the signer, and passes its
+   backend's offline check; no head is anchored twice by one backend.
+8. ``summary``: ``final_model_hash``, ``merkle_root``, ``blockchain_transactions`` and
+   ``verification_metadata`` are what the document's content says they are.
+9. ``proof-signature``: the signature over the whole document.
+10. ``local-chain`` (when a local chain file is given): the file is intact and holds each local receipt's entry.
+11. ``chain`` (when an RPC endpoint is given): see :mod:`pot.anchors.ethereum`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pot.anchors.base import OFFLINE_CHECKS, STRENGTHS
+from pot.anchors.localchain import LocalChain
+from pot.canonical import DOMAIN_PROOF
+from pot.errors import (
+    AnchorReceiptError,
+    ConsistencyError,
+    InclusionError,
+    PotError,
+    ProofSignatureError,
+    RecordError,
+    SignerError,
+    SummaryError,
+    TimestampError,
+    TreeHeadError,
+    VerificationError,
+)
+from pot.keys import PublicKey
+from pot.merkle import Frontier, verify_consistency, verify_inclusion
+from pot.proof import ProvenanceProof, chain_transactions, expected_metadata
+from pot.records import TrainingCheckpoint
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(slots=True)
+class HeadStatus:
+    """What the proof shows about one signed tree head: its size, root and how it is anchored."""
+
+    tree_size: int
+    root_hash: str
+    timestamp: str
+    anchors: list[str] = field(default_factory=list)  # backends with a valid receipt
+    chain_time: str | None = None  # block time, when checked against a chain
+    chain_detail: str | None = None
+
+    @property
+    def strength(self) -> str:
+        if any(STRENGTHS.get(b) == "chain" for b in self.anchors):
+            return "chain"
+        return "local" if self.anchors else "none"
+
+
+@dataclass(slots=True)
+class VerificationReport:
+    model_id: str
+    disclosure: str
+    record_count: int
+    log_size: int
+    signer_key_id: str
+    signer_pinned: bool
+    checks: list[Check] = field(default_factory=list)
+    heads: list[HeadStatus] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "model_id": self.model_id,
+            "disclosure": self.disclosure,
+            "record_count": self.record_count,
+            "log_size": self.log_size,
+            "signer_key_id": self.signer_key_id,
+            "signer_pinned": self.signer_pinned,
+            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self.checks],
+            "heads": [{"tree_size": h.tree_size, "root_hash": h.root_hash, "timestamp": h.timestamp,
+                       "anchors": h.anchors, "strength": h.strength, "chain_time": h.chain_time}
+                      for h in self.heads],
+            "notes": self.notes,
+        }
+
+
+ChainChecker = Callable[[ProvenanceProof, VerificationReport], None]
+
+
+def verify_proof(
+    proof: ProvenanceProof,
+    *,
+    trusted_key: PublicKey | None = None,
+    local_chain: Path | None = None,
+    chain_checker: ChainChecker | None = None,
+) -> VerificationReport:
+    """Verify ``proof``; return the report, or raise the first failure's VerificationError (report attached)."""
+    latest = proof.latest_head
+    report = VerificationReport(
+        model_id=proof.model_id, disclosure=proof.disclosure, record_count=len(proof.disclosed),
+        log_size=latest.tree_size if latest else 0, signer_key_id=proof.signer.key_id,
+        signer_pinned=trusted_key is not None,
+        heads=[HeadStatus(e.head.tree_size, e.head.root_hash, e.head.timestamp) for e in proof.tree_heads])
+    failures: list[VerificationError] = []
+
+    def run(name: str, check: Callable[[], str]) -> None:
+        try:
+            detail = check()
+        except VerificationError as exc:
+            report.checks.append(Check(name, False, str(exc)))
+            failures.append(exc)
+        except PotError as exc:  # a backend check that could not run is a failure, never a pass
+            report.checks.append(Check(name, False, str(exc)))
+            failures.append(VerificationError(str(exc)))
+        else:
+            report.checks.append(Check(name, True, detail))
+
+    run("signer", lambda: _check_signer(proof, trusted_key, report))
+    run("records", lambda: _check_records(proof))
+    run("tree-heads", lambda: _check_heads(proof))
+    run("consistency", lambda: _check_consistency(proof))
+    if proof.disclosure == "partial":
+        run("inclusion", lambda: _check_inclusion(proof))
+    run("timestamps", lambda: _check_timestamps(proof))
+    run("anchors", lambda: _check_anchors(proof, report))
+    run("summary", lambda: _check_summary(proof))
+    run("proof-signature", lambda: _check_proof_signature(proof))
+    if local_chain is not None:
+        run("local-chain", lambda: _check_local_chain(proof, local_chain))
+    if chain_checker is not None:
+        def chain() -> str:
+            assert chain_checker is not None
+            chain_checker(proof, report)
+            return "every chain receipt matches the chain"
+        run("chain", chain)
+
+    if failures:
+        first = failures[0]
+        first.report = report
+        raise first
+    return report
+
+
+# --- the checks: each returns a one-line detail or raises the VerificationError subclass named for it ----------
+
+
+def _check_signer(proof: ProvenanceProof, trusted: PublicKey | None, report: VerificationReport) -> str:
+    if proof.signer_key_id is not None and proof.signer_key_id != proof.signer.key_id:
+        raise SignerError("signer key_id is not the SHA-256 of the signer's public key")
+    if trusted is None:
+        report.notes.append("the signer's key was not pinned (--trusted-key): this proves the document is "
+                            "self-consistent, not who signed it")
+        return f"signed by key {proof.signer.key_id[:16]}... (NOT pinned)"
+    if trusted != proof.signer:
+        raise SignerError(f"proof is signed by key {proof.signer.key_id[:16]}..., not by the trusted key "
+                          f"{trusted.key_id[:16]}...")
+    return f"signed by the trusted key {trusted.key_id[:16]}..."
+
+
+def _check_records(proof: ProvenanceProof) -> str:
+    log_size = proof.latest_head.tree_size if proof.latest_head else 0
+    previous = -1
+    for i, item in enumerate(proof.disclosed):
+        record = item.record
+        if item.claimed_id != record.record_id:
+            raise RecordError(f"record {i}: its id is not the hash of its content (changed after signing?)")
+        if record.model_id != proof.model_id:
+            raise RecordError(f"record {i} belongs to model {record.model_id!r}, not {proof.model_id!r}")
+        seq = record.seq  # type: ignore[attr-defined]
+        if proof.disclosure == "full" and seq != i:
+            raise RecordError(f"record {i} has seq {seq}: records are missing, duplicated or out of order")
+        if seq <= previous or seq >= log_size:
+            raise RecordError(f"record {i} has seq {seq}, out of order or outside the log of {log_size}")
+        previous = seq
+    return f"{len(proof.disclosed)} record(s), ids match content"
+
+
+def _check_heads(proof: ProvenanceProof) -> str:
+    if not proof.tree_heads:
+        raise TreeHeadError("the proof has no signed tree head")
+    frontier = Frontier() if proof.disclosure == "full" else None
+    leaves = [bytes.fromhex(d.record.record_id) for d in proof.disclosed]
+    previous_hash: str | None = None
+    previous_size = 0
+    for i, entry in enumerate(proof.tree_heads):
+        head = entry.head
+        where = f"tree head {i} (size {head.tree_size})"
+        if head.model_id != proof.model_id:
+            raise TreeHeadError(f"{where} is for model {head.model_id!r}")
+        if head.key_id != proof.signer.key_id:
+            raise TreeHeadError(f"{where} names another signing key")
+        if not entry.signed.signature_valid(proof.signer):
+            raise TreeHeadError(f"{where}: signature does not verify")
+        if head.prev_head != previous_hash:
+            raise TreeHeadError(f"{where} does not link to the head before it")
+        if (head.tree_size <= previous_size and i > 0) or head.tree_size == 0:
+            raise TreeHeadError(f"{where}: sizes must grow from head to head")
+        if frontier is not None:
+            if head.tree_size > len(leaves):
+                raise TreeHeadError(f"{where} covers more records than the proof holds")
+            frontier.extend(leaves[frontier.size:head.tree_size])
+            if frontier.root().hex() != head.root_hash:
+                raise TreeHeadError(f"{where}: root does not match the records")
+        previous_hash, previous_size = head.head_hash, head.tree_size
+    if frontier is not None and previous_size != len(leaves):
+        raise TreeHeadError(f"the latest head covers {previous_size} records but the proof holds {len(leaves)}")
+    what = "roots recomputed from the records" if frontier is not None else "signatures and links"
+    return f"{len(proof.tree_heads)} signed head(s), {what}"
+
+
+def _check_consistency(proof: ProvenanceProof) -> str:
+    old_size, old_root = 0, bytes(32)
+    for i, entry in enumerate(proof.tree_heads):
+        head = entry.head
+        path = [bytes.fromhex(h) for h in entry.consistency]
+        new_root = bytes.fromhex(head.root_hash)
+        ok = not path if i == 0 else verify_consistency(old_size, head.tree_size, path, old_root, new_root)
+        if not ok:
+            raise ConsistencyError(f"tree head {i} (size {head.tree_size}) is not an extension of the head before "
+                                   "it")
+        old_size, old_root = head.tree_size, new_root
+    return f"{max(len(proof.tree_heads) - 1, 0)} consistency proof(s) between consecutive heads"
+
+
+def _check_inclusion(proof: ProvenanceProof) -> str:
+    latest = proof.latest_head
+    if latest is None:
+        raise InclusionError("no tree head to prove inclusion against")
+    root = bytes.fromhex(latest.root_hash)
+    for i, item in enumerate(proof.disclosed):
+        path = [bytes.fromhex(h) for h in item.inclusion or ()]
+        seq = item.record.seq  # type: ignore[attr-defined]
+        if not verify_inclusion(bytes.fromhex(item.record.record_id), seq, latest.tree_size, path, root):
+            raise InclusionError(f"record {i} (seq {seq}) is not in the log of the latest head")
+    return f"{len(proof.disclosed)} record(s) included in the head of size {latest.tree_size}"
+
+
+def _check_timestamps(proof: ProvenanceProof) -> str:
+    # Timestamps are fixed-width RFC 3339 UTC strings, so string order is time order.
+    heads = [e.head for e in proof.tree_heads]
+    h = 0
+    for item in proof.disclosed:
+        record = item.record
+        seq = record.seq  # type: ignore[attr-defined]
+        while h < len(heads) and heads[h].tree_size <= seq:
+            h += 1
+        if h == len(heads):
+            break  # reported by the tree-heads check
+        if record.timestamp > heads[h].timestamp:  # type: ignore[attr-defined]
+            raise TimestampError(f"record seq {seq} is dated {record.timestamp}, after the head that first "  # type: ignore[attr-defined]
+                                 f"covers it ({heads[h].timestamp})")
+    for a, b in itertools.pairwise(heads):
+        if b.timestamp < a.timestamp:
+            raise TimestampError(f"tree head of size {b.tree_size} is dated before the head before it")
+    if heads and heads[-1].timestamp > proof.proof_timestamp:
+        raise TimestampError("the latest tree head is dated after the proof")
+    return "every record predates the head that covers it"
+
+
+def _check_anchors(proof: ProvenanceProof, report: VerificationReport) -> str:
+    heads = {e.head.head_hash: (i, e.head) for i, e in enumerate(proof.tree_heads)}
+    seen: set[tuple[str, str]] = set()
+    counts: dict[str, int] = {}
+    for n, receipt in enumerate(proof.anchors):
+        where = f"anchor receipt {n} ({receipt.backend})"
+        if receipt.head_hash not in heads:
+            raise AnchorReceiptError(f"{where} names a head that is not in the proof")
+        index, head = heads[receipt.head_hash]
+        if receipt.root_hash != head.root_hash:
+            raise AnchorReceiptError(f"{where}: root does not match its head")
+        if receipt.key_id != proof.signer.key_id or not receipt.signature_valid(proof.signer):
+            raise AnchorReceiptError(f"{where}: signature does not verify")
+        if (receipt.head_hash, receipt.backend) in seen:
+            raise AnchorReceiptError(f"{where}: head {head.tree_size} has two receipts from this backend")
+        seen.add((receipt.head_hash, receipt.backend))
+        check = OFFLINE_CHECKS.get(receipt.backend)
+        if check is None:
+            raise AnchorReceiptError(f"{where}: unknown anchor backend {receipt.backend!r}")
+        check(receipt, head, proof.signer)
+        report.heads[index].anchors.append(receipt.backend)
+        counts[receipt.backend] = counts.get(receipt.backend, 0) + 1
+    unanchored = sum(1 for h in report.heads if not h.anchors)
+    if unanchored:
+        report.notes.append(f"{unanchored} tree head(s) have no anchor receipt yet")
+    chain = sum(1 for h in report.heads if h.strength == "chain")
+    if chain < len(report.heads):
+        report.notes.append(f"{len(report.heads) - chain} of {len(report.heads)} tree head(s) are not anchored on a "
+                            "blockchain: for those, only the signer's key vouches for when they existed")
+    summary = ", ".join(f"{count} {backend}" for backend, count in sorted(counts.items())) or "none"
+    return f"receipts: {summary}"
+
+
+def _check_summary(proof: ProvenanceProof) -> str:
+    latest = proof.latest_head
+    if latest is None or proof.merkle_root != latest.root_hash:
+        raise SummaryError("merkle_root is not the root of the latest tree head")
+    if proof.disclosure == "full":
+        checkpoints = [r for r in proof.records if isinstance(r, TrainingCheckpoint)]
+        expected_final = checkpoints[-1].model_hash if checkpoints else None
+    else:
+        expected_final = None
+    if proof.final_model_hash != expected_final:
+        raise SummaryError("final_model_hash is not the model hash of the last training checkpoint")
+    if proof.blockchain_transactions != chain_transactions(proof.anchors):
+        raise SummaryError("blockchain_transactions are not the transactions of the chain receipts")
+    if proof.verification_metadata != expected_metadata(proof):
+        raise SummaryError("verification_metadata does not describe the proof's content")
+    return "final model hash, merkle root, transactions and metadata match the content"
+
+
+def _check_proof_signature(proof: ProvenanceProof) -> str:
+    if not proof.signer.verify(DOMAIN_PROOF, proof.body(), proof.signature_hash):
+        raise ProofSignatureError("the signature over the proof document does not verify")
+    return "the whole document is signed by the signer"
+
+
+def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:
+    chain = LocalChain(path)
+    try:
+        count = chain.verify(proof.signer)
+        entries = {entry["index"]: entry for entry, _ in chain.entries()}
+    except PotError as exc:
+        raise AnchorReceiptError(f"local chain {path}: {exc}") from exc
+    local = [r for r in proof.anchors if r.backend == "localchain"]
+    for receipt in local:
+        entry = receipt.details["entry"]
+        if entries.get(entry["index"]) != entry:
+            raise AnchorReceiptError(f"local chain {path} does not hold the entry for head "
+                                     f"{receipt.details['entry']['tree_size']}")
+    return f"{count} entries intact; holds all {len(local)} local receipt(s)"
