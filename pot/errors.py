@@ -41,6 +41,14 @@ class AnchorMismatch(AnchorError):
     """The backend answered, but what it holds does not match the receipt."""
 
 
+class ChainMismatch(AnchorError):
+    """The RPC endpoint is not the chain the settings name (another chain id), or holds no registry there."""
+
+
+class AnchorReverted(AnchorError):
+    """The anchor transaction was mined but reverted (receipt status 0): nothing was anchored by it."""
+
+
 class VerificationError(PotError):
     """A proof failed a check. ``check`` names it; ``report`` holds every check run until then."""
 

@@ -114,6 +114,11 @@ class SigningKey:
     def generate(cls) -> SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningKey:
+        """A key from its 32-byte RFC 8032 seed: for known-answer vectors and tests, never for real keys."""
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
     @property
     def key_id(self) -> HexDigest:
         return self.public.key_id

@@ -1,0 +1,58 @@
+"""Canonical JSON and the normalisation of values from training code."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pot.canonical import DOMAIN_TREE_HEAD, canonical_json, object_hash, signing_input, to_json_value
+from pot.errors import FormatError
+
+
+def test_rfc8785_orders_keys_and_formats_numbers() -> None:
+    assert canonical_json({"b": 1, "a": [1.0, 1e21, 1e-7, "x"]}) == b'{"a":[1,1e+21,1e-7,"x"],"b":1}'
+
+
+def test_signing_input_is_domain_then_zero_then_canonical_json() -> None:
+    assert signing_input(DOMAIN_TREE_HEAD, {"a": 1}) == b'pot.v1.tree-head\x00{"a":1}'
+    assert object_hash(DOMAIN_TREE_HEAD, {"a": 1}) != object_hash(b"pot.v1.proof", {"a": 1})
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (float("nan"), "NaN"), (float("inf"), "Infinity"), (-math.inf, "-Infinity"),
+    (np.float32(0.5), 0.5), (np.int64(3), 3), (np.bool_(True), True), (np.array(2.5), 2.5),
+    ((1, 2), [1, 2]), ({"a": (np.float64(1.5),)}, {"a": [1.5]}),
+])
+def test_training_values_are_normalised(value: object, expected: object) -> None:
+    assert to_json_value(value) == expected
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({1: 2}, "keys must be strings"),
+    (2**53, "outside the range JSON carries exactly"),
+    (object(), "cannot be recorded as JSON"),
+    (np.array([1.0, 2.0]), "is not a scalar"),
+    ({"nested": {"x": {1, 2}}}, "value.nested.x: set cannot be recorded"),
+])
+def test_unrecordable_values_get_one_clear_line(value: object, message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        to_json_value(value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False,
+                                                                                allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_normalised_values_canonicalise_and_are_stable(value: object) -> None:
+    normalised = to_json_value(value)
+    assert to_json_value(normalised) == normalised
+    assert canonical_json(normalised) == canonical_json(to_json_value(normalised))
