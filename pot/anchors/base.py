@@ -48,8 +48,8 @@ class AnchorReceipt:
     @classmethod
     def issue(cls, backend: str, head: TreeHead, details: Mapping[str, Any], timestamp: str,
               key: SigningKey) -> AnchorReceipt:
-        body = {"backend": backend, "head_hash": head.head_hash, "root_hash": head.root_hash,
-                "timestamp": timestamp, "key_id": key.key_id, "details": dict(details)}
+        body: dict[str, Any] = {"backend": backend, "head_hash": head.head_hash, "root_hash": head.root_hash,
+                                "timestamp": timestamp, "key_id": key.key_id, "details": dict(details)}
         return cls(**body, signature=key.sign(DOMAIN_ANCHOR_RECEIPT, body))
 
     @classmethod
