@@ -1,0 +1,104 @@
+"""Ethereum anchor receipts, checked offline: what a receipt of the ``ethereum`` backend must hold.
+
+Importing this module registers the ``ethereum`` backend (strength ``"chain"``) with :mod:`pot.anchors.base`, so
+the verifier can check such receipts without web3 installed. Talking to a chain is :mod:`pot.anchors.ethereum`.
+
+A receipt's details name one ``Anchored(root, metaHash, submitter)`` event of the ProvenanceRegistry contract::
+
+    {"chain_id": 31337, "contract": "0x5FbD...", "tx_hash": "0x...", "block_number": 12,
+     "block_hash": "0x...", "block_time": 1795326831, "log_index": 0, "submitter": "0xf39F...",
+     "meta_hash": "0x<head hash>"}
+
+``block_time`` is the block's timestamp in Unix seconds: the latest moment by which the anchored head's records
+provably existed. ``meta_hash`` is the anchored tree head's hash, so the event names the head and not only its root.
+
+Frozen by proof format v1 (docs/PROOF_FORMAT.md, "Anchor receipts").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pot.anchors.base import AnchorReceipt, register_backend
+from pot.errors import AnchorReceiptError
+from pot.heads import TreeHead
+from pot.keys import PublicKey
+
+BACKEND = "ethereum"
+
+CHAIN_NAMES: Mapping[int, str] = {
+    1: "Ethereum",
+    11155111: "Sepolia",
+    137: "Polygon",
+    80002: "Polygon Amoy",
+    31337: "anvil (local dev chain)",
+}
+# Chains whose block headers carry proof-of-authority extra data longer than 32 bytes; web3 rejects their
+# blocks unless ExtraDataToPOAMiddleware rewrites that field.
+POA_CHAIN_IDS = frozenset({137, 80002})
+DEV_CHAIN_IDS = frozenset({31337})
+
+DETAIL_FIELDS: Mapping[str, type] = {
+    "chain_id": int,
+    "contract": str,
+    "tx_hash": str,
+    "block_number": int,
+    "block_hash": str,
+    "block_time": int,
+    "log_index": int,
+    "submitter": str,
+    "meta_hash": str,
+}
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HASH = re.compile(r"0x[0-9a-f]{64}")
+_MAX_UINT = 2**256 - 1
+
+
+def chain_name(chain_id: int) -> str:
+    return CHAIN_NAMES.get(chain_id, f"chain {chain_id}")
+
+
+def check_details(details: Mapping[str, Any]) -> None:
+    """Shape and types of an ``ethereum`` receipt's details; raises ``ValueError`` naming the first bad field."""
+    if set(details) != set(DETAIL_FIELDS):
+        missing = sorted(set(DETAIL_FIELDS) - set(details))
+        extra = sorted(set(details) - set(DETAIL_FIELDS))
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
+        raise ValueError("details fields are wrong: " + "; ".join(parts))
+    for name, kind in DETAIL_FIELDS.items():
+        value = details[name]
+        if kind is int:
+            # bool is an int subclass: True must not pass as block 1
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer")
+            if not 0 <= value <= _MAX_UINT:
+                raise ValueError(f"{name} is out of range")
+        elif not isinstance(value, str):
+            raise ValueError(f"{name} must be a string")
+    if details["chain_id"] == 0:
+        raise ValueError("chain_id must be positive")
+    for name in ("contract", "submitter"):
+        if not _ADDRESS.fullmatch(details[name]):
+            raise ValueError(f"{name} must be a 0x-prefixed 20-byte hex address")
+    for name in ("tx_hash", "block_hash", "meta_hash"):
+        if not _HASH.fullmatch(details[name]):
+            raise ValueError(f"{name} must be 0x followed by 64 lower-case hex digits")
+
+
+def check_receipt(receipt: AnchorReceipt, head: TreeHead, signer: PublicKey) -> None:
+    """Offline check of an ``ethereum`` receipt: well-formed details whose ``meta_hash`` names this very head.
+
+    Whether the chain really holds that event is the online check's business (``pot verify --rpc``).
+    """
+    where = f"ethereum receipt for head {head.tree_size}"
+    try:
+        check_details(receipt.details)
+    except ValueError as exc:
+        raise AnchorReceiptError(f"{where}: {exc}") from None
+    if receipt.details["meta_hash"] != "0x" + head.head_hash:
+        raise AnchorReceiptError(f"{where}: meta_hash is not the hash of the head it claims to anchor")
+
+
+register_backend(BACKEND, "chain", check_receipt)
