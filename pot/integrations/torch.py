@@ -129,15 +129,16 @@ def _check_tensor(name: str, value: Any) -> str:
     if isinstance(value, _UNINITIALIZED):
         raise UsageError(f"{where} is uninitialized (a lazy module that has not run yet); run one batch first")
     if type(value) not in _PLAIN_TENSOR_TYPES:
-        raise UsageError(f"{where} is a {type(value).__name__}; pot hashes plain tensors, convert it first "
-                         "(e.g. DTensor.full_tensor())")
+        raise UsageError(f"{where} is a tensor subclass ({type(value).__name__}); pot hashes plain tensors, convert it "
+                         "first (e.g. DTensor.full_tensor())")
+    if value.is_nested:
+        raise UsageError(f"{where} is a nested tensor; pot hashes dense tensors")
     if value.layout != torch.strided:
-        raise UsageError(f"{where} is sparse ({value.layout}); pot hashes dense tensors, call .to_dense() first")
+        kind = "sparse" if value.is_sparse or "sparse" in str(value.layout) else "not dense"
+        raise UsageError(f"{where} is {kind} ({value.layout}); pot hashes dense tensors, call .to_dense() first")
     if value.is_quantized:
         raise UsageError(f"{where} is quantized ({value.dtype}); pot hashes plain dtypes, hash .dequantize() or "
                          ".int_repr() instead")
-    if value.is_nested:
-        raise UsageError(f"{where} is a nested tensor; pot hashes dense tensors")
     if value.is_meta:
         raise UsageError(f"{where} is on the meta device and holds no data; load the weights first")
     try:
@@ -159,15 +160,23 @@ def _tensor_data(tensor: torch.Tensor, unit: int) -> Any:
     in_place = (tensor.device.type == "cpu" and tensor.is_contiguous() and not tensor.is_conj()
                 and not tensor.is_neg() and not (_BIG_ENDIAN and unit > 1))
     if in_place:
-        return tensor.reshape(-1).view(torch.uint8).numpy()
+        return _flat_bytes(tensor).numpy()
     return lambda: _copied_chunks(tensor, unit)
+
+
+def _flat_bytes(tensor: torch.Tensor) -> torch.Tensor:
+    """A 1-D uint8 view of a contiguous tensor's memory."""
+    flat = tensor.reshape(-1)
+    if flat.stride(0) != 1:  # torch calls a one-element tensor contiguous whatever its stride
+        flat = flat.as_strided((flat.numel(),), (1,))
+    return flat.view(torch.uint8)
 
 
 def _copied_chunks(tensor: torch.Tensor, unit: int) -> Iterator[Any]:
     """The tensor's bytes in C order, little-endian, as CPU copies of at most ``CHUNK_BYTES`` each."""
     for piece in _pieces(tensor, hashing.CHUNK_BYTES):
         piece = piece.resolve_conj().resolve_neg().contiguous().to("cpu")
-        data = piece.reshape(-1).view(torch.uint8)
+        data = _flat_bytes(piece)
         if _BIG_ENDIAN and unit > 1:
             data = data.view(-1, unit).flip(1).reshape(-1)
         yield data.numpy()
