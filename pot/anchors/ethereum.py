@@ -1,0 +1,774 @@
+"""The Ethereum anchor: tree-head roots on a ProvenanceRegistry contract on Ethereum, Polygon or anvil.
+
+Only imported when a chain is wanted: it needs web3 (``pip install 'pot-provenance[chain]'``). The offline check
+of its receipts lives in :mod:`pot.anchors.ethereum_receipt`, which needs no web3.
+
+    settings = ChainSettings.resolve()                 # RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS, ...
+    address = deploy_registry(settings)                # once per chain
+    anchor = EthereumAnchor(dataclasses.replace(settings, contract_address=address))
+    details = anchor.anchor(signed_head)               # {"chain_id": ..., "tx_hash": ..., "block_time": ...}
+
+How an anchor is sent, and why:
+
+- Transactions are signed here with eth-account, never by the node: a node's unlocked account is a key held by
+  whoever runs the node.
+- Anchoring is idempotent. ``anchorOf(root)`` is asked before every send, after a receipt wait times out and after
+  a nonce error, and an anchored root's details are read back from its ``Anchored`` event. Every resend for one
+  root reuses the nonce of the first send (with higher fees), so at most one of them can be mined: retries never
+  pay twice, and the contract refuses a second anchor of a root anyway.
+- The nonce is kept here and re-read from the node (``pending``) only when the node says it is stale, so a
+  burst of anchors does not wait for each other's receipts to learn the next nonce.
+- A mined transaction can still have failed: its receipt has status 0 and web3 raises nothing. The status is
+  checked, and nothing is reported anchored unless the ``Anchored`` event is in the receipt.
+- Everything the node or network can get wrong now (unreachable, timeouts, no funds, not mined in time) raises
+  :class:`pot.errors.AnchorUnavailable`, after which the recorder keeps the head pending. Configuration that can
+  never work (another chain, no contract at the address, a bad key) raises another :class:`AnchorError`.
+
+The private key is held in a :class:`pot.config.Secret` and an eth-account object, and appears in no message,
+log line or repr of this module. Errors quote the RPC endpoint as scheme://host:port only, since hosted RPC URLs
+often carry an API key in their path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from urllib.parse import urlsplit
+
+import requests
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
+from web3.middleware import ExtraDataToPOAMiddleware
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
+
+from pot.anchors.base import Strength
+from pot.anchors.ethereum_receipt import BACKEND, DEV_CHAIN_IDS, POA_CHAIN_IDS, chain_name, check_details
+from pot.config import ChainSettings, ProvenanceConfig, Secret
+from pot.errors import (
+    AnchorMismatch,
+    AnchorReverted,
+    AnchorUnavailable,
+    ChainCheckError,
+    ChainMismatch,
+    PotError,
+    UsageError,
+)
+from pot.heads import SignedTreeHead, TreeHead
+from pot.records import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from pot.keys import SigningKey
+    from pot.proof import ProvenanceProof
+    from pot.store import Store
+    from pot.verify import VerificationReport
+
+__all__ = [
+    "EthereumAnchor",
+    "chain_anchor_for",
+    "deploy_registry",
+    "load_artifact",
+    "online_checker",
+    "probe",
+]
+
+log = logging.getLogger(__name__)
+
+ARTIFACT = "ProvenanceRegistry.json"
+ANCHORED_TOPIC = "0x" + Web3.keccak(text="Anchored(bytes32,bytes32,address)").hex()
+# Store settings read as the lowest-precedence source (ChainSettings.resolve upper-cases the keys).
+SAVED_SETTINGS = ("rpc_url", "contract_address", "chain_id", "confirmation_blocks", "gas_price_gwei",
+                  "blockchain_client_type")
+
+_GWEI = 10**9
+_FALLBACK_PRIORITY_FEE = 1 * _GWEI  # when the node cannot suggest one (no eth_maxPriorityFeePerGas, no history)
+_GAS_MARGIN = 1.25  # estimates are exact for `anchor`; the margin only covers state changing before inclusion
+_FEE_BUMP = 1.25  # nodes refuse a same-nonce replacement that pays less than 10% more on both fee fields
+_NONCE_STALE = ("nonce too low", "nonce has already been used", "oldnonce")
+_UNDERPRICED = ("replacement transaction underpriced", "replacement fee too low", "underpriced")
+_ALREADY_SENT = ("already known", "already imported", "known transaction")
+_NO_FUNDS = ("insufficient funds", "insufficient balance")
+
+
+def load_artifact() -> dict[str, Any]:
+    """The committed build of ProvenanceRegistry (abi, bytecode, compiler): pot deploys without a compiler."""
+    text = resources.files("pot").joinpath("contracts").joinpath(ARTIFACT).read_text(encoding="utf-8")
+    artifact: dict[str, Any] = json.loads(text)
+    return artifact
+
+
+def _endpoint(url: str) -> str:
+    """scheme://host:port of an RPC URL: hosted endpoints often carry an API key in the path or query."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the RPC endpoint"
+    return f"{parts.scheme}://{host}{port}" if parts.scheme else "the RPC endpoint"
+
+
+def _hex(value: bytes | str) -> str:
+    """0x-prefixed lower-case hex. (hexbytes 1.x+ ``.hex()`` has no 0x prefix; web3 6 had one.)"""
+    if isinstance(value, str):
+        return value.lower() if value.startswith("0x") else "0x" + value.lower()
+    return "0x" + bytes(value).hex()
+
+
+def _node_message(exc: BaseException) -> str:
+    """The node's own error message, on one line, from a web3 error (the node never sees our key)."""
+    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
+        error = exc.rpc_response.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return " ".join(str(error["message"]).split())[:300]
+    if isinstance(exc, ContractLogicError) and exc.message:
+        return " ".join(str(exc.message).split())[:300]
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    from web3.exceptions import ProviderConnectionError, RequestTimedOut
+
+    return isinstance(exc, requests.RequestException | ProviderConnectionError | RequestTimedOut | OSError |
+                      TimeoutError)
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused or reset"
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__
+
+
+def _make_web3(rpc_url: str, request_timeout: float) -> Web3:
+    # web3 retries idempotent calls 5 times with exponential back-off by default (about 4 s when a node is down);
+    # three quick tries are enough to ride out a dropped connection and keep "RPC down" fast to report.
+    retry = ExceptionRetryConfiguration(errors=(requests.ConnectionError, requests.HTTPError, requests.Timeout),
+                                        retries=3, backoff_factor=0.1)
+    provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout},
+                                 exception_retry_configuration=retry)
+    return Web3(provider)
+
+
+def _load_account(private_key: Secret | None) -> Any:
+    if not private_key:
+        raise UsageError("PRIVATE_KEY is not set: the Ethereum anchor signs its transactions itself")
+    try:
+        return Account.from_key(private_key.reveal().strip())
+    except Exception:
+        # eth-account's message could quote the key; say what is wrong without it, and drop the cause.
+        raise UsageError("PRIVATE_KEY is not a valid secp256k1 private key (expected 64 hex digits)") from None
+
+
+def _checksum(address: str | None, name: str) -> str:
+    if not address:
+        raise UsageError(f"{name} is not set: deploy a ProvenanceRegistry (pot deploy / scripts/deploy_contract.py)"
+                         " and set CONTRACT_ADDRESS")
+    if not Web3.is_address(address):
+        raise UsageError(f"{name} {address!r} is not an Ethereum address")
+    return str(Web3.to_checksum_address(address))
+
+
+class _Client:
+    """One RPC connection, checked once: chain id as configured, POA middleware where needed."""
+
+    def __init__(self, settings: ChainSettings, request_timeout: float) -> None:
+        if not settings.rpc_url:
+            raise UsageError("RPC_URL is not set")
+        self.settings = settings
+        self.endpoint = _endpoint(settings.rpc_url)
+        self.w3 = _make_web3(settings.rpc_url, request_timeout)
+        self.chain_id: int | None = None
+        self.account: str | None = None  # the sender's address, for messages
+
+    @contextlib.contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Turn transport and node errors into AnchorUnavailable with a one-line message."""
+        try:
+            yield
+        except PotError:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise AnchorUnavailable(f"{doing}: cannot reach {self.endpoint} ({_unreachable_reason(exc)})"
+                                        ) from None
+            if isinstance(exc, Web3RPCError) and any(s in _node_message(exc).lower() for s in _NO_FUNDS):
+                raise AnchorUnavailable(f"{doing}: account {self.account or '?'} cannot pay for the gas "
+                                        f"({_node_message(exc)})") from None
+            if isinstance(exc, Web3Exception):
+                raise AnchorUnavailable(f"{doing}: {self.endpoint} answered with an error: {_node_message(exc)}"
+                                        ) from None
+            raise
+
+    def connect(self) -> int:
+        if self.chain_id is not None:
+            return self.chain_id
+        with self.errors("connecting to the chain"):
+            chain_id = int(self.w3.eth.chain_id)
+        expected = self.settings.chain_id
+        if expected is not None and expected != chain_id:
+            raise ChainMismatch(f"{self.endpoint} is {chain_name(chain_id)} (chain id {chain_id}), but CHAIN_ID "
+                                f"says {chain_name(expected)} ({expected}): refusing to anchor on the wrong chain")
+        if chain_id in POA_CHAIN_IDS:
+            self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name="poa", layer=0)
+        self.chain_id = chain_id
+        return chain_id
+
+    def require_code(self, address: str) -> None:
+        with self.errors("looking up the registry contract"):
+            code = self.w3.eth.get_code(address)  # type: ignore[arg-type]
+        if not code:
+            raise ChainMismatch(f"no contract at {address} on {chain_name(self.chain_id or 0)} "
+                                f"(chain id {self.chain_id}): check CONTRACT_ADDRESS and RPC_URL")
+
+    def fees(self) -> dict[str, int]:
+        """EIP-1559 fees (2 x latest base fee + tip), or a legacy gas price when configured or needed."""
+        gwei = self.settings.gas_price_gwei
+        with self.errors("reading gas prices"):
+            if gwei is not None:
+                return {"gasPrice": int(gwei * _GWEI)}
+            base = self.w3.eth.get_block("latest").get("baseFeePerGas")
+            if base is None:  # a chain without EIP-1559
+                return {"gasPrice": int(self.w3.eth.gas_price)}
+            try:
+                tip = int(self.w3.eth.max_priority_fee)
+            except (Web3Exception, ValueError):
+                tip = _FALLBACK_PRIORITY_FEE
+        return {"maxFeePerGas": 2 * int(base) + tip, "maxPriorityFeePerGas": tip}
+
+    def wait_confirmations(self, block_number: int, timeout: float, doing: str) -> None:
+        needed = self.settings.confirmation_blocks
+        if needed <= 1:
+            return
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            with self.errors(doing):
+                latest = int(self.w3.eth.block_number)
+            if latest - block_number + 1 >= needed:
+                return
+            if time.monotonic() >= deadline:
+                raise AnchorUnavailable(f"{doing}: block {block_number} has {latest - block_number + 1} of "
+                                        f"{needed} confirmations after {timeout:.0f} s; the root stays pending")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _bump(fees: dict[str, int]) -> dict[str, int]:
+    return {name: int(value * _FEE_BUMP) + 1 for name, value in fees.items()}
+
+
+def _higher(fees: dict[str, int], floor: dict[str, int] | None) -> dict[str, int]:
+    if floor is None or set(floor) != set(fees):
+        return fees
+    return {name: max(fees[name], floor[name]) for name in fees}
+
+
+class EthereumAnchor:
+    """Anchor backend on a ProvenanceRegistry contract (see the module docstring for how it sends).
+
+    Creating one does not touch the network; the RPC is first asked when anchoring, so a down RPC surfaces as
+    :class:`pot.errors.AnchorUnavailable` then, not here. Thread-safe: anchors are sent one at a time.
+    """
+
+    backend: ClassVar[str] = BACKEND
+    strength: ClassVar[Strength] = "chain"
+
+    def __init__(
+        self,
+        settings: ChainSettings,
+        *,
+        receipt_timeout: float = 120.0,
+        request_timeout: float = 10.0,
+        max_sends: int = 4,
+        gas_limit: int | None = None,
+    ) -> None:
+        """``receipt_timeout``: seconds to wait for each send to be mined (and confirmed) before re-checking the
+        root and resending with the same nonce. ``max_sends``: sends per root before giving up for now.
+        ``gas_limit``: a fixed gas limit instead of the node's estimate (times 1.25)."""
+        self._client = _Client(settings, request_timeout)
+        self._account = _load_account(settings.private_key)
+        self.address: str = str(self._account.address)
+        self._client.account = self.address
+        self.contract_address = _checksum(settings.contract_address, "CONTRACT_ADDRESS")
+        self.settings = settings
+        self.receipt_timeout = receipt_timeout
+        self.max_sends = max_sends
+        self.gas_limit = gas_limit
+        self._contract = self._client.w3.eth.contract(address=self.contract_address,  # type: ignore[call-overload]
+                                                      abi=load_artifact()["abi"])
+        self._nonce: int | None = None
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"EthereumAnchor(endpoint={self._client.endpoint!r}, contract={self.contract_address!r}, "
+                f"account={self.address!r})")
+
+    @property
+    def w3(self) -> Web3:
+        return self._client.w3
+
+    @property
+    def chain_id(self) -> int:
+        """The chain's id, asked of the RPC (and checked against CHAIN_ID) on first use."""
+        return self._client.connect()
+
+    # --- the Anchor protocol ----------------------------------------------------------------------------------
+
+    def anchor(self, head: SignedTreeHead) -> dict[str, Any]:
+        """Anchor ``head``'s root with ``metaHash`` = its head hash; return the receipt details (idempotent)."""
+        return self.anchor_root(bytes.fromhex(head.head.root_hash), bytes.fromhex(head.head.head_hash))
+
+    def anchor_root(self, root: bytes, meta_hash: bytes) -> dict[str, Any]:
+        """Anchor a 32-byte root, or return the details of its existing anchor. See the module docstring."""
+        if len(root) != 32 or len(meta_hash) != 32:
+            raise UsageError("root and meta hash must be 32 bytes each")
+        if not any(root):
+            raise UsageError("the zero root cannot be anchored")
+        with self._lock:
+            self._prepare()
+            existing = self.lookup(root, meta_hash)
+            if existing is not None:
+                return existing
+            return self._send_until_mined(root, meta_hash)
+
+    def lookup(self, root: bytes, meta_hash: bytes | None = None) -> dict[str, Any] | None:
+        """Details of ``root``'s anchor read from the chain, or None when it is not anchored.
+
+        Raises :class:`pot.errors.AnchorMismatch` when the root was anchored with another ``metaHash`` than
+        ``meta_hash`` (someone else anchored the same root for another head).
+        """
+        self._prepare()
+        client = self._client
+        doing = f"looking up root 0x{root.hex()[:16]}..."
+        with client.errors(doing):
+            timestamp, block_number, _ = self._contract.functions.anchorOf(root).call(block_identifier="latest")
+            if timestamp == 0:
+                return None
+            logs = client.w3.eth.get_logs({"address": self.contract_address,  # type: ignore[typeddict-item]
+                                           "fromBlock": block_number, "toBlock": block_number,
+                                           "topics": [ANCHORED_TOPIC, _hex(root)]})
+        found = [entry for entry in logs if not entry.get("removed")]
+        if not found:
+            raise AnchorUnavailable(f"{doing}: anchored in block {block_number}, but {client.endpoint} returns no "
+                                    "Anchored event for it (a node that prunes logs?)")
+        details = self._details(found[0], int(timestamp))
+        if meta_hash is not None and details["meta_hash"] != _hex(meta_hash):
+            raise AnchorMismatch(f"root 0x{root.hex()} was already anchored in block {block_number} (tx "
+                                 f"{details['tx_hash']}) for another tree head (metaHash {details['meta_hash']})")
+        client.wait_confirmations(block_number, self.receipt_timeout, doing)
+        return details
+
+    # --- sending ----------------------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        self._client.connect()
+        self._client.require_code(self.contract_address)
+        self._ready = True
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            with self._client.errors("reading the account's nonce"):
+                self._nonce = int(self._client.w3.eth.get_transaction_count(self.address, "pending"))  # type: ignore[arg-type]
+        return self._nonce
+
+    def _estimate(self, root: bytes, meta_hash: bytes) -> int | None:
+        """Gas for the call, or None when the call would revert because the root got anchored meanwhile."""
+        if self.gas_limit is not None:
+            return self.gas_limit
+        with self._client.errors("estimating gas"):
+            try:
+                estimate = self._contract.functions.anchor(root, meta_hash).estimate_gas({"from": self.address})
+            except ContractCustomError:
+                return None  # AlreadyAnchored: the only custom error `anchor` has
+        return int(estimate * _GAS_MARGIN)
+
+    def _send_until_mined(self, root: bytes, meta_hash: bytes) -> dict[str, Any]:
+        client = self._client
+        doing = f"anchoring root 0x{root.hex()[:16]}..."
+        sent: list[bytes] = []  # every transaction sent for this root; all share one nonce
+        nonce: int | None = None
+        fees: dict[str, int] | None = None
+        gas: int | None = None
+        for _ in range(self.max_sends):
+            if nonce is None:
+                gas = self._estimate(root, meta_hash)
+                if gas is None:
+                    return self._existing_or_fail(root, meta_hash, doing)
+                nonce = self._next_nonce()
+            fees = _higher(client.fees(), _bump(fees) if fees else None)
+            params: dict[str, Any] = {"from": self.address, "nonce": nonce, "gas": gas, "chainId": client.chain_id,
+                                      **fees}
+            tx = self._contract.functions.anchor(root, meta_hash).build_transaction(params)
+            signed = self._account.sign_transaction(tx)
+            outcome = self._send(signed.raw_transaction, doing)
+            if outcome == "stale-nonce":
+                # Another transaction from this account took the nonce: maybe our own earlier send for this root.
+                existing = self.lookup(root, meta_hash)
+                if existing is not None:
+                    return existing
+                log.info("pot: nonce %d of %s is taken; re-reading it from the node", nonce, self.address)
+                self._nonce, nonce, fees = None, None, None
+                continue
+            if outcome == "underpriced":
+                if not sent:  # not our replacement: a transaction we do not know holds this nonce
+                    self._nonce, nonce, fees = None, None, None
+                continue  # else: the next round bumps the fees again
+            sent.append(bytes(signed.hash))
+            self._nonce = max(self._nonce or 0, nonce + 1)
+            receipt = self._wait_for_receipt(sent, doing)
+            if receipt is None:
+                existing = self.lookup(root, meta_hash)  # mined while we were not looking?
+                if existing is not None:
+                    return existing
+                log.warning("pot: anchor transaction %s not mined after %.0f s; resending with higher fees and the "
+                            "same nonce", _hex(sent[-1]), self.receipt_timeout)
+                continue
+            return self._finish(receipt, root, meta_hash, doing)
+        raise AnchorUnavailable(f"{doing}: not mined after {self.max_sends} sends of {self.receipt_timeout:.0f} s "
+                                f"each (last tx {_hex(sent[-1]) if sent else 'none'}); the root stays pending")
+
+    def _send(self, raw: bytes, doing: str) -> str:
+        with self._client.errors(f"{doing}: sending the transaction"):
+            try:
+                self._client.w3.eth.send_raw_transaction(raw)
+            except Web3RPCError as exc:
+                message = _node_message(exc).lower()
+                if any(s in message for s in _ALREADY_SENT):
+                    return "sent"  # this very transaction is in the pool already (a resend)
+                if any(s in message for s in _NONCE_STALE):
+                    return "stale-nonce"
+                if any(s in message for s in _UNDERPRICED):
+                    return "underpriced"
+                raise
+        return "sent"
+
+    def _wait_for_receipt(self, hashes: Sequence[bytes], doing: str) -> Any | None:
+        deadline = time.monotonic() + self.receipt_timeout
+        delay = 0.05
+        while True:
+            for tx_hash in reversed(hashes):
+                with self._client.errors(f"{doing}: waiting for the receipt"):
+                    try:
+                        return self._client.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+                    except (TransactionNotFound, TimeExhausted):
+                        pass
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _finish(self, receipt: Any, root: bytes, meta_hash: bytes, doing: str) -> dict[str, Any]:
+        tx = _hex(receipt["transactionHash"])
+        if receipt["status"] != 1:
+            # Lost a race for this root (the contract refuses a second anchor)? Then the root is anchored anyway.
+            existing = self.lookup(root, meta_hash)
+            if existing is not None:
+                return existing
+            raise AnchorReverted(f"{doing}: transaction {tx} reverted in block {receipt['blockNumber']} (status 0, "
+                                 f"{receipt['gasUsed']} of its gas limit used); nothing was anchored")
+        block_number = int(receipt["blockNumber"])
+        self._client.wait_confirmations(block_number, self.receipt_timeout, doing)
+        if self.settings.confirmation_blocks > 1:
+            # A reorganisation may have moved or dropped the transaction while we waited for confirmations.
+            existing = self.lookup(root, meta_hash)
+            if existing is None:
+                raise AnchorUnavailable(f"{doing}: transaction {tx} was dropped by a chain reorganisation; the root "
+                                        "stays pending")
+            return existing
+        logs = [entry for entry in receipt["logs"]
+                if _hex(entry["address"]) == self.contract_address.lower() and entry["topics"]
+                and _hex(entry["topics"][0]) == ANCHORED_TOPIC and _hex(entry["topics"][1]) == _hex(root)]
+        if not logs:
+            raise AnchorReverted(f"{doing}: transaction {tx} succeeded but emitted no Anchored event for the root")
+        with self._client.errors(doing):
+            block = self._client.w3.eth.get_block(receipt["blockHash"])
+        return self._details(logs[0], int(block["timestamp"]))
+
+    def _details(self, entry: Any, block_time: int) -> dict[str, Any]:
+        topics = entry["topics"]
+        details = {
+            "chain_id": int(self._client.chain_id or self._client.connect()),
+            "contract": self.contract_address,
+            "tx_hash": _hex(entry["transactionHash"]),
+            "block_number": int(entry["blockNumber"]),
+            "block_hash": _hex(entry["blockHash"]),
+            "block_time": int(block_time),
+            "log_index": int(entry["logIndex"]),
+            "submitter": str(Web3.to_checksum_address("0x" + bytes(topics[3])[-20:].hex())),
+            "meta_hash": _hex(topics[2]),
+        }
+        check_details(details)
+        return details
+
+    def _existing_or_fail(self, root: bytes, meta_hash: bytes, doing: str) -> dict[str, Any]:
+        existing = self.lookup(root, meta_hash)
+        if existing is None:
+            raise AnchorUnavailable(f"{doing}: the node says the call would revert, yet the root is not anchored")
+        return existing
+
+
+# --- deployment ---------------------------------------------------------------------------------------------------
+
+
+def deploy_registry(settings: ChainSettings, *, timeout: float = 120.0, request_timeout: float = 10.0) -> str:
+    """Deploy the committed ProvenanceRegistry build with ``settings``' key; return its checksummed address.
+
+    Waits for the receipt (and ``confirmation_blocks``), checks its status and that code is at the address.
+    """
+    client = _Client(settings, request_timeout)
+    account = _load_account(settings.private_key)
+    client.account = str(account.address)
+    chain_id = client.connect()
+    artifact = load_artifact()
+    factory = client.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    doing = f"deploying ProvenanceRegistry on {chain_name(chain_id)}"
+    with client.errors(doing):
+        gas = int(factory.constructor().estimate_gas({"from": account.address}) * _GAS_MARGIN)
+        nonce = int(client.w3.eth.get_transaction_count(account.address, "pending"))
+    fees = client.fees()
+    params: dict[str, Any] = {"from": account.address, "nonce": nonce, "gas": gas, "chainId": chain_id, **fees}
+    tx = factory.constructor().build_transaction(params)
+    signed = account.sign_transaction(tx)
+    with client.errors(doing):
+        tx_hash = client.w3.eth.send_raw_transaction(signed.raw_transaction)
+        try:
+            receipt = client.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
+        except TimeExhausted:
+            raise AnchorUnavailable(f"{doing}: transaction {_hex(tx_hash)} not mined within {timeout:.0f} s"
+                                    ) from None
+    if receipt["status"] != 1:
+        raise AnchorReverted(f"{doing}: transaction {_hex(tx_hash)} reverted (status 0)")
+    address = str(receipt["contractAddress"])
+    client.wait_confirmations(int(receipt["blockNumber"]), timeout, doing)
+    client.require_code(address)
+    return str(Web3.to_checksum_address(address))
+
+
+# --- wiring into the recorder ---------------------------------------------------------------------------------------
+
+
+def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | None = None) -> EthereumAnchor | None:
+    """The chain anchor the configuration asks for, or None (with a warning) when it asks for none.
+
+    Settings come from ``config.client_config``, the environment, ``.env`` and the store's saved settings, in that
+    order (see :meth:`pot.config.ChainSettings.resolve`). Does not contact the RPC. ``key`` (the Ed25519 signing
+    key) is not needed by this backend: receipts are signed by the recorder.
+    """
+    del key
+    saved = {name: value for name in SAVED_SETTINGS if (value := store.get_setting(name)) is not None}
+    settings = ChainSettings.resolve(overrides=config.client_config, saved=saved)
+    if not settings.wants_chain:
+        reason = ("FORCE_LOCAL_BLOCKCHAIN is set" if settings.force_local else
+                  "BLOCKCHAIN_CLIENT_TYPE is local" if settings.client_type == "local" else "no RPC_URL is set")
+        log.warning("pot: blockchain anchoring is enabled but %s: tree heads are anchored to the local chain only",
+                    reason)
+        return None
+    return EthereumAnchor(settings)
+
+
+# --- `pot test --blockchain` ------------------------------------------------------------------------------------
+
+
+def probe(settings: ChainSettings, *, request_timeout: float = 10.0) -> list[tuple[str, bool, str]]:
+    """Check that anchoring can work: RPC reachable, chain id, contract code, account balance and, on a dev
+    chain (31337), a round-trip anchor of a random root. Returns (name, passed, detail) rows; never raises a
+    PotError."""
+    rows: list[tuple[str, bool, str]] = []
+    try:
+        client = _Client(settings, request_timeout)
+    except PotError as exc:
+        return [("RPC", False, str(exc))]
+    try:
+        with client.errors("connecting"):
+            block = int(client.w3.eth.block_number)
+        rows.append(("RPC reachable", True, f"{client.endpoint} answers, latest block {block}"))
+    except PotError as exc:
+        return [("RPC reachable", False, str(exc))]
+    try:
+        chain_id = client.connect()
+        rows.append(("chain id", True, f"{chain_id} ({chain_name(chain_id)})"))
+    except PotError as exc:
+        rows.append(("chain id", False, str(exc)))
+        return rows
+    contract_ok = False
+    try:
+        address = _checksum(settings.contract_address, "CONTRACT_ADDRESS")
+        client.require_code(address)
+        rows.append(("contract", True, f"ProvenanceRegistry code at {address}"))
+        contract_ok = True
+    except PotError as exc:
+        rows.append(("contract", False, str(exc)))
+    try:
+        account = _load_account(settings.private_key)
+        with client.errors("reading the balance"):
+            balance = int(client.w3.eth.get_balance(account.address))
+        fees = client.fees()
+        price = fees.get("maxFeePerGas", fees.get("gasPrice", 0))
+        needed = 60_000 * price
+        coin = "POL" if chain_id in POA_CHAIN_IDS else "ETH"
+        detail = f"{account.address} holds {balance / 10**18:.6f} {coin} (an anchor costs about {needed / 10**18:.6f})"
+        rows.append(("account balance", balance >= needed, detail if balance >= needed else
+                     detail + ": not enough to pay for an anchor"))
+    except PotError as exc:
+        rows.append(("account balance", False, str(exc)))
+    if chain_id in DEV_CHAIN_IDS and contract_ok and rows[-1][1]:
+        try:
+            anchor = EthereumAnchor(settings, request_timeout=request_timeout, receipt_timeout=30.0)
+            root, meta = os.urandom(32), os.urandom(32)
+            details = anchor.anchor_root(root, meta)
+            again = anchor.lookup(root, meta)
+            ok = again is not None and again["tx_hash"] == details["tx_hash"]
+            rows.append(("round trip", ok, f"anchored a random root in block {details['block_number']} (tx "
+                                           f"{details['tx_hash']}); anchorOf {'finds' if ok else 'does NOT find'} it"))
+        except PotError as exc:
+            rows.append(("round trip", False, str(exc)))
+    return rows
+
+
+# --- `pot verify --rpc` -------------------------------------------------------------------------------------------
+
+
+def online_checker(rpc_url: str, *, request_timeout: float = 10.0
+                   ) -> Callable[[ProvenanceProof, VerificationReport], None]:
+    """A chain checker for :func:`pot.verify.verify_proof`: checks each ``ethereum`` receipt against ``rpc_url``.
+
+    Does not contact the RPC until called. For each receipt of backend ``ethereum``, in order:
+
+    1. the RPC's chain id is the receipt's ``chain_id``;
+    2. there is code at ``contract``;
+    3. the transaction's receipt exists, has status 1, and is in block ``block_number`` with hash ``block_hash``,
+       which is the canonical block at that height, with timestamp ``block_time``;
+    4. the log at ``log_index`` is ``Anchored(root, metaHash, submitter)`` from ``contract``, with the head's
+       root, the receipt's ``meta_hash`` and ``submitter``;
+    5. ``anchorOf(root)`` on the contract names the same block;
+    6. no disclosed record the head covers (``seq < tree_size``) is dated after the block time (compared in whole
+       seconds, the resolution of block time).
+
+    It sets ``chain_time`` (the block time) and ``chain_detail`` on the head's :class:`pot.verify.HeadStatus` and
+    raises :class:`pot.errors.ChainCheckError` at the first mismatch or when the RPC cannot answer.
+    """
+    state: dict[str, Any] = {}
+
+    def check(proof: ProvenanceProof, report: VerificationReport) -> None:
+        if "w3" not in state:
+            w3 = _make_web3(rpc_url, request_timeout)
+            state["w3"] = w3
+        w3 = state["w3"]
+        endpoint = _endpoint(rpc_url)
+        heads: dict[str, tuple[int, TreeHead]] = {
+            entry.head.head_hash: (index, entry.head) for index, entry in enumerate(proof.tree_heads)}
+        receipts = [r for r in proof.anchors if r.backend == BACKEND]
+        if not receipts:
+            report.notes.append("no Ethereum anchor receipt in the proof: nothing to check against the chain")
+            return
+        try:
+            chain_id = int(w3.eth.chain_id)
+            if chain_id in POA_CHAIN_IDS and "poa" not in state:
+                w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name="poa", layer=0)
+                state["poa"] = True
+        except Exception as exc:
+            raise ChainCheckError(f"cannot ask {endpoint} for its chain id: {_describe(exc)}") from None
+        abi = load_artifact()["abi"]
+        for receipt in receipts:
+            if receipt.head_hash not in heads:
+                raise ChainCheckError("an ethereum receipt names a head that is not in the proof")
+            index, head = heads[receipt.head_hash]
+            details = receipt.details
+            where = f"head {head.tree_size}: tx {details.get('tx_hash')}"
+            try:
+                check_details(details)
+            except ValueError as exc:
+                raise ChainCheckError(f"{where}: {exc}") from None
+            try:
+                _check_on_chain(w3, abi, chain_id, head.root_hash, details, where)
+            except ChainCheckError:
+                raise
+            except Exception as exc:
+                raise ChainCheckError(f"{where}: {endpoint} could not answer: {_describe(exc)}") from None
+            block_time = datetime.fromtimestamp(details["block_time"], UTC)
+            for item in proof.disclosed:
+                record = item.record
+                seq = record.seq  # type: ignore[attr-defined]
+                if seq >= head.tree_size:
+                    continue
+                stamp = parse_timestamp(record.timestamp)  # type: ignore[attr-defined]
+                if stamp.replace(microsecond=0) > block_time:
+                    raise ChainCheckError(f"record seq {seq} is dated {record.timestamp}, after block "  # type: ignore[attr-defined]
+                                          f"{details['block_number']} that anchors it ({format_timestamp(block_time)})")
+            status = report.heads[index]
+            status.chain_time = format_timestamp(block_time)
+            status.chain_detail = (f"chain {details['chain_id']} block {details['block_number']} tx "
+                                   f"{details['tx_hash']}")
+
+    return check
+
+
+def _describe(exc: BaseException) -> str:
+    if _is_unreachable(exc):
+        return _unreachable_reason(exc)
+    return _node_message(exc)
+
+
+def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, root_hash: str, details: dict[str, Any],
+                    where: str) -> None:
+    def fail(message: str) -> NoReturn:
+        raise ChainCheckError(f"{where}: {message}")
+
+    if chain_id != details["chain_id"]:
+        fail(f"the RPC is {chain_name(chain_id)} (chain id {chain_id}), the receipt names chain id "
+             f"{details['chain_id']}")
+    contract = str(Web3.to_checksum_address(details["contract"]))
+    if not w3.eth.get_code(contract):  # type: ignore[arg-type]
+        fail(f"no contract at {contract}")
+    try:
+        receipt = w3.eth.get_transaction_receipt(details["tx_hash"])
+    except TransactionNotFound:
+        fail("the chain has no such transaction")
+    if receipt["status"] != 1:
+        fail("the transaction reverted (status 0)")
+    if int(receipt["blockNumber"]) != details["block_number"] or _hex(receipt["blockHash"]) != details["block_hash"]:
+        fail(f"the transaction is in block {receipt['blockNumber']} ({_hex(receipt['blockHash'])}), not in block "
+             f"{details['block_number']} ({details['block_hash']})")
+    block = w3.eth.get_block(details["block_number"])
+    if _hex(block["hash"]) != details["block_hash"]:
+        fail(f"block {details['block_number']} on the chain is not {details['block_hash']} (reorganised away?)")
+    if int(block["timestamp"]) != details["block_time"]:
+        fail(f"block {details['block_number']} has time {block['timestamp']}, not {details['block_time']}")
+    entry = next((e for e in receipt["logs"] if int(e["logIndex"]) == details["log_index"]), None)
+    if entry is None:
+        fail(f"the transaction has no log at index {details['log_index']}")
+    topics = [_hex(t) for t in entry["topics"]]
+    if _hex(entry["address"]) != contract.lower() or len(topics) != 4 or topics[0] != ANCHORED_TOPIC:
+        fail(f"log {details['log_index']} is not an Anchored event of {contract}")
+    if topics[1] != "0x" + root_hash:
+        fail("the Anchored event is for another root")
+    if topics[2] != details["meta_hash"]:
+        fail("the Anchored event names another metaHash (tree head)")
+    if topics[3][-40:] != details["submitter"][2:].lower():
+        fail("the Anchored event names another submitter")
+    registry = w3.eth.contract(address=contract, abi=abi)  # type: ignore[call-overload]
+    _, anchored_block, _ = registry.functions.anchorOf(bytes.fromhex(root_hash)).call()
+    if int(anchored_block) != details["block_number"]:
+        fail(f"anchorOf(root) on the contract says block {anchored_block}, not {details['block_number']}")
