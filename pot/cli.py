@@ -48,9 +48,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"pot: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     """Flags every verb accepts, before or after the verb."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
                         help="store directory (default: $POT_HOME or ./.pot)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -164,12 +164,12 @@ def _recorder(args: argparse.Namespace) -> Any:
     from pot.config import ProvenanceConfig
     from pot.recorder import ProvenanceRecorder
 
-    store = _open_store(args)
-    config = ProvenanceConfig(
-        enabled=True, store_dir=str(store.root),
-        blockchain_enabled=store.get_setting("blockchain_enabled") == "true",
-        fingerprint_checkpoints=store.get_setting("fingerprint_checkpoints", "true") == "true")
-    return ProvenanceRecorder(config, store=store)
+    with _open_store(args) as store:
+        config = ProvenanceConfig(
+            enabled=True, store_dir=str(store.root),
+            blockchain_enabled=store.get_setting("blockchain_enabled") == "true",
+            fingerprint_checkpoints=store.get_setting("fingerprint_checkpoints", "true") == "true")
+    return ProvenanceRecorder(config)
 
 
 def _emit(args: argparse.Namespace, text: str, data: Any) -> None:
@@ -187,14 +187,14 @@ def _init(args: argparse.Namespace) -> int:
     from pot.config import ProvenanceConfig
     from pot.recorder import open_signing_key
 
-    store = _open_store(args, create=True)
-    key = open_signing_key(store, ProvenanceConfig().resolve_key_file(store.root))
-    if args.blockchain:
-        store.set_setting("blockchain_enabled", "true")
-    if args.fingerprint:
-        store.set_setting("fingerprint_checkpoints", "true")
-    data = {"store": str(store.root), "key_id": key.key_id, "public_key": key.public.hex,
-            "blockchain_enabled": store.get_setting("blockchain_enabled") == "true"}
+    with _open_store(args, create=True) as store:
+        key = open_signing_key(store, ProvenanceConfig().resolve_key_file(store.root))
+        if args.blockchain:
+            store.set_setting("blockchain_enabled", "true")
+        if args.fingerprint:
+            store.set_setting("fingerprint_checkpoints", "true")
+        data = {"store": str(store.root), "key_id": key.key_id, "public_key": key.public.hex,
+                "blockchain_enabled": store.get_setting("blockchain_enabled") == "true"}
     _emit(args, f"store ready at {store.root}\nsigning key id {key.key_id}\npublic key   {key.public.hex}"
                 + ("\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
                    if data["blockchain_enabled"] else ""), data)
@@ -278,9 +278,9 @@ def _verify(args: argparse.Namespace) -> int:
             raise
     checkpoint_match = None
     if args.checkpoint:
-        from pot.hashing import match_checkpoint_file
+        from pot.verify import find_checkpoint_file
 
-        checkpoint_match = match_checkpoint_file(proof, args.checkpoint)
+        checkpoint_match = find_checkpoint_file(proof, args.checkpoint)
     data = report.to_json()
     text = render.report(args.proof, report, failure)
     if checkpoint_match is not None:
@@ -299,14 +299,14 @@ def _history(args: argparse.Namespace) -> int:
     from pot._internal import render
     from pot.records import record_fields
 
-    store = _open_store(args)
-    if not args.model_id:
-        models = [(m, store.size(m)) for m in store.models()]
-        _emit(args, render.table(("model id", "records"), models) if models else "the store has no records yet",
-              [{"model_id": m, "records": n} for m, n in models])
-        return EXIT_OK
-    store.require_model(args.model_id)
-    records = list(store.records(args.model_id))
+    with _open_store(args) as store:
+        if not args.model_id:
+            models = [(m, store.size(m)) for m in store.models()]
+            _emit(args, render.table(("model id", "records"), models) if models else "the store has no records yet",
+                  [{"model_id": m, "records": n} for m, n in models])
+            return EXIT_OK
+        store.require_model(args.model_id)
+        records = list(store.records(args.model_id))
     _emit(args, render.history(args.model_id, records),
           [{"kind": r.KIND, **record_fields(r)} for r in records])
     return EXIT_OK
@@ -331,8 +331,8 @@ def _key(args: argparse.Namespace) -> int:
     from pot.config import ProvenanceConfig
     from pot.keys import SigningKey, passphrase_from_env
 
-    store = _open_store(args)
-    key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
+    with _open_store(args) as store:
+        key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
     _emit(args, key.public.hex, {"algorithm": "ed25519", "public_key": key.public.hex, "key_id": key.key_id})
     return EXIT_OK
 
@@ -352,7 +352,10 @@ def exit_code_for(exc: PotError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed by argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="pot: %(message)s")
     if args.verb is None:

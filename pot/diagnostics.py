@@ -73,9 +73,9 @@ def check_local(store_dir: Path) -> list[Probe]:
 def check_blockchain(store_dir: Path) -> list[Probe]:
     """Chain settings resolve and, when a chain is configured, the RPC, contract and account answer."""
     try:
-        store = Store(store_dir)
-        saved = {k: v for k in ("rpc_url", "contract_address", "chain_id")
-                 if (v := store.get_setting(k)) is not None}
+        with Store(store_dir) as store:
+            saved = {k: v for k in ("rpc_url", "contract_address", "chain_id")
+                     if (v := store.get_setting(k)) is not None}
         settings = ChainSettings.resolve(saved=saved)
     except PotError as exc:
         return [Probe("chain settings", False, str(exc))]

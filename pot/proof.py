@@ -203,7 +203,8 @@ def build_proof(
         final_model_hash=checkpoints[-1].model_hash if checkpoints and disclosure == "full" else None,
         merkle_root=latest.root_hash,
         blockchain_transactions=chain_transactions(receipt_list),
-        proof_timestamp=format_timestamp(now or datetime.now(UTC)),
+        # never dated before what it covers, even if the wall clock stepped back
+        proof_timestamp=max(format_timestamp(now or datetime.now(UTC)), latest.timestamp),
         verification_metadata={},
         signature_hash="",
         signer=key.public,

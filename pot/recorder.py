@@ -66,6 +66,7 @@ def open_signing_key(store: Store, path: Path) -> SigningKey:
             path.with_suffix(".pub").write_text(key.public.hex + "\n", encoding="utf-8")
         log.info("created signing key %s (key id %s)", path, key.key_id)
     elif not path.exists():
+        assert saved_id is not None
         raise KeyringError(f"no signing key at {path}, but this store's logs are signed with key {saved_id[:16]}...;"
                            " restore that key file or point POT_KEY_FILE at it")
     else:
@@ -104,6 +105,7 @@ class ProvenanceRecorder:
         self._key: SigningKey | None = None
         if not self.config.enabled:
             return
+        self._owns_store = not isinstance(store, Store)
         if isinstance(store, Store):
             self._store = store
         else:
@@ -365,6 +367,8 @@ class ProvenanceRecorder:
             self._signer.shutdown(wait=True)
             self._anchorer.shutdown(wait=False, cancel_futures=True)
             _live_recorders.discard(self)
+            if self._owns_store:
+                self.store.close()
 
     def __enter__(self) -> ProvenanceRecorder:
         return self

@@ -153,6 +153,12 @@ class Record:
     ID_FIELD: ClassVar[str]
     FIELDS: ClassVar[dict[str, FieldSpec]]
     __slots__ = ()
+    # Every kind has these (see _COMMON); declared here for type checkers, defined by each dataclass.
+    model_id: str
+    seq: int
+    timestamp: str
+    salt: str | None
+    rank: int | None
 
     @property
     def record_id(self) -> HexDigest:

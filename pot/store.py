@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {self.root}: {exc}") from exc
+            raise StoreError(self._explain(exc)) from exc
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -119,6 +120,12 @@ class Store:
             conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
@@ -153,13 +160,21 @@ class Store:
 
     def _explain(self, exc: sqlite3.Error) -> str:
         text = str(exc)
-        if "readonly" in text or "read-only" in text:
+        if "readonly" in text or "read-only" in text or ("unable to open" in text and not self._writable()):
             return f"store {self.root} is read-only; nothing was written"
         if "locked" in text or "busy" in text:
             return f"store {self.root} stayed locked by another process for too long; nothing was written"
         if "not a database" in text or "malformed" in text:
             return f"store {self.root} is corrupt ({text})"
         return f"store {self.root}: {text}"
+
+    def _writable(self) -> bool:
+        """Can files be created in the store directory? (A WAL database needs that even to be read.)"""
+        try:
+            with tempfile.TemporaryFile(dir=self.root):
+                return True
+        except OSError:
+            return False
 
     def _create(self) -> None:
         try:
@@ -182,6 +197,8 @@ class Store:
         try:
             rows = self._read("SELECT value FROM meta WHERE key = 'schema_version'")
         except StoreError as exc:
+            if "read-only" in str(exc):
+                raise
             raise StoreError(f"{exc} (is {self.db_path} a pot store?)") from exc
         if not rows:
             raise StoreError(f"{self.db_path} is not a pot store (no schema version)")

@@ -47,6 +47,7 @@ from pot.errors import (
     TreeHeadError,
     VerificationError,
 )
+from pot.heads import TreeHead
 from pot.keys import PublicKey
 from pot.merkle import Frontier, verify_consistency, verify_inclusion
 from pot.proof import ProvenanceProof, chain_transactions, expected_metadata
@@ -193,7 +194,7 @@ def _check_records(proof: ProvenanceProof) -> str:
             raise RecordError(f"record {i}: its id is not the hash of its content (changed after signing?)")
         if record.model_id != proof.model_id:
             raise RecordError(f"record {i} belongs to model {record.model_id!r}, not {proof.model_id!r}")
-        seq = record.seq  # type: ignore[attr-defined]
+        seq = record.seq
         if proof.disclosure == "full" and seq != i:
             raise RecordError(f"record {i} has seq {seq}: records are missing, duplicated or out of order")
         if seq <= previous or seq >= log_size:
@@ -256,7 +257,7 @@ def _check_inclusion(proof: ProvenanceProof) -> str:
     root = bytes.fromhex(latest.root_hash)
     for i, item in enumerate(proof.disclosed):
         path = [bytes.fromhex(h) for h in item.inclusion or ()]
-        seq = item.record.seq  # type: ignore[attr-defined]
+        seq = item.record.seq
         if not verify_inclusion(bytes.fromhex(item.record.record_id), seq, latest.tree_size, path, root):
             raise InclusionError(f"record {i} (seq {seq}) is not in the log of the latest head")
     return f"{len(proof.disclosed)} record(s) included in the head of size {latest.tree_size}"
@@ -268,13 +269,13 @@ def _check_timestamps(proof: ProvenanceProof) -> str:
     h = 0
     for item in proof.disclosed:
         record = item.record
-        seq = record.seq  # type: ignore[attr-defined]
+        seq = record.seq
         while h < len(heads) and heads[h].tree_size <= seq:
             h += 1
         if h == len(heads):
             break  # reported by the tree-heads check
-        if record.timestamp > heads[h].timestamp:  # type: ignore[attr-defined]
-            raise TimestampError(f"record seq {seq} is dated {record.timestamp}, after the head that first "  # type: ignore[attr-defined]
+        if record.timestamp > heads[h].timestamp:
+            raise TimestampError(f"record seq {seq} is dated {record.timestamp}, after the head that first "
                                  f"covers it ({heads[h].timestamp})")
     for a, b in itertools.pairwise(heads):
         if b.timestamp < a.timestamp:
@@ -285,7 +286,7 @@ def _check_timestamps(proof: ProvenanceProof) -> str:
 
 
 def _check_anchors(proof: ProvenanceProof, report: VerificationReport) -> str:
-    heads = {e.head.head_hash: (i, e.head) for i, e in enumerate(proof.tree_heads)}
+    heads: dict[str, tuple[int, TreeHead]] = {e.head.head_hash: (i, e.head) for i, e in enumerate(proof.tree_heads)}
     seen: set[tuple[str, str]] = set()
     counts: dict[str, int] = {}
     for n, receipt in enumerate(proof.anchors):
@@ -361,3 +362,24 @@ def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:
             raise AnchorReceiptError(f"local chain {path} does not hold the entry for head "
                                      f"{receipt.details['entry']['tree_size']}")
     return f"{count} entries intact; holds all {len(local)} local receipt(s)"
+
+
+def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, Any]:
+    """Is the file at ``path`` a checkpoint file this proof recorded? Compares SHA-256 digests.
+
+    Returns ``{"recorded": bool, "sha256", "matches": [{"seq", "epoch", "file_name", "checkpoint_id"}],
+    "message"}``. Only meaningful once the proof itself verifies.
+    """
+    from pot.hashing import hash_file
+
+    digest = hash_file(path)
+    matches = [{"seq": r.seq, "epoch": r.epoch, "file_name": r.file_name, "checkpoint_id": r.checkpoint_id}
+               for r in proof.training_chain if r.file_sha256 == digest]
+    if matches:
+        where = ", ".join(f"epoch {m['epoch']} (record {m['seq']})" for m in matches)
+        message = f"checkpoint file {path} (sha256 {digest[:16]}...) was recorded at {where}"
+    else:
+        recorded = sum(1 for r in proof.training_chain if r.file_sha256)
+        message = (f"checkpoint file {path} (sha256 {digest[:16]}...) is NOT one of the {recorded} checkpoint "
+                   "file(s) this proof recorded")
+    return {"recorded": bool(matches), "sha256": digest, "matches": matches, "message": message}

@@ -38,7 +38,7 @@ def history(model_id: str, records: Sequence[Record]) -> str:
             what, detail = f"validation by {record.validator_id}", _compact(record.validation_result)
         else:
             what, detail = record.KIND, ""
-        rows.append((record.seq, record.timestamp, what, detail, record.record_id[:16]))  # type: ignore[attr-defined]
+        rows.append((record.seq, record.timestamp, what, detail, record.record_id[:16]))
     title = f"history of {model_id}: {len(records)} record(s)"
     return title + "\n" + table(("seq", "timestamp", "record", "values", "id"), rows)
 

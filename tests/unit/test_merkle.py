@@ -8,7 +8,8 @@ import os
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pymerkle import InmemoryTree, verify_consistency as pm_verify_consistency
+from pymerkle import InmemoryTree
+from pymerkle import verify_consistency as pm_verify_consistency
 
 from pot.merkle import (
     EMPTY_ROOT,

@@ -92,7 +92,7 @@ def test_the_untouched_proof_verifies(signed: tuple[dict[str, Any], PublicKey]) 
 
 
 def test_every_single_value_changed_fails_verification(signed: tuple[dict[str, Any], PublicKey]) -> None:
-    document, key = signed
+    document, _ = signed
     paths = list(leaves(document))
     assert len(paths) > 150
     for path, value in paths:
