@@ -57,7 +57,7 @@ FILE_SET_FORMAT = "pot.file-set.v1"
 CHUNK_BYTES = 64 << 20
 """Largest slice handed to SHA-256 at once, and largest copy made of a tensor that is not contiguous in memory."""
 
-READ_BYTES = 4 << 20
+READ_BYTES = 1 << 20
 """Read size when hashing files: large enough that system calls cost nothing next to SHA-256."""
 
 PROGRESS_MIN_BYTES = 256 << 20
@@ -421,7 +421,7 @@ def _mmap_range(mapped: mmap.mmap, begin: int, end: int) -> ChunkSource:
 
 
 def hash_file(path: str | os.PathLike[str], *, progress: ProgressCallback | None = None) -> HexDigest:
-    """SHA-256 (hex) of a file's bytes, read in 4 MiB blocks. Raises :class:`UsageError` if it cannot be read."""
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks. Raises :class:`UsageError` if it cannot be read."""
     path = Path(path)
     size = _regular_file_size(path)
     ((digest, _),) = _run_jobs([_Job(str(path), size, _file_chunks(path))], 1, progress)
@@ -628,6 +628,7 @@ def _hash_job(job: _Job, counter: _Counter, report: Callable[[], None] | None) -
                     counter.add(len(part))
                 if report is not None:
                     report()
+        del chunk  # let a chunk source free this chunk before it makes the next
     return HexDigest(sha.hexdigest()), length
 
 

@@ -180,6 +180,7 @@ def _copied_chunks(tensor: torch.Tensor, unit: int) -> Iterator[Any]:
         if _BIG_ENDIAN and unit > 1:
             data = data.view(-1, unit).flip(1).reshape(-1)
         yield data.numpy()
+        del piece, data  # free this copy before the next one is made: one chunk per worker, not two
 
 
 def _pieces(tensor: torch.Tensor, limit: int) -> Iterator[torch.Tensor]:
