@@ -47,6 +47,7 @@ import requests
 from eth_account import Account
 from web3 import Web3
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
     TimeExhausted,
@@ -361,7 +362,11 @@ class EthereumAnchor:
         client = self._client
         doing = f"looking up root 0x{root.hex()[:16]}..."
         with client.errors(doing):
-            timestamp, block_number, _ = self._contract.functions.anchorOf(root).call(block_identifier="latest")
+            try:
+                timestamp, block_number, _ = self._contract.functions.anchorOf(root).call(block_identifier="latest")
+            except (BadFunctionCallOutput, ContractLogicError):
+                raise ChainMismatch(f"the contract at {self.contract_address} does not answer anchorOf(bytes32): it "
+                                    "is not a ProvenanceRegistry (check CONTRACT_ADDRESS)") from None
             if timestamp == 0:
                 return None
             logs = client.w3.eth.get_logs({"address": self.contract_address,  # type: ignore[typeddict-item]
@@ -709,13 +714,13 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
                 raise ChainCheckError(f"{where}: {endpoint} could not answer: {_describe(exc)}") from None
             block_time = datetime.fromtimestamp(details["block_time"], UTC)
             for item in proof.disclosed:
-                record = item.record
-                seq = record.seq  # type: ignore[attr-defined]
+                record: Any = item.record  # every record kind has seq and timestamp
+                seq = record.seq
                 if seq >= head.tree_size:
                     continue
-                stamp = parse_timestamp(record.timestamp)  # type: ignore[attr-defined]
+                stamp = parse_timestamp(record.timestamp)
                 if stamp.replace(microsecond=0) > block_time:
-                    raise ChainCheckError(f"record seq {seq} is dated {record.timestamp}, after block "  # type: ignore[attr-defined]
+                    raise ChainCheckError(f"record seq {seq} is dated {record.timestamp}, after block "
                                           f"{details['block_number']} that anchors it ({format_timestamp(block_time)})")
             status = report.heads[index]
             status.chain_time = format_timestamp(block_time)
@@ -769,6 +774,8 @@ def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, root_hash: str, det
     if topics[3][-40:] != details["submitter"][2:].lower():
         fail("the Anchored event names another submitter")
     registry = w3.eth.contract(address=contract, abi=abi)  # type: ignore[call-overload]
-    _, anchored_block, _ = registry.functions.anchorOf(bytes.fromhex(root_hash)).call()
-    if int(anchored_block) != details["block_number"]:
-        fail(f"anchorOf(root) on the contract says block {anchored_block}, not {details['block_number']}")
+    anchored_time, anchored_block, submitter = registry.functions.anchorOf(bytes.fromhex(root_hash)).call()
+    if (int(anchored_block), int(anchored_time), str(submitter).lower()) != (
+            details["block_number"], details["block_time"], details["submitter"].lower()):
+        fail(f"anchorOf(root) on the contract says block {anchored_block} at {anchored_time} by {submitter}, not "
+             f"block {details['block_number']} at {details['block_time']} by {details['submitter']}")

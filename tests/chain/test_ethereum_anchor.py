@@ -247,6 +247,20 @@ def test_contract_address_without_code(deployed_registry: Any, caplog: pytest.Lo
     assert_secret_hidden(settings.private_key.reveal(), caught.value, caplog)
 
 
+def test_contract_address_holding_another_contract(deployed_registry: Any, caplog: pytest.LogCaptureFixture) -> None:
+    registry = Registry.at(deployed_registry.anvil, deployed_registry.address)
+    # init code that deploys the one-byte runtime 0x00 (STOP): a contract that answers every call with nothing
+    tx = {"from": registry.account.address, "data": "0x6001600c60003960016000f300", "gas": 100_000,
+          "nonce": registry.w3.eth.get_transaction_count(registry.account.address, "pending"),
+          "gasPrice": 10 * 10**9, "chainId": 31337}
+    receipt = registry.w3.eth.wait_for_transaction_receipt(registry.w3.eth.send_raw_transaction(
+        registry.account.sign_transaction(tx).raw_transaction))
+    settings = deployed_registry.settings(contract_address=receipt["contractAddress"])
+    with pytest.raises(ChainMismatch, match="is not a ProvenanceRegistry") as caught:
+        EthereumAnchor(settings).anchor(signed_head())
+    assert_secret_hidden(settings.private_key.reveal(), caught.value, caplog)
+
+
 def test_account_without_funds(deployed_registry: Any, caplog: pytest.LogCaptureFixture) -> None:
     poor = Account.create()
     secret = "0x" + bytes(poor.key).hex()
