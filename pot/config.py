@@ -45,6 +45,8 @@ class ProvenanceConfig:
     """Signing key file. Default: ``POT_KEY_FILE``, else ``signing-key.pem`` in the store."""
     salt_records: bool = True
     """Give each record 16 random salt bytes, so disclosing one record alone reveals nothing of its neighbours."""
+    head_interval: float = 0.02
+    """Seconds a batch's sign request waits for more records to join it (see pot.recorder)."""
     anchor_timeout: float = 30.0
     """Seconds ``close()`` waits for outstanding chain anchors before leaving them in the pending queue."""
     fingerprint_challenges: int = 16
@@ -53,8 +55,8 @@ class ProvenanceConfig:
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.anchor_timeout < 0:
-            raise UsageError("anchor_timeout must be >= 0")
+        if self.anchor_timeout < 0 or self.head_interval < 0:
+            raise UsageError("anchor_timeout and head_interval must be >= 0")
 
     def resolve_store(self, environ: Mapping[str, str] | None = None) -> Path:
         env = os.environ if environ is None else environ

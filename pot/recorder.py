@@ -7,7 +7,9 @@ Every ``batch_size`` records of a model (and on ``flush()``, ``close()`` and con
 signs the model's tree head and anchors it to the local chain; chain anchors run in a second worker, so a slow
 RPC never delays local anchoring, and ``close()`` waits for them only up to ``anchor_timeout`` seconds. A head
 that no chain anchored stays in the pending queue (heads without a chain receipt) for ``pot anchor --pending``.
-When the worker falls behind, requests for one model coalesce: the next head simply covers more records.
+A sign request waits ``head_interval`` seconds (cut short by ``flush()``) before it reads the log, and requests
+for the same model that arrive meanwhile join it: when records come faster than that, one head covers several
+batches, so a burst of records never costs a signature and a local-chain write per ``batch_size`` records.
 """
 
 from __future__ import annotations
@@ -117,12 +119,14 @@ class ProvenanceRecorder:
             self._default_chain_anchors()
         self._lock = threading.Lock()
         self._unsigned: dict[str, int] = {}  # records appended by this recorder since its last sign request
-        self._queued: dict[str, Future[SignedTreeHead | None]] = {}
+        self._waiting: dict[str, Future[SignedTreeHead | None]] = {}  # sign jobs that have not read the log yet
+        self._hurry = threading.Event()  # set by flush(): waiting sign jobs stop waiting
         self._frontiers: dict[str, Frontier] = {}  # worker thread only
         self._signer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-sign")
         self._anchorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-anchor")
         self._chain_futures: set[Future[None]] = set()
         self._errors: list[BaseException] = []
+        self._salts = _SaltSource()
         _live_recorders.add(self)
 
     # --- properties -------------------------------------------------------------------------------------------
@@ -224,11 +228,12 @@ class ProvenanceRecorder:
             raise UsageError("this recorder is closed")
         check_name(model_id, "model_id")
         timestamp = format_timestamp(self._clock())
-        salt = os.urandom(16).hex() if self.config.salt_records else None
-        # Check every field before taking the store's write lock, so bad input never holds it.
-        kind.create(model_id=model_id, seq=0, timestamp=timestamp, salt=salt, rank=self._rank, **fields)
-        record = self.store.append(model_id, lambda seq: kind.create(
-            model_id=model_id, seq=seq, timestamp=timestamp, salt=salt, rank=self._rank, **fields))
+        salt = self._salts.next() if self.config.salt_records else None
+        # Check every field before taking the store's write lock, so bad input never holds it; inside the lock
+        # only the seq is filled in and the leaf hashed.
+        values = kind.check_values(model_id=model_id, seq=0, timestamp=timestamp, salt=salt, rank=self._rank,
+                                   **fields)
+        record = self.store.append(model_id, lambda seq: kind.from_checked({**values, "seq": seq}))
         with self._lock:
             count = self._unsigned.get(model_id, 0) + 1
             self._unsigned[model_id] = count
@@ -238,25 +243,38 @@ class ProvenanceRecorder:
 
     # --- signing and anchoring (background) -------------------------------------------------------------------
 
-    def _request_sign(self, model_id: str) -> Future[SignedTreeHead | None]:
-        """Queue a head for ``model_id``; caller holds ``self._lock``. Coalesces with a queued request."""
+    def _request_sign(self, model_id: str, *, urgent: bool = False) -> Future[SignedTreeHead | None]:
+        """Queue a head for ``model_id``; caller holds ``self._lock``. Joins a job that has not read the log yet."""
         self._unsigned[model_id] = 0
-        queued = self._queued.get(model_id)
-        if queued is not None and not queued.running() and not queued.done():
-            return queued
+        if urgent:
+            self._hurry.set()
+        waiting = self._waiting.get(model_id)
+        if waiting is not None:
+            return waiting
         try:
-            future = self._signer.submit(self._sign_and_anchor, model_id)
+            future = self._signer.submit(self._sign_and_anchor, model_id, 0.0 if urgent else
+                                         self.config.head_interval)
         except RuntimeError:
             # The interpreter is exiting and has already joined the worker threads: sign here, in this thread.
             future = Future()
             try:
-                future.set_result(self._sign_and_anchor(model_id))
+                future.set_result(self._sign_head_and_anchor(model_id))
             except BaseException as exc:
                 future.set_exception(exc)
-        self._queued[model_id] = future
+            return future
+        self._waiting[model_id] = future
         return future
 
-    def _sign_and_anchor(self, model_id: str) -> SignedTreeHead | None:
+    def _sign_and_anchor(self, model_id: str, delay: float) -> SignedTreeHead | None:
+        if delay > 0 and not self._hurry.is_set():
+            self._hurry.wait(delay)
+        with self._lock:
+            self._waiting.pop(model_id, None)  # from here on, new records need a new job
+            if not self._waiting:
+                self._hurry.clear()
+        return self._sign_head_and_anchor(model_id)
+
+    def _sign_head_and_anchor(self, model_id: str) -> SignedTreeHead | None:
         try:
             head = self._sign_head(model_id)
             if head is not None:
@@ -333,7 +351,7 @@ class ProvenanceRecorder:
             return []
         with self._lock:
             models = [model_id] if model_id is not None else list(self._unsigned)
-            futures = [self._request_sign(m) for m in models]
+            futures = [self._request_sign(m, urgent=True) for m in models]
         _done, not_done = wait_futures(futures, timeout=timeout)
         if not_done:
             raise PotError(f"signing did not finish within {timeout} s; records are stored and will be signed "
@@ -422,6 +440,25 @@ class ProvenanceRecorder:
         """Every record of ``model_id``'s log, in order."""
         self.store.require_model(model_id)
         return list(self.store.records(model_id))
+
+
+class _SaltSource:
+    """Record salts from the OS's CSPRNG, read 4 KiB at a time: one system call per 256 records, not per record."""
+
+    __slots__ = ("_buffer", "_lock", "_offset")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+
+    def next(self) -> str:
+        with self._lock:
+            if self._offset + 16 > len(self._buffer):
+                self._buffer, self._offset = os.urandom(4096), 0
+            salt = self._buffer[self._offset:self._offset + 16]
+            self._offset += 16
+        return salt.hex()
 
 
 def _leaf_id(leaf: bytes) -> str:

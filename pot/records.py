@@ -43,14 +43,16 @@ def format_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds and a ``Z``: the only timestamp form a proof carries."""
     if moment.tzinfo is None:
         raise FormatError("timestamps must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
     if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
         raise FormatError(f"timestamp {text!r} is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError as exc:
         raise FormatError(f"timestamp {text!r} is not a real moment: {exc}") from exc
 
@@ -214,17 +216,25 @@ class Record:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Record:
         """Check a body and build the record; its id is computed, never taken from input."""
-        values = cls._check_body(body)
-        values[cls.ID_FIELD] = leaf_hash(cls._make_body(values)).hex()
-        return cls(**values)
+        return cls.from_checked(cls._check_body(body))
+
+    @classmethod
+    def from_checked(cls, values: dict[str, Any]) -> Record:
+        """Build a record from values that :meth:`check_values` (or a body check) already accepted."""
+        return cls(**values, **{cls.ID_FIELD: leaf_hash(cls._make_body(values)).hex()})
+
+    @classmethod
+    def check_values(cls, **values: Any) -> dict[str, Any]:
+        """Check and normalise caller values for a new record; the result feeds :meth:`from_checked`."""
+        unknown = set(values) - set(cls.FIELDS)
+        if unknown:
+            raise FormatError(f"unknown {cls.KIND} field(s): {', '.join(sorted(unknown))}")
+        return cls._check_body(cls._make_body(values))
 
     @classmethod
     def create(cls, **values: Any) -> Record:
         """Build a new record from caller values (checked and normalised), computing its id."""
-        unknown = set(values) - set(cls.FIELDS)
-        if unknown:
-            raise FormatError(f"unknown {cls.KIND} field(s): {', '.join(sorted(unknown))}")
-        return cls.from_body(cls._make_body(values))
+        return cls.from_checked(cls.check_values(**values))
 
 
 def _fields(**specific: FieldSpec) -> dict[str, FieldSpec]:

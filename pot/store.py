@@ -93,6 +93,7 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = _process_write_lock(self.db_path)
         if not self.db_path.exists():
             if not create:
                 raise StoreError(f"no pot store at {self.root}; run `pot init` (or pass --store / set POT_HOME)")
@@ -135,7 +136,15 @@ class Store:
         self._local = threading.local()
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` inside one write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front)."""
+        """Run ``work`` inside one write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front).
+
+        Threads of one process queue on a Python lock first: a thread that found SQLite's lock taken would sleep
+        in SQLite's busy handler for a millisecond or more, far longer than the transaction it waits for.
+        """
+        with self._write_lock:
+            return self._write_locked(work)
+
+    def _write_locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -344,6 +353,17 @@ class Store:
             known = self.models()
             hint = f"; known: {', '.join(known[:10])}" if known else "; the store has no records yet"
             raise UsageError(f"unknown model id {model_id!r}{hint}")
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _process_write_lock(db_path: Path) -> threading.Lock:
+    """One lock per database file per process, shared by every Store object opened on it."""
+    key = str(db_path.resolve())
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
 @dataclass(frozen=True, slots=True)
