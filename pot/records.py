@@ -88,6 +88,14 @@ def check_count(value: Any, name: str) -> int:
     return value
 
 
+def check_positive(value: Any, name: str) -> int:
+    """A Lamport timestamp: an integer >= 1."""
+    value = check_count(value, name)
+    if value < 1:
+        raise FormatError(f"{name} must be >= 1, got {value}")
+    return value
+
+
 def check_object(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise FormatError(f"{name} must be a JSON object, got {type(value).__name__}")
@@ -145,6 +153,9 @@ _COMMON: dict[str, FieldSpec] = {
     "timestamp": FieldSpec(check_timestamp),
     "salt": FieldSpec(check_salt, required=False, omit_if_none=True),
     "rank": FieldSpec(check_count, required=False, omit_if_none=True),
+    "run_id": FieldSpec(check_name, required=False, omit_if_none=True),
+    "node_id": FieldSpec(check_name, required=False, omit_if_none=True),
+    "lamport": FieldSpec(check_positive, required=False, omit_if_none=True),
 }
 
 
@@ -161,6 +172,9 @@ class Record:
     timestamp: str
     salt: str | None
     rank: int | None
+    run_id: str | None
+    node_id: str | None
+    lamport: int | None
 
     @property
     def record_id(self) -> HexDigest:
@@ -256,6 +270,9 @@ class TrainingCheckpoint(Record):
     seq: int = 0
     salt: str | None = None
     rank: int | None = None
+    run_id: str | None = None
+    node_id: str | None = None
+    lamport: int | None = None
     step: int | None = None
     file_sha256: str | None = None
     file_name: str | None = None
@@ -289,6 +306,9 @@ class ValidationRecord(Record):
     seq: int = 0
     salt: str | None = None
     rank: int | None = None
+    run_id: str | None = None
+    node_id: str | None = None
+    lamport: int | None = None
 
     KIND: ClassVar[str] = "validation"
     ID_FIELD: ClassVar[str] = "validation_id"
@@ -301,9 +321,46 @@ class ValidationRecord(Record):
     )
 
 
+# Lineage and run-registry events (shared/seeds/000): what happened to a run or a model, in the same log.
+EVENT_NAMES = ("RunStarted", "MetricLogged", "ArtifactSaved", "RunCompleted", "ModelPromoted", "PromotionRefused",
+               "ModelRolledBack")
+
+
+def check_event_name(value: Any, name: str) -> str:
+    if value not in EVENT_NAMES:
+        raise FormatError(f"{name} must be one of {', '.join(EVENT_NAMES)}, got {value!r}")
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord(Record):
+    """A lineage event of a run (started, metric, artifact, completed) or of a model (promoted, rolled back)."""
+
+    event: str
+    run_id: str
+    data: dict[str, Any]
+    timestamp: str
+    model_id: str
+    event_id: str
+    seq: int = 0
+    salt: str | None = None
+    rank: int | None = None
+    node_id: str | None = None
+    lamport: int | None = None
+
+    KIND: ClassVar[str] = "event"
+    ID_FIELD: ClassVar[str] = "event_id"
+    FIELDS: ClassVar[dict[str, FieldSpec]] = _fields(
+        event=FieldSpec(check_event_name),
+        run_id=FieldSpec(check_name),
+        data=FieldSpec(check_object),
+    )
+
+
 RECORD_KINDS: dict[str, type[Record]] = {
     TrainingCheckpoint.KIND: TrainingCheckpoint,
     ValidationRecord.KIND: ValidationRecord,
+    EventRecord.KIND: EventRecord,
 }
 
 
@@ -328,7 +385,9 @@ def record_fields(record: Record) -> dict[str, Any]:
 
 
 __all__ = [
+    "EVENT_NAMES",
     "RECORD_KINDS",
+    "EventRecord",
     "FieldSpec",
     "Record",
     "TrainingCheckpoint",

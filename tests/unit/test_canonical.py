@@ -56,3 +56,43 @@ def test_normalised_values_canonicalise_and_are_stable(value: object) -> None:
     normalised = to_json_value(value)
     assert to_json_value(normalised) == normalised
     assert canonical_json(normalised) == canonical_json(to_json_value(normalised))
+
+
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=5),
+    max_leaves=25,
+)
+
+
+@given(any_json)
+def test_fast_encoder_matches_the_rfc8785_reference(value: object) -> None:
+    from pot.canonical import reference_canonical_json
+
+    assert canonical_json(value) == reference_canonical_json(value)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_ecmascript_number_formatting_matches_the_reference(x: float) -> None:
+    from pot.canonical import es_number, reference_canonical_json
+
+    assert es_number(x).encode() == reference_canonical_json(x)
+
+
+@pytest.mark.parametrize("value", [
+    {"\U0001f600": 1, "\ue000": 2},  # UTF-16 order puts the emoji (a surrogate pair) first; code points do not
+    {"a": "\ud800"},  # a lone surrogate
+    {"big": 2**60},
+    [1e-7, 1e21, 1e20, 2.0**60, -0.0, 5e-324, 1e-5, 123.456],
+])
+def test_edge_cases_agree_with_the_reference(value: object) -> None:
+    from pot.canonical import reference_canonical_json
+
+    try:
+        expected = reference_canonical_json(value)
+    except FormatError:
+        with pytest.raises(FormatError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
