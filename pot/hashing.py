@@ -206,6 +206,8 @@ class FileDigest:
 
     def __post_init__(self) -> None:
         _check_name(self.path, "file path")
+        if any(part in ("", ".", "..") for part in self.path.split("/")):
+            raise UsageError(f"file path {self.path!r} must be relative, with '/' between names and no '.' or '..'")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 0 <= self.size <= MAX_SAFE_INTEGER:
             raise UsageError(f"file {self.path!r}: size must be an integer from 0 to 2**53-1, got {self.size!r}")
         _check_hex64(self.sha256, f"file {self.path!r} sha256")

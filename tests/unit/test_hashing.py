@@ -421,6 +421,14 @@ def test_hash_directory_errors(tmp_path: Path) -> None:
         hash_directory(tmp_path)
 
 
+@pytest.mark.parametrize("path", ["", "/etc/passwd", "../up.bin", "a//b", "./a", "a/./b", "a/"])
+def test_file_set_documents_carry_only_relative_paths(path: str) -> None:
+    document = {"format": "pot.file-set.v1", "files": [{"path": path, "size": 0, "sha256": "0" * 64}],
+                "digest": "0" * 64}
+    with pytest.raises(FormatError, match="must be relative, with '/' between names and no '.' or '..'"):
+        FileSetDigest.from_json(document)
+
+
 def test_empty_directory_has_the_empty_file_set_digest(tmp_path: Path) -> None:
     empty = hashlib.sha256(b'{"files":[],"format":"pot.file-set.v1"}').hexdigest()
     assert hash_directory(tmp_path).digest == empty
