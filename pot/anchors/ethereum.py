@@ -35,6 +35,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,10 +44,16 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
-import requests
-from eth_account import Account
-from web3 import Web3
-from web3.exceptions import (
+# Importing web3 imports py_ecc, which raises the interpreter's recursion limit to 100,000 for the whole process.
+# Under that limit a deeply nested JSON document (a hostile proof) overflows the C stack inside json.loads and
+# kills the process with SIGSEGV, where the default limit gives a RecursionError that pot reports as a bad proof.
+# pot never calls py_ecc (secp256k1 signing goes through coincurve), so the limit is put back after the imports.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+
+import requests  # noqa: E402
+from eth_account import Account  # noqa: E402
+from web3 import Web3  # noqa: E402
+from web3.exceptions import (  # noqa: E402
     BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
@@ -55,13 +62,21 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.middleware import ExtraDataToPOAMiddleware
-from web3.providers.rpc.utils import ExceptionRetryConfiguration
+from web3.middleware import ExtraDataToPOAMiddleware  # noqa: E402
+from web3.providers.rpc.utils import ExceptionRetryConfiguration  # noqa: E402
 
-from pot.anchors.base import Strength
-from pot.anchors.ethereum_receipt import BACKEND, DEV_CHAIN_IDS, POA_CHAIN_IDS, chain_name, check_details
-from pot.config import ChainSettings, ProvenanceConfig, Secret
-from pot.errors import (
+sys.setrecursionlimit(_RECURSION_LIMIT)
+
+from pot.anchors.base import Strength  # noqa: E402
+from pot.anchors.ethereum_receipt import (  # noqa: E402
+    BACKEND,
+    DEV_CHAIN_IDS,
+    POA_CHAIN_IDS,
+    chain_name,
+    check_details,
+)
+from pot.config import ChainSettings, ProvenanceConfig, Secret  # noqa: E402
+from pot.errors import (  # noqa: E402
     AnchorMismatch,
     AnchorReverted,
     AnchorUnavailable,
@@ -70,8 +85,8 @@ from pot.errors import (
     PotError,
     UsageError,
 )
-from pot.heads import SignedTreeHead, TreeHead
-from pot.records import format_timestamp, parse_timestamp
+from pot.heads import SignedTreeHead, TreeHead  # noqa: E402
+from pot.records import format_timestamp, parse_timestamp  # noqa: E402
 
 if TYPE_CHECKING:
     from pot.keys import SigningKey

@@ -378,3 +378,14 @@ def test_probe_on_a_dev_chain(deployed_registry: Any) -> None:
     assert [(name, ok) for name, ok, _ in rows] == [
         ("RPC reachable", True), ("chain id", True), ("contract", True), ("account balance", True),
         ("round trip", True)]
+
+
+def test_importing_the_anchor_keeps_the_recursion_limit() -> None:
+    """web3 imports py_ecc, which raises the limit to 100,000: deep hostile JSON would then crash, not raise."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.setrecursionlimit(1234); import pot.anchors.ethereum, web3, py_ecc; "
+            "print(sys.getrecursionlimit())")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert run.stdout.strip() == "1234"
