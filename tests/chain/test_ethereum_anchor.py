@@ -305,6 +305,20 @@ def test_rpc_down(fresh_anvil: Anvil, caplog: pytest.LogCaptureFixture) -> None:
     assert "cannot reach" in rows[0][2]
 
 
+def test_rpc_that_never_answers_times_out(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never says a word
+        port = silent.getsockname()[1]
+        settings = ChainSettings(rpc_url=f"http://127.0.0.1:{port}", private_key=Secret("0x" + "11" * 32),
+                                 contract_address=Account.create().address)
+        started = time.monotonic()
+        with pytest.raises(AnchorUnavailable, match=r"cannot reach http://127\.0\.0\.1:\d+ \(timed out\)") as caught:
+            EthereumAnchor(settings, request_timeout=0.3).anchor(signed_head())
+        assert time.monotonic() - started < 5
+    assert_secret_hidden(settings.private_key.reveal(), caught.value, caplog)
+
+
 def test_bad_private_key_is_not_echoed(deployed_registry: Any, caplog: pytest.LogCaptureFixture) -> None:
     secret = "0x" + "zz" + "1" * 62
     with pytest.raises(UsageError, match="PRIVATE_KEY is not a valid") as caught:
