@@ -116,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     key_verbs.add_parser("public", help="print the public key, for others to pin with --trusted-key",
                          parents=[common])
 
+    p = verb("contract", "the ProvenanceRegistry contract on a chain")
+    contract_verbs = p.add_subparsers(dest="contract_verb", metavar="ACTION", parser_class=_Parser, required=True)
+    deploy = contract_verbs.add_parser(
+        "deploy", parents=[common], help="deploy the committed contract build (RPC_URL and PRIVATE_KEY from the "
+        "environment or .env) and save its address in the store")
+    deploy.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
+
+    p = verb("anchor", "put tree-head roots on the chain")
+    p.add_argument("--pending", action="store_true", required=True,
+                   help="anchor every head that no chain anchor holds yet (heads recorded while the chain was away)")
+    p.add_argument("--model-id", metavar="ID", help="only this model's heads")
+    p.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
+
     for extra in _extra_verbs:
         extra(verbs, verb)
     return parser
@@ -335,6 +348,62 @@ def _key(args: argparse.Namespace) -> int:
         key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
     _emit(args, key.public.hex, {"algorithm": "ed25519", "public_key": key.public.hex, "key_id": key.key_id})
     return EXIT_OK
+
+
+def _chain_settings(args: argparse.Namespace, store: Any) -> Any:
+    from pot.config import ChainSettings
+
+    saved = {name: value for name in ("contract_address", "chain_id") if (value := store.get_setting(name))}
+    overrides = {"rpc_url": args.rpc_url} if getattr(args, "rpc_url", None) else None
+    return ChainSettings.resolve(overrides=overrides, saved=saved)
+
+
+@handler("contract")
+def _contract(args: argparse.Namespace) -> int:
+    from pot.anchors.ethereum import deploy_registry
+    from pot.anchors.ethereum_receipt import chain_name
+
+    with _open_store(args) as store:
+        settings = _chain_settings(args, store)
+        if not settings.rpc_url:
+            raise UsageError("no RPC endpoint: set RPC_URL (environment or .env) or pass --rpc-url")
+        address = deploy_registry(settings)
+        from dataclasses import replace
+
+        from pot.anchors.ethereum import EthereumAnchor
+
+        chain_id = EthereumAnchor(replace(settings, contract_address=address)).chain_id
+        store.set_setting("contract_address", address)
+        store.set_setting("chain_id", str(chain_id))
+    _emit(args, f"deployed ProvenanceRegistry at {address} on {chain_name(chain_id)}; saved in the store "
+                f"(set CONTRACT_ADDRESS={address} to use it elsewhere)",
+          {"contract_address": address, "chain_id": chain_id})
+    return EXIT_OK
+
+
+@handler("anchor")
+def _anchor(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pot.anchors.ethereum import EthereumAnchor
+
+    recorder = _recorder(args)
+    try:
+        store = recorder.store
+        settings = _chain_settings(args, store)
+        if not settings.wants_chain:
+            raise UsageError("no chain configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
+                             "with `pot contract deploy`")
+        if getattr(args, "rpc_url", None):
+            settings = replace(settings, rpc_url=args.rpc_url)
+        receipts = recorder.anchor_pending(args.model_id, anchors=[EthereumAnchor(settings)])
+        left = len(store.unanchored_heads("ethereum", args.model_id))
+    finally:
+        recorder.close()
+    data = {"anchored": len(receipts), "pending": left,
+            "transactions": [r.details.get("tx_hash") for r in receipts]}
+    _emit(args, f"anchored {len(receipts)} pending head(s) on chain; {left} still pending", data)
+    return EXIT_OK if left == 0 else EXIT_ENVIRONMENT
 
 
 # --- entry point -----------------------------------------------------------------------------------------------

@@ -336,10 +336,16 @@ class ProvenanceRecorder:
             self._chain_futures.add(future)
         future.add_done_callback(self._chain_futures.discard)
 
-    def anchor_pending(self, model_id: str | None = None) -> list[AnchorReceipt]:
-        """Anchor every head that a chain anchor has not anchored yet (``pot anchor --pending``), in order."""
+    def anchor_pending(self, model_id: str | None = None, *, anchors: Sequence[Anchor] | None = None
+                       ) -> list[AnchorReceipt]:
+        """Anchor every head that a chain anchor has not anchored yet (``pot anchor --pending``), oldest first.
+
+        Like OpenTimestamps upgrading a pending attestation: the heads keep their local receipts and gain chain
+        receipts, and the next proof of their model says so. Stops at the first anchor that cannot be made
+        (raising its AnchorError); what was anchored before it stays anchored.
+        """
         receipts = []
-        for anchor in self._chain_anchors:
+        for anchor in self._chain_anchors if anchors is None else anchors:
             for head in self.store.unanchored_heads(anchor.backend, model_id):
                 receipts.append(self._issue(head.head.model_id, head, anchor))
         return receipts
