@@ -13,8 +13,10 @@ root. A *partial* proof discloses some records, each with an inclusion proof aga
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,6 +288,24 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_MAX_RECURSION = 2000
+
+
+@contextlib.contextmanager
+def _bounded_recursion() -> Iterator[None]:
+    """Parse under a recursion limit the C stack can take. Some libraries (web3 through py_ecc) raise the limit
+    process-wide to 100,000, and json.loads on deeply nested input would then overflow the C stack and crash the
+    process instead of raising RecursionError. Proofs nest a few levels deep; 2,000 is far more than enough."""
+    previous = sys.getrecursionlimit()
+    if previous > _MAX_RECURSION:
+        sys.setrecursionlimit(_MAX_RECURSION)
+    try:
+        yield
+    finally:
+        if previous > _MAX_RECURSION:
+            sys.setrecursionlimit(previous)
+
+
 def _parse_json(data: str | bytes, max_bytes: int) -> Any:
     if len(data) > max_bytes:
         raise FormatError(f"proof is {len(data)} bytes, over the {max_bytes}-byte limit")
@@ -295,7 +315,8 @@ def _parse_json(data: str | bytes, max_bytes: int) -> Any:
         except UnicodeDecodeError as exc:
             raise FormatError(f"proof is not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        with _bounded_recursion():
+            return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             raise FormatError(f"proof has trailing data after the JSON document (line {exc.lineno}, "

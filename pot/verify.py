@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Importing a backend's receipt module registers its offline check (neither imports a chain client).
+import pot.anchors.ethereum_receipt  # noqa: F401
 from pot.anchors.base import OFFLINE_CHECKS, STRENGTHS
 from pot.anchors.localchain import LocalChain
 from pot.canonical import DOMAIN_PROOF

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
@@ -196,7 +196,7 @@ def _load_account(private_key: Secret | None) -> Any:
 
 def _checksum(address: str | None, name: str) -> str:
     if not address:
-        raise UsageError(f"{name} is not set: deploy a ProvenanceRegistry (pot deploy / scripts/deploy_contract.py)"
+        raise UsageError(f"{name} is not set: deploy a ProvenanceRegistry (`pot contract deploy`)"
                          " and set CONTRACT_ADDRESS")
     if not Web3.is_address(address):
         raise UsageError(f"{name} {address!r} is not an Ethereum address")
@@ -697,6 +697,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             state["w3"] = w3
         w3 = state["w3"]
         endpoint = _endpoint(rpc_url)
+        anchored_by: dict[int, tuple[datetime, int]] = {}  # head index -> earliest (block time, block number)
         heads: dict[str, tuple[int, TreeHead]] = {
             entry.head.head_hash: (index, entry.head) for index, entry in enumerate(proof.tree_heads)}
         receipts = [r for r in proof.anchors if r.backend == BACKEND]
@@ -728,21 +729,54 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             except Exception as exc:
                 raise ChainCheckError(f"{where}: {endpoint} could not answer: {_describe(exc)}") from None
             block_time = datetime.fromtimestamp(details["block_time"], UTC)
-            for item in proof.disclosed:
-                record: Any = item.record  # every record kind has seq and timestamp
-                seq = record.seq
-                if seq >= head.tree_size:
-                    continue
-                stamp = parse_timestamp(record.timestamp)
-                if stamp.replace(microsecond=0) > block_time:
-                    raise ChainCheckError(f"record seq {seq} is dated {record.timestamp}, after block "
-                                          f"{details['block_number']} that anchors it ({format_timestamp(block_time)})")
+            earliest = anchored_by.get(index)
+            if earliest is None or block_time < earliest[0]:
+                anchored_by[index] = (block_time, details["block_number"])
             status = report.heads[index]
             status.chain_time = format_timestamp(block_time)
             status.chain_detail = (f"chain {details['chain_id']} block {details['block_number']} tx "
                                    f"{details['tx_hash']}")
+        _check_records_predate_blocks(proof, anchored_by)
 
     return check
+
+
+# Chains date a block by its slot, not by when its transactions arrived: an Ethereum block is stamped with its
+# slot's start (12 s slots) and can be proposed seconds later. A record made just before its head was anchored
+# may therefore be dated up to a slot after the block's time without anyone lying.
+BLOCK_TIME_ALLOWANCE_SECONDS = 15
+
+
+def _check_records_predate_blocks(proof: ProvenanceProof, anchored_by: dict[int, tuple[datetime, int]]) -> None:
+    """No record is dated after the earliest chain anchor of a head that covers it (plus the allowance).
+
+    One pass over the records: walking the heads from the newest, keep the earliest anchor of any head that covers
+    a given seq (a head of size n covers seq < n).
+    """
+    if not anchored_by:
+        return
+    sizes = [entry.head.tree_size for entry in proof.tree_heads]
+    bound: list[tuple[datetime, int] | None] = [None] * len(sizes)
+    best: tuple[datetime, int] | None = None
+    for index in range(len(sizes) - 1, -1, -1):
+        mine = anchored_by.get(index)
+        if mine is not None and (best is None or mine[0] < best[0]):
+            best = mine
+        bound[index] = best
+    allowance = timedelta(seconds=BLOCK_TIME_ALLOWANCE_SECONDS)
+    head = 0
+    for item in proof.disclosed:
+        record: Any = item.record  # every record kind has seq and timestamp
+        while head < len(sizes) and sizes[head] <= record.seq:
+            head += 1
+        if head == len(sizes) or bound[head] is None:
+            continue
+        block_time, block_number = bound[head]  # type: ignore[misc]
+        stamp = parse_timestamp(record.timestamp)
+        if stamp.replace(microsecond=0) > block_time + allowance:
+            raise ChainCheckError(f"record seq {record.seq} is dated {record.timestamp}, after block {block_number} "
+                                  f"that anchors it ({format_timestamp(block_time)}, allowing "
+                                  f"{BLOCK_TIME_ALLOWANCE_SECONDS} s)")
 
 
 def _describe(exc: BaseException) -> str:
