@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof
+from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, VerificationError, verify_proof
 from pot.anchors.ethereum import EthereumAnchor, deploy_registry, online_checker
 from pot.config import ChainSettings, Secret
 from tests.conftest import DeployedRegistry
@@ -228,3 +228,22 @@ def test_cli_deploy_record_verify_rpc_and_cast_read_back(fresh_anvil: Anvil, tmp
     result = subprocess.run([*pot, "anchor", "--pending"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_every_value_of_a_chain_anchored_proof_is_bound(deployed_registry: DeployedRegistry, tmp_path: Path) -> None:
+    """The tamper suite of tests/unit/test_tamper.py, on a proof with Ethereum receipts: offline verification
+    catches every single changed value, receipts' chain details included."""
+    from tests.unit.test_tamper import changed, leaves, set_path, verify_document
+
+    recorder = recorder_for(tmp_path / "store", deployed_registry.settings(account=7))
+    record_batches(recorder, 2, per_batch=2)
+    assert recorder.wait_for_anchors(60)
+    document = recorder.generate_proof_of_training("m").to_json()
+    recorder.close()
+    chain_paths = [p for p, _ in leaves(document) if p[0] == "anchors" and "tx_hash" in str(p)]
+    assert chain_paths, "the proof should hold Ethereum receipts"
+    for path, value in leaves(document):
+        if path == ("media_type",):
+            continue
+        with pytest.raises(VerificationError):
+            verify_document(set_path(document, path, changed(value)))
