@@ -45,6 +45,8 @@ class ProvenanceConfig:
     """Signing key file. Default: ``POT_KEY_FILE``, else ``signing-key.pem`` in the store."""
     salt_records: bool = True
     """Give each record 16 random salt bytes, so disclosing one record alone reveals nothing of its neighbours."""
+    step_block: int = 100
+    """``record_step`` calls buffered per ``steps`` record (see ProvenanceRecorder.record_step)."""
     head_interval: float = 0.02
     """Seconds a batch's sign request waits for more records to join it (see pot.recorder)."""
     anchor_timeout: float = 30.0
@@ -53,8 +55,10 @@ class ProvenanceConfig:
     fingerprint_input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise UsageError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        for name in ("batch_size", "step_block"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
         if self.anchor_timeout < 0 or self.head_interval < 0:
             raise UsageError("anchor_timeout and head_interval must be >= 0")
 

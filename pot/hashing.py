@@ -430,6 +430,14 @@ def hash_file(path: str | os.PathLike[str], *, progress: ProgressCallback | None
     return digest
 
 
+def checkpoint_digest(path: str | os.PathLike[str], *, progress: ProgressCallback | None = None) -> HexDigest:
+    """What a checkpoint record's ``file_sha256`` holds: a file's SHA-256, or a directory's ``pot.file-set.v1``
+    digest (frameworks such as Hugging Face save a checkpoint as a directory of files)."""
+    if Path(path).is_dir():
+        return hash_directory(path, progress=progress).digest
+    return hash_file(path, progress=progress)
+
+
 def hash_directory(
     path: str | os.PathLike[str], *, workers: int | None = None, progress: ProgressCallback | None = None
 ) -> FileSetDigest:
@@ -581,8 +589,8 @@ def _run_jobs(
     jobs: Sequence[_Job], workers: int | None, progress: ProgressCallback | None
 ) -> list[tuple[HexDigest, int]]:
     """(SHA-256 hex, byte count) of each job, in order. Progress is reported on the calling thread only."""
-    count = _worker_count(workers, len(jobs))
     total = sum(job.size for job in jobs)
+    count = _worker_count(workers, len(jobs), total)
     counter = _Counter()
     shown = -1
 
@@ -664,8 +672,15 @@ def _single(data: Any) -> ChunkSource:
     return lambda: (data,)
 
 
-def _worker_count(workers: int | None, jobs: int) -> int:
+# Below this many bytes, starting threads costs more than they save (measured: a 34 KB model hashes in 0.24 ms on
+# one thread, 0.9 ms with a pool of two); an explicit ``workers`` is always obeyed.
+PARALLEL_MIN_BYTES = 8 << 20
+
+
+def _worker_count(workers: int | None, jobs: int, total: int = PARALLEL_MIN_BYTES) -> int:
     if workers is None:
+        if total < PARALLEL_MIN_BYTES:
+            return 1
         affinity = getattr(os, "sched_getaffinity", None)
         workers = len(affinity(0)) if affinity else (os.cpu_count() or 1)
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:

@@ -231,7 +231,7 @@ def expected_metadata(proof: ProvenanceProof) -> dict[str, Any]:
     anchored: dict[str, int] = {}
     for receipt in proof.anchors:
         anchored[receipt.backend] = anchored.get(receipt.backend, 0) + 1
-    return {
+    metadata: dict[str, Any] = {
         "generator": f"pot-provenance {__version__}",
         "record_count": len(proof.disclosed),
         "training_checkpoints": len(proof.training_chain),
@@ -240,6 +240,10 @@ def expected_metadata(proof: ProvenanceProof) -> dict[str, Any]:
         "log_size": proof.latest_head.tree_size if proof.latest_head else 0,
         "anchor_receipts": dict(sorted(anchored.items())),
     }
+    # Counts of the other record kinds appear only when there are some, so proofs without them read as before.
+    for kind in sorted({r.KIND for r in proof.records} - {"checkpoint", "validation"}):
+        metadata[f"{kind}_records"] = sum(1 for r in proof.records if kind == r.KIND)
+    return metadata
 
 
 def _replace(proof: ProvenanceProof, **changes: Any) -> ProvenanceProof:

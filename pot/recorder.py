@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -30,13 +31,14 @@ from typing import Any
 from pot.anchors.base import Anchor, AnchorReceipt
 from pot.anchors.localchain import LocalChainAnchor
 from pot.config import ProvenanceConfig
-from pot.errors import AnchorError, KeyringError, PotError, UsageError, VerificationError
+from pot.errors import AnchorError, FormatError, KeyringError, PotError, UsageError, VerificationError
 from pot.heads import SignedTreeHead, TreeHead
 from pot.keys import PublicKey, SigningKey, passphrase_from_env
 from pot.merkle import Frontier
 from pot.proof import ProvenanceProof, build_proof
 from pot.records import (
     Record,
+    StepsRecord,
     TrainingCheckpoint,
     ValidationRecord,
     check_name,
@@ -101,7 +103,7 @@ class ProvenanceRecorder:
     ) -> None:
         self.config = config if config is not None else ProvenanceConfig()
         self._clock = clock or _utcnow
-        self._rank = rank
+        self._rank = rank if rank is not None else _distributed_rank()
         self._closed = False
         self._store: Store | None = None
         self._key: SigningKey | None = None
@@ -127,6 +129,7 @@ class ProvenanceRecorder:
         self._chain_futures: set[Future[None]] = set()
         self._errors: list[BaseException] = []
         self._salts = _SaltSource()
+        self._steps: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}  # buffered record_step calls
         _live_recorders.add(self)
 
     # --- properties -------------------------------------------------------------------------------------------
@@ -173,8 +176,9 @@ class ProvenanceRecorder:
         """Record a training checkpoint; return its ``checkpoint_id`` (None when recording is disabled).
 
         ``model_fn`` (the seed's fingerprint hook) is called on a fixed, seeded challenge set when
-        ``fingerprint_checkpoints`` is on. ``checkpoint_path`` names a saved checkpoint file whose SHA-256
-        is recorded with the checkpoint, so ``pot verify --checkpoint FILE`` can later tell it apart.
+        ``fingerprint_checkpoints`` is on. ``checkpoint_path`` names a saved checkpoint file (its SHA-256) or
+        directory (its ``pot.file-set.v1`` digest), recorded with the checkpoint so that
+        ``pot verify --checkpoint PATH`` can later tell whether a file on disk is this one.
         """
         if not self.config.enabled:
             return None
@@ -185,9 +189,9 @@ class ProvenanceRecorder:
                                                     input_shape=self.config.fingerprint_input_shape)
         file_sha256 = file_name = None
         if checkpoint_path is not None:
-            from pot.hashing import hash_file
+            from pot.hashing import checkpoint_digest
 
-            file_sha256 = hash_file(checkpoint_path)
+            file_sha256 = checkpoint_digest(checkpoint_path)
             file_name = Path(checkpoint_path).name
         fields = dict(model_hash=model_hash, epoch=epoch, metrics=metrics, fingerprint_hash=fingerprint_hash,
                       validation_hash=validation_hash, step=step, file_sha256=file_sha256, file_name=file_name)
@@ -219,14 +223,58 @@ class ProvenanceRecorder:
                       challenge_hash=challenge_hash if self.config.record_challenges else None)
         return self._append(ValidationRecord, model_id, fields).record_id
 
+    def record_step(self, step: int, metrics: Mapping[str, Any], model_id: str, *, epoch: int | None = None) -> None:
+        """Record one training step's metrics, cheaply enough to call on every step.
+
+        Steps are buffered in memory and written as one ``steps`` record per ``step_block`` steps, before the
+        model's next checkpoint or validation, and on ``flush()``/``close()``. Every step's values are in the log;
+        what a crash can lose is the steps not yet written, never an acknowledged checkpoint or validation.
+        Values are checked when the block is written (a bad value raises then, naming the step).
+        """
+        if not self.config.enabled:
+            return
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise UsageError(f"step must be an integer, got {type(step).__name__}")
+        with self._lock:
+            buffer = self._steps.setdefault(model_id, [])
+            buffer.append((step, epoch, dict(metrics)))
+            full = len(buffer) >= self.config.step_block
+        if full:
+            self._write_steps(model_id)
+
+    def _write_steps(self, model_id: str) -> None:
+        """Write ``model_id``'s buffered steps as ``steps`` records (one per epoch and block)."""
+        with self._lock:
+            buffer = self._steps.pop(model_id, None)
+        if not buffer:
+            return
+        blocks: list[list[tuple[int, int | None, dict[str, Any]]]] = [[buffer[0]]]
+        for item in buffer[1:]:
+            previous = blocks[-1][-1]
+            if item[1] != previous[1] or item[0] <= previous[0]:
+                blocks.append([item])  # a new epoch, or the step counter went back (a restart): a new record
+            else:
+                blocks[-1].append(item)
+        for block in blocks:
+            names = sorted({name for _, _, metrics in block for name in metrics})
+            fields = {"steps": [step for step, _, _ in block], "epoch": block[0][1],
+                      "metrics": {name: [metrics.get(name) for _, _, metrics in block] for name in names}}
+            try:
+                self._append(StepsRecord, model_id, fields, write_steps=False)
+            except FormatError as exc:
+                raise FormatError(f"steps {block[0][0]}..{block[-1][0]} of {model_id!r}: {exc}") from None
+
     def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record:
         """Record any registered record kind (lineage events, run records) into ``model_id``'s log."""
         return self._append(kind, model_id, fields)
 
-    def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any]) -> Record:
+    def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any], *, write_steps: bool = True
+                ) -> Record:
         if self._closed:
             raise UsageError("this recorder is closed")
         check_name(model_id, "model_id")
+        if write_steps and self._steps:
+            self._write_steps(model_id)  # buffered steps come before this record in the log
         timestamp = format_timestamp(self._clock())
         salt = self._salts.next() if self.config.salt_records else None
         # Check every field before taking the store's write lock, so bad input never holds it; inside the lock
@@ -355,6 +403,8 @@ class ProvenanceRecorder:
         recorder has written); wait for it. Returns the new heads. Raises what signing raised."""
         if not self.config.enabled:
             return []
+        for buffered in [model_id] if model_id is not None else list(self._steps):
+            self._write_steps(buffered)
         with self._lock:
             models = [model_id] if model_id is not None else list(self._unsigned)
             futures = [self._request_sign(m, urgent=True) for m in models]
@@ -446,6 +496,15 @@ class ProvenanceRecorder:
         """Every record of ``model_id``'s log, in order."""
         self.store.require_model(model_id)
         return list(self.store.records(model_id))
+
+
+def _distributed_rank() -> int | None:
+    """This process's rank when torch.distributed is initialised (never imports torch itself)."""
+    torch = sys.modules.get("torch")
+    distributed = getattr(torch, "distributed", None)
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        return int(distributed.get_rank())
+    return None
 
 
 class _SaltSource:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -321,6 +322,70 @@ class ValidationRecord(Record):
     )
 
 
+MAX_STEPS_PER_BLOCK = 100_000
+
+
+def check_steps(value: Any, name: str) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise FormatError(f"{name} must be a non-empty list of step numbers")
+    if len(value) > MAX_STEPS_PER_BLOCK:
+        raise FormatError(f"{name} holds more than {MAX_STEPS_PER_BLOCK} steps")
+    steps = [check_count(item, f"{name}[{i}]") for i, item in enumerate(value)]
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise FormatError(f"{name} must be strictly increasing")
+    return steps
+
+
+def check_step_metrics(value: Any, name: str) -> dict[str, list[Any]]:
+    """Per-metric value lists (number, a non-finite string, or null where a step lacks the metric)."""
+    out = check_object(value, name)
+    for key, series in out.items():
+        if not isinstance(series, list):
+            raise FormatError(f"{name}.{key} must be a list of values, one per step")
+        for i, item in enumerate(series):
+            if item is None:
+                continue
+            if isinstance(item, bool) or not isinstance(item, int | float | str) or (
+                    isinstance(item, str) and item not in ("NaN", "Infinity", "-Infinity")):
+                raise FormatError(f"{name}.{key}[{i}] must be a number or null")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StepsRecord(Record):
+    """The metrics of a block of training steps, recorded together: one leaf per block, every step's values in it."""
+
+    steps: list[int]
+    metrics: dict[str, list[Any]]
+    timestamp: str
+    model_id: str
+    steps_id: str
+    seq: int = 0
+    salt: str | None = None
+    rank: int | None = None
+    run_id: str | None = None
+    node_id: str | None = None
+    lamport: int | None = None
+    epoch: int | None = None
+
+    KIND: ClassVar[str] = "steps"
+    ID_FIELD: ClassVar[str] = "steps_id"
+    FIELDS: ClassVar[dict[str, FieldSpec]] = _fields(
+        steps=FieldSpec(check_steps),
+        metrics=FieldSpec(check_step_metrics),
+        epoch=FieldSpec(check_count, required=False, omit_if_none=True),
+    )
+
+    @classmethod
+    def _check_body(cls, body: Mapping[str, Any]) -> dict[str, Any]:
+        # not super(): slots=True makes the dataclass a new class, which zero-argument super() does not know
+        values = Record._check_body.__func__(cls, body)  # type: ignore[attr-defined]
+        for key, series in values["metrics"].items():
+            if len(series) != len(values["steps"]):
+                raise FormatError(f"metrics.{key} has {len(series)} values for {len(values['steps'])} steps")
+        return values
+
+
 # Lineage and run-registry events (shared/seeds/000): what happened to a run or a model, in the same log.
 EVENT_NAMES = ("RunStarted", "MetricLogged", "ArtifactSaved", "RunCompleted", "ModelPromoted", "PromotionRefused",
                "ModelRolledBack")
@@ -361,6 +426,7 @@ RECORD_KINDS: dict[str, type[Record]] = {
     TrainingCheckpoint.KIND: TrainingCheckpoint,
     ValidationRecord.KIND: ValidationRecord,
     EventRecord.KIND: EventRecord,
+    StepsRecord.KIND: StepsRecord,
 }
 
 
@@ -390,6 +456,7 @@ __all__ = [
     "EventRecord",
     "FieldSpec",
     "Record",
+    "StepsRecord",
     "TrainingCheckpoint",
     "ValidationRecord",
     "format_timestamp",

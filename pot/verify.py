@@ -367,14 +367,14 @@ def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:
 
 
 def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, Any]:
-    """Is the file at ``path`` a checkpoint file this proof recorded? Compares SHA-256 digests.
+    """Is the file (or directory) at ``path`` a checkpoint this proof recorded? Compares digests.
 
     Returns ``{"recorded": bool, "sha256", "matches": [{"seq", "epoch", "file_name", "checkpoint_id"}],
     "message"}``. Only meaningful once the proof itself verifies.
     """
-    from pot.hashing import hash_file
+    from pot.hashing import checkpoint_digest
 
-    digest = hash_file(path)
+    digest = checkpoint_digest(path)
     matches = [{"seq": r.seq, "epoch": r.epoch, "file_name": r.file_name, "checkpoint_id": r.checkpoint_id}
                for r in proof.training_chain if r.file_sha256 == digest]
     if matches:

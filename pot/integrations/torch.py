@@ -33,7 +33,8 @@ from pot.canonical import HexDigest
 from pot.errors import UsageError
 from pot.hashing import DTYPES, ModelDigest, ProgressCallback, TensorDigest, hash_buffers, hash_file, model_digest
 
-__all__ = ["hash_checkpoint_file", "hash_model", "model_hash", "tensor_dtype"]
+__all__ = ["hash_checkpoint_file", "hash_model", "model_fn_for", "model_hash", "scalar_metrics", "tensor_dtype",
+           "unwrap"]
 
 _DTYPE_NAMES: dict[torch.dtype, str] = {
     getattr(torch, name): name for name in DTYPES if isinstance(getattr(torch, name, None), torch.dtype)
@@ -42,6 +43,47 @@ _PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter, *((torch.nn.Buffer,) if
 # Lazy modules' parameters before their first batch; not in torch's public names, hence getattr.
 _UNINITIALIZED: Any = getattr(torch.nn.parameter, "UninitializedTensorMixin", ())
 _BIG_ENDIAN = sys.byteorder == "big"  # the format hashes little-endian scalars
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DistributedDataParallel / DataParallel / torch.compile wrappers.
+
+    The wrappers prefix every state_dict name (``module.``, ``_orig_mod.``), which would give the same weights
+    another digest depending on how training was launched.
+    """
+    while True:
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel | torch.nn.DataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):  # torch.compile's OptimizedModule
+            model = model._orig_mod
+        else:
+            return model
+
+
+def scalar_metrics(values: Mapping[str, Any]) -> dict[str, float]:
+    """The entries of ``values`` that are numbers or one-element tensors, as floats (for a record's metrics)."""
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.detach().float().item()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[str(name)] = float(value)
+    return out
+
+
+def model_fn_for(module: torch.nn.Module, config: Any) -> Any:
+    """The fingerprint hook for a module when fingerprints are on and its input shape is known or can be told
+    (see :mod:`pot.fingerprint`); else None, so a checkpoint is recorded without a fingerprint."""
+    from pot.fingerprint import infer_input_shape
+
+    if not getattr(config, "fingerprint_checkpoints", False):
+        return None
+    module = unwrap(module)
+    if getattr(config, "fingerprint_input_shape", None) is None and infer_input_shape(module) is None:
+        return None
+    return module
 
 
 def hash_model(
@@ -59,6 +101,8 @@ def hash_model(
     quantized, nested, meta or uninitialized (lazy) tensors, tensor subclasses such as DTensor, non-tensor
     ``extra_state``, and dtypes outside :data:`pot.hashing.DTYPES`.
     """
+    if isinstance(model_or_state_dict, torch.nn.Module):
+        model_or_state_dict = unwrap(model_or_state_dict)
     state = _state_dict(model_or_state_dict)
     first_name: dict[tuple[Any, ...], str] = {}
     aliases: list[tuple[str, str]] = []

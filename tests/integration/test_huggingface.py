@@ -1,0 +1,62 @@
+"""The Transformers TrainerCallback on a real (tiny) Trainer run: steps, epochs, evaluations, saved directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from sklearn.datasets import load_digits  # noqa: E402
+
+from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
+from pot.integrations.huggingface import ProvenanceTrainerCallback  # noqa: E402
+from pot.integrations.torch import model_hash  # noqa: E402
+from pot.verify import find_checkpoint_file  # noqa: E402
+
+
+class Digits(torch.utils.data.Dataset):  # type: ignore[misc]
+    """scikit-learn's digits as token sequences: each of the 64 pixels (0..16) is a token."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        digits = load_digits()
+        self.ids = torch.tensor(digits.data[start:stop], dtype=torch.long)
+        self.labels = torch.tensor(digits.target[start:stop])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[i], "labels": self.labels[i]}
+
+
+def test_trainer_run_is_recorded_and_proves(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=17, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64, num_labels=10)
+    model = transformers.BertForSequenceClassification(config)
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    callback = ProvenanceTrainerCallback(recorder, model_id="bert-digits", proof_path=tmp_path / "proof.json")
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=64, learning_rate=3e-3,
+        logging_steps=2, eval_strategy="epoch", save_strategy="epoch", report_to=[], use_cpu=True,
+        disable_tqdm=True, seed=0)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=Digits(0, 512),
+                                   eval_dataset=Digits(1500, 1797), callbacks=[callback])
+    trainer.train()
+
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    verify_proof(proof, trusted_key=recorder.public_key)
+    assert proof.final_model_hash == model_hash(model)
+    assert len(proof.validation_chain) == 2 and "eval_loss" in proof.validation_chain[0].validation_result
+    saved = sorted((tmp_path / "out").glob("checkpoint-*"))
+    assert len(saved) == 2
+    for directory in saved:
+        assert find_checkpoint_file(proof, directory)["recorded"]
+    steps = [s for r in proof.records if r.KIND == "steps" for s in r.steps]  # type: ignore[attr-defined]
+    assert steps == list(range(2, trainer.state.global_step + 1, 2))  # every logged step
+    losses = [v for r in proof.records if r.KIND == "steps" for v in r.metrics["loss"]]  # type: ignore[attr-defined]
+    assert losses[-1] < losses[0]  # it really trained
+    recorder.close()
