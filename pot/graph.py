@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pot.errors import FormatError, UsageError
+from pot.errors import FormatError, StoreError, UsageError
 from pot.records import check_name, check_short_text, check_timestamp, format_timestamp
 
 NODE_KINDS = ("run", "model", "dataset", "artifact")
@@ -97,8 +97,10 @@ class LineageGraph:
     """The lineage graph stored in one SQLite database.
 
     ``conn`` is a connection, or a zero-argument callable returning the connection to use for each call (a
-    store's per-thread connection, say). The tables and index are created on construction when missing.
-    ``clock`` stamps nodes added without ``created``.
+    store's per-thread connection, say). The tables and index are created on construction when missing (a
+    :class:`~pot.errors.StoreError` if the database is read-only and lacks them). ``clock`` stamps nodes added
+    without ``created``. Other ``sqlite3`` errors (a locked database, say) propagate unchanged, for the caller's
+    transaction handling to deal with.
     """
 
     def __init__(self, conn: sqlite3.Connection | Callable[[], sqlite3.Connection], *,
@@ -122,8 +124,11 @@ class LineageGraph:
         present = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE name IN ('lineage_nodes', 'lineage_edges', 'lineage_edges_parent')")}
         if len(present) < 3:  # only write when something is missing, so read-only connections can open the graph
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"cannot create the lineage tables: {exc}") from exc
 
     # --- writing -------------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pot.canonical import canonical_json
-from pot.errors import UsageError
+from pot.errors import StoreError, UsageError
 from pot.graph import GRAPH_FORMAT, LineageEdge, LineageGraph, LineageNode
 
 T0 = "2026-11-22T12:00:00.000000Z"
@@ -276,6 +276,14 @@ def test_a_read_only_connection_can_query_an_existing_graph(graph: LineageGraph,
     build(graph, DIAMOND)
     ro = sqlite3.connect(f"file:{tmp_path / 'lineage.db'}?mode=ro", uri=True)
     assert LineageGraph(ro).ancestors("d") == [("b", 1), ("c", 1), ("a", 2)]
+    ro.close()
+
+
+def test_a_read_only_database_without_the_tables_is_a_store_error(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "empty.db").execute("CREATE TABLE other (x)").connection.close()
+    ro = sqlite3.connect(f"file:{tmp_path / 'empty.db'}?mode=ro", uri=True)
+    with pytest.raises(StoreError, match="^cannot create the lineage tables: attempt to write a readonly database$"):
+        LineageGraph(ro)
     ro.close()
 
 
