@@ -2,9 +2,10 @@
 """Train a small PyTorch network on real data with provenance, then prove and verify its training.
 
 The data is scikit-learn's bundled handwritten digits (1,797 8x8 images, shipped inside scikit-learn: no
-download). Every epoch is recorded as a training checkpoint (weight digest, metrics, behavioural fingerprint),
-the final weights are saved and their file digest recorded, a held-out validation is recorded, and the proof
-of training is written and verified offline against the signer's pinned public key.
+download). Every training step's loss is recorded, every epoch is recorded as a training checkpoint (weight
+digest, metrics, behavioural fingerprint), the final weights are saved and their file digest recorded, a held-out
+validation is recorded, and the proof of training is written and verified offline against the signer's pinned
+public key.
 
     python examples/training_with_provenance.py [--epochs N] [--store DIR] [--out DIR]
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,12 +34,20 @@ from pot.integrations.torch import model_hash
 HERE = Path(__file__).resolve().parent
 
 
-def load_data(seed: int) -> tuple[torch.Tensor, ...]:
+@dataclass
+class Data:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+def load_data(seed: int) -> Data:
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)  # pixel intensities 0..16 -> 0..1
     y = digits.target.astype(np.int64)
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-    return tuple(torch.from_numpy(a) for a in (x_train, y_train, x_val, y_val))
+    return Data(*(torch.from_numpy(a) for a in (x_train, y_train, x_val, y_val)))
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -46,67 +56,81 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
+def train(data: Data, *, epochs: int, batch_size: int, lr: float, seed: int, recorder: ProvenanceRecorder | None,
+          model_id: str, record_steps: bool = True, record_epochs: bool = True, quiet: bool = False
+          ) -> torch.nn.Module:
+    """The training loop, with pot's calls where a user would put them (``recorder`` None: no recording)."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+                                torch.nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(data.x_train))
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(model(data.x_train[batch]), data.y_train[batch])
+            loss.backward()
+            optimizer.step()
+            step += 1
+            value = loss.item()
+            total += value * len(batch)
+            if recorder is not None and record_steps:
+                recorder.record_step(step, {"loss": value}, model_id, epoch=epoch)
+        metrics = {"loss": total / len(data.x_train), "train_accuracy": accuracy(model, data.x_train, data.y_train)}
+        if recorder is not None and record_epochs:
+            recorder.record_training_checkpoint(model_hash=model_hash(model), metrics=metrics, epoch=epoch,
+                                                model_id=model_id, model_fn=lambda x: model(x), step=step)
+        if not quiet:
+            print(f"  epoch {epoch:2d}  loss {metrics['loss']:.4f}  train accuracy {metrics['train_accuracy']:.3f}")
+    return model
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--store", default=str(HERE / "out" / "store"), help="pot store directory")
     parser.add_argument("--out", default=str(HERE / "out"), help="where the checkpoint and proof go")
     args = parser.parse_args()
 
-    torch.manual_seed(args.seed)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_id = "digits-mlp/" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-    x_train, y_train, x_val, y_val = load_data(args.seed)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-                                torch.nn.Linear(128, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    data = load_data(args.seed)
 
     config = ProvenanceConfig(enabled=True, store_dir=args.store, batch_size=5, fingerprint_checkpoints=True)
     started = time.perf_counter()
     with ProvenanceRecorder(config) as recorder:
-        print(f"training {model_id} on {len(x_train)} digits, validating on {len(x_val)}; store {args.store}")
-        step = 0
-        for epoch in range(args.epochs):
-            model.train()
-            order = torch.randperm(len(x_train))
-            total = 0.0
-            for start in range(0, len(order), args.batch_size):
-                batch = order[start:start + args.batch_size]
-                optimizer.zero_grad()
-                loss = loss_fn(model(x_train[batch]), y_train[batch])
-                loss.backward()
-                optimizer.step()
-                total += float(loss) * len(batch)
-                step += 1
-            metrics = {"loss": total / len(x_train), "train_accuracy": accuracy(model, x_train, y_train)}
-            recorder.record_training_checkpoint(model_hash=model_hash(model), metrics=metrics, epoch=epoch,
-                                                model_id=model_id, model_fn=lambda x: model(x), step=step)
-            print(f"  epoch {epoch:2d}  loss {metrics['loss']:.4f}  train accuracy {metrics['train_accuracy']:.3f}")
-
+        print(f"training {model_id} on {len(data.x_train)} digits, validating on {len(data.x_val)}; "
+              f"store {args.store}")
+        model = train(data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      recorder=recorder, model_id=model_id)
         checkpoint = out / "digits-mlp.pt"
         torch.save(model.state_dict(), checkpoint)
-        recorder.record_training_checkpoint(model_hash=model_hash(model), metrics=metrics, epoch=args.epochs - 1,
-                                            model_id=model_id, model_fn=lambda x: model(x), step=step,
-                                            checkpoint_path=checkpoint)
-        val_accuracy = accuracy(model, x_val, y_val)
+        recorder.record_training_checkpoint(
+            model_hash=model_hash(model), metrics={"train_accuracy": accuracy(model, data.x_train, data.y_train)},
+            epoch=args.epochs - 1, model_id=model_id, model_fn=lambda x: model(x), checkpoint_path=checkpoint)
+        val_accuracy = accuracy(model, data.x_val, data.y_val)
         recorder.record_validation(model_hash=model_hash(model), validator_id="digits-holdout-20pct",
-                                   validation_result={"accuracy": val_accuracy, "samples": len(x_val)},
+                                   validation_result={"accuracy": val_accuracy, "samples": len(data.x_val)},
                                    model_id=model_id)
-        print(f"validation accuracy {val_accuracy:.3f} on {len(x_val)} held-out digits")
-
+        print(f"validation accuracy {val_accuracy:.3f} on {len(data.x_val)} held-out digits")
         proof = recorder.generate_proof_of_training(model_id)
         trusted_key = recorder.public_key
     trained = time.perf_counter() - started
 
     proof_path = out / "digits-mlp.proof.json"
     proof.save(proof_path)
-    print(f"wrote {proof_path} ({proof_path.stat().st_size:,} bytes) in {trained:.1f} s of training and recording\n")
+    print(f"wrote {proof_path} ({proof_path.stat().st_size:,} bytes) after {trained:.1f} s of training and "
+          "recording\n")
 
     # What a stranger does with the proof file and the signer's public key: verify it offline.
     try:

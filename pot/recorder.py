@@ -250,14 +250,15 @@ class ProvenanceRecorder:
             return
         blocks: list[list[tuple[int, int | None, dict[str, Any]]]] = [[buffer[0]]]
         for item in buffer[1:]:
-            previous = blocks[-1][-1]
-            if item[1] != previous[1] or item[0] <= previous[0]:
-                blocks.append([item])  # a new epoch, or the step counter went back (a restart): a new record
+            if item[0] <= blocks[-1][-1][0]:
+                blocks.append([item])  # the step counter went back (a restart): steps must increase in a record
             else:
                 blocks[-1].append(item)
         for block in blocks:
             names = sorted({name for _, _, metrics in block for name in metrics})
-            fields = {"steps": [step for step, _, _ in block], "epoch": block[0][1],
+            epochs = [epoch for _, epoch, _ in block]
+            fields = {"steps": [step for step, _, _ in block],
+                      "epochs": None if all(e is None for e in epochs) else epochs,
                       "metrics": {name: [metrics.get(name) for _, _, metrics in block] for name in names}}
             try:
                 self._append(StepsRecord, model_id, fields, write_steps=False)

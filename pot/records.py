@@ -336,6 +336,12 @@ def check_steps(value: Any, name: str) -> list[int]:
     return steps
 
 
+def check_epochs(value: Any, name: str) -> list[int]:
+    if not isinstance(value, list):
+        raise FormatError(f"{name} must be a list of epoch numbers, one per step")
+    return [check_count(item, f"{name}[{i}]") for i, item in enumerate(value)]
+
+
 def check_step_metrics(value: Any, name: str) -> dict[str, list[Any]]:
     """Per-metric value lists (number, a non-finite string, or null where a step lacks the metric)."""
     out = check_object(value, name)
@@ -366,23 +372,26 @@ class StepsRecord(Record):
     run_id: str | None = None
     node_id: str | None = None
     lamport: int | None = None
-    epoch: int | None = None
+    epochs: list[int] | None = None
 
     KIND: ClassVar[str] = "steps"
     ID_FIELD: ClassVar[str] = "steps_id"
     FIELDS: ClassVar[dict[str, FieldSpec]] = _fields(
         steps=FieldSpec(check_steps),
         metrics=FieldSpec(check_step_metrics),
-        epoch=FieldSpec(check_count, required=False, omit_if_none=True),
+        epochs=FieldSpec(check_epochs, required=False, omit_if_none=True),
     )
 
     @classmethod
     def _check_body(cls, body: Mapping[str, Any]) -> dict[str, Any]:
         # not super(): slots=True makes the dataclass a new class, which zero-argument super() does not know
         values = Record._check_body.__func__(cls, body)  # type: ignore[attr-defined]
+        count = len(values["steps"])
         for key, series in values["metrics"].items():
-            if len(series) != len(values["steps"]):
-                raise FormatError(f"metrics.{key} has {len(series)} values for {len(values['steps'])} steps")
+            if len(series) != count:
+                raise FormatError(f"metrics.{key} has {len(series)} values for {count} steps")
+        if values["epochs"] is not None and len(values["epochs"]) != count:
+            raise FormatError(f"epochs has {len(values['epochs'])} values for {count} steps")
         return values
 
 
