@@ -78,7 +78,7 @@ def _fast(value: Any) -> str:
         return "false"
     if isinstance(value, int):
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            return str(value)
+            return int.__repr__(value)  # an int subclass (an IntEnum) may print itself another way
         raise _NotFast
     if isinstance(value, float):
         return es_number(value)
@@ -106,7 +106,7 @@ def es_number(x: float) -> str:
         raise FormatError("NaN and infinities are not JSON numbers")
     if x == 0:
         return "0"  # also -0.0
-    text = repr(x)
+    text = float.__repr__(x)  # not repr(): a float subclass (numpy.float64) may print itself another way
     sign = ""
     if text[0] == "-":
         sign, text = "-", text[1:]
@@ -160,13 +160,13 @@ def to_json_value(value: Any, *, path: str = "value") -> Any:
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
             raise FormatError(f"{path}: integer {value} is outside the range JSON carries exactly (+-2**53-1)")
-        return value
+        return int(value)
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
-        return value
+        return float(value)  # a subclass (numpy.float64 is one) becomes a plain float
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():

@@ -29,6 +29,7 @@ EXIT_OK = 0
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in pot
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -37,6 +38,7 @@ exit codes:
   2  bad usage or bad input: unknown flag, malformed JSON, negative epoch, unknown model id, unreadable proof
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
      chain unreachable
+ 70  a bug in pot (set POT_DEBUG=1 to see the traceback, and please report it)
 """
 
 log = logging.getLogger("pot")
@@ -397,12 +399,13 @@ def _anchor(args: argparse.Namespace) -> int:
         if getattr(args, "rpc_url", None):
             settings = replace(settings, rpc_url=args.rpc_url)
         receipts = recorder.anchor_pending(args.model_id, anchors=[EthereumAnchor(settings)])
-        left = len(store.unanchored_heads("ethereum", args.model_id))
+        left = len(store.pending_heads("ethereum", args.model_id))
     finally:
         recorder.close()
     data = {"anchored": len(receipts), "pending": left,
             "transactions": [r.details.get("tx_hash") for r in receipts]}
-    _emit(args, f"anchored {len(receipts)} pending head(s) on chain; {left} still pending", data)
+    _emit(args, f"anchored {len(receipts)} head(s) on chain, covering every earlier head of their models; "
+                f"{left} still pending", data)
     return EXIT_OK if left == 0 else EXIT_ENVIRONMENT
 
 
@@ -441,6 +444,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:
+        if os.environ.get("POT_DEBUG"):
+            raise
+        print(f"pot: internal error: {type(exc).__name__}: {exc} (a bug in pot; set POT_DEBUG=1 for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -127,6 +127,8 @@ class ProvenanceRecorder:
         self._signer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-sign")
         self._anchorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-anchor")
         self._chain_futures: set[Future[None]] = set()
+        self._chain_waiting: dict[tuple[str, str], SignedTreeHead] = {}  # newest head waiting, per model and backend
+        self._chain_running: set[tuple[str, str]] = set()
         self._errors: list[BaseException] = []
         self._salts = _SaltSource()
         self._steps: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}  # buffered record_step calls
@@ -368,18 +370,37 @@ class ProvenanceRecorder:
             self._issue(model_id, head, anchor)
 
     def _submit_chain_anchor(self, model_id: str, head: SignedTreeHead, anchor: Anchor) -> None:
+        """Anchor ``head`` on ``anchor`` in the background, coalescing: while an anchor of this model is in flight,
+        only the newest head waits, and the older ones are covered by it (each head's tree extends the one before,
+        so a later anchored root dates every earlier record too). One transaction per round trip, not per head.
+        """
+        key = (model_id, anchor.backend)
+        with self._lock:
+            self._chain_waiting[key] = head
+            if key in self._chain_running:
+                return
+            self._chain_running.add(key)
+
         def run() -> None:
-            try:
-                self._issue(model_id, head, anchor)
-            except AnchorError as exc:
-                log.warning("pot: %s could not anchor head %d of %r now (%s); it stays pending for "
-                            "`pot anchor --pending`", anchor.backend, head.head.tree_size, model_id, exc)
-            except PotError as exc:
-                log.error("pot: anchoring head %d of %r failed: %s", head.head.tree_size, model_id, exc)
+            while True:
+                with self._lock:
+                    waiting = self._chain_waiting.pop(key, None)
+                    if waiting is None:
+                        self._chain_running.discard(key)
+                        return
+                try:
+                    self._issue(model_id, waiting, anchor)
+                except AnchorError as exc:
+                    log.warning("pot: %s could not anchor head %d of %r now (%s); it stays pending for "
+                                "`pot anchor --pending`", anchor.backend, waiting.head.tree_size, model_id, exc)
+                except PotError as exc:
+                    log.error("pot: anchoring head %d of %r failed: %s", waiting.head.tree_size, model_id, exc)
 
         try:
             future = self._anchorer.submit(run)
-        except RuntimeError:  # exiting: leave the head in the pending queue
+        except RuntimeError:  # exiting: the head stays in the pending queue
+            with self._lock:
+                self._chain_running.discard(key)
             return
         with self._lock:
             self._chain_futures.add(future)
@@ -387,15 +408,16 @@ class ProvenanceRecorder:
 
     def anchor_pending(self, model_id: str | None = None, *, anchors: Sequence[Anchor] | None = None
                        ) -> list[AnchorReceipt]:
-        """Anchor every head that a chain anchor has not anchored yet (``pot anchor --pending``), oldest first.
+        """Anchor what no chain anchor covers yet (``pot anchor --pending``): the newest head of each model whose
+        heads are not all covered, one transaction per model.
 
-        Like OpenTimestamps upgrading a pending attestation: the heads keep their local receipts and gain chain
-        receipts, and the next proof of their model says so. Stops at the first anchor that cannot be made
-        (raising its AnchorError); what was anchored before it stays anchored.
+        Like OpenTimestamps upgrading a pending attestation: the heads keep their local receipts, and the next proof
+        of their model shows them covered by a chain anchor. Raises the first AnchorError; what was anchored before
+        it stays anchored.
         """
         receipts = []
         for anchor in self._chain_anchors if anchors is None else anchors:
-            for head in self.store.unanchored_heads(anchor.backend, model_id):
+            for head in self.store.pending_heads(anchor.backend, model_id, newest_only=True):
                 receipts.append(self._issue(head.head.model_id, head, anchor))
         return receipts
 

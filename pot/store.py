@@ -329,11 +329,17 @@ class Store:
         rows = self._read("SELECT body FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))
         return [AnchorReceipt.from_json(json.loads(row[0])) for row in rows]
 
-    def unanchored_heads(self, backend: str, model_id: str | None = None) -> list[SignedTreeHead]:
-        """Heads with no receipt from ``backend``: the pending queue, derived rather than stored."""
-        sql = ("SELECT h.body, h.signature FROM heads h WHERE NOT EXISTS "
-               "(SELECT 1 FROM anchors a WHERE a.head_hash = h.head_hash AND a.backend = ?)")
+    def pending_heads(self, backend: str, model_id: str | None = None, *, newest_only: bool = False
+                      ) -> list[SignedTreeHead]:
+        """The pending queue, derived rather than stored: heads newer than their model's newest head with a
+        ``backend`` receipt (a later anchored head covers every earlier one). ``newest_only``: one head per model,
+        the one to anchor."""
+        covered = ("SELECT MAX(h2.tree_size) FROM heads h2 JOIN anchors a ON a.head_hash = h2.head_hash "
+                   "AND a.backend = ? WHERE h2.model_id = h.model_id")
+        sql = f"SELECT h.body, h.signature FROM heads h WHERE h.tree_size > COALESCE(({covered}), 0)"
         params: tuple[Any, ...] = (backend,)
+        if newest_only:
+            sql += " AND h.tree_size = (SELECT MAX(h3.tree_size) FROM heads h3 WHERE h3.model_id = h.model_id)"
         if model_id is not None:
             sql += " AND h.model_id = ?"
             params += (model_id,)

@@ -70,13 +70,15 @@ class HeadStatus:
     tree_size: int
     root_hash: str
     timestamp: str
-    anchors: list[str] = field(default_factory=list)  # backends with a valid receipt
-    chain_time: str | None = None  # block time, when checked against a chain
+    anchors: list[str] = field(default_factory=list)  # backends with a valid receipt for this head itself
+    covered_by: int | None = None  # tree size of the earliest head at or after this one with a chain receipt
+    chain_time: str | None = None  # block time, when checked against a chain (a later head's, if covered by it)
     chain_detail: str | None = None
 
     @property
     def strength(self) -> str:
-        if any(STRENGTHS.get(b) == "chain" for b in self.anchors):
+        """``chain`` when this head, or a later head whose tree extends it, is anchored on a chain."""
+        if self.covered_by is not None:
             return "chain"
         return "local" if self.anchors else "none"
 
@@ -161,6 +163,7 @@ def verify_proof(
         def chain() -> str:
             assert chain_checker is not None
             chain_checker(proof, report)
+            _propagate_chain_time(report)
             return "every chain receipt matches the chain"
         run("chain", chain)
 
@@ -169,6 +172,16 @@ def verify_proof(
         first.report = report
         raise first
     return report
+
+
+def _propagate_chain_time(report: VerificationReport) -> None:
+    """A head covered by a later head's chain anchor existed by that anchor's block time: the earliest such."""
+    best: tuple[str, str] | None = None
+    for status in reversed(report.heads):
+        if status.chain_time is not None and (best is None or status.chain_time < best[0]):
+            best = (status.chain_time, status.chain_detail or "")
+        elif status.chain_time is None and best is not None:
+            status.chain_time, status.chain_detail = best[0], f"covered by a later head: {best[1]}"
 
 
 # --- the checks: each returns a one-line detail or raises the VerificationError subclass named for it ----------
@@ -309,6 +322,11 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport) -> str:
         check(receipt, head, proof.signer)
         report.heads[index].anchors.append(receipt.backend)
         counts[receipt.backend] = counts.get(receipt.backend, 0) + 1
+    covering: int | None = None
+    for status in reversed(report.heads):  # consistency proofs make every head a prefix of the ones after it
+        if any(STRENGTHS.get(b) == "chain" for b in status.anchors):
+            covering = status.tree_size
+        status.covered_by = covering
     unanchored = sum(1 for h in report.heads if not h.anchors)
     if unanchored:
         report.notes.append(f"{unanchored} tree head(s) have no anchor receipt yet")

@@ -54,12 +54,19 @@ def report(path: str, result: VerificationReport, failed: str | None = None) -> 
     for head in result.heads:
         strengths[head.strength] = strengths.get(head.strength, 0) + 1
     if result.heads:
-        parts = ", ".join(f"{n} {s}" for s, n in sorted(strengths.items()))
-        lines.append(f"  tree heads: {len(result.heads)} ({parts} anchored)")
+        words = {"chain": "anchored on a chain", "local": "anchored on the local chain only", "none": "not anchored"}
+        parts = ", ".join(f"{n} {words[s]}" for s, n in sorted(strengths.items()))
+        lines.append(f"  tree heads: {len(result.heads)} ({parts})")
+        spans = []
+        previous = 0
         for head in result.heads:
             if head.chain_time:
-                lines.append(f"    records 0..{head.tree_size - 1} existed by {head.chain_time} "
+                spans.append(f"    records {previous}..{head.tree_size - 1} existed by {head.chain_time} "
                              f"({head.chain_detail})")
+            previous = head.tree_size
+        if len(spans) > 8:
+            spans = [*spans[:4], f"    ... {len(spans) - 8} more heads ...", *spans[-4:]]
+        lines += spans
     for note in result.notes:
         lines.append(f"  note: {note}")
     lines.append(f"FAILED: {failed}" if failed else "VERIFIED")

@@ -39,7 +39,8 @@ def make_proof(tmp_path: Path) -> Iterator[Callable[..., tuple[ProvenanceProof, 
             recorder.record_training_checkpoint(model_hash=os.urandom(32).hex(), metrics={"loss": 1 / (epoch + 1)},
                                                 epoch=epoch, model_id="model")
             if epoch % 2:
-                recorder.flush()  # a head (and an anchor) per two records, whatever the signer's pace
+                recorder.flush()  # a head per two records, whatever the signer's pace ...
+                assert recorder.wait_for_anchors(30)  # ... each anchored before the next (no coalescing)
         recorder.flush()
         assert recorder.wait_for_anchors(30)
         return recorder.generate_proof_of_training("model"), recorder

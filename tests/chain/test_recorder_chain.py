@@ -61,9 +61,9 @@ def test_heads_anchor_on_chain_through_the_seed_config(deployed_registry: Deploy
     recorder.close()
 
     report = verify_proof(proof, trusted_key=proof.signer, chain_checker=online_checker(node.url))
-    assert [h.strength for h in report.heads] == ["chain"] * 3
+    assert [h.strength for h in report.heads] == ["chain"] * 3  # each anchored, or covered by a later anchor
     assert all(h.chain_time for h in report.heads)
-    assert len(proof.blockchain_transactions) == 3
+    assert 1 <= len(proof.blockchain_transactions) <= 3  # heads that queued behind an anchor in flight coalesce
     # the private key reaches no output, log line, store row or proof
     secret = private_key.removeprefix("0x")
     assert secret not in proof.dumps() and secret not in caplog.text
@@ -104,7 +104,7 @@ def test_chain_lost_mid_run_loses_nothing_and_anchor_pending_finishes(tmp_path: 
 
     offline = recorder_for(store, None)
     assert [r.record_id for r in offline.store.records("m")] == before + after  # nothing acknowledged is lost
-    assert len(offline.store.unanchored_heads("ethereum")) == 3
+    assert len(offline.store.pending_heads("ethereum")) == 3
     proof = offline.generate_proof_of_training("m")
     offline.close()
     assert strengths(proof) == ["chain", "chain", "local", "local", "local"]
@@ -113,7 +113,8 @@ def test_chain_lost_mid_run_loses_nothing_and_anchor_pending_finishes(tmp_path: 
         healed = recorder_for(store, ChainSettings(rpc_url=back.url, private_key=Secret(back.private_keys[3]),
                                                    contract_address=address))
         upgraded = healed.anchor_pending()
-        assert len(upgraded) == 3 and healed.store.unanchored_heads("ethereum") == []
+        assert len(upgraded) == 1  # the newest head: its anchor covers the two before it
+        assert healed.store.pending_heads("ethereum") == []
         assert healed.anchor_pending() == []  # nothing anchors twice
         proof = healed.generate_proof_of_training("m")
         healed.close()
@@ -131,7 +132,7 @@ def test_misconfigured_chain_keeps_heads_pending(deployed_registry: DeployedRegi
     recorder = recorder_for(tmp_path / "store", settings)
     ids = record_batches(recorder, 2)
     recorder.wait_for_anchors(30)
-    assert len(recorder.store.unanchored_heads("ethereum")) == 2
+    assert len(recorder.store.pending_heads("ethereum")) == 2
     assert [r.record_id for r in recorder.store.records("m")] == ids
     recorder.close()
     assert expected in caplog.text.lower()
@@ -155,10 +156,10 @@ def test_account_without_funds_then_funded(deployed_registry: DeployedRegistry, 
     recorder = recorder_for(tmp_path / "store", settings)
     record_batches(recorder, 2)
     recorder.wait_for_anchors(30)
-    assert len(recorder.store.unanchored_heads("ethereum")) == 2
+    assert len(recorder.store.pending_heads("ethereum")) == 2
     assert "fund" in caplog.text.lower()
     _fund(deployed_registry.anvil, poor.address, 10**18)
-    assert len(recorder.anchor_pending()) == 2
+    assert len(recorder.anchor_pending()) == 1  # one transaction covers both heads
     proof = recorder.generate_proof_of_training("m")
     recorder.close()
     assert strengths(proof, deployed_registry.anvil.url) == ["chain", "chain"]
@@ -173,7 +174,7 @@ def test_nonce_taken_by_another_sender(deployed_registry: DeployedRegistry, tmp_
     _send_from(node, 5)
     record_batches(recorder, 1)
     assert recorder.wait_for_anchors(30)
-    assert recorder.store.unanchored_heads("ethereum") == []
+    assert recorder.store.pending_heads("ethereum") == []
     proof = recorder.generate_proof_of_training("m")
     recorder.close()
     assert strengths(proof, node.url) == ["chain", "chain"]
@@ -209,7 +210,7 @@ def test_cli_deploy_record_verify_rpc_and_cast_read_back(fresh_anvil: Anvil, tmp
     proof = ProvenanceProof.load(tmp_path / "p.json")
     assert len(proof.blockchain_transactions) == 3
     out = run("verify", "--proof", "p.json", "--rpc", fresh_anvil.url, "--trusted-key", proof.signer.hex)
-    assert "3 chain anchored" in out and "existed by" in out
+    assert "3 anchored on a chain" in out and "existed by" in out
 
     # A stranger's check with the pinned npm cast: the root is on chain, anchored in the receipt's block.
     receipt = next(r for r in proof.anchors if r.backend == "ethereum")

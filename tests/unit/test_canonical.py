@@ -96,3 +96,13 @@ def test_edge_cases_agree_with_the_reference(value: object) -> None:
             canonical_json(value)
         return
     assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [np.float64(0.5), np.float64(1e-7), {"loss": np.float64(2.25)}, [np.float64(3.0)]])
+def test_float_subclasses_encode_as_plain_numbers(value: object) -> None:
+    """numpy.float64 subclasses float and prints itself as np.float64(...): the encoder must not use its repr."""
+    from pot.canonical import reference_canonical_json
+
+    plain = to_json_value(value)
+    assert canonical_json(value) == canonical_json(plain) == reference_canonical_json(plain)
+    assert b"np." not in canonical_json(value)

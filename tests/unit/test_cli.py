@@ -202,3 +202,19 @@ def test_both_entry_points_work(entry: list[str], tmp_path: Path) -> None:
         result = subprocess.run(entry + step, env=env, capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert "VERIFIED" in result.stdout
+
+
+def test_a_bug_is_one_line_and_exit_70(store: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pot.cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("something pot did not expect")
+
+    monkeypatch.setitem(pot.cli._handlers, "history", broken)
+    code, _, err = run(capsys, "history")
+    assert code == 70 and err.strip() == ("pot: internal error: RuntimeError: something pot did not expect (a bug in "
+                                          "pot; set POT_DEBUG=1 for the traceback)")
+    monkeypatch.setenv("POT_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        main(["history"])

@@ -115,8 +115,6 @@ def test_config_hash_known_answer_and_normalisation() -> None:
     assert config_hash({"x": float("nan")}) == sha256_hex(b'{"x":"NaN"}')
 
 
-@pytest.mark.xfail(strict=True, reason="pot.canonical: np.float64 is a float subclass; to_json_value keeps it and "
-                   "the fast encoder writes its numpy-2 repr 'np.float64(0.001)' (not JSON) into the hashed bytes")
 def test_config_hash_of_a_numpy_float64_is_that_of_the_float() -> None:
     assert config_hash({"lr": np.float64(0.001)}) == config_hash({"lr": 0.001})
 
