@@ -49,6 +49,10 @@ class ProvenanceConfig:
     """``record_step`` calls buffered per ``steps`` record (see ProvenanceRecorder.record_step)."""
     head_interval: float = 0.02
     """Seconds a batch's sign request waits for more records to join it (see pot.recorder)."""
+    chain_interval: float = 10.0
+    """Least seconds between two chain anchors of one model. The newest head waiting is sent then; the heads before
+    it are covered by its anchor. ``flush()``, ``close()`` and ``wait_for_anchors()`` send at once. 0: a
+    transaction for every head the chain can take."""
     anchor_timeout: float = 30.0
     """Seconds ``close()`` waits for outstanding chain anchors before leaving them in the pending queue."""
     fingerprint_challenges: int = 16
@@ -59,8 +63,8 @@ class ProvenanceConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a positive integer, got {value!r}")
-        if self.anchor_timeout < 0 or self.head_interval < 0:
-            raise UsageError("anchor_timeout and head_interval must be >= 0")
+        if min(self.anchor_timeout, self.head_interval, self.chain_interval) < 0:
+            raise UsageError("anchor_timeout, head_interval and chain_interval must be >= 0")
 
     def resolve_store(self, environ: Mapping[str, str] | None = None) -> Path:
         env = os.environ if environ is None else environ

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -129,6 +130,9 @@ class ProvenanceRecorder:
         self._chain_futures: set[Future[None]] = set()
         self._chain_waiting: dict[tuple[str, str], SignedTreeHead] = {}  # newest head waiting, per model and backend
         self._chain_running: set[tuple[str, str]] = set()
+        self._chain_last: dict[tuple[str, str], float] = {}  # monotonic time of each model's last chain anchor
+        self._chain_hurry = threading.Event()  # set by flush() (once) and while wait_for_anchors() waits
+        self._chain_waiters = 0
         self._errors: list[BaseException] = []
         self._salts = _SaltSource()
         self._steps: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}  # buffered record_step calls
@@ -383,11 +387,19 @@ class ProvenanceRecorder:
 
         def run() -> None:
             while True:
+                # At most one anchor per chain_interval per model; close(), flush() and wait_for_anchors() cut the
+                # wait short, so the newest head is always sent before the recorder is done.
+                last = self._chain_last.get(key)
+                if last is not None and not self._chain_hurry.is_set():
+                    self._chain_hurry.wait(max(0.0, last + self.config.chain_interval - time.monotonic()))
                 with self._lock:
+                    if self._chain_waiters == 0:
+                        self._chain_hurry.clear()  # a flush's hurry is used up by this anchor
                     waiting = self._chain_waiting.pop(key, None)
                     if waiting is None:
                         self._chain_running.discard(key)
                         return
+                self._chain_last[key] = time.monotonic()
                 try:
                     self._issue(model_id, waiting, anchor)
                 except AnchorError as exc:
@@ -428,6 +440,7 @@ class ProvenanceRecorder:
             return []
         for buffered in [model_id] if model_id is not None else list(self._steps):
             self._write_steps(buffered)
+        self._chain_hurry.set()  # a flush is a moment to anchor; chain_interval applies between flushes
         with self._lock:
             models = [model_id] if model_id is not None else list(self._unsigned)
             futures = [self._request_sign(m, urgent=True) for m in models]
@@ -439,11 +452,20 @@ class ProvenanceRecorder:
         return [h for h in heads if h is not None]
 
     def wait_for_anchors(self, timeout: float | None = None) -> bool:
-        """Wait for outstanding chain anchors; True when none is left."""
+        """Send what waits for a chain anchor now (not after ``chain_interval``) and wait for it; True when
+        nothing is left outstanding."""
         with self._lock:
+            self._chain_waiters += 1
+            self._chain_hurry.set()
             futures = list(self._chain_futures)
-        _, not_done = wait_futures(futures, timeout=timeout)
-        return not not_done
+        try:
+            _, not_done = wait_futures(futures, timeout=timeout)
+            return not not_done
+        finally:
+            with self._lock:
+                self._chain_waiters -= 1
+                if self._chain_waiters == 0:
+                    self._chain_hurry.clear()
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, wait up to ``timeout`` (default ``anchor_timeout``) for chain anchors, release the store.

@@ -248,3 +248,22 @@ def test_every_value_of_a_chain_anchored_proof_is_bound(deployed_registry: Deplo
             continue
         with pytest.raises(VerificationError):
             verify_document(set_path(document, path, changed(value)))
+
+
+def test_chain_interval_bounds_transactions_and_every_head_is_covered(deployed_registry: DeployedRegistry,
+                                                                     tmp_path: Path) -> None:
+    import time
+
+    recorder = recorder_for(tmp_path / "store", deployed_registry.settings(account=8), batch_size=5,
+                            chain_interval=30.0, head_interval=0.0)
+    for n in range(60):  # a head every five records, far faster than one anchor per 30 s
+        recorder.record_training_checkpoint(model_hash=f"{n:064x}", metrics={}, epoch=n, model_id="m")
+        if n % 5 == 4:
+            time.sleep(0.1)  # let the signer sign each batch's head (a flush would also send an anchor)
+    assert len(recorder.store.heads("m")) == 12
+    assert recorder.wait_for_anchors(60)  # sends the newest waiting head now
+    proof = recorder.generate_proof_of_training("m")
+    recorder.close()
+    # The first head goes at once; the other eleven wait out the interval, and only the newest is sent.
+    assert len(proof.tree_heads) == 12 and len(proof.blockchain_transactions) == 2
+    assert set(strengths(proof, deployed_registry.anvil.url)) == {"chain"}
