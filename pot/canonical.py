@@ -45,9 +45,15 @@ def canonical_json(value: Any) -> bytes:
     lone surrogates) goes to the ``rfc8785`` package, which is also the oracle the fast path is tested against.
     """
     try:
-        return _fast(value).encode("utf-8")
-    except _NotFast:
+        text = _fast(value)
+    except (_NotFast, TypeError):  # TypeError: keys that are not all strings, which sorted() or the escaper refuse
         return reference_canonical_json(value)
+    if text and max(text) > "\uffff":
+        # Keys outside the BMP sort differently in UTF-16 than by code point; one pass over the output finds any
+        # (values too, which is harmless: the reference encoder gives their right form as well).
+        return reference_canonical_json(value)
+    try:
+        return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         return reference_canonical_json(value)
 
@@ -68,31 +74,38 @@ _encode_string = json.encoder.encode_basestring  # the C escaper: same escapes a
 
 
 def _fast(value: Any) -> str:
-    if isinstance(value, str):
+    kind = type(value)  # exact types first: the common case, and cheaper than a chain of isinstance calls
+    if kind is str:
         return _encode_string(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        return "{" + ",".join([_encode_string(k) + ":" + _fast(value[k]) for k in sorted(value)]) + "}"
+    if kind is float:
+        return es_number(value)
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return int.__repr__(value)
+        raise _NotFast
+    if kind is list or kind is tuple:
+        return "[" + ",".join([_fast(item) for item in value]) + "]"
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int):
-        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            return int.__repr__(value)  # an int subclass (an IntEnum) may print itself another way
-        raise _NotFast
+    # subclasses (numpy.float64, IntEnum, OrderedDict ...): as their base type
+    if isinstance(value, str):
+        return _encode_string(str.__str__(value))
     if isinstance(value, float):
         return es_number(value)
+    if isinstance(value, int):
+        return _fast(int(value))
     if isinstance(value, dict):
-        if not value:
-            return "{}"
-        keys = list(value)
-        for key in keys:
-            if not isinstance(key, str) or (key and max(key) > "\uffff"):
-                raise _NotFast  # UTF-16 code-unit order differs from code-point order past the BMP
-        keys.sort()
-        return "{" + ",".join(_encode_string(k) + ":" + _fast(value[k]) for k in keys) + "}"
+        return _fast(dict(value))
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_fast(item) for item in value) + "]"
+        return _fast(list(value))
     raise _NotFast
 
 
@@ -107,6 +120,10 @@ def es_number(x: float) -> str:
     if x == 0:
         return "0"  # also -0.0
     text = float.__repr__(x)  # not repr(): a float subclass (numpy.float64) may print itself another way
+    if "e" not in text:
+        # Python writes fixed notation for 1e-4 <= |x| < 1e16, a range where ECMAScript does too, with the same
+        # shortest digits; only an integral value differs ("100.0" against "100").
+        return text[:-2] if text.endswith(".0") else text
     sign = ""
     if text[0] == "-":
         sign, text = "-", text[1:]

@@ -49,7 +49,6 @@ CREATE TABLE IF NOT EXISTS records (
     body TEXT NOT NULL,
     PRIMARY KEY (model_id, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_by_id ON records (record_id);
 CREATE TABLE IF NOT EXISTS heads (
     model_id TEXT NOT NULL,
     tree_size INTEGER NOT NULL,
@@ -94,6 +93,7 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = _process_write_lock(self.db_path)
+        self._next_seq: dict[str, int] = {}  # per model: the seq after this process's last append
         if not self.db_path.exists():
             if not create:
                 raise StoreError(f"no pot store at {self.root}; run `pot init` (or pass --store / set POT_HOME)")
@@ -218,17 +218,32 @@ class Store:
     # --- records ----------------------------------------------------------------------------------------------
 
     def append(self, model_id: str, make: Callable[[int], Record]) -> Record:
-        """Append the record ``make(seq)`` at the next ``seq`` of ``model_id``'s log, durably."""
-        def work(conn: sqlite3.Connection) -> Record:
-            row = conn.execute("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,)).fetchone()
-            seq = 0 if row[0] is None else row[0] + 1
+        """Append the record ``make(seq)`` at the next ``seq`` of ``model_id``'s log, durably.
+
+        The next seq is remembered from this process's last append; if another process appended since, the
+        primary key refuses the row and the seq is read from the table (inside the same write lock).
+        """
+        def insert(conn: sqlite3.Connection, seq: int) -> Record:
             record = make(seq)
             body = record.body()
             conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (model_id, seq, record.KIND, record.record_id, bytes.fromhex(record.record_id),
                           body["timestamp"], json.dumps(body, separators=(",", ":"), ensure_ascii=False)))
             return record
-        return self._write(work)
+
+        def work(conn: sqlite3.Connection) -> Record:
+            guess = self._next_seq.get(model_id)
+            if guess is not None:
+                try:
+                    return insert(conn, guess)
+                except sqlite3.IntegrityError:
+                    pass  # another process appended: ask the table
+            row = conn.execute("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,)).fetchone()
+            return insert(conn, 0 if row[0] is None else row[0] + 1)
+
+        record = self._write(work)
+        self._next_seq[model_id] = record.seq + 1
+        return record
 
     def size(self, model_id: str) -> int:
         row = self._read("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,))[0]
@@ -273,10 +288,6 @@ class Store:
             raise StoreError(self._explain(exc)) from exc
         return LogSnapshot(model_id, [json.loads(row[1]) for row in rows], [bytes(row[0]) for row in rows],
                            heads, receipts)
-
-    def find_record(self, record_id: str) -> Record | None:
-        rows = self._read("SELECT body FROM records WHERE record_id = ?", (record_id,))
-        return record_from_body(json.loads(rows[0][0])) if rows else None
 
     # --- tree heads -------------------------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from pot.errors import (
 from pot.heads import TreeHead
 from pot.keys import PublicKey
 from pot.merkle import Frontier, verify_consistency, verify_inclusion
-from pot.proof import ProvenanceProof, chain_transactions, expected_metadata
+from pot.proof import ProvenanceProof, chain_transactions, expected_metadata, paused_gc, signed_view
 from pot.records import TrainingCheckpoint
 
 
@@ -127,6 +127,12 @@ def verify_proof(
     chain_checker: ChainChecker | None = None,
 ) -> VerificationReport:
     """Verify ``proof``; return the report, or raise the first failure's VerificationError (report attached)."""
+    with paused_gc():
+        return _verify(proof, trusted_key, local_chain, chain_checker)
+
+
+def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: Path | None,
+            chain_checker: ChainChecker | None) -> VerificationReport:
     latest = proof.latest_head
     report = VerificationReport(
         model_id=proof.model_id, disclosure=proof.disclosure, record_count=len(proof.disclosed),
@@ -363,7 +369,7 @@ def _check_summary(proof: ProvenanceProof) -> str:
 
 
 def _check_proof_signature(proof: ProvenanceProof) -> str:
-    if not proof.signer.verify(DOMAIN_PROOF, proof.body(), proof.signature_hash):
+    if not proof.signer.verify(DOMAIN_PROOF, signed_view(proof.body()), proof.signature_hash):
         raise ProofSignatureError("the signature over the proof document does not verify")
     return "the whole document is signed by the signer"
 

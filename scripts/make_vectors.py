@@ -33,7 +33,7 @@ from pot.canonical import (  # noqa: E402
 from pot.heads import SignedTreeHead, TreeHead  # noqa: E402
 from pot.keys import SigningKey  # noqa: E402
 from pot.merkle import MerkleTree  # noqa: E402
-from pot.proof import build_proof  # noqa: E402
+from pot.proof import build_proof, signed_view  # noqa: E402
 from pot.records import TrainingCheckpoint, ValidationRecord  # noqa: E402
 
 VECTORS = ROOT / "tests" / "assets" / "vectors" / "v1.json"
@@ -114,7 +114,7 @@ def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
                            "signing_input_hex": signing_input(DOMAIN_ANCHOR_RECEIPT, receipt0.body()).hex(),
                            "signature": receipt0.signature},
         "proof_signature": {"signing_input_sha256": __import__("hashlib").sha256(
-            signing_input(DOMAIN_PROOF, full.body())).hexdigest(), "signature": full.signature_hash},
+            signing_input(DOMAIN_PROOF, signed_view(full.body()))).hexdigest(), "signature": full.signature_hash},
     }
     text = full.dumps(indent=1) + "\n"
     corpus = {"basic-full.proof.json": text, "basic-partial.proof.json": partial.dumps(indent=1) + "\n"}
