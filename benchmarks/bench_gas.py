@@ -31,12 +31,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eth_account import Account  # noqa: E402
-from web3 import Web3  # noqa: E402
+from eth_account import Account
+from web3 import Web3
 
-from pot.anchors.ethereum import deploy_registry, load_artifact  # noqa: E402
-from pot.config import ChainSettings, Secret  # noqa: E402
-from tests.support.anvil import Anvil  # noqa: E402
+from pot.anchors.ethereum import deploy_registry, load_artifact
+from pot.config import ChainSettings, Secret
+from tests.support.anvil import Anvil
 
 METADATA = "m" * 100
 
