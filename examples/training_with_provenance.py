@@ -7,7 +7,12 @@ digest, metrics, behavioural fingerprint), the final weights are saved and their
 validation is recorded, and the proof of training is written and verified offline against the signer's pinned
 public key.
 
-    python examples/training_with_provenance.py [--epochs N] [--store DIR] [--out DIR]
+    python examples/training_with_provenance.py [--epochs N] [--store DIR] [--out DIR] [--config FILE]
+
+The training is one run in pot's registry: its configuration, environment and git commit, and the dataset it read
+(by digest) are recorded with it; ``pot runs export-config RUN --out FILE`` then ``--config FILE`` here runs it
+again as a new run that points at the original. At the end the model is promoted to "staging" if its held-out
+accuracy passes a gate.
 
 By default everything goes under examples/out/: the store (records, signing key, local chain), the model
 checkpoint and the proof. Run it again and a new run (a new model id) is added to the same store.
@@ -29,7 +34,10 @@ from sklearn.model_selection import train_test_split
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, VerificationError, verify_proof
 from pot._internal.render import report as render_report
+from pot.events import parent_dataset
+from pot.hashing import hash_buffers
 from pot.integrations.torch import model_hash
+from pot.registry import load_run_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,6 +56,13 @@ def load_data(seed: int) -> Data:
     y = digits.target.astype(np.int64)
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
     return Data(*(torch.from_numpy(a) for a in (x_train, y_train, x_val, y_val)))
+
+
+def dataset_digest(data: Data) -> str:
+    """The pot.model-hash.v1 digest of the arrays the run trains and validates on: the dataset's identity."""
+    arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "y_val": data.y_val}
+    return hash_buffers((name, str(a.dtype).removeprefix("torch."), tuple(a.shape), a.numpy())
+                        for name, a in arrays.items()).digest
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -98,31 +113,43 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--store", default=str(HERE / "out" / "store"), help="pot store directory")
     parser.add_argument("--out", default=str(HERE / "out"), help="where the checkpoint and proof go")
+    parser.add_argument("--config", metavar="FILE", help="rerun: a config written by `pot runs export-config`")
     args = parser.parse_args()
 
+    config = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+              "model": "mlp 64-128-10, dropout 0.1", "dataset": "sklearn digits, 80/20 stratified split"}
+    rerun_of = None
+    if args.config:
+        exported = load_run_config(args.config)
+        config, rerun_of = exported["config"], exported["run_id"]
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_id = "digits-mlp/" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    data = load_data(args.seed)
+    data = load_data(config["seed"])
 
-    config = ProvenanceConfig(enabled=True, store_dir=args.store, batch_size=5, fingerprint_checkpoints=True)
     started = time.perf_counter()
-    with ProvenanceRecorder(config) as recorder:
-        print(f"training {model_id} on {len(data.x_train)} digits, validating on {len(data.x_val)}; "
-              f"store {args.store}")
-        model = train(data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      recorder=recorder, model_id=model_id)
-        checkpoint = out / "digits-mlp.pt"
-        torch.save(model.state_dict(), checkpoint)
-        recorder.record_training_checkpoint(
-            model_hash=model_hash(model), metrics={"train_accuracy": accuracy(model, data.x_train, data.y_train)},
-            epoch=args.epochs - 1, model_id=model_id, model_fn=lambda x: model(x), checkpoint_path=checkpoint)
-        val_accuracy = accuracy(model, data.x_val, data.y_val)
-        recorder.record_validation(model_hash=model_hash(model), validator_id="digits-holdout-20pct",
-                                   validation_result={"accuracy": val_accuracy, "samples": len(data.x_val)},
-                                   model_id=model_id)
-        print(f"validation accuracy {val_accuracy:.3f} on {len(data.x_val)} held-out digits")
+    with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=args.store, batch_size=5)) as recorder:
+        dataset = parent_dataset("sklearn-digits", digest=dataset_digest(data))
+        with recorder.start_run(model_id, kind="train", config=config, parents=[dataset], rerun_of=rerun_of) as run:
+            print(f"run {run.run_id}: training {model_id} on {len(data.x_train)} digits, validating on "
+                  f"{len(data.x_val)}; store {args.store}" + (f"; a rerun of {rerun_of}" if rerun_of else ""))
+            model = train(data, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
+                          seed=config["seed"], recorder=recorder, model_id=model_id)
+            checkpoint = out / "digits-mlp.pt"
+            torch.save(model.state_dict(), checkpoint)
+            recorder.record_training_checkpoint(
+                model_hash=model_hash(model), metrics={"train_accuracy": accuracy(model, data.x_train, data.y_train)},
+                epoch=config["epochs"] - 1, model_id=model_id, model_fn=lambda x: model(x),
+                checkpoint_path=checkpoint)
+            run.log_artifact(checkpoint)
+            val_accuracy = accuracy(model, data.x_val, data.y_val)
+            recorder.record_validation(model_hash=model_hash(model), validator_id="digits-holdout-20pct",
+                                       validation_result={"accuracy": val_accuracy, "samples": len(data.x_val)},
+                                       model_id=model_id)
+            print(f"validation accuracy {val_accuracy:.3f} on {len(data.x_val)} held-out digits")
+        promoted, _ = recorder.promote(model_id, "staging", {"thresholds": {"accuracy": {">=": 0.9}}})
+        print(f"promotion to staging (gate: accuracy >= 0.9): {'promoted' if promoted else 'REFUSED'}")
         proof = recorder.generate_proof_of_training(model_id)
         trusted_key = recorder.public_key
     trained = time.perf_counter() - started
@@ -140,6 +167,7 @@ def main() -> int:
         return 1
     print(render_report(str(proof_path), result))
     print(f"\nverify it yourself: pot verify --proof {proof_path} --trusted-key {trusted_key.hex}")
+    print(f"see the run:       pot --store {args.store} runs show {run.run_id}")
     return 0
 
 

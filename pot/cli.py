@@ -35,6 +35,7 @@ EXIT_CODES_HELP = """\
 exit codes:
   0  success (for verify: every check passed)
   1  verification failed: the proof, a signature, a root, a link or an anchor does not check out
+     (also: a promotion refused by its gate, a run that is not reproducible)
   2  bad usage or bad input: unknown flag, malformed JSON, negative epoch, unknown model id, unreadable proof
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
      chain unreachable
@@ -106,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
     p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
     p.add_argument("--checkpoint", metavar="FILE", help="tell whether FILE is a checkpoint file the proof recorded")
+    p.add_argument("--parent", action="append", metavar="FILE", default=[],
+                   help="a parent model's proof to follow (repeatable): fine-tuned from, and so on")
 
     p = verb("history", "show the recorded history of a model")
     p.add_argument("--model-id", metavar="ID", help="omit to list the store's models")
+    p.add_argument("--plot", metavar="FILE.png", help="also plot its metrics over epochs and steps (needs matplotlib)")
 
     p = verb("test", "check the store, the key and the local chain (and the blockchain client)")
     p.add_argument("--blockchain", action="store_true", help="also check the chain settings and RPC")
@@ -130,6 +134,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="anchor every head that no chain anchor holds yet (heads recorded while the chain was away)")
     p.add_argument("--model-id", metavar="ID", help="only this model's heads")
     p.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
+
+    p = verb("runs", "the run registry: every run, its configuration, environment and lineage")
+    run_verbs = p.add_subparsers(dest="runs_verb", metavar="ACTION", parser_class=_Parser, required=True)
+    listing = run_verbs.add_parser("list", parents=[common], help="the newest runs first")
+    listing.add_argument("--kind", metavar="K")
+    listing.add_argument("--status", metavar="S", choices=("running", "completed", "failed"))
+    listing.add_argument("-n", type=int, default=20, metavar="N", help="how many (default 20)")
+    show = run_verbs.add_parser("show", parents=[common], help="one run in full")
+    show.add_argument("run_id", metavar="ID")
+    export = run_verbs.add_parser("export-config", parents=[common], help="write what it takes to run it again")
+    export.add_argument("run_id", metavar="ID")
+    export.add_argument("--out", required=True, metavar="FILE")
+    run_verbs.add_parser("stats", parents=[common], help="counts and durations by kind and status")
+    reproducible = run_verbs.add_parser("reproducible", parents=[common],
+                                        help="whether every input and parent proof is present and verifies")
+    reproducible.add_argument("run_id", metavar="ID")
+    reproducible.add_argument("--parent", action="append", metavar="FILE", default=[],
+                              help="a parent model's proof file (repeatable)")
+
+    p = verb("lineage", "ancestors and descendants of a run, model, dataset or artifact")
+    p.add_argument("node_id", metavar="ID")
+    p.add_argument("--dot", action="store_true", help="Graphviz DOT output")
+
+    p = verb("promote", "promote a model to a stage if its latest validation passes a gate (exit 1 when refused)")
+    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--stage", required=True, metavar="STAGE", help="e.g. staging, production")
+    p.add_argument("--gate", required=True, metavar="GATE",
+                   help='a gate as JSON or a file holding it: {"thresholds": {"accuracy": {">=": 0.9}}} or '
+                        '{"weights": {"accuracy": 0.7, "f1": 0.3}, "min_score": 0.85}')
+    p.add_argument("--validator", metavar="V", help="use the latest validation by this validator")
+
+    p = verb("rollback", "record that a stage went back to an earlier promoted model")
+    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--stage", required=True, metavar="STAGE")
+    p.add_argument("--to", required=True, metavar="MODEL_HASH", help="a model hash promoted to that stage before")
+    p.add_argument("--reason", required=True, metavar="TEXT")
 
     for extra in _extra_verbs:
         extra(verbs, verb)
@@ -284,9 +324,11 @@ def _verify(args: argparse.Namespace) -> int:
         _emit(args, f"proof {args.proof}\nFAILED: format: {exc}",
               {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]})
         return EXIT_VERIFY_FAILED
+    parents = [ProvenanceProof.load(path) for path in args.parent]
     failure = None
     try:
-        report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker)
+        report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker,
+                              parents=parents)
     except VerificationError as exc:
         report, failure = exc.report, f"{exc.check}: {exc}"
         if report is None:
@@ -322,8 +364,11 @@ def _history(args: argparse.Namespace) -> int:
             return EXIT_OK
         store.require_model(args.model_id)
         records = list(store.records(args.model_id))
-    _emit(args, render.history(args.model_id, records),
-          [{"kind": r.KIND, **record_fields(r)} for r in records])
+    text = render.history(args.model_id, records)
+    if args.plot:
+        render.plot_metrics(args.model_id, records, Path(args.plot))
+        text += f"\nplotted to {args.plot}"
+    _emit(args, text, [{"kind": r.KIND, **record_fields(r)} for r in records])
     return EXIT_OK
 
 
@@ -407,6 +452,93 @@ def _anchor(args: argparse.Namespace) -> int:
     _emit(args, f"anchored {len(receipts)} head(s) on chain, covering every earlier head of their models; "
                 f"{left} still pending", data)
     return EXIT_OK if left == 0 else EXIT_ENVIRONMENT
+
+
+@handler("runs")
+def _runs(args: argparse.Namespace) -> int:
+    from pot import registry
+    from pot._internal import render
+    from pot.records import record_fields
+
+    if args.runs_verb == "reproducible":
+        from pot.proof import ProvenanceProof
+
+        parents = {proof.model_id: proof for proof in (ProvenanceProof.load(f) for f in args.parent)}
+        recorder = _recorder(args)
+        try:
+            result = registry.reproducibility(recorder, args.run_id, parent_proofs=parents)
+        finally:
+            recorder.close()
+        _emit(args, render.checks(f"run {args.run_id}", result.checks,
+                                  "REPRODUCIBLE" if result.reproducible else "NOT REPRODUCIBLE"), result.to_json())
+        return EXIT_OK if result.reproducible else EXIT_VERIFY_FAILED
+    with _open_store(args) as store:
+        if args.runs_verb == "list":
+            runs = registry.list_runs(store, kind=args.kind, status=args.status, limit=args.n)
+            _emit(args, render.runs_table(runs), runs)
+        elif args.runs_verb == "show":
+            run = registry.get_run(store, args.run_id)
+            started = registry.run_started_data(store, run)
+            records = registry.run_records(store, run)
+            _emit(args, render.run_details(run, started, records),
+                  {**run, "started_data": started, "records": [{"kind": r.KIND, **record_fields(r)} for r in records]})
+        elif args.runs_verb == "export-config":
+            exported = registry.export_config(store, args.run_id)
+            try:
+                Path(args.out).write_text(json.dumps(exported, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
+            _emit(args, f"wrote the config of {args.run_id} to {args.out}", exported)
+        else:
+            stats = registry.run_stats(store)
+            _emit(args, render.run_stats(stats), stats)
+    return EXIT_OK
+
+
+@handler("lineage")
+def _lineage(args: argparse.Namespace) -> int:
+    from pot import registry
+    from pot._internal import render
+
+    with _open_store(args) as store:
+        graph = registry.lineage(store, args.node_id)
+        if args.dot:
+            print(graph.to_dot(args.node_id))
+            return EXIT_OK
+        _emit(args, render.lineage(graph, args.node_id), graph.to_json(args.node_id))
+    return EXIT_OK
+
+
+def _gate_arg(text: str) -> Any:
+    from pot.gates import Gate
+
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read gate file {path}: {exc.strerror}") from None
+    return Gate.from_json(text)
+
+
+@handler("promote")
+def _promote(args: argparse.Namespace) -> int:
+    from pot._internal import render
+
+    gate = _gate_arg(args.gate)
+    with _recorder(args) as recorder:
+        promoted, event = recorder.promote(args.model_id, args.stage, gate, validator_id=args.validator)
+    _emit(args, render.promotion(event), {"promoted": promoted, "event_id": event.event_id, **event.data})
+    return EXIT_OK if promoted else EXIT_VERIFY_FAILED
+
+
+@handler("rollback")
+def _rollback(args: argparse.Namespace) -> int:
+    with _recorder(args) as recorder:
+        event = recorder.rollback(args.model_id, args.stage, args.to, args.reason)
+    _emit(args, f"stage {args.stage} of {args.model_id} rolled back to {args.to} (event {event.event_id[:16]}...)",
+          {"event_id": event.event_id, **event.data})
+    return EXIT_OK
 
 
 # --- entry point -----------------------------------------------------------------------------------------------

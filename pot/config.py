@@ -55,6 +55,9 @@ class ProvenanceConfig:
     transaction for every head the chain can take."""
     anchor_timeout: float = 30.0
     """Seconds ``close()`` waits for outstanding chain anchors before leaving them in the pending queue."""
+    node_id: str | None = None
+    """This recorder's node in the Lamport order of its logs. Default: ``POT_NODE_ID``, else ``rank-N`` under
+    torch.distributed, else ``main``."""
     fingerprint_challenges: int = 16
     fingerprint_input_shape: tuple[int, ...] | None = None
 

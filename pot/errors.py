@@ -103,3 +103,7 @@ class TimestampError(VerificationError):
 
 class ChainCheckError(VerificationError):
     check = "chain"
+
+
+class ParentProofError(VerificationError):
+    check = "parents"

@@ -35,9 +35,11 @@ from pot.config import ProvenanceConfig
 from pot.errors import AnchorError, FormatError, KeyringError, PotError, UsageError, VerificationError
 from pot.heads import SignedTreeHead, TreeHead
 from pot.keys import PublicKey, SigningKey, passphrase_from_env
+from pot.lamport import LamportClock
 from pot.merkle import Frontier
 from pot.proof import ProvenanceProof, build_proof
 from pot.records import (
+    EventRecord,
     Record,
     StepsRecord,
     TrainingCheckpoint,
@@ -45,6 +47,7 @@ from pot.records import (
     check_name,
     format_timestamp,
 )
+from pot.registry import index_event
 from pot.store import LOCAL_CHAIN_NAME, Store
 
 log = logging.getLogger("pot")
@@ -105,6 +108,10 @@ class ProvenanceRecorder:
         self.config = config if config is not None else ProvenanceConfig()
         self._clock = clock or _utcnow
         self._rank = rank if rank is not None else _distributed_rank()
+        self.node_id = self.config.node_id or os.environ.get("POT_NODE_ID") or (
+            f"rank-{self._rank}" if self._rank is not None else "main")
+        self.lamport = LamportClock(check_name(self.node_id, "node_id"))
+        self._active_runs: dict[str, str] = {}  # model id -> the run recording into it
         self._closed = False
         self._store: Store | None = None
         self._key: SigningKey | None = None
@@ -284,17 +291,92 @@ class ProvenanceRecorder:
             self._write_steps(model_id)  # buffered steps come before this record in the log
         timestamp = format_timestamp(self._clock())
         salt = self._salts.next() if self.config.salt_records else None
+        fields.setdefault("run_id", self._active_runs.get(model_id))
         # Check every field before taking the store's write lock, so bad input never holds it; inside the lock
-        # only the seq is filled in and the leaf hashed.
+        # only the seq and the Lamport stamp are filled in and the leaf hashed. Appending after the log's last
+        # record is receiving its message: the stamp merges that record's.
         values = kind.check_values(model_id=model_id, seq=0, timestamp=timestamp, salt=salt, rank=self._rank,
-                                   **fields)
-        record = self.store.append(model_id, lambda seq: kind.from_checked({**values, "seq": seq}))
+                                   node_id=self.node_id, lamport=1, **fields)
+        index = index_event if kind is EventRecord else None
+        record = self.store.append(model_id, lambda seq, last: kind.from_checked(
+            {**values, "seq": seq, "lamport": self.lamport.merge(last)}), index=index)
         with self._lock:
             count = self._unsigned.get(model_id, 0) + 1
             self._unsigned[model_id] = count
             if count >= self.config.batch_size:
                 self._request_sign(model_id)
         return record
+
+    # --- runs, promotions, rollbacks (the registry and lineage; see pot.events, pot.registry) --------------------
+
+    def start_run(self, model_id: str, *, kind: str = "train", config: Mapping[str, Any] | None = None,
+                  parents: Sequence[Mapping[str, Any]] = (), rerun_of: str | None = None,
+                  run_id: str | None = None, capture: bool = True) -> Run:
+        """Start a run that trains ``model_id``: records ``RunStarted`` with its configuration, the environment
+        (Python, platform, packages, torch/CUDA), git commit and dirty flag, user, and parents (see
+        :func:`pot.events.parent_model`, :func:`pot.events.parent_dataset`). Until the run ends, every record of
+        ``model_id`` from this recorder carries its run id. Use as a context manager: a clean exit records
+        ``RunCompleted`` with status completed, an exception records status failed with its message.
+        """
+        from pot import events
+        from pot.environment import capture_environment, capture_git, current_user
+
+        if not self.config.enabled:
+            return Run(self, run_id or "disabled", model_id, kind)
+        if model_id in self._active_runs:
+            raise UsageError(f"run {self._active_runs[model_id]!r} is still recording into {model_id!r}")
+        run_id = check_name(run_id, "run_id") if run_id is not None else new_run_id(self._clock())
+        data = events.run_started(kind, config or {}, capture_environment() if capture else {},
+                                  capture_git() if capture else {}, current_user() if capture else "",
+                                  parents, rerun_of)
+        self._append(EventRecord, model_id, {"event": events.RUN_STARTED, "run_id": run_id, "data": data})
+        self._active_runs[model_id] = run_id
+        return Run(self, run_id, model_id, kind)
+
+    def _end_run(self, run: Run, status: str, error: str | None) -> None:
+        from pot import events
+
+        self._append(EventRecord, run.model_id, {"event": events.RUN_COMPLETED, "run_id": run.run_id,
+                                                  "data": events.run_completed(status, error)})
+        self._active_runs.pop(run.model_id, None)
+
+    def promote(self, model_id: str, stage: str, gate: Any, *, validator_id: str | None = None
+                ) -> tuple[bool, EventRecord]:
+        """Promote ``model_id`` to ``stage`` if its latest validation (by ``validator_id``, if given) passes the
+        gate (a :class:`pot.gates.Gate` or its JSON). Records ``ModelPromoted`` or, when the gate fails,
+        ``PromotionRefused``, with the gate, its inputs and its decision; returns (promoted, the event)."""
+        from pot import events
+        from pot.gates import Gate
+
+        gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
+        self.store.require_model(model_id)
+        validation = None
+        for record in self.store.records(model_id):
+            if isinstance(record, ValidationRecord) and validator_id in (None, record.validator_id):
+                validation = record
+        if validation is None:
+            raise UsageError(f"no validation of {model_id!r}" + (f" by {validator_id!r}" if validator_id else "")
+                             + " to promote on")
+        name, data = events.promotion(stage, validation.model_hash, gate, [validation])
+        event = self._append(EventRecord, model_id, {"event": name, "run_id": None, "data": data})
+        assert isinstance(event, EventRecord)
+        return name == events.MODEL_PROMOTED, event
+
+    def rollback(self, model_id: str, stage: str, to_model_hash: str, reason: str) -> EventRecord:
+        """Record that ``stage`` went back to ``to_model_hash``, which must have been promoted to it before."""
+        from pot import events
+
+        self.store.require_model(model_id)
+        promoted = [r for r in self.store.records(model_id) if isinstance(r, EventRecord)
+                    and r.event == events.MODEL_PROMOTED and r.data.get("stage") == stage]
+        if to_model_hash not in {r.data.get("model_hash") for r in promoted}:
+            raise UsageError(f"{to_model_hash!r} was never promoted to {stage!r} for {model_id!r}; nothing recorded")
+        current = promoted[-1].data.get("model_hash") if promoted else None
+        event = self._append(EventRecord, model_id, {
+            "event": events.MODEL_ROLLED_BACK, "run_id": None,
+            "data": events.rolled_back(stage, to_model_hash, current, reason)})
+        assert isinstance(event, EventRecord)
+        return event
 
     # --- signing and anchoring (background) -------------------------------------------------------------------
 
@@ -541,6 +623,63 @@ class ProvenanceRecorder:
         """Every record of ``model_id``'s log, in order."""
         self.store.require_model(model_id)
         return list(self.store.records(model_id))
+
+
+def new_run_id(moment: datetime) -> str:
+    """``run-<UTC time>-<8 random hex>``: sorts by start time, unique without coordination."""
+    return f"run-{moment.astimezone(UTC).strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
+
+
+class Run:
+    """A run in progress (from :meth:`ProvenanceRecorder.start_run`)."""
+
+    def __init__(self, recorder: ProvenanceRecorder, run_id: str, model_id: str, kind: str) -> None:
+        self.recorder, self.run_id, self.model_id, self.kind = recorder, run_id, model_id, kind
+        self._ended = False
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """A ``MetricLogged`` event (for values outside checkpoints and steps: a final test score, say)."""
+        from pot import events
+
+        if self.recorder.config.enabled:
+            self.recorder._append(EventRecord, self.model_id, {"event": events.METRIC_LOGGED, "run_id": self.run_id,
+                                                                "data": events.metric_logged(name, value, step)})
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str:
+        """An ``ArtifactSaved`` event for a file or directory the run wrote; returns its digest."""
+        from pot import events
+        from pot.hashing import checkpoint_digest
+
+        digest = checkpoint_digest(path)
+        target = Path(path)
+        size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir() else \
+            target.stat().st_size
+        if self.recorder.config.enabled:
+            self.recorder._append(EventRecord, self.model_id, {
+                "event": events.ARTIFACT_SAVED, "run_id": self.run_id,
+                "data": events.artifact_saved(name or target.name, digest, size)})
+        return digest
+
+    def complete(self) -> None:
+        self._end("completed", None)
+
+    def fail(self, error: str) -> None:
+        self._end("failed", error)
+
+    def _end(self, status: str, error: str | None) -> None:
+        if self._ended or not self.recorder.config.enabled:
+            return
+        self._ended = True
+        self.recorder._end_run(self, status, error)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: object) -> None:
+        if kind is None:
+            self.complete()
+        else:
+            self.fail(f"{kind.__name__}: {value}")
 
 
 def _distributed_rank() -> int | None:

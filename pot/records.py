@@ -91,10 +91,10 @@ def check_count(value: Any, name: str) -> int:
 
 def check_positive(value: Any, name: str) -> int:
     """A Lamport timestamp: an integer >= 1."""
-    value = check_count(value, name)
-    if value < 1:
-        raise FormatError(f"{name} must be >= 1, got {value}")
-    return value
+    count = check_count(value, name)
+    if count < 1:
+        raise FormatError(f"{name} must be >= 1, got {count}")
+    return count
 
 
 def check_object(value: Any, name: str) -> dict[str, Any]:
@@ -385,7 +385,7 @@ class StepsRecord(Record):
     @classmethod
     def _check_body(cls, body: Mapping[str, Any]) -> dict[str, Any]:
         # not super(): slots=True makes the dataclass a new class, which zero-argument super() does not know
-        values = Record._check_body.__func__(cls, body)  # type: ignore[attr-defined]
+        values: dict[str, Any] = Record._check_body.__func__(cls, body)  # type: ignore[attr-defined]
         count = len(values["steps"])
         for key, series in values["metrics"].items():
             if len(series) != count:
@@ -411,11 +411,11 @@ class EventRecord(Record):
     """A lineage event of a run (started, metric, artifact, completed) or of a model (promoted, rolled back)."""
 
     event: str
-    run_id: str
     data: dict[str, Any]
     timestamp: str
     model_id: str
     event_id: str
+    run_id: str | None = None  # runs' events have one; a model's promotions and rollbacks do not
     seq: int = 0
     salt: str | None = None
     rank: int | None = None
@@ -426,7 +426,6 @@ class EventRecord(Record):
     ID_FIELD: ClassVar[str] = "event_id"
     FIELDS: ClassVar[dict[str, FieldSpec]] = _fields(
         event=FieldSpec(check_event_name),
-        run_id=FieldSpec(check_name),
         data=FieldSpec(check_object),
     )
 

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS records (
     record_id TEXT NOT NULL,
     leaf BLOB NOT NULL,
     timestamp TEXT NOT NULL,
+    lamport INTEGER,
     body TEXT NOT NULL,
     PRIMARY KEY (model_id, seq)
 ) WITHOUT ROWID;
@@ -67,6 +68,25 @@ CREATE TABLE IF NOT EXISTS anchors (
 );
 CREATE INDEX IF NOT EXISTS anchors_by_model ON anchors (model_id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT,
+    error TEXT,
+    start_seq INTEGER NOT NULL,
+    end_seq INTEGER,
+    config_hash TEXT,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    user TEXT,
+    rerun_of TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_by_kind ON runs (kind, started);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, started);
 """
 _APPEND_ONLY = ("records", "heads", "anchors")
 
@@ -93,7 +113,7 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = _process_write_lock(self.db_path)
-        self._next_seq: dict[str, int] = {}  # per model: the seq after this process's last append
+        self._next_seq: dict[str, tuple[int, int]] = {}  # per model: (next seq, last lamport) after our last append
         if not self.db_path.exists():
             if not create:
                 raise StoreError(f"no pot store at {self.root}; run `pot init` (or pass --store / set POT_HOME)")
@@ -217,32 +237,41 @@ class Store:
 
     # --- records ----------------------------------------------------------------------------------------------
 
-    def append(self, model_id: str, make: Callable[[int], Record]) -> Record:
-        """Append the record ``make(seq)`` at the next ``seq`` of ``model_id``'s log, durably.
+    def append(self, model_id: str, make: Callable[[int, int], Record],
+               index: Callable[[sqlite3.Connection, Record], None] | None = None) -> Record:
+        """Append the record ``make(seq, last_lamport)`` at the next ``seq`` of ``model_id``'s log, durably.
+
+        ``last_lamport`` is the Lamport stamp of the log's last record (0 for none): appending after reading the
+        log is receiving its last message. ``index(conn, record)``, when given, updates derived tables (the run
+        registry, the lineage graph) in the same transaction; if it raises, nothing is stored.
 
         The next seq is remembered from this process's last append; if another process appended since, the
         primary key refuses the row and the seq is read from the table (inside the same write lock).
         """
-        def insert(conn: sqlite3.Connection, seq: int) -> Record:
-            record = make(seq)
+        def insert(conn: sqlite3.Connection, seq: int, last_lamport: int) -> Record:
+            record = make(seq, last_lamport)
             body = record.body()
-            conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (model_id, seq, record.KIND, record.record_id, bytes.fromhex(record.record_id),
-                          body["timestamp"], json.dumps(body, separators=(",", ":"), ensure_ascii=False)))
+                          body["timestamp"], record.lamport,
+                          json.dumps(body, separators=(",", ":"), ensure_ascii=False)))
+            if index is not None:
+                index(conn, record)
             return record
 
         def work(conn: sqlite3.Connection) -> Record:
             guess = self._next_seq.get(model_id)
             if guess is not None:
                 try:
-                    return insert(conn, guess)
+                    return insert(conn, guess[0], guess[1])
                 except sqlite3.IntegrityError:
                     pass  # another process appended: ask the table
-            row = conn.execute("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,)).fetchone()
-            return insert(conn, 0 if row[0] is None else row[0] + 1)
+            row = conn.execute("SELECT seq, lamport FROM records WHERE model_id = ? ORDER BY seq DESC LIMIT 1",
+                               (model_id,)).fetchone()
+            return insert(conn, 0, 0) if row is None else insert(conn, row[0] + 1, row[1] or 0)
 
         record = self._write(work)
-        self._next_seq[model_id] = record.seq + 1
+        self._next_seq[model_id] = (record.seq + 1, record.lamport or 0)
         return record
 
     def size(self, model_id: str) -> int:
@@ -357,6 +386,14 @@ class Store:
         return [_head_from_row(row) for row in self._read(sql + " ORDER BY h.model_id, h.tree_size", params)]
 
     # --- settings ---------------------------------------------------------------------------------------------
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """A read-only query on this thread's connection, errors as StoreError (for the registry's queries)."""
+        return self._read(sql, params)
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for code that must run inside one of the store's transactions)."""
+        return self._conn
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))

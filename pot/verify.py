@@ -14,6 +14,8 @@ failed. It never returns a report with a failure in it. The checks, in order:
 4. ``consistency``: each head's RFC 9162 consistency proof from the head before it.
 5. ``inclusion`` (partial proofs): each disclosed record's inclusion proof against the latest head.
 6. ``timestamps``: no record is newer than the first head that covers it, no head newer than the proof.
+   ``lineage``: the Lamport stamps agree with the log's order, and (full proofs) runs, promotions and rollbacks
+   are consistent with the records around them (pot.events.check_events).
 7. ``anchors``: each receipt names a head of the proof and its root, is signed by the signer, and passes its
    backend's offline check; no head is anchored twice by one backend.
 8. ``summary``: ``final_model_hash``, ``merkle_root``, ``blockchain_transactions`` and
@@ -21,12 +23,13 @@ failed. It never returns a report with a failure in it. The checks, in order:
 9. ``proof-signature``: the signature over the whole document.
 10. ``local-chain`` (when a local chain file is given): the file is intact and holds each local receipt's entry.
 11. ``chain`` (when an RPC endpoint is given): see :mod:`pot.anchors.ethereum`.
+12. ``parents`` (when a run names parent proofs): each supplied parent proof verifies and holds the head named.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ from pot.errors import (
     AnchorReceiptError,
     ConsistencyError,
     InclusionError,
+    ParentProofError,
     PotError,
     ProofSignatureError,
     RecordError,
@@ -49,6 +53,7 @@ from pot.errors import (
     TreeHeadError,
     VerificationError,
 )
+from pot.events import check_events, parent_references
 from pot.heads import TreeHead
 from pot.keys import PublicKey
 from pot.merkle import Frontier, verify_consistency, verify_inclusion
@@ -125,14 +130,19 @@ def verify_proof(
     trusted_key: PublicKey | None = None,
     local_chain: Path | None = None,
     chain_checker: ChainChecker | None = None,
+    parents: Sequence[ProvenanceProof] = (),
 ) -> VerificationReport:
-    """Verify ``proof``; return the report, or raise the first failure's VerificationError (report attached)."""
+    """Verify ``proof``; return the report, or raise the first failure's VerificationError (report attached).
+
+    ``parents``: proofs of the models this one's runs name as parents (fine-tuned from, say); each is verified in
+    turn and must hold the head the reference names.
+    """
     with paused_gc():
-        return _verify(proof, trusted_key, local_chain, chain_checker)
+        return _verify(proof, trusted_key, local_chain, chain_checker, parents)
 
 
 def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: Path | None,
-            chain_checker: ChainChecker | None) -> VerificationReport:
+            chain_checker: ChainChecker | None, parents: Sequence[ProvenanceProof]) -> VerificationReport:
     latest = proof.latest_head
     report = VerificationReport(
         model_id=proof.model_id, disclosure=proof.disclosure, record_count=len(proof.disclosed),
@@ -160,9 +170,12 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
     if proof.disclosure == "partial":
         run("inclusion", lambda: _check_inclusion(proof))
     run("timestamps", lambda: _check_timestamps(proof))
+    run("lineage", lambda: check_events(proof.records, complete=proof.disclosure == "full"))
     run("anchors", lambda: _check_anchors(proof, report))
     run("summary", lambda: _check_summary(proof))
     run("proof-signature", lambda: _check_proof_signature(proof))
+    if parent_references(proof.records):
+        run("parents", lambda: _check_parents(proof, parents, trusted_key, report))
     if local_chain is not None:
         run("local-chain", lambda: _check_local_chain(proof, local_chain))
     if chain_checker is not None:
@@ -372,6 +385,40 @@ def _check_proof_signature(proof: ProvenanceProof) -> str:
     if not proof.signer.verify(DOMAIN_PROOF, signed_view(proof.body()), proof.signature_hash):
         raise ProofSignatureError("the signature over the proof document does not verify")
     return "the whole document is signed by the signer"
+
+
+def _check_parents(proof: ProvenanceProof, parents: Sequence[ProvenanceProof], trusted: PublicKey | None,
+                   report: VerificationReport) -> str:
+    """Each parent proof a run names: verified (pinned to the trusted key when it is the same signer) and holding
+    the referenced head. A parent not supplied is listed in the report's notes, not passed."""
+    from pot.registry import check_reference
+
+    supplied = {p.model_id: p for p in parents}
+    checked, missing = 0, []
+    for seq, parent in parent_references(proof.records):
+        reference = parent["proof"]
+        candidate = supplied.get(reference["model_id"])
+        if candidate is None:
+            missing.append(reference["model_id"])
+            continue
+        pin = trusted if trusted is not None and trusted.key_id == reference["key_id"] else None
+        try:
+            verify_proof(candidate, trusted_key=pin)
+        except VerificationError as exc:
+            raise ParentProofError(f"record seq {seq}: parent proof of {reference['model_id']!r} does not verify: "
+                                   f"{exc.check}: {exc}") from None
+        ok, detail = check_reference(candidate, reference)
+        if not ok:
+            raise ParentProofError(f"record seq {seq}: {detail}")
+        if pin is None:
+            report.notes.append(f"parent proof of {reference['model_id']!r} verified, but its signer "
+                                f"{reference['key_id'][:16]}... was not pinned")
+        checked += 1
+    if missing:
+        report.notes.append(f"parent proof(s) not supplied, so not checked: {', '.join(sorted(set(missing)))} "
+                            "(pot verify --parent FILE)")
+    return f"{checked} parent proof(s) verified and holding the referenced heads" + (
+        f"; {len(missing)} not supplied" if missing else "")
 
 
 def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:

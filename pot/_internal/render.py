@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from pot.records import Record, TrainingCheckpoint, ValidationRecord
+from pot.errors import UsageError
+from pot.records import EventRecord, Record, StepsRecord, TrainingCheckpoint, ValidationRecord
 from pot.verify import VerificationReport
 
 
@@ -36,6 +38,13 @@ def history(model_id: str, records: Sequence[Record]) -> str:
             what, detail = f"checkpoint epoch {record.epoch}", _compact(record.metrics)
         elif isinstance(record, ValidationRecord):
             what, detail = f"validation by {record.validator_id}", _compact(record.validation_result)
+        elif isinstance(record, StepsRecord):
+            first, last = record.steps[0], record.steps[-1]
+            what = f"steps {first}..{last}" if first != last else f"step {first}"
+            detail = ", ".join(f"{name} {_number(values[-1])}" for name, values in record.metrics.items()
+                               if values and values[-1] is not None)
+        elif isinstance(record, EventRecord):
+            what, detail = record.event, _event_detail(record)
         else:
             what, detail = record.KIND, ""
         rows.append((record.seq, record.timestamp, what, detail, record.record_id[:16]))
@@ -71,3 +80,147 @@ def report(path: str, result: VerificationReport, failed: str | None = None) -> 
         lines.append(f"  note: {note}")
     lines.append(f"FAILED: {failed}" if failed else "VERIFIED")
     return "\n".join(lines)
+
+
+def _event_detail(record: EventRecord) -> str:
+    data = record.data
+    if record.event == "RunStarted":
+        return f"run {record.run_id} ({data.get('kind')}), {len(data.get('parents', []))} parent(s)"
+    if record.event == "RunCompleted":
+        return f"run {record.run_id} {data.get('status')}" + (f": {data['error']}" if data.get("error") else "")
+    if record.event in ("ModelPromoted", "PromotionRefused"):
+        return f"stage {data.get('stage')}: {'; '.join(data.get('decision', {}).get('reasons', [])) or 'passed'}"
+    if record.event == "ModelRolledBack":
+        return f"stage {data.get('stage')} back to {str(data.get('to_model_hash'))[:16]}: {data.get('reason')}"
+    return _compact(data)
+
+
+def _duration(run: dict[str, Any]) -> str:
+    if not run.get("ended"):
+        return ""
+    from pot.records import parse_timestamp
+
+    seconds = (parse_timestamp(run["ended"]) - parse_timestamp(run["started"])).total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def runs_table(runs: Sequence[dict[str, Any]]) -> str:
+    if not runs:
+        return "no runs"
+    rows = [(r["run_id"], r["kind"], r["status"], r["model_id"], r["started"][:19] + "Z", _duration(r),
+             (r["git_commit"] or "")[:10] + ("+dirty" if r["git_dirty"] else ""), r["user"] or "") for r in runs]
+    return table(("run", "kind", "status", "model", "started", "took", "commit", "user"), rows)
+
+
+def run_details(run: dict[str, Any], started: dict[str, Any], records: Sequence[Record]) -> str:
+    env = started.get("environment", {})
+    python = env.get("python", {})
+    platform = env.get("platform", {})
+    torch = env.get("torch") or {}
+    git = started.get("git", {})
+    lines = [f"run {run['run_id']} ({run['kind']}) of model {run['model_id']}: {run['status']}"
+             + (f" ({run['error']})" if run.get("error") else ""),
+             f"  started {run['started']}" + (f", ended {run['ended']} after {_duration(run)}" if run["ended"] else ""),
+             f"  by {started.get('user') or '?'}; git {git.get('commit') or 'none'}"
+             + (" (uncommitted changes)" if git.get("dirty") else "") + (f" on {git['branch']}" if git.get("branch")
+                                                                          else ""),
+             f"  Python {python.get('version', '?')} on {platform.get('system', '?')} {platform.get('machine', '')}, "
+             f"{len(env.get('packages', {}))} packages" + (f", torch {torch.get('version')}" if torch.get("version")
+                                                          else "") + (f" (CUDA {torch['cuda']})" if torch.get("cuda")
+                                                                      else ""),
+             f"  config ({started.get('config_hash', '')[:16]}...): {_compact(started.get('config', {}), 200)}"]
+    if started.get("rerun_of"):
+        lines.append(f"  a rerun of {started['rerun_of']}")
+    for parent in started.get("parents", []):
+        lines.append(f"  parent: {parent['relation']} {parent['kind']} {parent['id']}"
+                     + (f" (digest {str(parent['digest'])[:16]}...)" if parent.get("digest") else ""))
+    lines.append(history(run["model_id"], records))
+    return "\n".join(lines)
+
+
+def run_stats(stats: dict[str, Any]) -> str:
+    lines = [f"{stats['runs']} run(s)" + (f", from {stats['first_started']} to {stats['last_started']}"
+                                          if stats["runs"] else "")]
+    for title, key in (("by status", "by_status"), ("by kind", "by_kind")):
+        if stats[key]:
+            lines.append(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in sorted(stats[key].items())))
+    for kind, mean in sorted(stats["mean_seconds_by_kind"].items()):
+        lines.append(f"  mean duration of {kind} runs: {mean:.1f} s")
+    return "\n".join(lines)
+
+
+def lineage(graph: Any, node_id: str) -> str:
+    node = graph.node(node_id)
+    lines = [f"{node.kind} {node_id}" + (f" ({node.label})" if node.label else "") + f", depth {graph.depth(node_id)}"]
+    for title, items in (("ancestors", graph.ancestors(node_id)), ("descendants", graph.descendants(node_id))):
+        lines.append(f"  {title}: {len(items)}")
+        for other, distance in items[:50]:
+            found = graph.node(other)
+            lines.append(f"    {'  ' * (distance - 1)}{found.kind} {other}" + (f" ({found.label})" if found.label
+                                                                                  else ""))
+        if len(items) > 50:
+            lines.append(f"    ... {len(items) - 50} more (--json for all)")
+    return "\n".join(lines)
+
+
+def promotion(event: EventRecord) -> str:
+    data = event.data
+    decision = data["decision"]
+    head = "PROMOTED" if event.event == "ModelPromoted" else "REFUSED"
+    lines = [f"{head}: {event.model_id} ({str(data['model_hash'])[:16]}...) to stage {data['stage']}"]
+    for check in decision.get("checks", []):
+        lines.append(f"  {'ok  ' if check['passed'] else 'FAIL'} {check['metric']} {check['op']} {check['threshold']}"
+                     f" (was {check['value']})")
+    if decision.get("score") is not None:
+        lines.append(f"  composite score {decision['score']}")
+    lines += [f"  {reason}" for reason in decision.get("reasons", [])]
+    lines.append(f"  recorded as {event.event} (event {event.event_id[:16]}...)")
+    return "\n".join(lines)
+
+
+def checks(title: str, rows: Sequence[tuple[str, bool, str]], verdict: str) -> str:
+    width = max((len(name) for name, _, _ in rows), default=0)
+    lines = [title] + [f"  {'ok  ' if passed else 'FAIL'} {name.ljust(width)}  {detail}"
+                       for name, passed, detail in rows]
+    return "\n".join([*lines, verdict])
+
+
+def plot_metrics(model_id: str, records: Sequence[Record], path: Path) -> None:
+    """Checkpoint metrics over epochs and step metrics over steps, as a PNG (matplotlib, headless)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'pot-provenance[plot]'") from None
+    epochs: dict[str, list[tuple[int, float]]] = {}
+    for record in records:
+        if isinstance(record, TrainingCheckpoint) and record.file_sha256 is None:
+            for name, value in record.metrics.items():
+                if isinstance(value, int | float):
+                    epochs.setdefault(name, []).append((record.epoch, float(value)))
+    steps: dict[str, list[tuple[int, float]]] = {}
+    for record in records:
+        if isinstance(record, StepsRecord):
+            for name, values in record.metrics.items():
+                steps.setdefault(name, []).extend((s, float(v)) for s, v in zip(record.steps, values, strict=True)
+                                                  if isinstance(v, int | float))
+    panels = [(f"{name} by epoch", points) for name, points in sorted(epochs.items())] + \
+             [(f"{name} by step", points) for name, points in sorted(steps.items())]
+    if not panels:
+        raise UsageError(f"{model_id!r} has no numeric metrics to plot")
+    figure, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), squeeze=False)
+    for axis, (title, points) in zip(axes[:, 0], panels, strict=True):
+        xs, ys = zip(*points, strict=True)
+        axis.plot(xs, ys, marker="." if len(points) < 60 else None)
+        axis.set_title(title, fontsize=9)
+        axis.grid(alpha=0.3)
+    figure.suptitle(model_id, fontsize=10)
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=110)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        plt.close(figure)

@@ -23,13 +23,14 @@ from transformers import TrainerCallback
 
 from pot.config import ProvenanceConfig
 from pot.integrations.torch import model_fn_for, model_hash, scalar_metrics
+from pot.proof import ProvenanceProof
 from pot.recorder import ProvenanceRecorder
 
 # Trainer log keys that describe the run rather than a step's training.
 _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss")
 
 
-class ProvenanceTrainerCallback(TrainerCallback):  # type: ignore[misc]
+class ProvenanceTrainerCallback(TrainerCallback):
     """Records a Transformers ``Trainer`` run into a pot store (see the module docstring)."""
 
     def __init__(
@@ -47,7 +48,7 @@ class ProvenanceTrainerCallback(TrainerCallback):  # type: ignore[misc]
         self.record_steps = record_steps
         self.validator_id = validator_id
         self.proof_path = Path(proof_path) if proof_path is not None else None
-        self.proof = None
+        self.proof: ProvenanceProof | None = None
         self._last_logs: dict[str, float] = {}
 
     def _model_id(self, model: Any) -> str:
@@ -99,8 +100,9 @@ class ProvenanceTrainerCallback(TrainerCallback):  # type: ignore[misc]
             model_id=model_id, model_fn=self._fingerprint_fn(model), step=int(state.global_step))
         self.recorder.flush(model_id)
         if self.proof_path is not None:
-            self.proof = self.recorder.generate_proof_of_training(model_id)
-            self.proof.save(self.proof_path)
+            proof = self.recorder.generate_proof_of_training(model_id)
+            proof.save(self.proof_path)
+            self.proof = proof
         if self._owns_recorder:
             self.recorder.close()
 

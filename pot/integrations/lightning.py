@@ -18,25 +18,30 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-try:
+if TYPE_CHECKING:
     from lightning.pytorch import Callback
     from lightning.pytorch.callbacks import ModelCheckpoint
-except ImportError:  # the standalone package
-    from pytorch_lightning import Callback  # type: ignore[no-redef]
-    from pytorch_lightning.callbacks import ModelCheckpoint  # type: ignore[no-redef]
+else:
+    try:
+        from lightning.pytorch import Callback
+        from lightning.pytorch.callbacks import ModelCheckpoint
+    except ImportError:  # the standalone package
+        from pytorch_lightning import Callback
+        from pytorch_lightning.callbacks import ModelCheckpoint
 
 from pot.config import ProvenanceConfig
 from pot.integrations.torch import model_fn_for, model_hash, scalar_metrics
+from pot.proof import ProvenanceProof
 from pot.recorder import ProvenanceRecorder
 
 log = logging.getLogger("pot")
 
 
-class ProvenanceCallback(Callback):  # type: ignore[misc]
+class ProvenanceCallback(Callback):
     """Records a Lightning ``fit`` into a pot store (see the module docstring)."""
 
     def __init__(
@@ -55,7 +60,7 @@ class ProvenanceCallback(Callback):  # type: ignore[misc]
         self.record_steps = record_steps
         self.validator_id = validator_id
         self.proof_path = Path(proof_path) if proof_path is not None else None
-        self.proof = None
+        self.proof: ProvenanceProof | None = None
 
     def _model_id(self, pl_module: Any) -> str:
         if self.model_id is None:
@@ -93,18 +98,19 @@ class ProvenanceCallback(Callback):  # type: ignore[misc]
         model_id = self._model_id(pl_module)
         digest = model_hash(pl_module)
         metrics = scalar_metrics(dict(trainer.callback_metrics))
-        files = []
+        files: list[str | None] = []
         for callback in trainer.callbacks:
             if isinstance(callback, ModelCheckpoint):
                 files += [p for p in {callback.best_model_path, callback.last_model_path} if p and Path(p).exists()]
-        for path in sorted(files) or [None]:
+        for path in sorted(files, key=str) or [None]:  # no saved file: the final model alone
             self.recorder.record_training_checkpoint(
                 model_hash=digest, metrics=metrics, epoch=int(trainer.current_epoch), model_id=model_id,
                 model_fn=self._fingerprint_fn(pl_module), step=int(trainer.global_step), checkpoint_path=path)
         self.recorder.flush(model_id)
         if self.proof_path is not None:
-            self.proof = self.recorder.generate_proof_of_training(model_id)
-            self.proof.save(self.proof_path)
+            proof = self.recorder.generate_proof_of_training(model_id)
+            proof.save(self.proof_path)
+            self.proof = proof
         if self._owns_recorder:
             self.recorder.close()
 

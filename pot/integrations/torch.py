@@ -52,12 +52,12 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     another digest depending on how training was launched.
     """
     while True:
-        if isinstance(model, torch.nn.parallel.DistributedDataParallel | torch.nn.DataParallel):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):  # torch.compile's OptimizedModule
-            model = model._orig_mod
-        else:
+        inner = getattr(model, "module", None) if isinstance(
+            model, torch.nn.parallel.DistributedDataParallel | torch.nn.DataParallel) else getattr(model, "_orig_mod",
+                                                                                                  None)
+        if not isinstance(inner, torch.nn.Module):  # _orig_mod: torch.compile's OptimizedModule
             return model
+        model = inner
 
 
 def scalar_metrics(values: Mapping[str, Any]) -> dict[str, float]:

@@ -16,7 +16,7 @@ from .conftest import digest
 
 
 def _append(store: Store, model_id: str, epoch: int) -> TrainingCheckpoint:
-    record = store.append(model_id, lambda seq: TrainingCheckpoint.create(
+    record = store.append(model_id, lambda seq, _last: TrainingCheckpoint.create(
         model_id=model_id, seq=seq, timestamp="2026-11-22T12:00:00.000000Z", model_hash=digest(epoch), epoch=epoch,
         metrics={}, fingerprint_hash=None, validation_hash=None))
     assert isinstance(record, TrainingCheckpoint)
