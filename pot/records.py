@@ -325,12 +325,18 @@ class ValidationRecord(Record):
 MAX_STEPS_PER_BLOCK = 100_000
 
 
+def _plain_counts(value: list[Any]) -> bool:
+    """All plain ints in 0..2**53-1: the usual case, checked in one pass without a call per item."""
+    return all(type(item) is int for item in value) and min(value) >= 0 and max(value) <= MAX_SAFE_INTEGER
+
+
 def check_steps(value: Any, name: str) -> list[int]:
     if not isinstance(value, list) or not value:
         raise FormatError(f"{name} must be a non-empty list of step numbers")
     if len(value) > MAX_STEPS_PER_BLOCK:
         raise FormatError(f"{name} holds more than {MAX_STEPS_PER_BLOCK} steps")
-    steps = [check_count(item, f"{name}[{i}]") for i, item in enumerate(value)]
+    steps = list(value) if _plain_counts(value) else [check_count(item, f"{name}[{i}]")
+                                                      for i, item in enumerate(value)]
     if any(b <= a for a, b in itertools.pairwise(steps)):
         raise FormatError(f"{name} must be strictly increasing")
     return steps
@@ -339,11 +345,27 @@ def check_steps(value: Any, name: str) -> list[int]:
 def check_epochs(value: Any, name: str) -> list[int]:
     if not isinstance(value, list):
         raise FormatError(f"{name} must be a list of epoch numbers, one per step")
+    if value and _plain_counts(value):
+        return list(value)
     return [check_count(item, f"{name}[{i}]") for i, item in enumerate(value)]
+
+
+def _plain_series(series: Any) -> bool:
+    """A list of finite plain floats (or None): what training loops log, checked without a call per value."""
+    if type(series) is not list:
+        return False
+    for item in series:
+        if item is None:
+            continue
+        if type(item) is not float or item - item != 0.0:  # x - x is nan for nan and for +-inf
+            return False
+    return True
 
 
 def check_step_metrics(value: Any, name: str) -> dict[str, list[Any]]:
     """Per-metric value lists (number, a non-finite string, or null where a step lacks the metric)."""
+    if type(value) is dict and all(type(key) is str and _plain_series(series) for key, series in value.items()):
+        return {key: list(series) for key, series in value.items()}
     out = check_object(value, name)
     for key, series in out.items():
         if not isinstance(series, list):
