@@ -139,6 +139,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        elif value.startswith("#"):
+            value = ""  # KEY=   # a comment: an empty value
         else:
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value
