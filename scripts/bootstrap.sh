@@ -46,7 +46,11 @@ if [ "${POT_NPM:-0}" = "1" ]; then
     lock="$(sha256sum package-lock.json | cut -c1-16)"
     if [ "$(cat node_modules/.pot-installed 2>/dev/null || true)" != "$lock" ]; then
         echo "pot: installing the pinned npm tools (anvil, cast, solc)" >&2
-        npm ci --no-audit --no-fund --loglevel=error
+        # `npm install` with the committed lock installs exactly the locked versions and checks their integrity
+        # hashes. (`npm ci` would refuse the lock: it lists only the linux-amd64 builds of anvil and cast, the only
+        # platform packages our registry serves, and npm ci wants every optional platform listed.) The packages'
+        # install scripts only download what their platform packages already hold, so they are skipped.
+        npm install --ignore-scripts --no-audit --no-fund --loglevel=error
         echo "$lock" > node_modules/.pot-installed
     fi
 fi

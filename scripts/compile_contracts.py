@@ -6,7 +6,7 @@
 
 Compiler: solc 0.8.37 (the contract's exact pragma), ``evmVersion`` cancun, optimizer on with 200 runs. A native
 solc 0.8.37 is used through py-solc-x when one is installed (in py-solc-x's folder or as ``solc`` on PATH); else
-solc-js from the pinned npm package (``npm ci --ignore-scripts`` at the repository root). Both produce the same
+solc-js from the pinned npm package (``npm install --ignore-scripts`` at the repository root). Both produce the same
 bytecode: the source path, source text and settings are the same, and the metadata hash embedded in the bytecode
 names only ``0.8.37+commit.<hash>``. The artifact records the compiler's full long version, whose platform
 suffix (``.Emscripten.clang`` for solc-js) differs between the two; ``--check`` ignores that suffix and nothing
@@ -31,7 +31,7 @@ CONTRACT = "ProvenanceRegistry"
 SOURCE_NAME = f"contracts/{CONTRACT}.sol"  # the key in standard JSON; it is hashed into the bytecode's metadata
 SOLC_VERSION = "0.8.37"
 SOLC_JS = ROOT / "node_modules" / "solc" / "solc.js"
-_NPM_CI = "`npm ci --ignore-scripts` in the repository root"  # the pinned packages need no install scripts
+_NPM_CI = "`npm install --ignore-scripts` in the repository root"  # the pinned packages need no install scripts
 ARTIFACTS = (ROOT / "contracts" / "build" / f"{CONTRACT}.json", ROOT / "pot" / "contracts" / f"{CONTRACT}.json")
 SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",

@@ -1,6 +1,6 @@
 """Chain fixtures: real anvil nodes from the pinned npm package, and a deployed registry.
 
-``npm ci --ignore-scripts`` in the repository root installs anvil (its binary comes in a per-platform package).
+``npm install --ignore-scripts`` in the repository root installs anvil (its binary comes in a per-platform package).
 
 Tests that use them are marked ``chain``. Without the binary they are skipped locally with the reason; under CI
 (``CI=true``) a missing binary fails them instead, so a broken install can never pass as "skipped".
@@ -22,7 +22,7 @@ from tests.support.anvil import ANVIL_BINARY, ROOT, Anvil, anvil_available
 def _require_anvil() -> None:
     if anvil_available():
         return
-    reason = (f"anvil binary not found at {ANVIL_BINARY.relative_to(ROOT)}: run `npm ci --ignore-scripts` in the "
+    reason = (f"anvil binary not found at {ANVIL_BINARY.relative_to(ROOT)}: run `npm install --ignore-scripts` in the "
               "repository root")
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {reason}", pytrace=False)

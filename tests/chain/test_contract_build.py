@@ -20,7 +20,7 @@ SOLC_JS = ROOT / "node_modules" / "solc" / "solc.js"
 def _require_compiler() -> None:
     if SOLC_JS.is_file() and shutil.which("node"):
         return
-    reason = "solc-js not installed (run `npm ci --ignore-scripts` in the repository root)"
+    reason = "solc-js not installed (run `npm install --ignore-scripts` in the repository root)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)

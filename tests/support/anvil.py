@@ -95,7 +95,7 @@ class Anvil:
         startup_timeout: float = 20.0,
     ) -> None:
         if not binary.is_file():
-            raise AnvilError(f"no anvil binary at {binary}: run `npm ci --ignore-scripts` in {ROOT}")
+            raise AnvilError(f"no anvil binary at {binary}: run `npm install --ignore-scripts` in {ROOT}")
         args = [str(binary), "--host", "127.0.0.1", "--port", "0"]
         if chain_id is not None:
             args += ["--chain-id", str(chain_id)]
