@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("test", "check the store, the key and the local chain (and the blockchain client)")
     p.add_argument("--blockchain", action="store_true", help="also check the chain settings and RPC")
 
+    p = verb("hash", "digest of a checkpoint file, a .safetensors file (its weights) or a directory of shards")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--manifest", action="store_true", help="also list every tensor's or file's digest")
+
     p = verb("key", "show the signing key")
     key_verbs = p.add_subparsers(dest="key_verb", metavar="ACTION", parser_class=_Parser, required=True)
     key_verbs.add_parser("public", help="print the public key, for others to pin with --trusted-key",
@@ -384,6 +388,29 @@ def _test(args: argparse.Namespace) -> int:
     _emit(args, text + ("\nall checks passed" if ok else "\nsome checks failed"),
           {"ok": ok, "checks": [{"name": r.name, "passed": r.passed, "detail": r.detail} for r in results]})
     return EXIT_OK if ok else EXIT_ENVIRONMENT
+
+
+@handler("hash")
+def _hash(args: argparse.Namespace) -> int:
+    from pot import hashing
+
+    path = Path(args.path)
+    progress = hashing.stderr_progress(f"hashing {path.name}")
+    if path.is_dir():
+        digest: Any = hashing.hash_directory(path, progress=progress)
+        kind, entries = "pot.file-set.v1", [(f.path, f"{f.size} bytes", f.sha256) for f in digest.manifest]
+    elif path.suffix == ".safetensors":
+        digest = hashing.hash_safetensors(path, progress=progress)
+        kind, entries = "pot.model-hash.v1", [(t.name, f"{t.dtype}{list(t.shape)}", t.sha256) for t in digest.manifest]
+    else:
+        sha = hashing.hash_file(path, progress=progress)
+        _emit(args, f"{sha}  {path} (sha256 of the file)", {"path": str(path), "kind": "sha256", "digest": sha})
+        return EXIT_OK
+    text = f"{digest.digest}  {path} ({kind}, {len(entries)} entries)"
+    if args.manifest:
+        text += "\n" + "\n".join(f"  {sha}  {name}  {what}" for name, what, sha in entries)
+    _emit(args, text, {"path": str(path), "kind": kind, **digest.to_json()})
+    return EXIT_OK
 
 
 @handler("key")

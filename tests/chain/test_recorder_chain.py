@@ -267,3 +267,39 @@ def test_chain_interval_bounds_transactions_and_every_head_is_covered(deployed_r
     # The first head goes at once; the other eleven wait out the interval, and only the newest is sent.
     assert len(proof.tree_heads) == 12 and len(proof.blockchain_transactions) == 2
     assert set(strengths(proof, deployed_registry.anvil.url)) == {"chain"}
+
+
+def test_cli_chain_dies_and_comes_back_and_anchor_pending_finishes(tmp_path: Path) -> None:
+    state = tmp_path / "chain-state.json"
+    node = Anvil(extra_args=("--state", str(state)))
+    key = node.private_keys[7]
+    env = {**os.environ, "POT_HOME": str(tmp_path / "store"), "RPC_URL": node.url, "PRIVATE_KEY": key}
+    pot = [sys.executable, str(ROOT / "scripts" / "provenance_cli.py")]
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([*pot, *argv], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert "Traceback" not in result.stderr and key.removeprefix("0x") not in result.stdout + result.stderr
+        return result
+
+    def checkpoint(epoch: int) -> None:
+        result = run("checkpoint", "--model-hash", f"{epoch:064x}", "--epoch", str(epoch), "--metrics", "{}",
+                     "--model-id", "m")
+        assert result.returncode == 0, result.stderr
+
+    try:
+        assert run("init", "--blockchain").returncode == 0
+        assert run("contract", "deploy").returncode == 0
+        checkpoint(0)
+    finally:
+        node.stop()  # the chain goes away
+    checkpoint(1)  # recording goes on
+    checkpoint(2)
+    down = run("anchor", "--pending")
+    assert down.returncode == 3 and len(down.stderr.strip().splitlines()) == 1
+    with Anvil(extra_args=("--state", str(state))) as back:  # and comes back, at a new endpoint
+        env["RPC_URL"] = back.url
+        healed = run("anchor", "--pending")
+        assert healed.returncode == 0 and "anchored 1 head(s)" in healed.stdout and "0 still pending" in healed.stdout
+        assert run("proof", "--model-id", "m", "--output", "p.json").returncode == 0
+        verified = run("verify", "--proof", "p.json", "--rpc", back.url)
+        assert verified.returncode == 0 and "3 anchored on a chain" in verified.stdout, verified.stdout

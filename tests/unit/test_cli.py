@@ -218,3 +218,26 @@ def test_a_bug_is_one_line_and_exit_70(store: Path, capsys: pytest.CaptureFixtur
     monkeypatch.setenv("POT_DEBUG", "1")
     with pytest.raises(RuntimeError):
         main(["history"])
+
+
+def test_hash_a_file_a_safetensors_file_and_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from pot.integrations.torch import model_hash
+
+    state = {"w": torch.arange(12, dtype=torch.float32).reshape(3, 4), "b": torch.zeros(4)}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "a.bin").write_bytes(b"a" * 100)
+    (tmp_path / "shards" / "b.bin").write_bytes(b"b" * 50)
+    code, out, _ = run(capsys, "hash", str(tmp_path / "shards" / "a.bin"))
+    assert code == 0 and out.split()[0] == hashlib.sha256(b"a" * 100).hexdigest()
+    code, out, _ = run(capsys, "--json", "hash", str(tmp_path / "model.safetensors"))
+    assert json.loads(out)["digest"] == model_hash(state)  # the weights' digest, as in memory
+    code, out, _ = run(capsys, "hash", str(tmp_path / "shards"), "--manifest")
+    assert code == 0 and "pot.file-set.v1, 2 entries" in out and "a.bin" in out
+    code, _, err = run(capsys, "hash", str(tmp_path / "missing"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
