@@ -21,7 +21,6 @@ summation order or platform, and it passes when that double is ``>= min_score``.
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from pot._internal import strictjson
 from pot.canonical import HexDigest, canonical_json, sha256_hex, to_json_value
 from pot.errors import FormatError, UsageError
 from pot.records import check_name
@@ -280,32 +280,7 @@ def decision_matches(gate: Gate, metrics: Mapping[str, Any], recorded_decision_j
 
 
 def _load(text: str | bytes, what: str) -> Any:
-    """Strict JSON: no duplicate keys, no NaN or Infinity literals, no trailing data, at most 1 MiB."""
-    if len(text) > MAX_GATE_BYTES:
-        raise FormatError(f"{what} is larger than {MAX_GATE_BYTES} bytes")
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FormatError(f"{what} is not UTF-8: {exc.reason} at byte {exc.start}") from None
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, item in pairs:
-            if key in out:
-                raise FormatError(f"{what} has the key {key!r} twice")
-            out[key] = item
-        return out
-
-    def no_constants(name: str) -> Any:
-        raise FormatError(f"{what} contains {name}, which is not JSON")
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise FormatError(f"{what} is nested too deeply") from None
+    return strictjson.loads(text, what, max_bytes=MAX_GATE_BYTES)
 
 
 __all__ = [

@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
 import math
 import mmap
 import os
@@ -48,6 +47,7 @@ from pathlib import Path
 from pickle import PickleBuffer
 from typing import IO, Any, TypeAlias
 
+from pot._internal import strictjson
 from pot.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json
 from pot.errors import FormatError, UsageError
 
@@ -374,11 +374,7 @@ def _parse_safetensors_header(
         raise FormatError(f"{path}: safetensors header length {length} runs past the end of the file ({size} bytes)")
     if length > MAX_SAFETENSORS_HEADER:
         raise FormatError(f"{path}: safetensors header is {length} bytes, over the {MAX_SAFETENSORS_HEADER} limit")
-    try:
-        header = json.loads(handle.read(length).decode("utf-8"), object_pairs_hook=_no_duplicates,
-                            parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
-        raise FormatError(f"{path}: safetensors header is not valid JSON ({exc})") from None
+    header = strictjson.loads(handle.read(length), f"{path}: safetensors header")
     if not isinstance(header, dict):
         raise FormatError(f"{path}: safetensors header is not a JSON object")
     data_start, data_length = 8 + length, size - 8 - length
@@ -731,10 +727,7 @@ def _check_claims(digest: HexDigest, total_bytes: int, document: Mapping[str, An
 
 def _load_document(data: str | bytes | Mapping[str, Any], fmt: str, key: str, allowed: set[str]) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        try:
-            data = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-            raise FormatError(f"{fmt} document is not valid JSON ({exc})") from None
+        data = strictjson.loads(data, f"{fmt} document")
     if not isinstance(data, Mapping):
         raise FormatError(f"{fmt} document must be a JSON object")
     if data.get("format") != fmt:
@@ -766,16 +759,3 @@ def _diff(
         elif what := describe(old[key], new[key]):
             changes.append((key, what))
     return changes
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

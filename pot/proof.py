@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pot import __version__
+from pot._internal import strictjson
 from pot.anchors.base import STRENGTHS, AnchorReceipt
 from pot.canonical import DOMAIN_PROOF
 from pot.errors import FormatError, MalformedProof, UsageError
@@ -294,19 +294,6 @@ def _document_body(proof: ProvenanceProof) -> dict[str, Any]:
 # --- parsing ----------------------------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise FormatError(f"proof contains {name}, which is not JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):  # a key came twice: the document means two things, so it means nothing
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise FormatError(f"proof has a duplicate key {duplicate!r}")
-    return out
-
-
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector for a bulk job. A large proof makes millions of small acyclic objects,
@@ -321,42 +308,8 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-_MAX_RECURSION = 2000
-
-
-@contextlib.contextmanager
-def _bounded_recursion() -> Iterator[None]:
-    """Parse under a recursion limit the C stack can take. Some libraries (web3 through py_ecc) raise the limit
-    process-wide to 100,000, and json.loads on deeply nested input would then overflow the C stack and crash the
-    process instead of raising RecursionError. Proofs nest a few levels deep; 2,000 is far more than enough."""
-    previous = sys.getrecursionlimit()
-    if previous > _MAX_RECURSION:
-        sys.setrecursionlimit(_MAX_RECURSION)
-    try:
-        yield
-    finally:
-        if previous > _MAX_RECURSION:
-            sys.setrecursionlimit(previous)
-
-
 def _parse_json(data: str | bytes, max_bytes: int) -> Any:
-    if len(data) > max_bytes:
-        raise FormatError(f"proof is {len(data)} bytes, over the {max_bytes}-byte limit")
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FormatError(f"proof is not UTF-8 text (byte {exc.start})") from None
-    try:
-        with _bounded_recursion():
-            return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":
-            raise FormatError(f"proof has trailing data after the JSON document (line {exc.lineno}, "
-                              f"column {exc.colno})") from None
-        raise FormatError(f"proof is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except RecursionError:
-        raise FormatError("proof JSON is nested too deeply") from None
+    return strictjson.loads(data, "proof", max_bytes=max_bytes)
 
 
 def _expect_list(value: Any, name: str) -> list[Any]:

@@ -21,16 +21,15 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from pot.config import ProvenanceConfig
-from pot.integrations.torch import model_fn_for, model_hash, scalar_metrics
-from pot.proof import ProvenanceProof
+from pot.integrations._common import CallbackCore
+from pot.integrations.torch import model_hash, scalar_metrics
 from pot.recorder import ProvenanceRecorder
 
 # Trainer log keys that describe the run rather than a step's training.
 _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss")
 
 
-class ProvenanceTrainerCallback(TrainerCallback):
+class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
     """Records a Transformers ``Trainer`` run into a pot store (see the module docstring)."""
 
     def __init__(
@@ -42,19 +41,9 @@ class ProvenanceTrainerCallback(TrainerCallback):
         validator_id: str = "hf-evaluation",
         proof_path: str | Path | None = None,
     ) -> None:
-        self._owns_recorder = recorder is None
-        self.recorder = recorder if recorder is not None else ProvenanceRecorder(ProvenanceConfig(enabled=True))
-        self.model_id = model_id
-        self.record_steps = record_steps
-        self.validator_id = validator_id
-        self.proof_path = Path(proof_path) if proof_path is not None else None
-        self.proof: ProvenanceProof | None = None
+        CallbackCore.__init__(self, recorder, model_id, record_steps=record_steps, validator_id=validator_id,
+                              proof_path=proof_path)
         self._last_logs: dict[str, float] = {}
-
-    def _model_id(self, model: Any) -> str:
-        if self.model_id is None:
-            self.model_id = type(model).__name__
-        return self.model_id
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, model: Any = None,
                **kwargs: Any) -> None:
@@ -98,13 +87,4 @@ class ProvenanceTrainerCallback(TrainerCallback):
         self.recorder.record_training_checkpoint(
             model_hash=model_hash(model), metrics=self._last_logs, epoch=max(round(state.epoch or 0) - 1, 0),
             model_id=model_id, model_fn=self._fingerprint_fn(model), step=int(state.global_step))
-        self.recorder.flush(model_id)
-        if self.proof_path is not None:
-            proof = self.recorder.generate_proof_of_training(model_id)
-            proof.save(self.proof_path)
-            self.proof = proof
-        if self._owns_recorder:
-            self.recorder.close()
-
-    def _fingerprint_fn(self, model: Any) -> Any:
-        return model_fn_for(model, self.recorder.config)
+        self._finish(model_id)

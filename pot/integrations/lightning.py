@@ -20,8 +20,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 if TYPE_CHECKING:
     from lightning.pytorch import Callback
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -33,15 +31,14 @@ else:
         from pytorch_lightning import Callback
         from pytorch_lightning.callbacks import ModelCheckpoint
 
-from pot.config import ProvenanceConfig
-from pot.integrations.torch import model_fn_for, model_hash, scalar_metrics
-from pot.proof import ProvenanceProof
+from pot.integrations._common import CallbackCore
+from pot.integrations.torch import model_hash, scalar_metrics
 from pot.recorder import ProvenanceRecorder
 
 log = logging.getLogger("pot")
 
 
-class ProvenanceCallback(Callback):
+class ProvenanceCallback(CallbackCore, Callback):
     """Records a Lightning ``fit`` into a pot store (see the module docstring)."""
 
     def __init__(
@@ -53,19 +50,9 @@ class ProvenanceCallback(Callback):
         validator_id: str = "lightning-validation",
         proof_path: str | Path | None = None,
     ) -> None:
-        super().__init__()
-        self._owns_recorder = recorder is None
-        self.recorder = recorder if recorder is not None else ProvenanceRecorder(ProvenanceConfig(enabled=True))
-        self.model_id = model_id
-        self.record_steps = record_steps
-        self.validator_id = validator_id
-        self.proof_path = Path(proof_path) if proof_path is not None else None
-        self.proof: ProvenanceProof | None = None
-
-    def _model_id(self, pl_module: Any) -> str:
-        if self.model_id is None:
-            self.model_id = type(pl_module).__name__
-        return self.model_id
+        Callback.__init__(self)
+        CallbackCore.__init__(self, recorder, model_id, record_steps=record_steps, validator_id=validator_id,
+                              proof_path=proof_path)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not (self.record_steps and trainer.is_global_zero):
@@ -106,13 +93,4 @@ class ProvenanceCallback(Callback):
             self.recorder.record_training_checkpoint(
                 model_hash=digest, metrics=metrics, epoch=int(trainer.current_epoch), model_id=model_id,
                 model_fn=self._fingerprint_fn(pl_module), step=int(trainer.global_step), checkpoint_path=path)
-        self.recorder.flush(model_id)
-        if self.proof_path is not None:
-            proof = self.recorder.generate_proof_of_training(model_id)
-            proof.save(self.proof_path)
-            self.proof = proof
-        if self._owns_recorder:
-            self.recorder.close()
-
-    def _fingerprint_fn(self, module: torch.nn.Module) -> Any:
-        return model_fn_for(module, self.recorder.config)
+        self._finish(model_id)

@@ -464,7 +464,7 @@ F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
     (None, b"", None, "not a safetensors file (shorter than its 8-byte header length)"),
     (b"{}", b"", 4096, "safetensors header length 4096 runs past the end of the file (10 bytes)"),
     (b"{not json", b"", None, "safetensors header is not valid JSON"),
-    (b"\xff\xfe", b"", None, "safetensors header is not valid JSON"),
+    (b"\xff\xfe", b"", None, "safetensors header is not UTF-8 text"),
     (b"[1, 2]", b"", None, "safetensors header is not a JSON object"),
     (b'{"w": %s, "w": %s}' % (json.dumps(F32).encode(), json.dumps(F32).encode()), bytes(8), None,
      "duplicate key 'w'"),
@@ -481,7 +481,7 @@ F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
     (json.dumps({"w": {**F32, "data_offsets": [0, 4]}}).encode(), bytes(8), None,
      "tensor 'w': data_offsets cover 4 bytes, but float32 [2] takes 8"),
     (b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, NaN]}}', bytes(8), None,
-     "safetensors header is not valid JSON (NaN is not JSON)"),
+     "safetensors header contains NaN, which is not JSON"),
 ])
 def test_malformed_safetensors_headers_are_refused(
         tmp_path: Path, header: bytes | None, data: bytes, length: int | None, message: str) -> None:
