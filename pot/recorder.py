@@ -79,12 +79,18 @@ def open_signing_key(store: Store, path: Path) -> SigningKey:
                            " restore that key file or point POT_KEY_FILE at it")
     else:
         key = SigningKey.load(path, passphrase)
+    _check_store_key(store, key, where=str(path))
+    return key
+
+
+def _check_store_key(store: Store, key: SigningKey, where: str = "the given key") -> None:
+    """A store's logs are all signed by one key: remember it the first time, refuse any other after."""
+    saved_id = store.get_setting("key_id")
     if saved_id is None:
         store.set_setting("key_id", key.key_id)
     elif saved_id != key.key_id:
-        raise KeyringError(f"{path} holds key {key.key_id[:16]}..., but this store's logs are signed with key "
+        raise KeyringError(f"{where} holds key {key.key_id[:16]}..., but this store's logs are signed with key "
                            f"{saved_id[:16]}...; use that key (POT_KEY_FILE)")
-    return key
 
 
 class ProvenanceRecorder:
@@ -122,7 +128,11 @@ class ProvenanceRecorder:
             self._store = store
         else:
             self._store = Store(Path(store) if store is not None else self.config.resolve_store(), create=True)
-        self._key = key or open_signing_key(self._store, self.config.resolve_key_file(self._store.root))
+        if key is None:
+            key = open_signing_key(self._store, self.config.resolve_key_file(self._store.root))
+        else:
+            _check_store_key(self._store, key)
+        self._key = key
         self._local_anchors: list[Anchor] = list(anchors) if anchors is not None else [
             LocalChainAnchor(self._store.root / LOCAL_CHAIN_NAME, self._key, self._clock)]
         self._chain_anchors: list[Anchor] = list(chain_anchors) if chain_anchors is not None else \

@@ -157,3 +157,10 @@ def test_unclosed_recorder_is_signed_at_interpreter_exit(store_dir: Path) -> Non
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
     with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store_dir))) as recorder:
         assert [h.head.tree_size for h in recorder.store.heads("m")] == [7]
+
+
+def test_an_explicit_key_must_be_the_stores_key(store_dir: Path) -> None:
+    first = SigningKey.generate()
+    ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store_dir)), key=first).close()
+    with pytest.raises(KeyringError, match="this store's logs are signed with key"):
+        ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store_dir)), key=SigningKey.generate())
