@@ -21,6 +21,7 @@ checkpoint and the proof. Run it again and a new run (a new model id) is added t
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -166,8 +167,10 @@ def main() -> int:
         print(render_report(str(proof_path), exc.report, f"{exc.check}: {exc}") if exc.report else exc)
         return 1
     print(render_report(str(proof_path), result))
-    print(f"\nverify it yourself: pot verify --proof {proof_path} --trusted-key {trusted_key.hex}")
-    print(f"see the run:       pot --store {args.store} runs show {run.run_id}")
+    pot = shutil.which("pot") or (str(Path(sys.executable).parent / "pot")
+                                  if (Path(sys.executable).parent / "pot").exists() else "python -m pot.cli")
+    print(f"\nverify it yourself: {pot} verify --proof {proof_path} --trusted-key {trusted_key.hex}")
+    print(f"see the run:        {pot} --store {args.store} runs show {run.run_id}")
     return 0
 
 
