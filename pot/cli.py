@@ -175,13 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="MODEL_HASH", help="a model hash promoted to that stage before")
     p.add_argument("--reason", required=True, metavar="TEXT")
 
-    for extra in _extra_verbs:
-        extra(verbs, verb)
     return parser
 
 
-# Later features (chain anchoring, runs, lineage) add their verbs here.
-_extra_verbs: list[Callable[[Any, Callable[[str, str], argparse.ArgumentParser]], None]] = []
 _handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
