@@ -110,9 +110,6 @@ class ProvenanceProof:
     def latest_head(self) -> TreeHead | None:
         return self.tree_heads[-1].head if self.tree_heads else None
 
-    def receipts_for(self, head_hash: str) -> list[AnchorReceipt]:
-        return [r for r in self.anchors if r.head_hash == head_hash]
-
     # --- wire format ------------------------------------------------------------------------------------------
 
     def body(self) -> dict[str, Any]:

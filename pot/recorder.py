@@ -629,10 +629,6 @@ class ProvenanceRecorder:
             return False
         return True
 
-    def get_training_history(self, model_id: str) -> list[Record]:
-        """Every record of ``model_id``'s log, in order."""
-        self.store.require_model(model_id)
-        return list(self.store.records(model_id))
 
 
 def new_run_id(moment: datetime) -> str:

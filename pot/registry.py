@@ -53,7 +53,14 @@ def index_event(conn: sqlite3.Connection, record: Record) -> None:
             # A model's weights change along its log, so its node carries no digest (the event keeps the one the
             # run started from); a dataset or artifact is its content.
             digest = None if parent["kind"] in ("model", "run") else parent.get("digest")
-            graph.add_node(parent["id"], parent["kind"], digest=digest)
+            existing = graph.node(parent["id"])
+            if existing is None:
+                graph.add_node(parent["id"], parent["kind"], digest=digest)
+            elif existing.kind != parent["kind"] or (digest is not None and existing.digest not in (None, digest)):
+                # a reference names a node; it must not contradict what the graph already knows of it
+                raise UsageError(f"parent {parent['id']!r} is a {existing.kind}"
+                                 + (f" with digest {existing.digest}" if existing.digest else "")
+                                 + f" here, not a {parent['kind']}" + (f" with digest {digest}" if digest else ""))
             graph.add_edge(run_id, parent["id"], parent["relation"])
         graph.add_edge(record.model_id, run_id, "trained_by")
     elif record.event == RUN_COMPLETED:

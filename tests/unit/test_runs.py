@@ -11,7 +11,7 @@ import pytest
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof
 from pot.errors import UsageError, VerificationError
-from pot.events import LineageError, parent_dataset, parent_model
+from pot.events import LineageError, parent_dataset, parent_model, parent_run
 from pot.records import EventRecord
 from pot.registry import export_config, get_run, lineage, list_runs, load_run_config, run_stats
 
@@ -230,3 +230,26 @@ def test_unknown_ids_are_one_clear_line(make_recorder: Make) -> None:
     train(recorder, "m")
     with pytest.raises(UsageError, match="no validation of 'm' by 'other'"):
         recorder.promote("m", "s", {"thresholds": {"accuracy": {">=": 0.5}}}, validator_id="other")
+
+
+def test_metrics_and_a_parent_run(make_recorder: Make) -> None:
+    recorder = make_recorder()
+    with recorder.start_run("m", config={}) as first:
+        train(recorder, "m")
+        first.log_metric("test_accuracy", 0.91, step=30)
+    with recorder.start_run("m2", kind="evaluate", config={}, parents=[parent_run(first.run_id, "evaluates")]) as run:
+        run.log_metric("robustness", 0.7)
+    [metric] = [r for r in recorder.store.records("m") if isinstance(r, EventRecord) and r.event == "MetricLogged"]
+    assert metric.data == {"name": "test_accuracy", "value": 0.91, "step": 30}
+    assert dict(lineage(recorder.store, run.run_id).ancestors(run.run_id)) == {first.run_id: 1}
+    for model_id in ("m", "m2"):
+        verify_proof(recorder.generate_proof_of_training(model_id), trusted_key=recorder.public_key)
+
+
+def test_a_parent_that_contradicts_the_graph_is_refused(make_recorder: Make) -> None:
+    recorder = make_recorder()
+    with recorder.start_run("a", config={}, parents=[parent_dataset("digits", digest="a" * 64)]):
+        train(recorder, "a")
+    with pytest.raises(UsageError, match="parent 'digits' is a dataset with digest a+ here, not a dataset with"):
+        recorder.start_run("b", config={}, parents=[parent_dataset("digits", digest="b" * 64)])
+    assert recorder.store.size("b") == 0 and len(list_runs(recorder.store)) == 1
