@@ -282,7 +282,12 @@ def parent_references(records: Iterable[Record]) -> list[tuple[int, dict[str, An
     out = []
     for record in records:
         if isinstance(record, EventRecord) and record.event == RUN_STARTED:
-            for parent in record.data.get("parents", []):
-                if isinstance(parent, Mapping) and parent.get("proof"):
-                    out.append((record.seq, dict(parent)))
+            parents = record.data.get("parents")
+            for parent in parents if isinstance(parents, list) else []:
+                # only well-formed references are followed; the lineage check reports the others
+                if isinstance(parent, Mapping) and isinstance(parent.get("proof"), Mapping):
+                    try:
+                        out.append((record.seq, _check_parent(parent, "parent")))
+                    except FormatError:
+                        continue
     return out

@@ -160,6 +160,12 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
         except PotError as exc:  # a backend check that could not run is a failure, never a pass
             report.checks.append(Check(name, False, str(exc)))
             failures.append(VerificationError(str(exc)))
+        except Exception as exc:  # fail closed: a check that breaks on the input does not pass it
+            message = f"the proof broke this check ({type(exc).__name__}: {exc})"
+            report.checks.append(Check(name, False, message))
+            failure = VerificationError(message)
+            failure.check = name
+            failures.append(failure)
         else:
             report.checks.append(Check(name, True, detail))
 

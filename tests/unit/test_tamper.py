@@ -24,24 +24,38 @@ TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], PublicKey]:
-    """A proof with checkpoints, validations, several heads, consistency proofs and local anchors."""
+    """A proof with every kind of record: a run (config, environment, parents), steps, checkpoints, validations, a
+    metric, an artifact, a promotion and a rollback; several heads, consistency proofs and local anchors."""
     from pot import ProvenanceConfig
+    from pot.events import parent_dataset
 
-    store = tmp_path_factory.mktemp("tamper") / "store"
-    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store), batch_size=100),
-                                  clock=StepClock())
-    for epoch in range(7):
-        recorder.record_training_checkpoint(model_hash=digest(epoch), metrics={"loss": 1 / (epoch + 1), "acc": 0.5},
-                                            epoch=epoch, model_id="m", step=epoch * 10)
-        if epoch % 3 == 2:
-            recorder.record_validation(model_hash=digest(epoch), validator_id="holdout",
-                                       validation_result={"accuracy": 0.9, "confidence": 0.8, "n": 100},
-                                       model_id="m", challenge_hash="c" * 64)
-            recorder.flush()
+    tmp = tmp_path_factory.mktemp("tamper")
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp / "store"), batch_size=100,
+                                                   step_block=4), clock=StepClock())
+    artifact = tmp / "weights.bin"
+    artifact.write_bytes(b"weights")
+    with recorder.start_run("m", config={"lr": 0.1, "layers": [64, 10]}, capture=False,
+                            parents=[parent_dataset("digits", digest="d" * 64)]) as run:
+        for epoch in range(7):
+            for step in range(2):
+                recorder.record_step(epoch * 2 + step + 1, {"loss": 1 / (epoch + step + 1)}, "m", epoch=epoch)
+            recorder.record_training_checkpoint(model_hash=digest(epoch), metrics={"loss": 1 / (epoch + 1),
+                                                                                   "acc": 0.5},
+                                                epoch=epoch, model_id="m", step=epoch * 10)
+            if epoch % 3 == 2:
+                recorder.record_validation(model_hash=digest(epoch), validator_id="holdout",
+                                           validation_result={"accuracy": 0.9, "confidence": 0.8, "n": 100},
+                                           model_id="m", challenge_hash="c" * 64)
+                recorder.flush()
+        run.log_metric("test_accuracy", 0.88, step=70)
+        run.log_artifact(artifact)
+    recorder.promote("m", "staging", {"thresholds": {"accuracy": {">=": 0.85}}})
+    recorder.rollback("m", "staging", digest(5), "canary errors")
     document = recorder.generate_proof_of_training("m").to_json()
     key = recorder.public_key
     recorder.close()
     assert len(document["tree_heads"]) >= 3
+    assert {r["type"] for r in document["records"]} == {"checkpoint", "validation", "steps", "event"}
     return document, key
 
 
@@ -95,7 +109,7 @@ def test_the_untouched_proof_verifies(signed: tuple[dict[str, Any], PublicKey]) 
 def test_every_single_value_changed_fails_verification(signed: tuple[dict[str, Any], PublicKey]) -> None:
     document, _ = signed
     paths = list(leaves(document))
-    assert len(paths) > 150
+    assert len(paths) > 300
     for path, value in paths:
         tampered = set_path(document, path, changed(value))
         if path == ("media_type",):
@@ -199,8 +213,9 @@ def test_failure_carries_a_report_of_every_check(signed: tuple[dict[str, Any], P
 
 def test_malformed_content_is_a_verification_failure(signed: tuple[dict[str, Any], PublicKey]) -> None:
     document, _ = signed
+    first = next(i for i, r in enumerate(document["records"]) if r["type"] == "checkpoint")
     with pytest.raises(MalformedProof, match="epoch must be >= 0"):
-        verify_document(set_path(document, ("records", 0, "epoch"), -1))
+        verify_document(set_path(document, ("records", first, "epoch"), -1))
 
 
 Mutation = Callable[[dict[str, Any]], None]
