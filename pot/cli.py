@@ -34,9 +34,11 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in pot
 EXIT_CODES_HELP = """\
 exit codes:
   0  success (for verify: every check passed)
-  1  verification failed: the proof, a signature, a root, a link or an anchor does not check out
-     (also: a promotion refused by its gate, a run that is not reproducible)
-  2  bad usage or bad input: unknown flag, malformed JSON, negative epoch, unknown model id, unreadable proof
+  1  verification failed: the proof, a signature, a root, a link or an anchor does not check out, or the file
+     is no valid pot proof (malformed JSON, an unknown version, oversize); also a promotion refused by its
+     gate, a run that is not reproducible
+  2  bad usage or bad input: unknown flag, malformed JSON argument, negative epoch, unknown model id, a proof
+     file that is missing or cannot be read
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
      chain unreachable
  70  a bug in pot (set POT_DEBUG=1 to see the traceback, and please report it)
@@ -320,7 +322,7 @@ def _verify(args: argparse.Namespace) -> int:
         checker = online_checker(args.rpc)
     try:
         proof = ProvenanceProof.load(args.proof)
-    except VerificationError as exc:  # a pot proof whose content is malformed: it fails verification
+    except FormatError as exc:  # the file is there but is no valid pot proof (malformed, unknown version ...)
         _emit(args, f"proof {args.proof}\nFAILED: format: {exc}",
               {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]})
         return EXIT_VERIFY_FAILED

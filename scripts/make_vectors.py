@@ -122,7 +122,8 @@ def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
 
 
 def hostile(valid: str) -> dict[str, bytes]:
-    """Inputs a verifier must refuse with a clear line; the expected message and exit code are in index.json."""
+    """Inputs a verifier must refuse with a clear line (and `pot verify` with exit code 1: not a valid proof); the
+    expected messages are in tests/assets/hostile-index.json."""
     document = json.loads(valid)
     out: dict[str, bytes] = {
         "trailing-data.json": valid.encode() + b"{}",
@@ -153,16 +154,16 @@ def hostile(valid: str) -> dict[str, bytes]:
 
 
 HOSTILE_INDEX = {
-    "trailing-data.json": (2, "trailing data"),
-    "truncated.json": (2, "not valid JSON"),
-    "not-json.json": (2, "not UTF-8|not valid JSON"),
-    "not-utf8.json": (2, "not UTF-8"),
-    "array.json": (2, "must be a JSON object"),
-    "duplicate-key.json": (2, "duplicate key 'disclosure'"),
-    "nan.json": (2, "contains NaN"),
-    "deep-nesting.json": (2, "nested too deeply|not a pot proof|must be a JSON object"),
-    "unknown-version.json": (2, "unsupported proof version"),
-    "foreign-media-type.json": (2, "not a pot proof"),
+    "trailing-data.json": (1, "trailing data"),
+    "truncated.json": (1, "not valid JSON"),
+    "not-json.json": (1, "not UTF-8|not valid JSON"),
+    "not-utf8.json": (1, "not UTF-8"),
+    "array.json": (1, "must be a JSON object"),
+    "duplicate-key.json": (1, "duplicate key 'disclosure'"),
+    "nan.json": (1, "contains NaN"),
+    "deep-nesting.json": (1, "nested too deeply|not a pot proof|must be a JSON object"),
+    "unknown-version.json": (1, "unsupported proof version"),
+    "foreign-media-type.json": (1, "not a pot proof"),
     "unknown-field.json": (1, "unknown field"),
     "bad-public-key.json": (1, "public_key must be 64 lower-case hex"),
     "records-not-a-list.json": (1, "records must be a JSON array"),

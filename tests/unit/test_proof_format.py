@@ -124,17 +124,20 @@ def test_partial_proof_discloses_one_record_with_an_inclusion_proof() -> None:
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_input_gets_one_clear_line_and_its_exit_code(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
     expected = HOSTILE[name]
     code = main(["verify", "--proof", str(ASSETS / "hostile" / name)])
     out, err = capsys.readouterr()
-    assert code == expected["exit_code"]
-    text = err if code == 2 else out
-    assert "Traceback" not in out + err
-    import re
+    assert code == expected["exit_code"] == 1  # not a valid proof: verification failed
+    assert "Traceback" not in out + err and err == ""
+    assert out.splitlines()[-1].startswith("FAILED: format: ")
+    assert re.search(expected["message"], out.splitlines()[-1]), out
 
-    assert re.search(expected["message"], text), text
-    if code == 2:
-        assert len(err.strip().splitlines()) == 1
+
+def test_a_missing_proof_file_is_bad_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["verify", "--proof", str(tmp_path / "nothing.json")])
+    assert code == 2 and "no proof file at" in capsys.readouterr().err
 
 
 def test_oversize_input_is_refused_before_parsing(tmp_path: Path) -> None:

@@ -251,3 +251,19 @@ def test_inner_fields_are_bound_without_the_envelope_signature(tmp_path_factory:
             continue
         with pytest.raises(VerificationError):
             verify_document(tampered, signer.public)
+
+
+def test_pot_verify_exits_1_for_every_single_changed_value(signed: tuple[dict[str, Any], PublicKey],
+                                                           tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 2's criterion at the command line: any single value changed, media_type included, exits 1."""
+    from pot.cli import main
+
+    document, key = signed
+    path = tmp_path / "tampered.proof.json"
+    for leaf_path, value in leaves(document):
+        path.write_text(json.dumps(set_path(document, leaf_path, changed(value))))
+        assert main(["verify", "--proof", str(path), "--trusted-key", key.hex]) == 1, leaf_path
+        out, err = capsys.readouterr()
+        assert "FAILED" in out and "Traceback" not in out + err
+    path.write_text(json.dumps(document))
+    assert main(["verify", "--proof", str(path), "--trusted-key", key.hex]) == 0
