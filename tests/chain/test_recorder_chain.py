@@ -259,13 +259,17 @@ def test_chain_interval_bounds_transactions_and_every_head_is_covered(deployed_r
     for n in range(60):  # a head every five records, far faster than one anchor per 30 s
         recorder.record_training_checkpoint(model_hash=f"{n:064x}", metrics={}, epoch=n, model_id="m")
         if n % 5 == 4:
-            time.sleep(0.1)  # let the signer sign each batch's head (a flush would also send an anchor)
+            # Wait for the signer to sign this batch's head (a flush would also send an anchor, so no flush).
+            deadline = time.monotonic() + 30
+            while len(recorder.store.heads("m")) < (n + 1) // 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
     assert len(recorder.store.heads("m")) == 12
     assert recorder.wait_for_anchors(60)  # sends the newest waiting head now
     proof = recorder.generate_proof_of_training("m")
     recorder.close()
-    # The first head goes at once; the other eleven wait out the interval, and only the newest is sent.
-    assert len(proof.tree_heads) == 12 and len(proof.blockchain_transactions) == 2
+    # The first head goes at once; the other eleven wait out the interval and only the newest waiting is sent
+    # (a third transaction when the last head reaches the chain worker just after the one before it was sent).
+    assert len(proof.tree_heads) == 12 and 2 <= len(proof.blockchain_transactions) <= 3
     assert set(strengths(proof, deployed_registry.anvil.url)) == {"chain"}
 
 
