@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pot.errors import UsageError
-from pot.graph import LineageGraph
+from pot.lineage.graph import LineageGraph
 
 CREATED = "2026-11-22T12:00:00.000000Z"
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from pot import ProvenanceConfig, ProvenanceRecorder
-from pot.events import parent_dataset, parent_model
-from pot.registry import get_run, lineage, list_runs
+from pot.lineage.events import parent_dataset, parent_model
+from pot.lineage.registry import get_run, lineage, list_runs
 
 
 def median_time(action, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]

@@ -35,10 +35,10 @@ from sklearn.model_selection import train_test_split
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, VerificationError, verify_proof
 from pot._internal.render import report as render_report
-from pot.events import parent_dataset
 from pot.hashing import hash_buffers
 from pot.integrations.torch import model_hash
-from pot.registry import load_run_config
+from pot.lineage.events import parent_dataset
+from pot.lineage.registry import load_run_config
 
 HERE = Path(__file__).resolve().parent
 

@@ -36,13 +36,13 @@ from pot.errors import (
     UsageError,
     VerificationError,
 )
-from pot.heads import SignedTreeHead, TreeHead
-from pot.keys import PublicKey, SigningKey
-from pot.proof import MEDIA_TYPE, ProvenanceProof
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import PublicKey, SigningKey
+from pot.log.proof import MEDIA_TYPE, ProvenanceProof
+from pot.log.records import TrainingCheckpoint, ValidationRecord
+from pot.log.store import Store
+from pot.log.verify import VerificationReport, verify_proof
 from pot.recorder import ProvenanceRecorder
-from pot.records import TrainingCheckpoint, ValidationRecord
-from pot.store import Store
-from pot.verify import VerificationReport, verify_proof
 
 __all__ = [
     "MEDIA_TYPE",

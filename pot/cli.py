@@ -211,7 +211,7 @@ def _store_dir(args: argparse.Namespace) -> Path:
 
 
 def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
-    from pot.store import Store
+    from pot.log.store import Store
 
     return Store(_store_dir(args), create=create)
 
@@ -307,9 +307,9 @@ def _proof(args: argparse.Namespace) -> int:
 @handler("verify")
 def _verify(args: argparse.Namespace) -> int:
     from pot._internal import render
-    from pot.keys import PublicKey
-    from pot.proof import ProvenanceProof
-    from pot.verify import verify_proof
+    from pot.log.keys import PublicKey
+    from pot.log.proof import ProvenanceProof
+    from pot.log.verify import verify_proof
 
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
     local_chain = Path(args.local_chain) if args.local_chain else None
@@ -337,7 +337,7 @@ def _verify(args: argparse.Namespace) -> int:
             raise
     checkpoint_match = None
     if args.checkpoint:
-        from pot.verify import find_checkpoint_file
+        from pot.log.verify import find_checkpoint_file
 
         checkpoint_match = find_checkpoint_file(proof, args.checkpoint)
     data = report.to_json()
@@ -356,7 +356,7 @@ def _verify(args: argparse.Namespace) -> int:
 @handler("history")
 def _history(args: argparse.Namespace) -> int:
     from pot._internal import render
-    from pot.records import record_fields
+    from pot.log.records import record_fields
 
     with _open_store(args) as store:
         if not args.model_id:
@@ -414,7 +414,7 @@ def _hash(args: argparse.Namespace) -> int:
 @handler("key")
 def _key(args: argparse.Namespace) -> int:
     from pot.config import ProvenanceConfig
-    from pot.keys import SigningKey, passphrase_from_env
+    from pot.log.keys import SigningKey, passphrase_from_env
 
     with _open_store(args) as store:
         key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
@@ -481,12 +481,12 @@ def _anchor(args: argparse.Namespace) -> int:
 
 @handler("runs")
 def _runs(args: argparse.Namespace) -> int:
-    from pot import registry
     from pot._internal import render
-    from pot.records import record_fields
+    from pot.lineage import registry
+    from pot.log.records import record_fields
 
     if args.runs_verb == "reproducible":
-        from pot.proof import ProvenanceProof
+        from pot.log.proof import ProvenanceProof
 
         parents = {proof.model_id: proof for proof in (ProvenanceProof.load(f) for f in args.parent)}
         recorder = _recorder(args)
@@ -522,8 +522,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 @handler("lineage")
 def _lineage(args: argparse.Namespace) -> int:
-    from pot import registry
     from pot._internal import render
+    from pot.lineage import registry
 
     with _open_store(args) as store:
         graph = registry.lineage(store, args.node_id)
@@ -535,7 +535,7 @@ def _lineage(args: argparse.Namespace) -> int:
 
 
 def _gate_arg(text: str) -> Any:
-    from pot.gates import Gate
+    from pot.lineage.gates import Gate
 
     path = Path(text)
     if not text.lstrip().startswith("{") and path.is_file():

@@ -87,7 +87,7 @@ class ProvenanceConfig:
             return Path(self.key_file)
         if env.get(KEY_FILE_ENV):
             return Path(env[KEY_FILE_ENV])
-        from pot.store import KEY_NAME
+        from pot.log.store import KEY_NAME
         return store / KEY_NAME
 
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pot.anchors.localchain import LocalChain
-from pot.canonical import DOMAIN_PROOF
 from pot.config import ChainSettings, ProvenanceConfig
 from pot.errors import PotError
-from pot.keys import SigningKey, passphrase_from_env
-from pot.store import LOCAL_CHAIN_NAME, Store
+from pot.log.canonical import DOMAIN_PROOF
+from pot.log.keys import SigningKey, passphrase_from_env
+from pot.log.store import LOCAL_CHAIN_NAME, Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from pot.canonical import canonical_json
 from pot.errors import UsageError
+from pot.log.canonical import canonical_json
 
 FORMAT = "pot.fingerprint.v1"
 DEFAULT_DECIMALS = 4

@@ -48,8 +48,8 @@ from pickle import PickleBuffer
 from typing import IO, Any, TypeAlias
 
 from pot._internal import strictjson
-from pot.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json
 from pot.errors import FormatError, UsageError
+from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json
 
 MODEL_HASH_FORMAT = "pot.model-hash.v1"
 FILE_SET_FORMAT = "pot.file-set.v1"

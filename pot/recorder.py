@@ -33,12 +33,13 @@ from pot.anchors.base import Anchor, AnchorReceipt
 from pot.anchors.localchain import LocalChainAnchor
 from pot.config import ProvenanceConfig
 from pot.errors import AnchorError, FormatError, KeyringError, PotError, UsageError, VerificationError
-from pot.heads import SignedTreeHead, TreeHead
-from pot.keys import PublicKey, SigningKey, passphrase_from_env
-from pot.lamport import LamportClock
-from pot.merkle import Frontier
-from pot.proof import ProvenanceProof, build_proof
-from pot.records import (
+from pot.lineage.lamport import LamportClock
+from pot.lineage.registry import index_event
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
+from pot.log.merkle import Frontier
+from pot.log.proof import ProvenanceProof, build_proof
+from pot.log.records import (
     EventRecord,
     Record,
     StepsRecord,
@@ -47,8 +48,7 @@ from pot.records import (
     check_name,
     format_timestamp,
 )
-from pot.registry import index_event
-from pot.store import LOCAL_CHAIN_NAME, Store
+from pot.log.store import LOCAL_CHAIN_NAME, Store
 
 log = logging.getLogger("pot")
 
@@ -317,19 +317,19 @@ class ProvenanceRecorder:
                 self._request_sign(model_id)
         return record
 
-    # --- runs, promotions, rollbacks (the registry and lineage; see pot.events, pot.registry) --------------------
+    # --- runs, promotions, rollbacks (see pot.lineage.events, pot.lineage.registry) --------------------------------
 
     def start_run(self, model_id: str, *, kind: str = "train", config: Mapping[str, Any] | None = None,
                   parents: Sequence[Mapping[str, Any]] = (), rerun_of: str | None = None,
                   run_id: str | None = None, capture: bool = True) -> Run:
         """Start a run that trains ``model_id``: records ``RunStarted`` with its configuration, the environment
         (Python, platform, packages, torch/CUDA), git commit and dirty flag, user, and parents (see
-        :func:`pot.events.parent_model`, :func:`pot.events.parent_dataset`). Until the run ends, every record of
-        ``model_id`` from this recorder carries its run id. Use as a context manager: a clean exit records
-        ``RunCompleted`` with status completed, an exception records status failed with its message.
+        :func:`pot.lineage.events.parent_model`, :func:`pot.lineage.events.parent_dataset`). Until the run ends,
+        every record of ``model_id`` from this recorder carries its run id. Use as a context manager: a clean exit
+        records ``RunCompleted`` with status completed, an exception records status failed with its message.
         """
-        from pot import events
-        from pot.environment import capture_environment, capture_git, current_user
+        from pot.lineage import events
+        from pot.lineage.environment import capture_environment, capture_git, current_user
 
         if not self.config.enabled:
             return Run(self, run_id or "disabled", model_id, kind)
@@ -344,7 +344,7 @@ class ProvenanceRecorder:
         return Run(self, run_id, model_id, kind)
 
     def _end_run(self, run: Run, status: str, error: str | None) -> None:
-        from pot import events
+        from pot.lineage import events
 
         self._append(EventRecord, run.model_id, {"event": events.RUN_COMPLETED, "run_id": run.run_id,
                                                   "data": events.run_completed(status, error)})
@@ -353,10 +353,10 @@ class ProvenanceRecorder:
     def promote(self, model_id: str, stage: str, gate: Any, *, validator_id: str | None = None
                 ) -> tuple[bool, EventRecord]:
         """Promote ``model_id`` to ``stage`` if its latest validation (by ``validator_id``, if given) passes the
-        gate (a :class:`pot.gates.Gate` or its JSON). Records ``ModelPromoted`` or, when the gate fails,
+        gate (a :class:`pot.lineage.gates.Gate` or its JSON). Records ``ModelPromoted`` or, when the gate fails,
         ``PromotionRefused``, with the gate, its inputs and its decision; returns (promoted, the event)."""
-        from pot import events
-        from pot.gates import Gate
+        from pot.lineage import events
+        from pot.lineage.gates import Gate
 
         gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
         self.store.require_model(model_id)
@@ -374,7 +374,7 @@ class ProvenanceRecorder:
 
     def rollback(self, model_id: str, stage: str, to_model_hash: str, reason: str) -> EventRecord:
         """Record that ``stage`` went back to ``to_model_hash``, which must have been promoted to it before."""
-        from pot import events
+        from pot.lineage import events
 
         self.store.require_model(model_id)
         promoted = [r for r in self.store.records(model_id) if isinstance(r, EventRecord)
@@ -609,7 +609,7 @@ class ProvenanceRecorder:
                             heads=snapshot.heads, receipts=snapshot.receipts, key=self.key, now=self._clock(),
                             disclose=indexes)
         if self.config.auto_verify:
-            from pot.verify import verify_proof
+            from pot.log.verify import verify_proof
 
             verify_proof(proof, trusted_key=self.key.public)
         return proof
@@ -619,7 +619,7 @@ class ProvenanceRecorder:
 
         :func:`pot.verify_proof` is the form that says why: it raises a VerificationError.
         """
-        from pot.verify import verify_proof
+        from pot.log.verify import verify_proof
 
         try:
             parsed = proof if isinstance(proof, ProvenanceProof) else ProvenanceProof.from_json(proof)
@@ -645,7 +645,7 @@ class Run:
 
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:
         """A ``MetricLogged`` event (for values outside checkpoints and steps: a final test score, say)."""
-        from pot import events
+        from pot.lineage import events
 
         if self.recorder.config.enabled:
             self.recorder._append(EventRecord, self.model_id, {"event": events.METRIC_LOGGED, "run_id": self.run_id,
@@ -653,8 +653,8 @@ class Run:
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str:
         """An ``ArtifactSaved`` event for a file or directory the run wrote; returns its digest."""
-        from pot import events
         from pot.hashing import checkpoint_digest
+        from pot.lineage import events
 
         digest = checkpoint_digest(path)
         target = Path(path)

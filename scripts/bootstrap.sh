@@ -50,7 +50,8 @@ if [ "${POT_NPM:-0}" = "1" ]; then
         # hashes. (`npm ci` would refuse the lock: it lists only the linux-amd64 builds of anvil and cast, the only
         # platform packages our registry serves, and npm ci wants every optional platform listed.) The packages'
         # install scripts only download what their platform packages already hold, so they are skipped.
-        npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+        # --no-save: npm would otherwise rewrite the lock (adding the other platforms) and dirty the checkout.
+        npm install --ignore-scripts --no-save --no-audit --no-fund --loglevel=error
         echo "$lock" > node_modules/.pot-installed
     fi
 fi

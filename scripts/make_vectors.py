@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from pot.anchors.base import AnchorReceipt  # noqa: E402
 from pot.anchors.localchain import entry_hash  # noqa: E402
-from pot.canonical import (  # noqa: E402
+from pot.log.canonical import (  # noqa: E402
     DOMAIN_ANCHOR_RECEIPT,
     DOMAIN_LOCAL_CHAIN_ENTRY,
     DOMAIN_PROOF,
@@ -30,11 +30,11 @@ from pot.canonical import (  # noqa: E402
     canonical_json,
     signing_input,
 )
-from pot.heads import SignedTreeHead, TreeHead  # noqa: E402
-from pot.keys import SigningKey  # noqa: E402
-from pot.merkle import MerkleTree  # noqa: E402
-from pot.proof import build_proof, signed_view  # noqa: E402
-from pot.records import TrainingCheckpoint, ValidationRecord  # noqa: E402
+from pot.log.heads import SignedTreeHead, TreeHead  # noqa: E402
+from pot.log.keys import SigningKey  # noqa: E402
+from pot.log.merkle import MerkleTree  # noqa: E402
+from pot.log.proof import build_proof, signed_view  # noqa: E402
+from pot.log.records import TrainingCheckpoint, ValidationRecord  # noqa: E402
 
 VECTORS = ROOT / "tests" / "assets" / "vectors" / "v1.json"
 CORPUS = ROOT / "tests" / "assets" / "proofs" / "v1"

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pot.errors import UsageError
-from pot.records import EventRecord, Record, StepsRecord, TrainingCheckpoint, ValidationRecord
-from pot.verify import VerificationReport
+from pot.log.records import EventRecord, Record, StepsRecord, TrainingCheckpoint, ValidationRecord
+from pot.log.verify import VerificationReport
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -98,7 +98,7 @@ def _event_detail(record: EventRecord) -> str:
 def _duration(run: dict[str, Any]) -> str:
     if not run.get("ended"):
         return ""
-    from pot.records import parse_timestamp
+    from pot.log.records import parse_timestamp
 
     seconds = (parse_timestamp(run["ended"]) - parse_timestamp(run["started"])).total_seconds()
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
-from pot.canonical import DOMAIN_ANCHOR_RECEIPT
 from pot.errors import FormatError
-from pot.heads import SignedTreeHead, TreeHead
-from pot.keys import PublicKey, SigningKey
-from pot.records import check_hex64, check_name, check_object, check_timestamp
+from pot.log.canonical import DOMAIN_ANCHOR_RECEIPT
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import PublicKey, SigningKey
+from pot.log.records import check_hex64, check_name, check_object, check_timestamp
 
 Strength = Literal["local", "chain"]
 

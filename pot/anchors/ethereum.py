@@ -86,14 +86,14 @@ from pot.errors import (  # noqa: E402
     PotError,
     UsageError,
 )
-from pot.heads import SignedTreeHead, TreeHead  # noqa: E402
-from pot.records import format_timestamp, parse_timestamp  # noqa: E402
+from pot.log.heads import SignedTreeHead, TreeHead  # noqa: E402
+from pot.log.records import format_timestamp, parse_timestamp  # noqa: E402
 
 if TYPE_CHECKING:
-    from pot.keys import SigningKey
-    from pot.proof import ProvenanceProof
-    from pot.store import Store
-    from pot.verify import VerificationReport
+    from pot.log.keys import SigningKey
+    from pot.log.proof import ProvenanceProof
+    from pot.log.store import Store
+    from pot.log.verify import VerificationReport
 
 __all__ = [
     "EthereumAnchor",
@@ -680,7 +680,7 @@ def probe(settings: ChainSettings, *, request_timeout: float = 10.0) -> list[tup
 
 def online_checker(rpc_url: str, *, request_timeout: float = 10.0
                    ) -> Callable[[ProvenanceProof, VerificationReport], None]:
-    """A chain checker for :func:`pot.verify.verify_proof`: checks each ``ethereum`` receipt against ``rpc_url``.
+    """A chain checker for :func:`pot.log.verify.verify_proof`: checks each ``ethereum`` receipt against ``rpc_url``.
 
     Does not contact the RPC until called. For each receipt of backend ``ethereum``, in order:
 
@@ -694,7 +694,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
     6. no disclosed record the head covers (``seq < tree_size``) is dated after the block time (compared in whole
        seconds, the resolution of block time).
 
-    It sets ``chain_time`` (the block time) and ``chain_detail`` on the head's :class:`pot.verify.HeadStatus` and
+    It sets ``chain_time`` (the block time) and ``chain_detail`` on the head's :class:`pot.log.verify.HeadStatus` and
     raises :class:`pot.errors.ChainCheckError` at the first mismatch or when the RPC cannot answer.
     """
     state: dict[str, Any] = {}

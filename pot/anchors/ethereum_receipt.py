@@ -23,8 +23,8 @@ from typing import Any
 
 from pot.anchors.base import AnchorReceipt, register_backend
 from pot.errors import AnchorReceiptError
-from pot.heads import TreeHead
-from pot.keys import PublicKey
+from pot.log.heads import TreeHead
+from pot.log.keys import PublicKey
 
 BACKEND = "ethereum"
 

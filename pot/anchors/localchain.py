@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pot.anchors.base import AnchorReceipt, Strength, register_backend
-from pot.canonical import DOMAIN_LOCAL_CHAIN_ENTRY, HexDigest, object_hash
 from pot.errors import AnchorReceiptError, AnchorUnavailable, FormatError, PotError
-from pot.heads import SignedTreeHead, TreeHead
-from pot.keys import PublicKey, SigningKey
-from pot.records import check_count, check_hex64, check_name, check_timestamp, format_timestamp
+from pot.log.canonical import DOMAIN_LOCAL_CHAIN_ENTRY, HexDigest, object_hash
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import PublicKey, SigningKey
+from pot.log.records import check_count, check_hex64, check_name, check_timestamp, format_timestamp
 
 _ENTRY_FIELDS = ("index", "prev_entry", "model_id", "tree_size", "root_hash", "head_hash", "timestamp", "key_id")
 _TAIL_BLOCK = 4096

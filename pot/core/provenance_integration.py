@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 from pot.config import ProvenanceConfig
 from pot.errors import UsageError
-from pot.proof import ProvenanceProof
+from pot.log.proof import ProvenanceProof
+from pot.log.records import TrainingCheckpoint, ValidationRecord
 from pot.recorder import ProvenanceRecorder
-from pot.records import TrainingCheckpoint, ValidationRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pot.config import ProvenanceConfig
 from pot.integrations.torch import model_fn_for
-from pot.proof import ProvenanceProof
+from pot.log.proof import ProvenanceProof
 from pot.recorder import ProvenanceRecorder
 
 

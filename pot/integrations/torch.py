@@ -29,9 +29,9 @@ from typing import Any
 import torch
 
 from pot import hashing
-from pot.canonical import HexDigest
 from pot.errors import UsageError
 from pot.hashing import DTYPES, ModelDigest, ProgressCallback, TensorDigest, hash_buffers, hash_file, model_digest
+from pot.log.canonical import HexDigest
 
 __all__ = ["hash_checkpoint_file", "hash_model", "model_fn_for", "model_hash", "scalar_metrics", "tensor_dtype",
            "unwrap"]

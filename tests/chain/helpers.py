@@ -11,9 +11,9 @@ from eth_account import Account
 from web3 import Web3
 
 from pot.anchors.ethereum import load_artifact
-from pot.heads import SignedTreeHead, TreeHead
-from pot.keys import SigningKey
-from pot.records import format_timestamp
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import SigningKey
+from pot.log.records import format_timestamp
 from tests.support.anvil import Anvil
 
 

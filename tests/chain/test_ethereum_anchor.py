@@ -26,9 +26,9 @@ from pot.anchors.ethereum import EthereumAnchor, chain_anchor_for, deploy_regist
 from pot.anchors.ethereum_receipt import check_receipt
 from pot.config import CHAIN_ENV, ChainSettings, ProvenanceConfig, Secret
 from pot.errors import AnchorError, AnchorReverted, AnchorUnavailable, ChainMismatch, UsageError
-from pot.keys import SigningKey
-from pot.records import format_timestamp
-from pot.store import Store
+from pot.log.keys import SigningKey
+from pot.log.records import format_timestamp
+from pot.log.store import Store
 from tests.chain.helpers import Registry, signed_head
 from tests.support.anvil import Anvil
 

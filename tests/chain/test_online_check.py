@@ -16,8 +16,8 @@ from pot.anchors.base import AnchorReceipt
 from pot.anchors.ethereum import EthereumAnchor, deploy_registry, online_checker
 from pot.config import ChainSettings, Secret
 from pot.errors import ChainCheckError
-from pot.proof import ProvenanceProof
-from pot.verify import VerificationReport, verify_proof
+from pot.log.proof import ProvenanceProof
+from pot.log.verify import VerificationReport, verify_proof
 from tests.support.anvil import Anvil
 
 pytestmark = pytest.mark.chain

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
 from pot.integrations.huggingface import ProvenanceTrainerCallback  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
-from pot.verify import find_checkpoint_file  # noqa: E402
+from pot.log.verify import find_checkpoint_file  # noqa: E402
 
 
 class Digits(torch.utils.data.Dataset):  # type: ignore[misc]

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
 from pot.integrations.lightning import ProvenanceCallback  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
-from pot.verify import find_checkpoint_file  # noqa: E402
+from pot.log.verify import find_checkpoint_file  # noqa: E402
 
 
 class DigitsMLP(lightning.LightningModule):  # type: ignore[misc]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pot import ProvenanceConfig, ProvenanceRecorder
-from pot.keys import SigningKey
+from pot.log.keys import SigningKey
 
 
 class StepClock:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pot.canonical import DOMAIN_TREE_HEAD, canonical_json, object_hash, signing_input, to_json_value
 from pot.errors import FormatError
+from pot.log.canonical import DOMAIN_TREE_HEAD, canonical_json, object_hash, signing_input, to_json_value
 
 
 def test_rfc8785_orders_keys_and_formats_numbers() -> None:
@@ -68,14 +68,14 @@ any_json = st.recursive(
 
 @given(any_json)
 def test_fast_encoder_matches_the_rfc8785_reference(value: object) -> None:
-    from pot.canonical import reference_canonical_json
+    from pot.log.canonical import reference_canonical_json
 
     assert canonical_json(value) == reference_canonical_json(value)
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_ecmascript_number_formatting_matches_the_reference(x: float) -> None:
-    from pot.canonical import es_number, reference_canonical_json
+    from pot.log.canonical import es_number, reference_canonical_json
 
     assert es_number(x).encode() == reference_canonical_json(x)
 
@@ -87,7 +87,7 @@ def test_ecmascript_number_formatting_matches_the_reference(x: float) -> None:
     [1e-7, 1e21, 1e20, 2.0**60, -0.0, 5e-324, 1e-5, 123.456],
 ])
 def test_edge_cases_agree_with_the_reference(value: object) -> None:
-    from pot.canonical import reference_canonical_json
+    from pot.log.canonical import reference_canonical_json
 
     try:
         expected = reference_canonical_json(value)
@@ -101,7 +101,7 @@ def test_edge_cases_agree_with_the_reference(value: object) -> None:
 @pytest.mark.parametrize("value", [np.float64(0.5), np.float64(1e-7), {"loss": np.float64(2.25)}, [np.float64(3.0)]])
 def test_float_subclasses_encode_as_plain_numbers(value: object) -> None:
     """numpy.float64 subclasses float and prints itself as np.float64(...): the encoder must not use its repr."""
-    from pot.canonical import reference_canonical_json
+    from pot.log.canonical import reference_canonical_json
 
     plain = to_json_value(value)
     assert canonical_json(value) == canonical_json(plain) == reference_canonical_json(plain)

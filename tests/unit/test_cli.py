@@ -71,7 +71,7 @@ def test_each_call_appends_and_never_overwrites(store: Path, capsys: pytest.Capt
 
 
 def test_verify_with_another_key_exits_1(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pot.keys import SigningKey
+    from pot.log.keys import SigningKey
 
     checkpoint(capsys)
     run(capsys, "proof", "--model-id", "my_model", "--output", "p.json")

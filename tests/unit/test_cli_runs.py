@@ -9,7 +9,7 @@ import pytest
 
 from pot import ProvenanceConfig, ProvenanceRecorder
 from pot.cli import main
-from pot.events import parent_dataset, parent_model
+from pot.lineage.events import parent_dataset, parent_model
 
 from .conftest import digest
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pot.canonical import canonical_json, sha256_hex
-from pot.environment import (
+from pot.errors import FormatError, UsageError
+from pot.lineage.environment import (
     capture_environment,
     capture_git,
     config_hash,
@@ -24,7 +24,7 @@ from pot.environment import (
     environment_hash,
     installed_packages,
 )
-from pot.errors import FormatError, UsageError
+from pot.log.canonical import canonical_json, sha256_hex
 
 SECRET = "0x4c0883a69102937d6231471b5dbb6204fe512961708279f3a1b9e7f5b3c0ffee"
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pot.canonical import canonical_json, sha256_hex
 from pot.errors import FormatError, UsageError
-from pot.gates import DECISION_FORMAT, Gate, GateCheck, Threshold, decision_matches, evaluate
+from pot.lineage.gates import DECISION_FORMAT, Gate, GateCheck, Threshold, decision_matches, evaluate
+from pot.log.canonical import canonical_json, sha256_hex
 
 THRESHOLDS = {"thresholds": {"accuracy": {">=": 0.9}, "loss": {"<=": 0.2}}}
 WEIGHTED = {"weights": {"accuracy": 0.7, "f1": 0.3}, "min_score": 0.85}

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pot.canonical import canonical_json
 from pot.errors import StoreError, UsageError
-from pot.graph import GRAPH_FORMAT, LineageEdge, LineageGraph, LineageNode
+from pot.lineage.graph import GRAPH_FORMAT, LineageEdge, LineageGraph, LineageNode
+from pot.log.canonical import canonical_json
 
 T0 = "2026-11-22T12:00:00.000000Z"
 

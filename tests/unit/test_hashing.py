@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pot import hashing
-from pot.canonical import canonical_json
 from pot.errors import FormatError, UsageError
 from pot.hashing import (
     DTYPES,
@@ -33,6 +32,7 @@ from pot.hashing import (
     model_digest,
     stderr_progress,
 )
+from pot.log.canonical import canonical_json
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "assets" / "model_hash_vectors.json").read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -26,3 +27,15 @@ def test_the_cli_verifying_a_proof_imports_none_of_them() -> None:
     code = ("from pot.cli import main\n"
             "main(['verify', '--proof', 'tests/assets/proofs/v1/basic-full.proof.json'])")
     assert imported_after(code).isdisjoint(HEAVY)
+
+
+
+def test_the_log_core_imports_nothing_above_it() -> None:
+    # The verifier checks lineage events (pot.lineage.events, gates, lamport) but never reads the registry, the
+    # lineage graph or the recorder: the log core stays below them, with no import circle.
+    above = ("pot.lineage.registry", "pot.lineage.graph", "pot.recorder", "pot.cli")
+    for path in (ROOT / "pot" / "log").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not [n for n in names if n.startswith(above)], f"{path.name} imports {names}"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pot.canonical import DOMAIN_PROOF, DOMAIN_TREE_HEAD
 from pot.errors import FormatError, KeyringError
-from pot.keys import PublicKey, SigningKey
+from pot.log.canonical import DOMAIN_PROOF, DOMAIN_TREE_HEAD
+from pot.log.keys import PublicKey, SigningKey
 
 
 def test_key_file_is_created_with_mode_0600_and_never_overwritten(tmp_path: Path) -> None:

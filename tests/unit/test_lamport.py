@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pot import records
 from pot.errors import FormatError, UsageError, VerificationError
-from pot.lamport import (
+from pot.lineage.lamport import (
     EVENT_TYPES,
     CausalOrderError,
     LamportClock,
@@ -29,6 +28,7 @@ from pot.lamport import (
     latest_event_for_run,
     run_precedes,
 )
+from pot.log import records
 
 TS = "2026-11-22T12:00:00.000001Z"
 

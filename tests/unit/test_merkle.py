@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 from pymerkle import verify_consistency as pm_verify_consistency
 
-from pot.merkle import (
+from pot.log.merkle import (
     EMPTY_ROOT,
     Frontier,
     MerkleTree,

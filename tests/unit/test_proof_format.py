@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pot import ProvenanceProof, verify_proof
 from pot.cli import main
 from pot.errors import FormatError
-from pot.keys import PublicKey
+from pot.log.keys import PublicKey
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "tests" / "assets"
@@ -83,7 +83,7 @@ def test_vectors_recomputed_from_the_spec_with_only_hashlib_and_cryptography() -
 
 
 def test_inclusion_and_consistency_vectors_verify() -> None:
-    from pot.merkle import verify_consistency, verify_inclusion
+    from pot.log.merkle import verify_consistency, verify_inclusion
 
     leaves = [bytes.fromhex(h) for h in VECTORS["tree"]["leaf_hashes"]]
     roots = {int(k): bytes.fromhex(v) for k, v in VECTORS["tree"]["roots"].items()}

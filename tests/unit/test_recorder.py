@@ -11,8 +11,8 @@ import pytest
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof
 from pot.errors import KeyringError, UsageError
-from pot.keys import SigningKey
-from pot.verify import find_checkpoint_file
+from pot.log.keys import SigningKey
+from pot.log.verify import find_checkpoint_file
 
 from .conftest import StepClock, digest
 

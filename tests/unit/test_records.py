@@ -7,9 +7,9 @@ import hashlib
 
 import pytest
 
-from pot.canonical import canonical_json
 from pot.errors import FormatError
-from pot.records import TrainingCheckpoint, ValidationRecord, leaf_hash, record_from_body
+from pot.log.canonical import canonical_json
+from pot.log.records import TrainingCheckpoint, ValidationRecord, leaf_hash, record_from_body
 
 TS = "2026-11-22T12:00:00.000001Z"
 

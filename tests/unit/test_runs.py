@@ -11,9 +11,9 @@ import pytest
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof
 from pot.errors import UsageError, VerificationError
-from pot.events import LineageError, parent_dataset, parent_model, parent_run
-from pot.records import EventRecord
-from pot.registry import export_config, get_run, lineage, list_runs, load_run_config, run_stats
+from pot.lineage.events import LineageError, parent_dataset, parent_model, parent_run
+from pot.lineage.registry import export_config, get_run, lineage, list_runs, load_run_config, run_stats
+from pot.log.records import EventRecord
 
 from .conftest import digest
 

@@ -9,8 +9,8 @@ import pytest
 
 from pot import ProvenanceRecorder
 from pot.errors import StoreError, UsageError
-from pot.records import TrainingCheckpoint
-from pot.store import Store
+from pot.log.records import TrainingCheckpoint
+from pot.log.store import Store
 
 from .conftest import digest
 

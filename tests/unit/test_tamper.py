@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from pot import ProvenanceProof, ProvenanceRecorder, verify_proof
-from pot.canonical import DOMAIN_ANCHOR_RECEIPT, DOMAIN_LOCAL_CHAIN_ENTRY, DOMAIN_PROOF, DOMAIN_TREE_HEAD
 from pot.errors import FormatError, MalformedProof, SignerError, VerificationError
-from pot.keys import PublicKey, SigningKey
-from pot.proof import signed_view
+from pot.log.canonical import DOMAIN_ANCHOR_RECEIPT, DOMAIN_LOCAL_CHAIN_ENTRY, DOMAIN_PROOF, DOMAIN_TREE_HEAD
+from pot.log.keys import PublicKey, SigningKey
+from pot.log.proof import signed_view
 
 from .conftest import StepClock, digest
 
@@ -27,7 +27,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pu
     """A proof with every kind of record: a run (config, environment, parents), steps, checkpoints, validations, a
     metric, an artifact, a promotion and a rollback; several heads, consistency proofs and local anchors."""
     from pot import ProvenanceConfig
-    from pot.events import parent_dataset
+    from pot.lineage.events import parent_dataset
 
     tmp = tmp_path_factory.mktemp("tamper")
     recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp / "store"), batch_size=100,
@@ -155,7 +155,7 @@ def test_removing_a_bad_validation_and_resigning_everything_is_detected(
 
 def resign(document: dict[str, Any], key: SigningKey) -> dict[str, Any]:
     """Everything a thief with their own key can do: re-sign every head, receipt, entry and the document."""
-    from pot.heads import TreeHead
+    from pot.log.heads import TreeHead
 
     forged = copy.deepcopy(document)
     forged["signer"] = {"algorithm": "ed25519", "public_key": key.public.hex, "key_id": key.key_id}

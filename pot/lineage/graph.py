@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pot.errors import FormatError, StoreError, UsageError
-from pot.records import check_name, check_short_text, check_timestamp, format_timestamp
+from pot.log.records import check_name, check_short_text, check_timestamp, format_timestamp
 
 NODE_KINDS = ("run", "model", "dataset", "artifact")
 MAX_LABEL_LENGTH = 1024

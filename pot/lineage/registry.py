@@ -1,7 +1,7 @@
 """The run registry and lineage graph of a store: derived indexes over the event records in its logs.
 
 Every ``RunStarted``/``RunCompleted``/``ArtifactSaved`` event updates the ``runs`` table and the lineage graph
-(pot.graph) inside the transaction that appends it (see :func:`index_event`), so the index never disagrees with
+(pot.lineage.graph) inside the transaction that appends it (see :func:`index_event`), so the index never disagrees with
 the log, and an event the index refuses (a parent link that would close a cycle) is not stored at all. The index
 is a cache of what the signed logs say: queries read it for speed (10,000 runs list in milliseconds), proofs read
 the logs.
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pot.errors import UsageError
-from pot.events import ARTIFACT_SAVED, RUN_COMPLETED, RUN_STARTED
-from pot.graph import LineageGraph
-from pot.records import EventRecord, Record
+from pot.lineage.events import ARTIFACT_SAVED, RUN_COMPLETED, RUN_STARTED, check_reference
+from pot.lineage.graph import LineageGraph
+from pot.log.records import EventRecord, Record
 
 RUN_CONFIG_FORMAT = "pot.run-config.v1"
 
@@ -149,7 +149,7 @@ def export_config(store: Any, run_id: str) -> dict[str, Any]:
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
     """Read a file written by ``pot runs export-config`` and check it (one clear line if it is not one)."""
-    from pot.environment import config_hash
+    from pot.lineage.environment import config_hash
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -196,9 +196,9 @@ def reproducibility(recorder: Any, run_id: str, *, parent_proofs: Mapping[str, A
     (and hash as recorded), its code is a clean git commit, its log's proof verifies, and every parent it names is
     present and checks out (a parent run is in this store; a parent model's proof, from this store or
     ``parent_proofs``, verifies and holds the referenced head; a dataset with a path has the recorded digest)."""
-    from pot.environment import config_hash, environment_hash
     from pot.hashing import checkpoint_digest
-    from pot.verify import verify_proof
+    from pot.lineage.environment import config_hash, environment_hash
+    from pot.log.verify import verify_proof
 
     store = recorder.store
     run = get_run(store, run_id)
@@ -247,7 +247,7 @@ def reproducibility(recorder: Any, run_id: str, *, parent_proofs: Mapping[str, A
 
 def _check_parent_proof(recorder: Any, reference: Mapping[str, Any], supplied: Mapping[str, Any]
                         ) -> tuple[bool, str]:
-    from pot.verify import verify_proof
+    from pot.log.verify import verify_proof
 
     model_id = reference["model_id"]
     proof = supplied.get(model_id)
@@ -260,15 +260,3 @@ def _check_parent_proof(recorder: Any, reference: Mapping[str, Any], supplied: M
     except Exception as exc:
         return False, f"the proof of {model_id!r} does not verify: {exc}"
     return check_reference(proof, reference)
-
-
-def check_reference(proof: Any, reference: Mapping[str, Any]) -> tuple[bool, str]:
-    """Does ``proof`` (already verified) hold the head a parent reference names, signed by the named key?"""
-    if proof.signer.key_id != reference["key_id"]:
-        return False, f"the proof of {reference['model_id']!r} is signed by another key"
-    for entry in proof.tree_heads:
-        head = entry.head
-        if (head.tree_size, head.root_hash, head.head_hash) == (reference["tree_size"], reference["root_hash"],
-                                                                reference["head_hash"]):
-            return True, f"its proof verifies and holds the referenced head (size {head.tree_size})"
-    return False, f"the proof of {reference['model_id']!r} has no head of size {reference['tree_size']} with that root"

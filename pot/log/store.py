@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 
 from pot.anchors.base import AnchorReceipt
 from pot.errors import StoreError, UsageError
-from pot.heads import SignedTreeHead, TreeHead
-from pot.records import Record, record_from_body
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.records import Record, record_from_body
 
 SCHEMA_VERSION = 1
 DB_NAME = "pot.db"

@@ -29,9 +29,9 @@ from fractions import Fraction
 from typing import Any
 
 from pot._internal import strictjson
-from pot.canonical import HexDigest, canonical_json, sha256_hex, to_json_value
 from pot.errors import FormatError, UsageError
-from pot.records import check_name
+from pot.log.canonical import HexDigest, canonical_json, sha256_hex, to_json_value
+from pot.log.records import check_name
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pot.canonical import MAX_SAFE_INTEGER
 from pot.errors import FormatError, UsageError, VerificationError
-from pot.records import check_count, check_name, check_object, check_timestamp
+from pot.log.canonical import MAX_SAFE_INTEGER
+from pot.log.records import check_count, check_name, check_object, check_timestamp
 
 
 class CausalOrderError(VerificationError):
@@ -167,8 +167,8 @@ class LineageEvent:
     The shape is checked on construction (a :class:`~pot.errors.FormatError` names the field); whether the stamps
     are consistent with the log's order, ``lamport >= 1`` included, is :func:`check_causal_order`'s job, so that a
     verifier reading a hostile log reports the causal failure rather than a parse error. ``data`` is normalised
-    with :func:`pot.canonical.to_json_value`. ``seq`` is the event's index in its log; ``timestamp`` is the wall
-    clock (RFC 3339, see :func:`pot.records.format_timestamp`) and plays no part in ordering.
+    with :func:`pot.log.canonical.to_json_value`. ``seq`` is the event's index in its log; ``timestamp`` is the wall
+    clock (RFC 3339, see :func:`pot.log.records.format_timestamp`) and plays no part in ordering.
     """
 
     event: str
@@ -220,7 +220,7 @@ class LineageEvent:
 
     @classmethod
     def from_record(cls, record: _EventLike) -> LineageEvent:
-        """The lineage view of a logged event record (``pot.records`` kind ``event``), which must carry its causal
+        """The lineage view of a logged event record (``pot.log.records`` kind ``event``), which must carry its causal
         fields: a record without ``node_id`` or ``lamport`` is a :class:`~pot.errors.UsageError`."""
         if record.node_id is None or record.lamport is None:
             raise UsageError(f"event record seq {record.seq} has no node_id/lamport stamp")
@@ -229,7 +229,7 @@ class LineageEvent:
 
 
 class _EventLike(Protocol):
-    """What :meth:`LineageEvent.from_record` reads; ``pot.records.EventRecord`` has it."""
+    """What :meth:`LineageEvent.from_record` reads; ``pot.log.records.EventRecord`` has it."""
 
     @property
     def event(self) -> str: ...

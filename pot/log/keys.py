@@ -4,7 +4,7 @@
   The passphrase comes from the ``POT_KEY_PASSPHRASE`` environment variable, never from a command-line argument
   (which other users can read in the process list).
 - A public key is written as 64 hex digits of its raw 32 bytes; its key id is the SHA-256 of those bytes.
-- Signatures cover :func:`pot.canonical.signing_input` (domain tag + canonical JSON) and are 128 hex digits.
+- Signatures cover :func:`pot.log.canonical.signing_input` (domain tag + canonical JSON) and are 128 hex digits.
 
 Nothing in this module puts private key bytes or a passphrase into an exception, a repr or a log line.
 """
@@ -22,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from pot.canonical import HexDigest, sha256_hex, signing_input
 from pot.errors import FormatError, KeyringError
+from pot.log.canonical import HexDigest, sha256_hex, signing_input
 
 PASSPHRASE_ENV = "POT_KEY_PASSPHRASE"
 ALGORITHM = "ed25519"

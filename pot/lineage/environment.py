@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-from pot.canonical import HexDigest, canonical_json, sha256_hex, to_json_value
 from pot.errors import UsageError
+from pot.log.canonical import HexDigest, canonical_json, sha256_hex, to_json_value
 
 GIT_TIMEOUT = 10.0
 """Seconds one ``git status`` may take before the git state is recorded as unknown."""
@@ -110,7 +110,7 @@ def environment_hash(env: Mapping[str, Any]) -> HexDigest:
 
 
 def config_hash(config: Mapping[str, Any]) -> HexDigest:
-    """SHA-256 (hex) of the canonical JSON of a run configuration, after :func:`pot.canonical.to_json_value`.
+    """SHA-256 (hex) of the canonical JSON of a run configuration, after :func:`pot.log.canonical.to_json_value`.
 
     Key order, tuples versus lists and numpy versus Python scalars do not change it; any value does.
     A value JSON cannot carry is a :class:`~pot.errors.FormatError`.

@@ -5,7 +5,7 @@
 head with the consistency proof from its predecessor, every anchor receipt, and an Ed25519 signature over the
 whole document. The wire format is specified in docs/PROOF_FORMAT.md; :meth:`ProvenanceProof.from_json` is the
 only way in, and it returns a shape-checked object or raises :class:`pot.errors.FormatError`.
-Verification (every hash, root, link and signature) is :func:`pot.verify.verify_proof`.
+Verification (every hash, root, link and signature) is :func:`pot.log.verify.verify_proof`.
 
 A *full* proof carries every record, so it is complete: removing, reordering or duplicating a record changes a
 root. A *partial* proof discloses some records, each with an inclusion proof against the latest head.
@@ -25,12 +25,12 @@ from typing import Any, Literal
 from pot import __version__
 from pot._internal import strictjson
 from pot.anchors.base import STRENGTHS, AnchorReceipt
-from pot.canonical import DOMAIN_PROOF
 from pot.errors import FormatError, MalformedProof, UsageError
-from pot.heads import SignedTreeHead, TreeHead
-from pot.keys import ALGORITHM, PublicKey, SigningKey
-from pot.merkle import MerkleTree
-from pot.records import (
+from pot.log.canonical import DOMAIN_PROOF
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import ALGORITHM, PublicKey, SigningKey
+from pot.log.merkle import MerkleTree
+from pot.log.records import (
     Record,
     TrainingCheckpoint,
     ValidationRecord,

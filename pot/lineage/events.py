@@ -1,6 +1,6 @@
 """Lineage events: the data each event record carries, built by the recorder and checked by the verifier.
 
-Event records (``"type": "event"``, pot.records.EventRecord) live in the same Merkle log as checkpoints and
+Event records (``"type": "event"``, pot.log.records.EventRecord) live in the same Merkle log as checkpoints and
 validations, so a run's configuration, environment, parents, metrics, artifacts, promotions and rollbacks are
 signed and anchored with the training they describe. This module is the one place that says what each event's
 ``data`` holds (docs/PROOF_FORMAT.md, "Events"); the recorder builds it here and the verifier checks it here.
@@ -12,7 +12,7 @@ What the verifier re-derives from a full proof (:func:`check_events`):
 - a promotion decision (``ModelPromoted`` or ``PromotionRefused``) is what its gate gives on its inputs, which are
   validation records earlier in the same log with the same values: a refused gate cannot be recorded as passed;
 - a rollback goes back to a model hash that was promoted to that stage earlier in the log;
-- the Lamport stamps agree with the log's order (pot.lamport.check_causal_order).
+- the Lamport stamps agree with the log's order (pot.lineage.lamport.check_causal_order).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pot.environment import config_hash, environment_hash
 from pot.errors import FormatError, PotError, VerificationError
-from pot.gates import Gate, decision_matches, evaluate
-from pot.lamport import check_causal_order
-from pot.records import EventRecord, Record, ValidationRecord, check_count, check_hex64, check_name
+from pot.lineage.environment import config_hash, environment_hash
+from pot.lineage.gates import Gate, decision_matches, evaluate
+from pot.lineage.lamport import check_causal_order
+from pot.log.records import EventRecord, Record, ValidationRecord, check_count, check_hex64, check_name
 
 RUN_STARTED = "RunStarted"
 RUN_COMPLETED = "RunCompleted"
@@ -51,7 +51,7 @@ class LineageError(VerificationError):
 def parent_model(proof: Any, relation: str = "fine_tuned_from") -> dict[str, Any]:
     """A parent reference to another model's proof, by its latest signed head (its anchored root).
 
-    ``proof`` is a :class:`pot.proof.ProvenanceProof`; the verifier follows the reference when the parent proof is
+    ``proof`` is a :class:`pot.log.proof.ProvenanceProof`; the verifier follows the reference when the parent proof is
     supplied (``pot verify --parent FILE``) and checks it verifies and holds that head.
     """
     head = proof.latest_head
@@ -108,7 +108,7 @@ def _check_parent(parent: Any, where: str) -> dict[str, Any]:
 def run_started(kind: str, config: Mapping[str, Any], environment: Mapping[str, Any], git: Mapping[str, Any],
                 user: str, parents: Sequence[Mapping[str, Any]] = (), rerun_of: str | None = None
                 ) -> dict[str, Any]:
-    from pot.canonical import to_json_value
+    from pot.log.canonical import to_json_value
 
     normalised = to_json_value(dict(config), path="config")
     env = to_json_value(dict(environment), path="environment")
@@ -127,7 +127,7 @@ def run_completed(status: str, error: str | None = None) -> dict[str, Any]:
 
 
 def metric_logged(name: str, value: float, step: int | None = None) -> dict[str, Any]:
-    from pot.canonical import to_json_value
+    from pot.log.canonical import to_json_value
 
     return {"name": check_name(name, "metric name"), "value": to_json_value(value, path=name),
             "step": None if step is None else check_count(step, "step")}
@@ -173,7 +173,7 @@ def _numeric(values: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class _Stamp:
-    """What pot.lamport.check_causal_order reads of a record."""
+    """What pot.lineage.lamport.check_causal_order reads of a record."""
 
     seq: int
     node_id: str
@@ -291,3 +291,15 @@ def parent_references(records: Iterable[Record]) -> list[tuple[int, dict[str, An
                     except FormatError:
                         continue
     return out
+
+
+def check_reference(proof: Any, reference: Mapping[str, Any]) -> tuple[bool, str]:
+    """Does ``proof`` (already verified) hold the head a parent reference names, signed by the named key?"""
+    if proof.signer.key_id != reference["key_id"]:
+        return False, f"the proof of {reference['model_id']!r} is signed by another key"
+    for entry in proof.tree_heads:
+        head = entry.head
+        if (head.tree_size, head.root_hash, head.head_hash) == (reference["tree_size"], reference["root_hash"],
+                                                                reference["head_hash"]):
+            return True, f"its proof verifies and holds the referenced head (size {head.tree_size})"
+    return False, f"the proof of {reference['model_id']!r} has no head of size {reference['tree_size']} with that root"

@@ -15,7 +15,7 @@ failed. It never returns a report with a failure in it. The checks, in order:
 5. ``inclusion`` (partial proofs): each disclosed record's inclusion proof against the latest head.
 6. ``timestamps``: no record is newer than the first head that covers it, no head newer than the proof.
    ``lineage``: the Lamport stamps agree with the log's order, and (full proofs) runs, promotions and rollbacks
-   are consistent with the records around them (pot.events.check_events).
+   are consistent with the records around them (pot.lineage.events.check_events).
 7. ``anchors``: each receipt names a head of the proof and its root, is signed by the signer, and passes its
    backend's offline check; no head is anchored twice by one backend.
 8. ``summary``: ``final_model_hash``, ``merkle_root``, ``blockchain_transactions`` and
@@ -38,7 +38,6 @@ from typing import Any
 import pot.anchors.ethereum_receipt  # noqa: F401
 from pot.anchors.base import OFFLINE_CHECKS, STRENGTHS
 from pot.anchors.localchain import LocalChain
-from pot.canonical import DOMAIN_PROOF
 from pot.errors import (
     AnchorReceiptError,
     ConsistencyError,
@@ -53,12 +52,13 @@ from pot.errors import (
     TreeHeadError,
     VerificationError,
 )
-from pot.events import check_events, parent_references
-from pot.heads import TreeHead
-from pot.keys import PublicKey
-from pot.merkle import Frontier, verify_consistency, verify_inclusion
-from pot.proof import ProvenanceProof, chain_transactions, expected_metadata, paused_gc, signed_view
-from pot.records import TrainingCheckpoint
+from pot.lineage.events import check_events, check_reference, parent_references
+from pot.log.canonical import DOMAIN_PROOF
+from pot.log.heads import TreeHead
+from pot.log.keys import PublicKey
+from pot.log.merkle import Frontier, verify_consistency, verify_inclusion
+from pot.log.proof import ProvenanceProof, chain_transactions, expected_metadata, paused_gc, signed_view
+from pot.log.records import TrainingCheckpoint
 
 
 @dataclass(slots=True)
@@ -397,8 +397,6 @@ def _check_parents(proof: ProvenanceProof, parents: Sequence[ProvenanceProof], t
                    report: VerificationReport) -> str:
     """Each parent proof a run names: verified (pinned to the trusted key when it is the same signer) and holding
     the referenced head. A parent not supplied is listed in the report's notes, not passed."""
-    from pot.registry import check_reference
-
     supplied = {p.model_id: p for p in parents}
     checked, missing = 0, []
     for seq, parent in parent_references(proof.records):

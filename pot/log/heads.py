@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pot.canonical import DOMAIN_TREE_HEAD, HexDigest, object_hash
 from pot.errors import FormatError
-from pot.keys import PublicKey, SigningKey
-from pot.records import check_count, check_hex64, check_name, check_timestamp
+from pot.log.canonical import DOMAIN_TREE_HEAD, HexDigest, object_hash
+from pot.log.keys import PublicKey, SigningKey
+from pot.log.records import check_count, check_hex64, check_name, check_timestamp
 
 _HEAD_FIELDS = ("model_id", "tree_size", "root_hash", "prev_head", "timestamp", "key_id")
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pot.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json, to_json_value
 from pot.errors import FormatError
+from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json, to_json_value
 
 LEAF_PREFIX = b"\x00"
 MAX_ID_LENGTH = 256
