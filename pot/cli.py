@@ -45,6 +45,7 @@ exit codes:
 """
 
 log = logging.getLogger("pot")
+MAX_JSON_ARGUMENT = 1 << 20  # a metrics or result object on the command line; a larger one belongs in a file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -194,10 +195,14 @@ def handler(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def _json_arg(text: str, flag: str) -> Any:
+    """A JSON object argument, read as strictly as a proof (no duplicate keys, no NaN, no number a double cannot
+    hold); values are checked again, like any recorded value, when the record is made."""
+    from pot._internal import strictjson
+
     try:
-        value = json.loads(text, parse_constant=lambda c: float(c))
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{flag} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        value = strictjson.loads(text, flag, max_bytes=MAX_JSON_ARGUMENT)
+    except FormatError as exc:
+        raise UsageError(str(exc)) from None
     if not isinstance(value, dict):
         raise UsageError(f"{flag} must be a JSON object such as '{{\"loss\": 0.1}}'")
     return value
@@ -233,7 +238,9 @@ def _emit(args: argparse.Namespace, text: str, data: Any) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=1, ensure_ascii=False))
     else:
-        print(text)
+        from pot._internal.render import safe_lines
+
+        print(safe_lines(text))
 
 
 # --- verbs -----------------------------------------------------------------------------------------------------
@@ -593,7 +600,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _handlers[args.verb](args)
     except PotError as exc:
-        print(f"pot: error: {exc}", file=sys.stderr)
+        from pot._internal.render import safe
+
+        print(f"pot: error: {safe(exc)}", file=sys.stderr)
         return exit_code_for(exc)
     except KeyboardInterrupt:
         print("pot: interrupted; everything acknowledged before this is stored", file=sys.stderr)

@@ -456,8 +456,9 @@ class ProvenanceRecorder:
 
     def _issue(self, model_id: str, head: SignedTreeHead, anchor: Anchor) -> AnchorReceipt:
         details = anchor.anchor(head)
-        receipt = AnchorReceipt.issue(anchor.backend, head.head, details, format_timestamp(self._clock()),
-                                      self.key)
+        # a receipt is never dated before its head, even if the wall clock stepped back
+        timestamp = max(format_timestamp(self._clock()), head.head.timestamp)
+        receipt = AnchorReceipt.issue(anchor.backend, head.head, details, timestamp, self.key)
         self.store.add_receipt(model_id, receipt)
         return receipt
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _compact(value: Any, limit: int = 60) -> str:
-    text = ", ".join(f"{k}={_number(v)}" for k, v in value.items()) if isinstance(value, dict) else json.dumps(value)
+    text = (", ".join(f"{safe(k)}={safe(_number(v))}" for k, v in value.items()) if isinstance(value, dict)
+            else json.dumps(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -53,33 +55,72 @@ def history(model_id: str, records: Sequence[Record]) -> str:
 
 
 def report(path: str, result: VerificationReport, failed: str | None = None) -> str:
-    lines = [f"proof {path}: model {result.model_id}, {result.disclosure} disclosure, "
+    lines = [f"proof {safe(path)}: model {safe(result.model_id)}, {result.disclosure} disclosure, "
              f"{result.record_count} record(s) of a log of {result.log_size}"]
     width = max((len(c.name) for c in result.checks), default=0)
     for check in result.checks:
         mark = "ok  " if check.passed else "FAIL"
-        lines.append(f"  {mark} {check.name.ljust(width)}  {check.detail}")
-    strengths: dict[str, int] = {}
-    for head in result.heads:
-        strengths[head.strength] = strengths.get(head.strength, 0) + 1
+        lines.append(f"  {mark} {check.name.ljust(width)}  {safe(check.detail)}")
     if result.heads:
-        words = {"chain": "anchored on a chain", "local": "anchored on the local chain only", "none": "not anchored"}
-        parts = ", ".join(f"{n} {words[s]}" for s, n in sorted(strengths.items()))
-        lines.append(f"  tree heads: {len(result.heads)} ({parts})")
-        spans = []
-        previous = 0
-        for head in result.heads:
-            if head.chain_time:
-                spans.append(f"    records {previous}..{head.tree_size - 1} existed by {head.chain_time} "
-                             f"({head.chain_detail})")
-            previous = head.tree_size
-        if len(spans) > 8:
-            spans = [*spans[:4], f"    ... {len(spans) - 8} more heads ...", *spans[-4:]]
-        lines += spans
+        lines.append(f"  when the records existed ({len(result.heads)} tree head(s)):")
+        lines += _head_spans(result)
     for note in result.notes:
-        lines.append(f"  note: {note}")
-    lines.append(f"FAILED: {failed}" if failed else "VERIFIED")
+        lines.append(f"  note: {safe(note)}")
+    lines.append(f"FAILED: {safe(failed)}" if failed else "VERIFIED")
     return "\n".join(lines)
+
+
+_HEAD_WORDS = {
+    "chain": "existed by {chain_time}, checked on the chain ({chain_detail})",
+    "chain-unchecked": "a chain receipt (block time {claimed_time}) NOT checked against a chain: the signer's word "
+                       "until pot verify --rpc URL checks it",
+    "local": "anchored on the local chain only: the signer's word",
+    "none": "not anchored yet: the signer's word",
+}
+
+
+def _head_spans(result: VerificationReport) -> list[str]:
+    """One line per run of consecutive heads that stand on the same ground (records a..b, heads i-j)."""
+    spans: list[tuple[int, int, int, int, str]] = []  # first record, last record, first head, last head, words
+    previous = 0
+    for number, head in enumerate(result.heads, 1):
+        words = _HEAD_WORDS[head.strength].format(chain_time=head.chain_time, chain_detail=head.chain_detail,
+                                                  claimed_time=head.claimed_time)
+        if spans and spans[-1][4] == words:
+            first, _, first_head, _, _ = spans[-1]
+            spans[-1] = (first, head.tree_size - 1, first_head, number, words)
+        else:
+            spans.append((previous, head.tree_size - 1, number, number, words))
+        previous = head.tree_size
+    lines = [f"    records {a}..{b} ({f'head {i}' if i == j else f'heads {i}-{j}'}): {words}"
+             for a, b, i, j, words in spans]
+    if len(lines) > 8:
+        lines = [*lines[:4], f"    ... {len(lines) - 8} more ...", *lines[-4:]]
+    return lines
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def safe(text: Any) -> str:
+    """Text from a proof or a store, made safe to print on a terminal: control, direction and zero-width
+    characters are shown as escapes (a metric name holding an escape sequence must not recolour or rewrite the
+    screen, nor a bidirectional override reorder what a person reads)."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def safe_lines(text: str) -> str:
+    """:func:`safe` for a whole rendered page: its own line breaks stay; every other control is escaped."""
+    return _UNSAFE_BUT_NEWLINE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}"
+
+
+_UNSAFE_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
+                                 "\u2060-\u206f\ufeff]")
 
 
 def _event_detail(record: EventRecord) -> str:
@@ -89,7 +130,7 @@ def _event_detail(record: EventRecord) -> str:
     if record.event == "RunCompleted":
         return f"run {record.run_id} {data.get('status')}" + (f": {data['error']}" if data.get("error") else "")
     if record.event in ("ModelPromoted", "PromotionRefused"):
-        return f"stage {data.get('stage')}: {'; '.join(data.get('decision', {}).get('reasons', [])) or 'passed'}"
+        return f"stage {data.get('stage')}: {'; '.join(_reasons(data)) or 'passed'}"
     if record.event == "ModelRolledBack":
         return f"stage {data.get('stage')} back to {str(data.get('to_model_hash'))[:16]}: {data.get('reason')}"
     return _compact(data)
@@ -163,6 +204,15 @@ def lineage(graph: Any, node_id: str) -> str:
     return "\n".join(lines)
 
 
+def _reasons(data: dict[str, Any]) -> tuple[str, ...]:
+    """Why a gate failed, in words: derived again from the recorded gate and inputs (a recorded decision holds
+    only values a verifier recomputes, never free text)."""
+    from pot.lineage.events import combined_metrics
+    from pot.lineage.gates import Gate, evaluate
+
+    return evaluate(Gate.from_json(data["gate"]), combined_metrics(data["inputs"])).reasons
+
+
 def promotion(event: EventRecord) -> str:
     data = event.data
     decision = data["decision"]
@@ -173,7 +223,7 @@ def promotion(event: EventRecord) -> str:
                      f" (was {check['value']})")
     if decision.get("score") is not None:
         lines.append(f"  composite score {decision['score']}")
-    lines += [f"  {reason}" for reason in decision.get("reasons", [])]
+    lines += [f"  {reason}" for reason in _reasons(data)]
     lines.append(f"  recorded as {event.event} (event {event.event_id[:16]}...)")
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ from pot.errors import FormatError
 from pot.log.canonical import DOMAIN_ANCHOR_RECEIPT
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import PublicKey, SigningKey
-from pot.log.records import check_hex64, check_name, check_object, check_timestamp
+from pot.log.records import check_hex64, check_name, check_object, check_signature, check_timestamp
 
 Strength = Literal["local", "chain"]
 
@@ -59,9 +59,7 @@ class AnchorReceipt:
         expected = {*_RECEIPT_FIELDS, "signature"}
         if set(value) != expected:
             raise FormatError(f"anchor receipt fields must be exactly {sorted(expected)}")
-        signature = value["signature"]
-        if not isinstance(signature, str):
-            raise FormatError("anchor receipt signature must be a string")
+        signature = check_signature(value["signature"], "signature")
         return cls(
             backend=check_name(value["backend"], "backend"),
             head_hash=check_hex64(value["head_hash"], "head_hash"),
@@ -91,10 +89,23 @@ class Anchor(Protocol):
 # How the verifier checks one receipt's details offline, per backend: (receipt, its head, signer) -> None, raising
 # pot.errors.AnchorReceiptError. Backends register here so the verifier needs no backend imports (no web3).
 OfflineCheck = Callable[[AnchorReceipt, TreeHead, PublicKey], None]
+# The moment a receipt says its root existed by (a block's time), as Unix seconds, or None for a backend that
+# names none. Offline this is only the receipt's claim, signed by the signer; a check against the backend itself
+# (``pot verify --rpc``) makes it a proven time.
+ClaimedTime = Callable[[AnchorReceipt], int | None]
 OFFLINE_CHECKS: dict[str, OfflineCheck] = {}
 STRENGTHS: dict[str, Strength] = {}
+CLAIMED_TIMES: dict[str, ClaimedTime] = {}
+
+# Seconds a record may post-date the time its anchor claims: chains date a block by its slot's start, and a block
+# can be built seconds later, so a record made just before its anchor was sent may honestly be dated up to a slot
+# (12 s on Ethereum) after the block. Frozen by format v1 (docs/PROOF_FORMAT.md section 6.2).
+TIME_ALLOWANCE_SECONDS = 15
 
 
-def register_backend(backend: str, strength: Strength, check: OfflineCheck) -> None:
+def register_backend(backend: str, strength: Strength, check: OfflineCheck,
+                     claimed_time: ClaimedTime | None = None) -> None:
     OFFLINE_CHECKS[backend] = check
     STRENGTHS[backend] = strength
+    if claimed_time is not None:
+        CLAIMED_TIMES[backend] = claimed_time

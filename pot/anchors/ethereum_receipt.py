@@ -21,10 +21,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pot.anchors.base import AnchorReceipt, register_backend
+from pot._internal.keccak import is_checksum_address
+from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, register_backend
 from pot.errors import AnchorReceiptError
+from pot.log.canonical import MAX_SAFE_INTEGER
 from pot.log.heads import TreeHead
 from pot.log.keys import PublicKey
+from pot.log.records import parse_timestamp
 
 BACKEND = "ethereum"
 
@@ -51,9 +54,10 @@ DETAIL_FIELDS: Mapping[str, type] = {
     "submitter": str,
     "meta_hash": str,
 }
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HASH = re.compile(r"0x[0-9a-f]{64}")
-_MAX_UINT = 2**256 - 1
+# Integers are JSON-safe (+-(2**53-1), docs/PROOF_FORMAT.md section 1); a chain id is at least 1 and a block time
+# no earlier than the earliest timestamp a proof may hold (2000-01-01T00:00:00Z).
+_LOWEST = {"chain_id": 1, "block_time": 946_684_800}
 
 
 def chain_name(chain_id: int) -> str:
@@ -73,24 +77,24 @@ def check_details(details: Mapping[str, Any]) -> None:
             # bool is an int subclass: True must not pass as block 1
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer")
-            if not 0 <= value <= _MAX_UINT:
-                raise ValueError(f"{name} is out of range")
+            if not _LOWEST.get(name, 0) <= value <= MAX_SAFE_INTEGER:
+                raise ValueError(f"{name} is out of range ({_LOWEST.get(name, 0)} to 2**53-1)")
         elif not isinstance(value, str):
             raise ValueError(f"{name} must be a string")
-    if details["chain_id"] == 0:
-        raise ValueError("chain_id must be positive")
     for name in ("contract", "submitter"):
-        if not _ADDRESS.fullmatch(details[name]):
-            raise ValueError(f"{name} must be a 0x-prefixed 20-byte hex address")
+        if not is_checksum_address(details[name]):
+            raise ValueError(f"{name} must be a 0x-prefixed 20-byte address in its EIP-55 checksummed form")
     for name in ("tx_hash", "block_hash", "meta_hash"):
         if not _HASH.fullmatch(details[name]):
             raise ValueError(f"{name} must be 0x followed by 64 lower-case hex digits")
 
 
 def check_receipt(receipt: AnchorReceipt, head: TreeHead, signer: PublicKey) -> None:
-    """Offline check of an ``ethereum`` receipt: well-formed details whose ``meta_hash`` names this very head.
+    """Offline check of an ``ethereum`` receipt: well-formed details whose ``meta_hash`` names this very head, and
+    a block no later than the moment the signer says it obtained the receipt (plus the allowance).
 
-    Whether the chain really holds that event is the online check's business (``pot verify --rpc``).
+    Whether the chain really holds that event is the online check's business (``pot verify --rpc``): offline, the
+    block time is the signer's word.
     """
     where = f"ethereum receipt for head {head.tree_size}"
     try:
@@ -99,6 +103,14 @@ def check_receipt(receipt: AnchorReceipt, head: TreeHead, signer: PublicKey) -> 
         raise AnchorReceiptError(f"{where}: {exc}") from None
     if receipt.details["meta_hash"] != "0x" + head.head_hash:
         raise AnchorReceiptError(f"{where}: meta_hash is not the hash of the head it claims to anchor")
+    obtained = int(parse_timestamp(receipt.timestamp).timestamp())
+    if receipt.details["block_time"] > obtained + TIME_ALLOWANCE_SECONDS:
+        raise AnchorReceiptError(f"{where}: block time {receipt.details['block_time']} is after the receipt was "
+                                 f"obtained ({receipt.timestamp})")
 
 
-register_backend(BACKEND, "chain", check_receipt)
+def claimed_time(receipt: AnchorReceipt) -> int:
+    return int(receipt.details["block_time"])
+
+
+register_backend(BACKEND, "chain", check_receipt, claimed_time)

@@ -184,7 +184,8 @@ class GateDecision:
     """The outcome of :func:`evaluate`: whether the gate passed, and why not.
 
     ``score`` is the composite score (None without weights, or when a weighted metric is missing or not finite);
-    ``missing`` lists metrics the gate reads that were absent; ``reasons`` says, one line each, why it failed.
+    ``missing`` lists metrics the gate reads that were absent; ``reasons`` says, one line each, why it failed, for
+    people: it is not part of the recorded decision, whose every value a verifier recomputes and compares.
     """
 
     passed: bool
@@ -196,8 +197,7 @@ class GateDecision:
 
     def to_json(self) -> dict[str, Any]:
         return {"format": DECISION_FORMAT, "gate": self.gate_digest, "passed": self.passed, "score": self.score,
-                "checks": [c.to_json() for c in self.checks], "missing": list(self.missing),
-                "reasons": list(self.reasons)}
+                "checks": [c.to_json() for c in self.checks], "missing": list(self.missing)}
 
 
 def _metric_value(metrics: Mapping[str, Any], name: str) -> float | None:

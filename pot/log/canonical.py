@@ -35,6 +35,9 @@ DOMAIN_PROOF = b"pot.v1.proof"
 
 # Largest integer JSON numbers carry exactly (RFC 8785 works on IEEE-754 doubles).
 MAX_SAFE_INTEGER = 2**53 - 1
+# Deepest nesting a proof may hold, the document itself being level 1 (a record's fields are at level 4). Frozen by
+# format v1: deep enough for any configuration, shallow enough that no reader runs out of stack.
+MAX_DEPTH = 64
 
 
 def canonical_json(value: Any) -> bytes:
@@ -165,18 +168,21 @@ def object_hash(domain: bytes, body: Mapping[str, Any]) -> HexDigest:
     return sha256_hex(signing_input(domain, body))
 
 
-def to_json_value(value: Any, *, path: str = "value") -> Any:
+def to_json_value(value: Any, *, path: str = "value", depth: int = 1) -> Any:
     """Normalise ``value`` from training code into plain JSON types, or raise a one-line :class:`FormatError`.
 
     Accepts dicts with string keys, lists and tuples, str, bool, None, int within +-(2**53-1), floats (non-finite
     ones become strings, see module docstring), and anything with an ``item()`` method returning one of those
-    (numpy and torch scalars, 0-d arrays).
+    (numpy and torch scalars, 0-d arrays). ``depth`` is the level ``value`` will sit at in a proof document;
+    nothing may nest below :data:`MAX_DEPTH`.
     """
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
-            raise FormatError(f"{path}: integer {value} is outside the range JSON carries exactly (+-2**53-1)")
+            shown = value if value.bit_length() < 128 else f"of {value.bit_length()} bits"
+            raise FormatError(f"{_clip_path(path)}: integer {shown} is outside the range JSON carries exactly "
+                              "(+-2**53-1)")
         return int(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -184,21 +190,28 @@ def to_json_value(value: Any, *, path: str = "value") -> Any:
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
         return float(value)  # a subclass (numpy.float64 is one) becomes a plain float
+    if isinstance(value, Mapping | list | tuple) and depth > MAX_DEPTH:
+        raise FormatError(f"{_clip_path(path)} is nested more than {MAX_DEPTH} levels deep in a proof")
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise FormatError(f"{path}: keys must be strings, got {type(key).__name__} {key!r}")
-            out[key] = to_json_value(item, path=f"{path}.{key}")
+                raise FormatError(f"{_clip_path(path)}: keys must be strings, got {type(key).__name__}")
+            out[key] = to_json_value(item, path=f"{path}.{key}", depth=depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [to_json_value(item, path=f"{path}[{i}]") for i, item in enumerate(value)]
+        return [to_json_value(item, path=f"{path}[{i}]", depth=depth + 1) for i, item in enumerate(value)]
     item_method = getattr(value, "item", None)
     if callable(item_method):
         try:
             scalar = item_method()
         except (ValueError, RuntimeError) as exc:  # a non-scalar array or tensor
-            raise FormatError(f"{path}: {type(value).__name__} is not a scalar ({exc})") from exc
+            raise FormatError(f"{_clip_path(path)}: {type(value).__name__} is not a scalar ({exc})") from exc
         if scalar is not value:
             return to_json_value(scalar, path=path)
-    raise FormatError(f"{path}: {type(value).__name__} cannot be recorded as JSON")
+    raise FormatError(f"{_clip_path(path)}: {type(value).__name__} cannot be recorded as JSON")
+
+
+def _clip_path(path: str) -> str:
+    """A value's path for a message, shortened: a deep path would make a message of thousands of characters."""
+    return path if len(path) <= 80 else f"{path[:40]}...{path[-30:]}"

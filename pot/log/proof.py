@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,8 +35,11 @@ from pot.log.records import (
     Record,
     TrainingCheckpoint,
     ValidationRecord,
+    check_count,
     check_hex64,
     check_name,
+    check_signature,
+    check_text,
     check_timestamp,
     format_timestamp,
     record_from_body,
@@ -205,7 +209,8 @@ def build_proof(
         merkle_root=latest.root_hash,
         blockchain_transactions=chain_transactions(receipt_list),
         # never dated before what it covers, even if the wall clock stepped back
-        proof_timestamp=max(format_timestamp(now or datetime.now(UTC)), latest.timestamp),
+        proof_timestamp=max([format_timestamp(now or datetime.now(UTC)), latest.timestamp,
+                             *(r.timestamp for r in receipt_list)]),
         verification_metadata={},
         signature_hash="",
         signer=key.public,
@@ -345,6 +350,36 @@ def _check_envelope(document: Any) -> None:
         raise FormatError(f"this is not a pot proof (media_type {media_type!r})")
 
 
+_TX_HASH = re.compile(r"0x[0-9a-f]{64}")
+_METADATA_COUNTS = ("record_count", "training_checkpoints", "validations", "tree_heads", "log_size")
+# Counts of the other record kinds, present only when the proof discloses such records.
+_KIND_COUNTS = frozenset(f"{kind}_records" for kind in ("steps", "event"))
+
+
+def _check_metadata(value: Any) -> dict[str, Any]:
+    """``verification_metadata``: exactly its keys, every count a JSON integer (``6``, never ``6.0``)."""
+    if not isinstance(value, Mapping):
+        raise FormatError("verification_metadata must be a JSON object")
+    required = {"generator", *_METADATA_COUNTS, "anchor_receipts"}
+    missing = sorted(required - set(value))
+    unknown = sorted(set(value) - required - _KIND_COUNTS)
+    if missing or unknown:
+        raise FormatError("verification_metadata must hold exactly generator, anchor_receipts, the counts and the "
+                          "<type>_records of disclosed types: " + "; ".join(
+                              ([f"missing {', '.join(missing)}"] if missing else []) +
+                              ([f"unknown {', '.join(repr(k[:40]) for k in unknown)}"] if unknown else [])))
+    check_text(value["generator"], "verification_metadata.generator")
+    for name in (*_METADATA_COUNTS, *(k for k in _KIND_COUNTS if k in value)):
+        check_count(value[name], f"verification_metadata.{name}")
+    receipts = value["anchor_receipts"]
+    if not isinstance(receipts, Mapping):
+        raise FormatError("verification_metadata.anchor_receipts must be an object")
+    for backend, count in receipts.items():
+        check_name(backend, "verification_metadata.anchor_receipts backend")
+        check_count(count, f"verification_metadata.anchor_receipts.{backend}")
+    return dict(value)
+
+
 def _parse_v1(document: Mapping[str, Any]) -> ProvenanceProof:
     missing = [name for name in _TOP_FIELDS if name not in document]
     if missing:
@@ -371,16 +406,16 @@ def _parse_v1(document: Mapping[str, Any]) -> ProvenanceProof:
         if not isinstance(item, Mapping):
             raise FormatError(f"records[{i}] must be a JSON object")
         body = dict(item)
-        claimed_id = body.pop("id", None)
+        if "id" not in body:
+            raise FormatError(f"records[{i}] has no id")
+        claimed_id = check_hex64(body.pop("id"), f"records[{i}].id")
+        if ("inclusion" in body) != (disclosure == "partial"):
+            raise FormatError(f"records[{i}]: a record carries an inclusion proof exactly when the proof is partial")
         inclusion = body.pop("inclusion", None)
         try:
             record = record_from_body(body)
         except FormatError as exc:
             raise FormatError(f"records[{i}]: {exc}") from None
-        if not isinstance(claimed_id, str):
-            raise FormatError(f"records[{i}]: id must be a string")
-        if (inclusion is None) != (disclosure == "full"):
-            raise FormatError(f"records[{i}]: inclusion proofs belong to partial proofs only")
         disclosed.append(DisclosedRecord(record, None if inclusion is None else
                                          _hex_list(inclusion, f"records[{i}].inclusion"), claimed_id))
 
@@ -388,13 +423,11 @@ def _parse_v1(document: Mapping[str, Any]) -> ProvenanceProof:
     for i, item in enumerate(_expect_list(document["tree_heads"], "tree_heads")):
         if not isinstance(item, Mapping) or set(item) != {"head", "signature", "consistency"}:
             raise FormatError(f"tree_heads[{i}] must have exactly head, signature and consistency")
-        if not isinstance(item["signature"], str):
-            raise FormatError(f"tree_heads[{i}].signature must be a string")
         try:
             head = TreeHead.from_body(item["head"])
         except FormatError as exc:
             raise FormatError(f"tree_heads[{i}]: {exc}") from None
-        heads.append(HeadEntry(SignedTreeHead(head, item["signature"]),
+        heads.append(HeadEntry(SignedTreeHead(head, check_signature(item["signature"], f"tree_heads[{i}].signature")),
                                _hex_list(item["consistency"], f"tree_heads[{i}].consistency")))
 
     anchors = []
@@ -405,17 +438,14 @@ def _parse_v1(document: Mapping[str, Any]) -> ProvenanceProof:
             raise FormatError(f"anchors[{i}]: {exc}") from None
 
     final_model_hash = document["final_model_hash"]
-    if final_model_hash is not None and not isinstance(final_model_hash, str):
-        raise FormatError("final_model_hash must be a string or null")
+    if final_model_hash is not None:
+        check_name(final_model_hash, "final_model_hash")
     transactions = _expect_list(document["blockchain_transactions"], "blockchain_transactions")
-    if not all(isinstance(t, str) for t in transactions):
-        raise FormatError("blockchain_transactions must be strings")
-    metadata = document["verification_metadata"]
-    if not isinstance(metadata, Mapping):
-        raise FormatError("verification_metadata must be a JSON object")
-    signature = document["signature_hash"]
-    if not isinstance(signature, str):
-        raise FormatError("signature_hash must be a string")
+    for i, tx in enumerate(transactions):
+        if not isinstance(tx, str) or not _TX_HASH.fullmatch(tx):
+            raise FormatError(f"blockchain_transactions[{i}] must be 0x and 64 lower-case hex digits")
+    metadata = _check_metadata(document["verification_metadata"])
+    signature = check_signature(document["signature_hash"], "signature_hash")
     body = {name: document[name] for name in _TOP_FIELDS if name != "signature_hash"}
     return ProvenanceProof(
         model_id=model_id,

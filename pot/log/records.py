@@ -28,11 +28,21 @@ from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json, to_js
 
 LEAF_PREFIX = b"\x00"
 MAX_ID_LENGTH = 256
+RECORD_FIELD_DEPTH = 4  # a record field's level in a proof: document, records, record, field
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SALT = re.compile(r"[0-9a-f]{32}")
+_SIGNATURE = re.compile(r"[0-9a-f]{128}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+EARLIEST_TIMESTAMP = "2000-01-01T00:00:00.000000Z"
+# Characters no name may hold (docs/PROOF_FORMAT.md section 1): controls (C0, DEL, C1), and the invisible format
+# characters that make two different names look the same or reorder what a terminal shows: soft hyphen, Arabic
+# letter mark, Mongolian vowel separator, zero-width space/joiners and direction marks, line and paragraph
+# separators, bidirectional embeddings, overrides and isolates, word joiner and invisible operators, the byte order
+# mark, interlinear annotation marks, lone surrogates, and tag characters. A fixed list, not a Unicode category, so
+# that verifiers built on different Unicode versions agree.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+                        "\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]")
 
 
 def leaf_hash(body: Mapping[str, Any]) -> bytes:
@@ -50,31 +60,64 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(text: str) -> datetime:
+    """A proof's timestamp: the fixed form, a real calendar moment (no 30 February, no leap second), from 2000 on."""
     if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
-        raise FormatError(f"timestamp {text!r} is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
+        raise FormatError(f"timestamp {_shown(text)} is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
     try:
-        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError as exc:
-        raise FormatError(f"timestamp {text!r} is not a real moment: {exc}") from exc
+        raise FormatError(f"timestamp {text!r} is not a real moment: {exc}") from None
+    if text < EARLIEST_TIMESTAMP:
+        raise FormatError(f"timestamp {text!r} is before {EARLIEST_TIMESTAMP}")
+    return moment
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: its repr, shortened (hostile input can be megabytes long)."""
+    text = repr(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-12:]}"
 
 
 # --- field checks: each takes (value, field name) and returns the normalised value or raises FormatError -----
 
 
 def check_name(value: Any, name: str) -> str:
-    """A model, validator, run or node id: 1..256 characters, no control characters."""
+    """A model, validator, run, node or metric name: 1..256 code points, no control or invisible characters."""
     if not isinstance(value, str) or not value:
         raise FormatError(f"{name} must be a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
-        raise FormatError(f"{name} is longer than {MAX_ID_LENGTH} characters")
-    if _CONTROL.search(value):
-        raise FormatError(f"{name} contains a control character")
+    return check_text(value, name)
+
+
+def check_text(value: Any, name: str, limit: int = MAX_ID_LENGTH) -> str:
+    """A string of at most ``limit`` code points (empty allowed) with no control or invisible character."""
+    if not isinstance(value, str):
+        raise FormatError(f"{name} must be a string")
+    if len(value) > limit:
+        raise FormatError(f"{name} is longer than {limit} characters")
+    bad = _INVISIBLE.search(value)
+    if bad:
+        raise FormatError(f"{name} contains the control or invisible character U+{ord(bad.group()):04X}")
     return value
+
+
+def check_file_name(value: Any, name: str) -> str:
+    """A file or directory name with no parent path: a name, no ``/`` or ``\\``, not ``.`` or ``..``."""
+    check_name(value, name)
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise FormatError(f"{name} must be a file name without a directory, got {_shown(value)}")
+    return str(value)
 
 
 def check_hex64(value: Any, name: str) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise FormatError(f"{name} must be 64 lower-case hex digits")
+    return value
+
+
+def check_signature(value: Any, name: str) -> str:
+    """An Ed25519 signature as the format writes it: exactly 128 lower-case hex digits."""
+    if not isinstance(value, str) or not _SIGNATURE.fullmatch(value):
+        raise FormatError(f"{name} must be 128 lower-case hex digits (an Ed25519 signature)")
     return value
 
 
@@ -97,17 +140,19 @@ def check_positive(value: Any, name: str) -> int:
     return count
 
 
-def check_object(value: Any, name: str) -> dict[str, Any]:
+def check_object(value: Any, name: str, depth: int = RECORD_FIELD_DEPTH) -> dict[str, Any]:
+    """A JSON object, normalised (:func:`pot.log.canonical.to_json_value`); ``depth``: its level in a proof."""
     if not isinstance(value, Mapping):
         raise FormatError(f"{name} must be a JSON object, got {type(value).__name__}")
-    out: dict[str, Any] = to_json_value(value, path=name)
+    out: dict[str, Any] = to_json_value(value, path=name, depth=depth)
     return out
 
 
 def check_metrics(value: Any, name: str) -> dict[str, Any]:
-    """Metrics: an object whose values are numbers (or the strings standing for non-finite floats)."""
+    """Metrics: an object of names to numbers (or the strings standing for non-finite floats)."""
     out = check_object(value, name)
     for key, item in out.items():
+        check_name(key, f"{name} name")
         if isinstance(item, bool) or not isinstance(item, int | float | str):
             raise FormatError(f"{name}.{key} must be a number, got {type(item).__name__}")
         if isinstance(item, str) and item not in ("NaN", "Infinity", "-Infinity"):
@@ -288,7 +333,7 @@ class TrainingCheckpoint(Record):
         validation_hash=FieldSpec(check_short_text, nullable=True),
         step=FieldSpec(check_count, required=False, omit_if_none=True),
         file_sha256=FieldSpec(check_hex64, required=False, omit_if_none=True),
-        file_name=FieldSpec(check_name, required=False, omit_if_none=True),
+        file_name=FieldSpec(check_file_name, required=False, omit_if_none=True),
     )
 
 
@@ -365,9 +410,12 @@ def _plain_series(series: Any) -> bool:
 def check_step_metrics(value: Any, name: str) -> dict[str, list[Any]]:
     """Per-metric value lists (number, a non-finite string, or null where a step lacks the metric)."""
     if type(value) is dict and all(type(key) is str and _plain_series(series) for key, series in value.items()):
+        for key in value:
+            check_name(key, f"{name} name")
         return {key: list(series) for key, series in value.items()}
     out = check_object(value, name)
     for key, series in out.items():
+        check_name(key, f"{name} name")
         if not isinstance(series, list):
             raise FormatError(f"{name}.{key} must be a list of values, one per step")
         for i, item in enumerate(series):
@@ -450,6 +498,17 @@ class EventRecord(Record):
         event=FieldSpec(check_event_name),
         data=FieldSpec(check_object),
     )
+
+    @classmethod
+    def _check_body(cls, body: Mapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = Record._check_body.__func__(cls, body)  # type: ignore[attr-defined]
+        # Each event's data has a schema of its own, defined with the events (a lineage module the log core
+        # reaches only here, when an event is read or made).
+        from pot.lineage.events import check_event_data
+
+        check_event_data(values["event"], values["data"], run_id=values["run_id"], node_id=values["node_id"],
+                         lamport=values["lamport"])
+        return values
 
 
 RECORD_KINDS: dict[str, type[Record]] = {

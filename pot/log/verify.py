@@ -31,16 +31,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 # Importing a backend's receipt module registers its offline check (neither imports a chain client).
 import pot.anchors.ethereum_receipt  # noqa: F401
-from pot.anchors.base import OFFLINE_CHECKS, STRENGTHS
+from pot.anchors.base import CLAIMED_TIMES, OFFLINE_CHECKS, STRENGTHS, TIME_ALLOWANCE_SECONDS
 from pot.anchors.localchain import LocalChain
 from pot.errors import (
     AnchorReceiptError,
     ConsistencyError,
+    FormatError,
     InclusionError,
     ParentProofError,
     PotError,
@@ -50,6 +52,7 @@ from pot.errors import (
     SummaryError,
     TimestampError,
     TreeHeadError,
+    UsageError,
     VerificationError,
 )
 from pot.lineage.events import check_events, check_reference, parent_references
@@ -58,7 +61,11 @@ from pot.log.heads import TreeHead
 from pot.log.keys import PublicKey
 from pot.log.merkle import Frontier, verify_consistency, verify_inclusion
 from pot.log.proof import ProvenanceProof, chain_transactions, expected_metadata, paused_gc, signed_view
-from pot.log.records import TrainingCheckpoint
+from pot.log.records import TrainingCheckpoint, format_timestamp, parse_timestamp
+
+# How far past the verifier's clock a proof's dates may lie: clocks disagree, a day is generous, and a proof dated
+# later than that was made with a wrong clock or a lie. Frozen by format v1 (docs/PROOF_FORMAT.md section 8).
+FUTURE_ALLOWANCE_SECONDS = 86_400
 
 
 @dataclass(slots=True)
@@ -70,22 +77,44 @@ class Check:
 
 @dataclass(slots=True)
 class HeadStatus:
-    """What the proof shows about one signed tree head: its size, root and how it is anchored."""
+    """What the proof shows about one signed tree head: its size, root, how it is anchored, and by what time its
+    records existed, and on whose word.
+
+    ``covered_by`` and ``claimed_time`` come from the receipts alone: offline, a chain receipt (transaction, block,
+    block time) is only what the signer says it obtained. ``chain_time`` is set only when the receipt was checked
+    against the chain itself (``pot verify --rpc``); only then is the head dated by a chain.
+    """
 
     tree_size: int
     root_hash: str
     timestamp: str
     anchors: list[str] = field(default_factory=list)  # backends with a valid receipt for this head itself
     covered_by: int | None = None  # tree size of the earliest head at or after this one with a chain receipt
+    claimed_time: str | None = None  # the earliest block time those receipts state (the signer's word)
     chain_time: str | None = None  # block time, when checked against a chain (a later head's, if covered by it)
     chain_detail: str | None = None
 
     @property
     def strength(self) -> str:
-        """``chain`` when this head, or a later head whose tree extends it, is anchored on a chain."""
-        if self.covered_by is not None:
+        """``chain``: dated by a chain anchor the verifier checked on the chain (this head's or a later head's, whose
+        tree extends it); ``chain-unchecked``: covered by a chain receipt not checked against a chain, so only the
+        signer vouches for it; ``local``: anchored on the signer's local chain only; ``none``: not anchored."""
+        if self.chain_time is not None:
             return "chain"
+        if self.covered_by is not None:
+            return "chain-unchecked"
         return "local" if self.anchors else "none"
+
+    @property
+    def dated_by(self) -> str:
+        """Whose word the time of this head's records rests on: ``chain`` or ``signer``."""
+        return "chain" if self.chain_time is not None else "signer"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tree_size": self.tree_size, "root_hash": self.root_hash, "timestamp": self.timestamp,
+                "anchors": self.anchors, "strength": self.strength, "dated_by": self.dated_by,
+                "covered_by": self.covered_by, "claimed_chain_time": self.claimed_time,
+                "chain_time": self.chain_time, "chain_detail": self.chain_detail}
 
 
 @dataclass(slots=True)
@@ -96,6 +125,7 @@ class VerificationReport:
     log_size: int
     signer_key_id: str
     signer_pinned: bool
+    signer_public_key: str = ""
     checks: list[Check] = field(default_factory=list)
     heads: list[HeadStatus] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -111,12 +141,11 @@ class VerificationReport:
             "disclosure": self.disclosure,
             "record_count": self.record_count,
             "log_size": self.log_size,
+            "signer_public_key": self.signer_public_key,
             "signer_key_id": self.signer_key_id,
             "signer_pinned": self.signer_pinned,
             "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self.checks],
-            "heads": [{"tree_size": h.tree_size, "root_hash": h.root_hash, "timestamp": h.timestamp,
-                       "anchors": h.anchors, "strength": h.strength, "chain_time": h.chain_time}
-                      for h in self.heads],
+            "heads": [h.to_json() for h in self.heads],
             "notes": self.notes,
         }
 
@@ -127,27 +156,38 @@ ChainChecker = Callable[[ProvenanceProof, VerificationReport], None]
 def verify_proof(
     proof: ProvenanceProof,
     *,
-    trusted_key: PublicKey | None = None,
+    trusted_key: PublicKey | str | None = None,
     local_chain: Path | None = None,
     chain_checker: ChainChecker | None = None,
     parents: Sequence[ProvenanceProof] = (),
+    now: datetime | None = None,
 ) -> VerificationReport:
     """Verify ``proof``; return the report, or raise the first failure's VerificationError (report attached).
 
+    ``trusted_key``: the signer's public key, obtained out of band (a :class:`PublicKey`, or its hex or PEM text).
     ``parents``: proofs of the models this one's runs name as parents (fine-tuned from, say); each is verified in
-    turn and must hold the head the reference names.
+    turn and must hold the head the reference names. ``now``: the verifier's clock (default: the system's), which
+    no timestamp in the proof may be more than a day ahead of.
     """
+    if isinstance(trusted_key, str):
+        try:
+            trusted_key = PublicKey.from_text(trusted_key)
+        except FormatError as exc:
+            raise UsageError(f"trusted_key: {exc}") from None
+    elif trusted_key is not None and not isinstance(trusted_key, PublicKey):
+        raise UsageError(f"trusted_key must be a PublicKey or its hex text, got {type(trusted_key).__name__}")
     with paused_gc():
-        return _verify(proof, trusted_key, local_chain, chain_checker, parents)
+        return _verify(proof, trusted_key, local_chain, chain_checker, parents, now or datetime.now(UTC))
 
 
 def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: Path | None,
-            chain_checker: ChainChecker | None, parents: Sequence[ProvenanceProof]) -> VerificationReport:
+            chain_checker: ChainChecker | None, parents: Sequence[ProvenanceProof], now: datetime
+            ) -> VerificationReport:
     latest = proof.latest_head
     report = VerificationReport(
         model_id=proof.model_id, disclosure=proof.disclosure, record_count=len(proof.disclosed),
         log_size=latest.tree_size if latest else 0, signer_key_id=proof.signer.key_id,
-        signer_pinned=trusted_key is not None,
+        signer_pinned=trusted_key is not None, signer_public_key=proof.signer.hex,
         heads=[HeadStatus(e.head.tree_size, e.head.root_hash, e.head.timestamp) for e in proof.tree_heads])
     failures: list[VerificationError] = []
 
@@ -175,9 +215,9 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
     run("consistency", lambda: _check_consistency(proof))
     if proof.disclosure == "partial":
         run("inclusion", lambda: _check_inclusion(proof))
-    run("timestamps", lambda: _check_timestamps(proof))
+    run("timestamps", lambda: _check_timestamps(proof, now))
     run("lineage", lambda: check_events(proof.records, complete=proof.disclosure == "full"))
-    run("anchors", lambda: _check_anchors(proof, report))
+    run("anchors", lambda: _check_anchors(proof, report, now))
     run("summary", lambda: _check_summary(proof))
     run("proof-signature", lambda: _check_proof_signature(proof))
     if parent_references(proof.records):
@@ -191,6 +231,7 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
             _propagate_chain_time(report)
             return "every chain receipt matches the chain"
         run("chain", chain)
+    _note_unproven_times(report, checked_online=chain_checker is not None)
 
     if failures:
         first = failures[0]
@@ -215,14 +256,15 @@ def _propagate_chain_time(report: VerificationReport) -> None:
 def _check_signer(proof: ProvenanceProof, trusted: PublicKey | None, report: VerificationReport) -> str:
     if proof.signer_key_id is not None and proof.signer_key_id != proof.signer.key_id:
         raise SignerError("signer key_id is not the SHA-256 of the signer's public key")
+    # Both forms: --trusted-key takes the public key, the heads and receipts name the key id.
+    who = f"public key {proof.signer.hex} (key id {proof.signer.key_id[:16]}...)"
     if trusted is None:
         report.notes.append("the signer's key was not pinned (--trusted-key): this proves the document is "
                             "self-consistent, not who signed it")
-        return f"signed by key {proof.signer.key_id[:16]}... (NOT pinned)"
+        return f"signed by {who}, NOT pinned"
     if trusted != proof.signer:
-        raise SignerError(f"proof is signed by key {proof.signer.key_id[:16]}..., not by the trusted key "
-                          f"{trusted.key_id[:16]}...")
-    return f"signed by the trusted key {trusted.key_id[:16]}..."
+        raise SignerError(f"proof is signed by {who}, not by the trusted public key {trusted.hex}")
+    return f"signed by the trusted {who}"
 
 
 def _check_records(proof: ProvenanceProof) -> str:
@@ -303,7 +345,7 @@ def _check_inclusion(proof: ProvenanceProof) -> str:
     return f"{len(proof.disclosed)} record(s) included in the head of size {latest.tree_size}"
 
 
-def _check_timestamps(proof: ProvenanceProof) -> str:
+def _check_timestamps(proof: ProvenanceProof, now: datetime) -> str:
     # Timestamps are fixed-width RFC 3339 UTC strings, so string order is time order.
     heads = [e.head for e in proof.tree_heads]
     h = 0
@@ -322,13 +364,27 @@ def _check_timestamps(proof: ProvenanceProof) -> str:
             raise TimestampError(f"tree head of size {b.tree_size} is dated before the head before it")
     if heads and heads[-1].timestamp > proof.proof_timestamp:
         raise TimestampError("the latest tree head is dated after the proof")
-    return "every record predates the head that covers it"
+    by_hash: dict[str, TreeHead] = {head.head_hash: head for head in heads}
+    for n, receipt in enumerate(proof.anchors):
+        head = by_hash.get(receipt.head_hash)
+        if head is not None and receipt.timestamp < head.timestamp:
+            raise TimestampError(f"anchor receipt {n} is dated before the head it anchors")
+        if receipt.timestamp > proof.proof_timestamp:
+            raise TimestampError(f"anchor receipt {n} is dated after the proof")
+    horizon = format_timestamp(now + timedelta(seconds=FUTURE_ALLOWANCE_SECONDS))
+    if proof.proof_timestamp > horizon:
+        raise TimestampError(f"the proof is dated {proof.proof_timestamp}, more than a day after this verifier's "
+                             f"clock ({format_timestamp(now)})")
+    return "every record predates the head that covers it; no date is in the future"
 
 
-def _check_anchors(proof: ProvenanceProof, report: VerificationReport) -> str:
+def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: datetime) -> str:
     heads: dict[str, tuple[int, TreeHead]] = {e.head.head_hash: (i, e.head) for i, e in enumerate(proof.tree_heads)}
     seen: set[tuple[str, str]] = set()
     counts: dict[str, int] = {}
+    entries: dict[int, dict[str, Any]] = {}  # local chain index -> entry, across this proof's receipts
+    claimed: dict[int, int] = {}  # head index -> earliest time its own chain receipts claim (Unix seconds)
+    horizon = int((now + timedelta(seconds=FUTURE_ALLOWANCE_SECONDS)).timestamp())
     for n, receipt in enumerate(proof.anchors):
         where = f"anchor receipt {n} ({receipt.backend})"
         if receipt.head_hash not in heads:
@@ -345,22 +401,79 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport) -> str:
         if check is None:
             raise AnchorReceiptError(f"{where}: unknown anchor backend {receipt.backend!r}")
         check(receipt, head, proof.signer)
+        if receipt.backend == "localchain":
+            # One chain file cannot hold two different entries at one index: a proof that shows both shows a
+            # forked (rewritten) local chain.
+            entry = receipt.details["entry"]
+            if entries.setdefault(entry["index"], entry) != entry:
+                raise AnchorReceiptError(f"{where}: local chain entry {entry['index']} differs from another "
+                                         "receipt's entry at that index (the local chain was rewritten)")
+        claimed_time = CLAIMED_TIMES.get(receipt.backend)
+        if claimed_time is not None:
+            moment = claimed_time(receipt)
+            if moment is not None:
+                if moment > horizon:
+                    raise AnchorReceiptError(f"{where}: its time {moment} is more than a day after this "
+                                             "verifier's clock")
+                if STRENGTHS.get(receipt.backend) == "chain":
+                    claimed[index] = min(moment, claimed.get(index, moment))
         report.heads[index].anchors.append(receipt.backend)
         counts[receipt.backend] = counts.get(receipt.backend, 0) + 1
     covering: int | None = None
-    for status in reversed(report.heads):  # consistency proofs make every head a prefix of the ones after it
+    earliest: int | None = None
+    for index in range(len(report.heads) - 1, -1, -1):  # consistency proofs make every head a prefix of later ones
+        status = report.heads[index]
         if any(STRENGTHS.get(b) == "chain" for b in status.anchors):
             covering = status.tree_size
+        if index in claimed and (earliest is None or claimed[index] < earliest):
+            earliest = claimed[index]
         status.covered_by = covering
-    unanchored = sum(1 for h in report.heads if not h.anchors)
-    if unanchored:
-        report.notes.append(f"{unanchored} tree head(s) have no anchor receipt yet")
-    chain = sum(1 for h in report.heads if h.strength == "chain")
-    if chain < len(report.heads):
-        report.notes.append(f"{len(report.heads) - chain} of {len(report.heads)} tree head(s) are not anchored on a "
-                            "blockchain: for those, only the signer's key vouches for when they existed")
+        status.claimed_time = None if earliest is None else format_timestamp(datetime.fromtimestamp(earliest, UTC))
+    _check_records_predate_claims(proof, report)
     summary = ", ".join(f"{count} {backend}" for backend, count in sorted(counts.items())) or "none"
     return f"receipts: {summary}"
+
+
+def _check_records_predate_claims(proof: ProvenanceProof, report: VerificationReport) -> None:
+    """No record is dated after the earliest time a chain receipt covering it claims, beyond the allowance
+    (compared in whole seconds, the resolution of block times). Offline the claimed time is the signer's word, but a
+    signer whose records contradict their own receipts is caught without any chain."""
+    h = 0
+    heads = report.heads
+    for item in proof.disclosed:
+        record = item.record
+        while h < len(heads) and heads[h].tree_size <= record.seq:
+            h += 1
+        if h == len(heads) or heads[h].claimed_time is None:
+            continue
+        bound = heads[h].claimed_time
+        assert bound is not None
+        if record.timestamp[:19] > _plus_seconds(bound, TIME_ALLOWANCE_SECONDS)[:19]:
+            raise AnchorReceiptError(f"record seq {record.seq} is dated {record.timestamp}, after the block time "
+                                     f"{bound} of a chain anchor covering it (allowing {TIME_ALLOWANCE_SECONDS} s)")
+
+
+def _plus_seconds(timestamp: str, seconds: int) -> str:
+    return format_timestamp(parse_timestamp(timestamp) + timedelta(seconds=seconds))
+
+
+def _note_unproven_times(report: VerificationReport, *, checked_online: bool) -> None:
+    """Say, for the heads whose time rests on the signer's word, why: the report claims no more than was checked."""
+    heads = report.heads
+    unanchored = sum(1 for h in heads if not h.anchors and h.covered_by is None)
+    if unanchored:
+        report.notes.append(f"{unanchored} tree head(s) have no anchor receipt yet")
+    unchecked = [h for h in heads if h.strength == "chain-unchecked"]
+    if unchecked:
+        how = ("the chain check did not date them" if checked_online else
+               "check them against the chain with pot verify --rpc URL")
+        report.notes.append(f"{len(unchecked)} of {len(heads)} tree head(s) are covered by a chain receipt that was "
+                            f"NOT checked against a chain ({how}): until then only the signer's key vouches for "
+                            "that transaction and its block time")
+    local = sum(1 for h in heads if h.strength in ("local", "none"))
+    if local:
+        report.notes.append(f"{local} of {len(heads)} tree head(s) are not covered by a chain receipt: for those, "
+                            "only the signer's key vouches for when they existed")
 
 
 def _check_summary(proof: ProvenanceProof) -> str:

@@ -15,7 +15,7 @@ from pot import ProvenanceConfig, ProvenanceRecorder
 from pot.anchors.base import AnchorReceipt
 from pot.anchors.ethereum import EthereumAnchor, deploy_registry, online_checker
 from pot.config import ChainSettings, Secret
-from pot.errors import ChainCheckError
+from pot.errors import AnchorReceiptError, ChainCheckError
 from pot.log.proof import ProvenanceProof
 from pot.log.verify import VerificationReport, verify_proof
 from tests.support.anvil import Anvil
@@ -30,9 +30,10 @@ def make_proof(tmp_path: Path) -> Iterator[Callable[..., tuple[ProvenanceProof, 
     recorders: list[ProvenanceRecorder] = []
 
     def make(settings: ChainSettings, records: int = 5, clock: Callable[[], datetime] | None = None,
-             ) -> tuple[ProvenanceProof, ProvenanceRecorder]:
+             auto_verify: bool = True) -> tuple[ProvenanceProof, ProvenanceRecorder]:
         store = tmp_path / f"store{len(recorders)}"
-        recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store), batch_size=2),
+        recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store), batch_size=2,
+                                                       auto_verify=auto_verify),
                                       chain_anchors=[EthereumAnchor(settings)], clock=clock)
         recorders.append(recorder)
         for epoch in range(records):
@@ -86,7 +87,7 @@ def test_proof_checks_against_the_chain(deployed_registry: Any, make_proof: Make
     [
         ({"block_hash": "0x" + "ab" * 32}, "not in block"),
         ({"block_number": 1}, "not in block"),
-        ({"block_time": 1}, "has time"),
+        ({"block_time": 2_000_000_000}, "has time"),
         ({"tx_hash": "0x" + "cd" * 32}, "no such transaction"),
         ({"chain_id": 1}, "receipt names chain id 1"),
         ({"contract": "0x" + "11" * 20}, "no contract at"),
@@ -121,12 +122,15 @@ def test_rpc_of_another_chain_fails(deployed_registry: Any, anvil_polygon: Anvil
 
 
 def test_record_dated_after_its_block_fails(deployed_registry: Any, make_proof: MakeProof) -> None:
-    """A signer whose clock runs an hour ahead: its own checks pass, the chain's clock says otherwise."""
+    """A signer whose clock runs an hour ahead: the block times in its own receipts contradict its records, offline
+    already; and the chain's clock says the same."""
     ahead = timedelta(hours=1)
-    proof, recorder = make_proof(deployed_registry.settings(), records=2, clock=lambda: datetime.now(UTC) + ahead)
-    offline_report(proof, recorder)  # self-consistent
+    proof, recorder = make_proof(deployed_registry.settings(), records=2, clock=lambda: datetime.now(UTC) + ahead,
+                                 auto_verify=False)  # the recorder's own check would refuse to hand it out
+    with pytest.raises(AnchorReceiptError, match=r"record seq 0 is dated .* after the block time") as failed:
+        offline_report(proof, recorder)
     with pytest.raises(ChainCheckError, match=r"record seq 0 is dated .* after block \d+ that anchors it"):
-        online_checker(deployed_registry.anvil.url)(proof, offline_report(proof, recorder))
+        online_checker(deployed_registry.anvil.url)(proof, failed.value.report)
 
 
 def test_anchor_reorganised_away_fails(fresh_anvil: Anvil, make_proof: MakeProof) -> None:

@@ -55,7 +55,7 @@ def test_seed_session_end_to_end(store: Path, capsys: pytest.CaptureFixture[str]
     code, key, _ = run(capsys, "key", "public")
     code, out, _ = run(capsys, "verify", "--proof", "my_model_proof.json", "--trusted-key", key.strip(),
                        "--local-chain", str(store / "localchain.jsonl"))
-    assert code == 0 and "signed by the trusted key" in out and "local-chain" in out
+    assert code == 0 and "signed by the trusted public key" in out and "local-chain" in out
     code, out, _ = run(capsys, "history", "--model-id", "my_model")
     assert code == 0 and "validation by official_suite" in out and "checkpoint epoch 2" in out
     code, out, _ = run(capsys, "--json", "history", "--model-id", "my_model")

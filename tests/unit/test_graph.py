@@ -195,7 +195,7 @@ def test_self_loops_and_unknown_nodes_are_refused(graph: LineageGraph) -> None:
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
     (("", "run"), {}, "node_id must be a non-empty string"),
-    (("a\tb", "run"), {}, "node_id contains a control character"),
+    (("a\tb", "run"), {}, "node_id contains the control or invisible character U\\+0009"),
     (("x" * 257, "run"), {}, "node_id is longer than 256 characters"),
     (("a", "job"), {}, "node kind must be one of run, model, dataset, artifact, got 'job'"),
     (("a", "run"), {"label": "x" * 1025}, "label must be a string of at most 1024 characters"),

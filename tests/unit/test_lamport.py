@@ -174,7 +174,7 @@ def test_event_round_trips_through_json_and_normalises_data() -> None:
     ({"run_id": ""}, "run_id must be a non-empty string"),
     ({"lamport": -1}, "lamport must be >= 0, got -1"),
     ({"lamport": "3"}, "lamport must be an integer, got str"),
-    ({"node_id": "a\nb"}, "node_id contains a control character"),
+    ({"node_id": "a\nb"}, "node_id contains the control or invisible character U\\+000A"),
     ({"seq": 1.0}, "seq must be an integer, got float"),
     ({"timestamp": "yesterday"}, "timestamp 'yesterday' is not of the form"),
     ({"data": [1]}, "data must be a JSON object, got list"),

@@ -70,7 +70,7 @@ def test_body_round_trip() -> None:
     ({"metrics": {"loss": "low"}}, "metrics.loss must be a number"),
     ({"metrics": {"loss": None}}, "metrics.loss must be a number"),
     ({"model_id": ""}, "model_id must be a non-empty string"),
-    ({"model_id": "a\nb"}, "control character"),
+    ({"model_id": "a\nb"}, "control or invisible character"),
     ({"model_id": "x" * 257}, "longer than 256"),
     ({"timestamp": "2026-11-22 12:00:00"}, "not of the form"),
     ({"timestamp": "2026-13-22T12:00:00.000000Z"}, "not a real moment"),
