@@ -1,4 +1,4 @@
-"""Ed25519 keys: the key file, passphrases, and that no secret ever shows."""
+"""Ed25519 keys: the key file, passphrases, that no secret ever shows, and which keys and signatures count."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pot.errors import FormatError, KeyringError
-from pot.log.canonical import DOMAIN_PROOF, DOMAIN_TREE_HEAD
+from pot.log.canonical import DOMAIN_PROOF, DOMAIN_TREE_HEAD, signing_input
 from pot.log.keys import PublicKey, SigningKey
 
 
@@ -81,3 +84,128 @@ def test_public_key_parsing(key: SigningKey, tmp_path: Path) -> None:
     assert PublicKey.from_text(str(file)) == key.public
     with pytest.raises(FormatError, match="must be 64 hex digits"):
         PublicKey.from_text("abc")
+
+
+# ---- Which keys and signatures count (pot/log/keys.py module docstring) ------------------------------------------
+
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+IDENTITY = "01" + "00" * 31
+
+# Every encoding of a point of small order: the eight points of the torsion subgroup, written canonically, and the six
+# other 32-byte strings that lax decoders (OpenSSL's among them) read as one of them. y is little-endian in bits
+# 0-254, the sign of x in bit 255. The eight y-values and the fourteen encodings are libsodium's
+# ge25519_has_small_order list (y compared without the sign bit); the order-8 y-value is also the public key of
+# vector 0 in "Taming the many EdDSAs" (Chalkias et al. 2020). Each is (hex, what it is, why pot refuses it).
+SMALL_ORDER_KEYS = [
+    (IDENTITY, "(0, 1), the identity, order 1", "small order"),
+    ("ec" + "ff" * 30 + "7f", "(0, -1), y = p-1, order 2", "small order"),
+    ("00" * 32, "(+sqrt(-1), 0), y = 0, order 4", "small order"),
+    ("00" * 31 + "80", "(-sqrt(-1), 0), y = 0 with the sign bit, order 4", "small order"),
+    ("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", "y = y8, x even, order 8", "small order"),
+    ("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85", "y = y8, x odd, order 8", "small order"),
+    ("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", "y = p-y8, x even, order 8", "small order"),
+    ("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", "y = p-y8, x odd, order 8", "small order"),
+    ("01" + "00" * 30 + "80", "the identity with the sign bit set (x = 0 has no sign)", "x = 0 with the sign bit"),
+    ("ec" + "ff" * 31, "(0, -1) with the sign bit set", "x = 0 with the sign bit"),
+    ("ed" + "ff" * 30 + "7f", "y = p, read as y = 0 (order 4)", "y >= 2\\^255-19"),
+    ("ed" + "ff" * 31, "y = p with the sign bit, read as y = 0 (order 4)", "y >= 2\\^255-19"),
+    ("ee" + "ff" * 30 + "7f", "y = p+1, read as the identity", "y >= 2\\^255-19"),
+    ("ee" + "ff" * 31, "y = p+1 with the sign bit, read as the identity", "y >= 2\\^255-19"),
+]
+CANONICAL_SMALL_ORDER = [hex_ for hex_, _, why in SMALL_ORDER_KEYS if why == "small order"]
+
+# Made with RFC 8032 arithmetic for these tests: the conftest key (seed 00 01 .. 1f, public 03a107bf..) plus the
+# order-8 point c7176a70..7a, and an ordinary RFC 8032 signature by that key's scalar and prefix over MIXED_MESSAGE,
+# whose hash k happens to be a multiple of 8, so OpenSSL accepts it.
+MIXED_ORDER_KEY = "b502ff3d92e31d8190b4aa4ea0414005167fad089c4de9dac8a2fc850fed4f58"
+MIXED_MESSAGE = b"pot mixed-order key 2"
+MIXED_SIGNATURE = ("4e7f1b15939070ac06ed64d28afd72455a1730f7e65f791570d3fe9f30e42128"
+                   "235a5d35bbebe03ddde701d869d09e25e1810d5e9e08e200fd2c2e67c85b110e")
+
+# RFC 8032 section 7.1, TEST 1.
+RFC8032_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC8032_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+
+
+def openssl_accepts(public_hex: str, signature: bytes, message: bytes) -> bool:
+    """What the backend alone says: any 32 bytes load as a key, and verify runs the cofactorless equation."""
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def pem_of(public_hex: str) -> str:
+    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_the_small_order_table_is_every_encoding_of_the_eight_points() -> None:
+    # Five y-values carry the eight points; y and y + p (when it fits in 255 bits) name the same y, and the sign bit
+    # doubles each; x = 0 (y = 1, p - 1) has no sign, so its sign-bit form is an alias rather than a second point.
+    ys = [0, 1, P - 1, int.from_bytes(bytes.fromhex(CANONICAL_SMALL_ORDER[4]), "little") & (2**255 - 1)]
+    ys.append(P - ys[3])
+    expected = {(y | sign << 255).to_bytes(32, "little").hex() for y0 in ys for y in (y0, y0 + P) if y < 2**255
+                for sign in (0, 1)}
+    assert expected == {hex_ for hex_, _, _ in SMALL_ORDER_KEYS}
+    assert len(SMALL_ORDER_KEYS) == 14 and len(CANONICAL_SMALL_ORDER) == 8
+
+
+def test_identity_key_forges_any_message_with_openssl_and_pot_refuses_it(key: SigningKey) -> None:
+    forged = bytes.fromhex(IDENTITY) + bytes(32)  # R = identity, S = 0
+    for message in (b"", b"I never signed this", signing_input(DOMAIN_PROOF, {"model_id": "m"})):
+        assert openssl_accepts(IDENTITY, forged, message)
+    with pytest.raises(FormatError, match=r"^Ed25519 public key 0100+ is refused: a point of small order \(1\)"):
+        PublicKey(bytes.fromhex(IDENTITY))
+    with pytest.raises(FormatError, match="small order"):
+        PublicKey.from_text(IDENTITY)
+
+
+@pytest.mark.parametrize(("public_hex", "what", "why"), SMALL_ORDER_KEYS, ids=[w for _, w, _ in SMALL_ORDER_KEYS])
+def test_every_small_order_key_encoding_is_refused(public_hex: str, what: str, why: str, tmp_path: Path) -> None:
+    # The threat is real for each: OpenSSL loads the key and accepts S = 0 with some small-order R for most messages.
+    forgeries = [i for i in range(16) for r in CANONICAL_SMALL_ORDER
+                 if openssl_accepts(public_hex, bytes.fromhex(r) + bytes(32), b"message %d" % i)]
+    assert forgeries, f"{what}: expected OpenSSL to accept a forgery"
+    for parse in (lambda: PublicKey(bytes.fromhex(public_hex)),
+                  lambda: PublicKey.from_text(public_hex),
+                  lambda: PublicKey.from_text("ed25519:" + public_hex),
+                  lambda: PublicKey.from_text(pem_of(public_hex))):
+        with pytest.raises(FormatError, match=why) as info:
+            parse()
+        assert "\n" not in str(info.value)
+    file = tmp_path / "pub.pem"
+    file.write_text(pem_of(public_hex))
+    with pytest.raises(FormatError, match=why):
+        PublicKey.from_text(str(file))
+
+
+@pytest.mark.parametrize(("public_hex", "why"), [
+    # y = p + 3 is on the curve (it reads as y = 3): OpenSSL loads it, and it would be a second key id for one point.
+    ((P + 3).to_bytes(32, "little").hex(), "non-canonical encoding \\(y >= 2\\^255-19\\)"),
+    ((2**255 - 1).to_bytes(32, "little").hex(), "non-canonical encoding \\(y >= 2\\^255-19\\)"),
+    ((2).to_bytes(32, "little").hex(), "not a point on the curve"),  # (y^2 - 1) / (d y^2 + 1) is no square for y = 2
+    (MIXED_ORDER_KEY, "small-order component"),
+])
+def test_non_canonical_off_curve_and_mixed_order_keys_are_refused(public_hex: str, why: str) -> None:
+    Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))  # the backend takes every one of them
+    with pytest.raises(FormatError, match=why):
+        PublicKey(bytes.fromhex(public_hex))
+    with pytest.raises(FormatError, match=why):
+        PublicKey.from_text(pem_of(public_hex))
+
+
+def test_a_mixed_order_key_is_refused_although_openssl_verifies_a_signature_under_it() -> None:
+    assert openssl_accepts(MIXED_ORDER_KEY, bytes.fromhex(MIXED_SIGNATURE), MIXED_MESSAGE)
+    with pytest.raises(FormatError, match="not in the prime-order subgroup"):
+        PublicKey.from_text(MIXED_ORDER_KEY)
+
+
+def test_keys_from_key_files_and_seeds_pass_the_checks(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    made = SigningKey.generate()
+    made.save(path)
+    assert SigningKey.load(path).public == made.public
+    assert SigningKey.from_seed(bytes.fromhex(RFC8032_SEED)).public.hex == RFC8032_PUBLIC
