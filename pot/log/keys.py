@@ -4,7 +4,8 @@
   The passphrase comes from the ``POT_KEY_PASSPHRASE`` environment variable, never from a command-line argument
   (which other users can read in the process list).
 - A public key is written as 64 hex digits of its raw 32 bytes; its key id is the SHA-256 of those bytes.
-- Signatures cover :func:`pot.log.canonical.signing_input` (domain tag + canonical JSON) and are 128 hex digits.
+- Signatures cover :func:`pot.log.canonical.signing_input` (domain tag + canonical JSON) and are 128 lower-case hex
+  digits.
 
 Nothing in this module puts private key bytes or a passphrase into an exception, a repr or a log line.
 
@@ -26,6 +27,9 @@ verifying, loads any 32 bytes. The checks matter because:
   so verifiers using the cofactored and the cofactorless equation would disagree about its signer's proofs.
 - RFC 8032 section 5.1.3 decoding refuses non-canonical and off-curve encodings; a second encoding of one point
   would be a second key id for the same key.
+
+A signature must be exactly 128 lower-case hex digits, as the format writes it: ``bytes.fromhex`` alone would also
+take upper case and whitespace, so one signature would have many spellings.
 
 The key checks are plain integer arithmetic mod p = 2^255 - 19 (RFC 8032 section 5.1). They run once per key, so
 clarity wins over speed: about 2 ms, almost all of it computing [L]A.
@@ -50,6 +54,7 @@ from pot.log.canonical import HexDigest, sha256_hex, signing_input
 PASSPHRASE_ENV = "POT_KEY_PASSPHRASE"
 ALGORITHM = "ed25519"
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_SIGNATURE_HEX = re.compile(r"[0-9a-f]{128}")
 
 # Edwards25519 as RFC 8032 section 5.1 defines it: -x^2 + y^2 = 1 + d x^2 y^2 over GF(p), base point of prime order L.
 _P = 2**255 - 19
@@ -141,15 +146,18 @@ class PublicKey:
         return sha256_hex(self.raw)
 
     def verify(self, domain: bytes, body: Mapping[str, Any], signature_hex: str) -> bool:
-        """True when ``signature_hex`` is this key's signature over ``body`` of kind ``domain``."""
-        try:
-            signature = bytes.fromhex(signature_hex)
-        except (TypeError, ValueError):
+        """True when ``signature_hex`` is this key's signature over ``body`` of kind ``domain``.
+
+        False for anything else (see the module docstring).
+        """
+        return self._verify_message(signing_input(domain, body), signature_hex)
+
+    def _verify_message(self, message: bytes, signature_hex: str) -> bool:
+        # Separate from verify() only so that known-answer tests can check RFC 8032's vectors, which sign raw bytes.
+        if not isinstance(signature_hex, str) or not _SIGNATURE_HEX.fullmatch(signature_hex):
             return False
-        if len(signature) != 64:
-            return False
         try:
-            self._key.verify(signature, signing_input(domain, body))
+            self._key.verify(bytes.fromhex(signature_hex), message)
         except InvalidSignature:
             return False
         return True

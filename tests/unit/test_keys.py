@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import stat
 from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from pot.errors import FormatError, KeyringError
 from pot.log.canonical import DOMAIN_PROOF, DOMAIN_TREE_HEAD, signing_input
@@ -123,9 +124,11 @@ MIXED_MESSAGE = b"pot mixed-order key 2"
 MIXED_SIGNATURE = ("4e7f1b15939070ac06ed64d28afd72455a1730f7e65f791570d3fe9f30e42128"
                    "235a5d35bbebe03ddde701d869d09e25e1810d5e9e08e200fd2c2e67c85b110e")
 
-# RFC 8032 section 7.1, TEST 1.
+# RFC 8032 section 7.1, TEST 1 (the empty message).
 RFC8032_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 RFC8032_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+RFC8032_SIGNATURE = ("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46b"
+                     "d25bf5f0595bbe24655141438e7a100b")
 
 
 def openssl_accepts(public_hex: str, signature: bytes, message: bytes) -> bool:
@@ -209,3 +212,36 @@ def test_keys_from_key_files_and_seeds_pass_the_checks(tmp_path: Path) -> None:
     made.save(path)
     assert SigningKey.load(path).public == made.public
     assert SigningKey.from_seed(bytes.fromhex(RFC8032_SEED)).public.hex == RFC8032_PUBLIC
+
+
+def test_rfc8032_test_1_still_verifies() -> None:
+    public = PublicKey.from_text(RFC8032_PUBLIC)
+    signature = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(RFC8032_SEED)).sign(b"")
+    assert signature.hex() == RFC8032_SIGNATURE
+    assert public._verify_message(b"", RFC8032_SIGNATURE)
+    assert not public._verify_message(b"\x00", RFC8032_SIGNATURE)
+
+
+def test_ordinary_signatures_still_verify(key: SigningKey) -> None:
+    for n in range(20):
+        body = {"n": n, "model_id": "m"}
+        signature = key.sign(DOMAIN_TREE_HEAD, body)
+        assert re.fullmatch(r"[0-9a-f]{128}", signature)
+        assert key.public.verify(DOMAIN_TREE_HEAD, body, signature)
+        assert PublicKey.from_text(key.public.hex).verify(DOMAIN_TREE_HEAD, body, signature)
+
+
+def test_signature_hex_must_be_exactly_128_lower_case_digits(key: SigningKey) -> None:
+    body = {"a": 1}
+    signature = key.sign(DOMAIN_TREE_HEAD, body)
+    assert key.public.verify(DOMAIN_TREE_HEAD, body, signature)
+    spaced = " ".join(signature[i:i + 2] for i in range(0, 128, 2))
+    # Each decodes with bytes.fromhex to the very signature bytes, yet none is the format's 128 lower-case digits.
+    for variant in (signature.upper(), signature[:64] + signature[64:].upper(), " " + signature, signature + "\n",
+                    signature + " ", "\t" + signature, spaced):
+        assert bytes.fromhex(variant) == bytes.fromhex(signature)
+        assert not key.public.verify(DOMAIN_TREE_HEAD, body, variant), repr(variant)
+    for variant in (signature + "00", signature[:-1], signature[:-1] + "\u0660", "ed25519:" + signature):
+        assert not key.public.verify(DOMAIN_TREE_HEAD, body, variant), repr(variant)
+    assert not key.public.verify(DOMAIN_TREE_HEAD, body, bytes.fromhex(signature))  # type: ignore[arg-type]
+    assert not key.public.verify(DOMAIN_TREE_HEAD, body, None)  # type: ignore[arg-type]
