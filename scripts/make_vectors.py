@@ -20,8 +20,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pot._internal.keccak import to_checksum_address  # noqa: E402
 from pot.anchors.base import AnchorReceipt  # noqa: E402
 from pot.anchors.localchain import entry_hash  # noqa: E402
+from pot.lineage import events  # noqa: E402
+from pot.lineage.gates import Gate, evaluate  # noqa: E402
 from pot.log.canonical import (  # noqa: E402
     DOMAIN_ANCHOR_RECEIPT,
     DOMAIN_LOCAL_CHAIN_ENTRY,
@@ -31,10 +34,10 @@ from pot.log.canonical import (  # noqa: E402
     signing_input,
 )
 from pot.log.heads import SignedTreeHead, TreeHead  # noqa: E402
-from pot.log.keys import SigningKey  # noqa: E402
+from pot.log.keys import _SMALL_ORDER_ENCODINGS, SigningKey  # noqa: E402
 from pot.log.merkle import MerkleTree  # noqa: E402
-from pot.log.proof import build_proof, signed_view  # noqa: E402
-from pot.log.records import TrainingCheckpoint, ValidationRecord  # noqa: E402
+from pot.log.proof import ProvenanceProof, build_proof, signed_view  # noqa: E402
+from pot.log.records import EventRecord, Record, StepsRecord, TrainingCheckpoint, ValidationRecord  # noqa: E402
 
 VECTORS = ROOT / "tests" / "assets" / "vectors" / "v1.json"
 CORPUS = ROOT / "tests" / "assets" / "proofs" / "v1"
@@ -42,8 +45,8 @@ HOSTILE = ROOT / "tests" / "assets" / "hostile"
 SEED = bytes(range(32))
 
 
-def _ts(second: int) -> str:
-    return f"2026-11-22T12:00:{second:02d}.000000Z"
+def _ts(second: int, minute: int = 0) -> str:
+    return f"2026-11-22T12:{minute:02d}:{second:02d}.000000Z"
 
 
 def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
@@ -116,9 +119,116 @@ def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
         "proof_signature": {"signing_input_sha256": __import__("hashlib").sha256(
             signing_input(DOMAIN_PROOF, signed_view(full.body()))).hexdigest(), "signature": full.signature_hash},
     }
+    lineage_proof, lineage_records, ethereum_receipt = lineage_log(key)
+    vectors["more_records"] = [{"body": r.body(), "canonical_json": canonical_json(r.body()).decode(),
+                                "leaf_hash": r.record_id} for r in lineage_records]
+    vectors["ethereum_receipt"] = {
+        "body": ethereum_receipt.body(),
+        "signing_input_hex": signing_input(DOMAIN_ANCHOR_RECEIPT, ethereum_receipt.body()).hex(),
+        "signature": ethereum_receipt.signature,
+        "note": "an invented receipt: no chain holds this transaction. Offline it verifies and the report must "
+                "call its head dated by the signer's word, never by a chain."}
+    vectors["gate_decisions"] = gate_decisions()
+    vectors["eip55"] = [to_checksum_address(a) for a in (
+        "0x5fbdb2315678afecb367f032d93f642f64180aa3", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+        "0x52908400098527886e0f7030069857d2e4169ee7", "0xde709f2102306220921060314715629080e2fb77")]
+    vectors["refused_public_keys"] = [{"public_key": k.hex(), "why": "small order"}
+                                      for k in sorted(_SMALL_ORDER_ENCODINGS)]
+    vectors["refused_names"] = [{"name": name, "why": why} for name, why in (
+        ("a\u200bb", "U+200B zero-width space"), ("digits\u202emlp", "U+202E right-to-left override"),
+        ("loss\u001b[31m", "U+001B escape"), ("\ufeffm", "U+FEFF byte order mark"), ("", "empty"),
+        ("x" * 257, "257 code points"))]
     text = full.dumps(indent=1) + "\n"
-    corpus = {"basic-full.proof.json": text, "basic-partial.proof.json": partial.dumps(indent=1) + "\n"}
+    corpus = {"basic-full.proof.json": text, "basic-partial.proof.json": partial.dumps(indent=1) + "\n",
+              "lineage-full.proof.json": lineage_proof.dumps(indent=1) + "\n"}
     return vectors, corpus, hostile(text)
+
+
+def lineage_log(key: SigningKey) -> tuple[ProvenanceProof, list[Record], AnchorReceipt]:
+    """A log with every record kind: a run (configuration, parents), steps, checkpoints (one with its file), a
+    validation, a metric, an artifact, a promotion on a weighted gate, a rollback, the run's end; two heads, both
+    anchored on the local chain, the second also by an invented Ethereum receipt."""
+    model_id = "digits-run"
+    made: list[Record] = []
+
+    def add(kind: type[Record], **fields: Any) -> Record:
+        record = kind.create(model_id=model_id, seq=len(made), timestamp=_ts(len(made), minute=5),
+                             salt=f"{len(made) + 100:032x}", node_id="main", lamport=len(made) + 1, **fields)
+        made.append(record)
+        return record
+
+    run_id = "run-20261122T120500-0000abcd"
+    add(EventRecord, event=events.RUN_STARTED, run_id=run_id, data=events.run_started(
+        "train", {"lr": 0.01, "epochs": 2, "layers": [64, 32]}, {"python": {"version": "3.11.7"}},
+        {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False, "branch": "main"}, "alice",
+        [events.parent_dataset("sklearn-digits", "d" * 64)]))
+    add(StepsRecord, run_id=run_id, steps=[1, 2, 3], epochs=[0, 0, 1], metrics={"loss": [2.3, 1.7, None]})
+    add(TrainingCheckpoint, run_id=run_id, model_hash="ab" * 32, epoch=0, metrics={"loss": 1.7, "acc": 0.5},
+        fingerprint_hash=None, validation_hash=None, step=2)
+    final = add(TrainingCheckpoint, run_id=run_id, model_hash="cd" * 32, epoch=1, metrics={"loss": 0.9},
+                fingerprint_hash=None, validation_hash=None, step=3, file_sha256="ef" * 32,
+                file_name="epoch-1.safetensors")
+    assert isinstance(final, TrainingCheckpoint)
+    validation = add(ValidationRecord, run_id=run_id, model_hash=final.model_hash, validator_id="holdout-v1",
+                     validation_result={"a": 0.072, "b": 0.536, "c": 0.366, "passed": True, "n": 360},
+                     confidence_score=0.9, challenge_hash=None)
+    assert isinstance(validation, ValidationRecord)
+    add(EventRecord, event=events.METRIC_LOGGED, run_id=run_id, data=events.metric_logged("test_acc", 0.95, 3))
+    add(EventRecord, event=events.ARTIFACT_SAVED, run_id=run_id,
+        data=events.artifact_saved("epoch-1.safetensors", "ef" * 32, 4096))
+    add(EventRecord, event=events.RUN_COMPLETED, run_id=run_id, data=events.run_completed("completed"))
+    name, data = events.promotion("staging", final.model_hash, Gate.from_json(WEIGHTED_GATE), [validation])
+    assert name == events.MODEL_PROMOTED
+    add(EventRecord, event=name, data=data)
+    add(EventRecord, event=events.MODEL_ROLLED_BACK, data=events.rolled_back("staging", final.model_hash,
+                                                                              final.model_hash, "canary"))
+    leaves = [bytes.fromhex(r.record_id) for r in made]
+    tree = MerkleTree(leaves)
+    heads: list[SignedTreeHead] = []
+    receipts: list[AnchorReceipt] = []
+    previous: dict[str, Any] | None = None
+    for n, size in enumerate((5, len(made))):
+        head = TreeHead(model_id=model_id, tree_size=size, root_hash=tree.root(size).hex(),
+                        prev_head=heads[-1].head.head_hash if heads else None, timestamp=_ts(20 + n, minute=5),
+                        key_id=key.key_id)
+        heads.append(SignedTreeHead.sign(head, key))
+        entry = {"index": 10 + n, "prev_entry": entry_hash(previous) if previous else "00" * 32,
+                 "model_id": model_id, "tree_size": size, "root_hash": head.root_hash, "head_hash": head.head_hash,
+                 "timestamp": _ts(30 + n, minute=5), "key_id": key.key_id}
+        previous = entry
+        receipts.append(AnchorReceipt.issue("localchain", head, {
+            "entry": entry, "entry_signature": key.sign(DOMAIN_LOCAL_CHAIN_ENTRY, entry)}, _ts(40 + n, minute=5),
+            key))
+    last = heads[-1].head
+    ethereum = AnchorReceipt.issue("ethereum", last, {
+        "chain_id": 11155111, "contract": to_checksum_address("0x5fbdb2315678afecb367f032d93f642f64180aa3"),
+        "tx_hash": "0x" + "5a" * 32, "block_number": 7_000_000, "block_hash": "0x" + "b1" * 32,
+        "block_time": 1795349145,  # 2026-11-22T12:05:45Z: after every record, before the receipt
+        "log_index": 3, "submitter": to_checksum_address("0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"),
+        "meta_hash": "0x" + last.head_hash}, _ts(50, minute=5), key)
+    receipts.append(ethereum)
+    from datetime import UTC, datetime
+
+    proof = build_proof(model_id=model_id, record_bodies=[r.body() for r in made], leaves=leaves, heads=heads,
+                        receipts=receipts, key=key, now=datetime(2026, 11, 22, 12, 6, tzinfo=UTC))
+    return proof, made, ethereum
+
+
+# A weighted gate whose score, computed exactly and rounded once, is the double just above what summing the
+# products in floating point gives: a verifier that does float arithmetic refuses what pot promotes.
+WEIGHTED_GATE = {"weights": {"a": 0.32, "b": 0.15, "c": 0.65}, "min_score": 0.30476785714285715,
+                 "thresholds": {"a": {">": 0.05, "<=": 1}}}
+
+
+def gate_decisions() -> list[dict[str, Any]]:
+    cases = [
+        (WEIGHTED_GATE, {"a": 0.072, "b": 0.536, "c": 0.366}),
+        (WEIGHTED_GATE, {"a": 0.072, "b": 0.536}),  # a weighted metric missing: no score
+        ({"thresholds": {"loss": {"<": 0.2}, "acc": {">=": 0.9, "==": 1}}}, {"loss": "NaN", "acc": 1}),
+        ({"thresholds": {"acc": {">=": 0.9}}}, {"acc": 0.9, "other": 5}),
+    ]
+    return [{"gate": Gate.from_json(gate).canonical(), "metrics": metrics,
+             "decision": evaluate(Gate.from_json(gate), metrics).to_json()} for gate, metrics in cases]
 
 
 def hostile(valid: str) -> dict[str, bytes]:

@@ -271,6 +271,8 @@ class Record:
                 values[name] = None
                 continue
             values[name] = spec.check(value, name)
+        if (values["node_id"] is None) != (values["lamport"] is None):
+            raise FormatError(f"{cls.KIND} record has a node_id or a lamport stamp without the other")
         return values
 
     @classmethod

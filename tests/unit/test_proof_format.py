@@ -82,6 +82,73 @@ def test_vectors_recomputed_from_the_spec_with_only_hashlib_and_cryptography() -
     Ed25519PublicKey.from_public_bytes(public).verify(bytes.fromhex(document["signature_hash"]), proof_input)
 
 
+def test_the_lineage_vectors_recomputed_from_the_spec() -> None:
+    """Events, steps, an Ethereum receipt and gate decisions, from docs/PROOF_FORMAT.md alone (no pot code)."""
+    from fractions import Fraction
+
+    from web3 import Web3  # an independent keccak for EIP-55
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(VECTORS["key"]["seed"]))
+    for vector in VECTORS["more_records"]:
+        canonical = rfc8785.dumps(vector["body"])
+        assert canonical.decode() == vector["canonical_json"]
+        assert H(b"\x00" + canonical).hex() == vector["leaf_hash"]
+    receipt = VECTORS["ethereum_receipt"]
+    receipt_input = b"pot.v1.anchor-receipt\x00" + rfc8785.dumps(receipt["body"])
+    assert receipt_input.hex() == receipt["signing_input_hex"]
+    assert private.sign(receipt_input).hex() == receipt["signature"]
+    for address in VECTORS["eip55"]:
+        assert Web3.to_checksum_address(address.lower()) == address
+
+    names = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+             "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+    for vector in VECTORS["gate_decisions"]:
+        gate, metrics, decision = vector["gate"], vector["metrics"], vector["decision"]
+        special = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+        values = {m: (special[v] if isinstance(v, str) else float(v)) for m, v in metrics.items()}
+        reads = sorted(set(gate.get("thresholds", {})) | set(gate.get("weights", {})))
+        missing = [m for m in reads if m not in values]
+        checks = []
+        for metric in sorted(gate.get("thresholds", {})):
+            for op in sorted(gate["thresholds"][metric]):
+                value = values.get(metric)
+                finite = value is not None and value - value == 0
+                checks.append({"metric": metric, "op": op, "threshold": gate["thresholds"][metric][op],
+                               "value": metrics.get(metric), "passed": finite and names[op](value, gate["thresholds"][
+                                   metric][op])})
+        score, score_passed = None, True
+        if "weights" in gate:
+            weights = gate["weights"]
+            if all(m in values and values[m] - values[m] == 0 for m in weights):
+                exact = sum(Fraction(w) * Fraction(values[m]) for m, w in weights.items()) / sum(
+                    Fraction(w) for w in weights.values())
+                score = exact.numerator / exact.denominator  # Python's int division rounds once, to nearest even
+                score_passed = score >= gate["min_score"]
+            else:
+                score_passed = False
+        gate_digest = H(rfc8785.dumps(gate)).hex()
+        expected = {"format": "pot.gate-decision.v1", "gate": gate_digest,
+                    "passed": all(c["passed"] for c in checks) and score_passed and not missing, "score": score,
+                    "checks": checks, "missing": missing}
+        assert rfc8785.dumps(expected) == rfc8785.dumps(decision)
+    # The weighted case is one where summing the products in floating point gives a lower score, which fails.
+    first = VECTORS["gate_decisions"][0]
+    naive = sum(w * first["metrics"][m] for m, w in first["gate"]["weights"].items()) / sum(
+        first["gate"]["weights"].values())
+    assert first["decision"]["passed"] and naive < first["gate"]["min_score"]
+
+
+def test_refused_key_and_name_vectors_are_refused() -> None:
+    from pot.log.records import check_name
+
+    for vector in VECTORS["refused_public_keys"]:
+        with pytest.raises(FormatError):
+            PublicKey(bytes.fromhex(vector["public_key"]))
+    for vector in VECTORS["refused_names"]:
+        with pytest.raises(FormatError):
+            check_name(vector["name"], "model_id")
+
+
 def test_inclusion_and_consistency_vectors_verify() -> None:
     from pot.log.merkle import verify_consistency, verify_inclusion
 
