@@ -547,9 +547,11 @@ def _gate_arg(text: str) -> Any:
     path = Path(text)
     if not text.lstrip().startswith("{") and path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as handle:
+                data = handle.read(MAX_JSON_ARGUMENT + 1)  # bytes: the strict reader names a file that is not UTF-8
         except OSError as exc:
             raise UsageError(f"cannot read gate file {path}: {exc.strerror}") from None
+        return Gate.from_json(data)
     return Gate.from_json(text)
 
 

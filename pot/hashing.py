@@ -350,7 +350,10 @@ def hash_safetensors(
     path = Path(path)
     with _open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
-        tensors = _parse_safetensors_header(handle, size, path)
+        try:
+            tensors = _parse_safetensors_header(handle, size, path)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
         if not tensors:
             return model_digest([])
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
@@ -529,7 +532,13 @@ def _file_chunks(path: Path) -> ChunkSource:
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
         with handle:
-            while read := handle.readinto(buffer):
+            while True:
+                try:
+                    read = handle.readinto(buffer)
+                except OSError as exc:  # a file that opens but cannot be read (/proc/self/mem, a failing disk)
+                    raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+                if not read:
+                    return
                 yield buffer[:read]
 
     return chunks

@@ -14,14 +14,13 @@ that saved it.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pot.errors import UsageError
+from pot.errors import FormatError, UsageError
 from pot.lineage.events import ARTIFACT_SAVED, RUN_COMPLETED, RUN_STARTED, check_reference
 from pot.lineage.graph import LineageGraph
 from pot.log.records import EventRecord, Record
@@ -90,6 +89,7 @@ def list_runs(store: Any, *, kind: str | None = None, status: str | None = None,
     """The newest runs first, optionally of one kind or status (indexed: fast at any number of runs)."""
     if limit < 1:
         raise UsageError("-n must be at least 1")
+    limit = min(limit, 2**62)  # "all of them": SQLite's LIMIT takes a 64-bit integer
     where, params = [], []
     if kind is not None:
         where.append("kind = ?")
@@ -147,18 +147,23 @@ def export_config(store: Any, run_id: str) -> dict[str, Any]:
             "git_commit": data["git"].get("commit")}
 
 
+MAX_RUN_CONFIG_BYTES = 64 << 20
+
+
 def load_run_config(path: str | Path) -> dict[str, Any]:
     """Read a file written by ``pot runs export-config`` and check it (one clear line if it is not one)."""
+    from pot._internal import strictjson
     from pot.lineage.environment import config_hash
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_RUN_CONFIG_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"config file {path} is not JSON: {exc.msg} (line {exc.lineno})") from None
+        document = strictjson.loads(data, f"config file {path}", max_bytes=MAX_RUN_CONFIG_BYTES)
+    except FormatError as exc:
+        raise UsageError(str(exc)) from None
     if not isinstance(document, dict) or document.get("format") != RUN_CONFIG_FORMAT:
         raise UsageError(f"config file {path} is not a pot run config (format {RUN_CONFIG_FORMAT})")
     if not isinstance(document.get("config"), dict) or config_hash(document["config"]) != document.get("config_hash"):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,18 +135,31 @@ class ProvenanceProof:
 
     @classmethod
     def load(cls, path: Path | str, *, max_bytes: int = MAX_PROOF_BYTES) -> ProvenanceProof:
+        """Read and parse a proof file. Only a regular file is read (a FIFO would block, a device never end), and
+        never more than ``max_bytes``, whatever the file claims its size is."""
         path = Path(path)
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise FormatError(f"{path} is {size} bytes, over the {max_bytes}-byte limit for a proof")
-            data = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
         except FileNotFoundError:
             raise UsageError(f"no proof file at {path}") from None
         except IsADirectoryError:
             raise UsageError(f"{path} is a directory, not a proof file") from None
         except OSError as exc:
-            raise UsageError(f"cannot read proof file {path}: {exc.strerror}") from exc
+            raise UsageError(f"cannot read proof file {path}: {exc.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise UsageError(f"{path} is a directory, not a proof file")
+            if not stat.S_ISREG(info.st_mode):
+                raise UsageError(f"{path} is not a regular file (a pipe or a device), not a proof file")
+            if info.st_size > max_bytes:
+                raise FormatError(f"{path} is {info.st_size} bytes, over the {max_bytes}-byte limit for a proof")
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(max_bytes + 1)  # a file that grew since fstat is still read only this far
+        except OSError as exc:
+            raise UsageError(f"cannot read proof file {path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
         return cls.from_json(data, max_bytes=max_bytes)
 
     @classmethod

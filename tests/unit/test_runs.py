@@ -91,7 +91,7 @@ def test_export_config_and_rerun_points_at_the_original(make_recorder: Make, tmp
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "is not JSON"),
+    ("{not json", "is not valid JSON"),
     ('{"format": "something else"}', "is not a pot run config"),
     ('{"format": "pot.run-config.v1", "config": {"lr": 1}, "config_hash": "00"}', "does not match its config_hash"),
 ])
