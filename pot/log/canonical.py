@@ -51,7 +51,7 @@ def canonical_json(value: Any) -> bytes:
         text = _fast(value)
     except (_NotFast, TypeError):  # TypeError: keys that are not all strings, which sorted() or the escaper refuse
         return reference_canonical_json(value)
-    if text and max(text) > "\uffff":
+    if not text.isascii() and max(text) > "\uffff":
         # Keys outside the BMP sort differently in UTF-16 than by code point; one pass over the output finds any
         # (values too, which is harmless: the reference encoder gives their right form as well).
         return reference_canonical_json(value)

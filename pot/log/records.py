@@ -83,9 +83,18 @@ def _shown(value: Any) -> str:
 
 def check_name(value: Any, name: str) -> str:
     """A model, validator, run, node or metric name: 1..256 code points, no control or invisible characters."""
+    if value.__class__ is str and value in _VALID_NAMES:
+        return value  # the same few names (model, metrics, validator) recur in every record
     if not isinstance(value, str) or not value:
         raise FormatError(f"{name} must be a non-empty string")
-    return check_text(value, name)
+    check_text(value, name)
+    if len(_VALID_NAMES) < _VALID_NAMES_KEPT:
+        _VALID_NAMES.add(value)
+    return value
+
+
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_KEPT = 4096
 
 
 def check_text(value: Any, name: str, limit: int = MAX_ID_LENGTH) -> str:
@@ -278,7 +287,12 @@ class Record:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Record:
         """Check a body and build the record; its id is computed, never taken from input."""
-        return cls.from_checked(cls._check_body(body))
+        values = cls._check_body(body)
+        if type(body) is dict:
+            # A body read from JSON holds plain values, which the checks left as they were, so its own canonical
+            # form is the record's: no need to build the body again to hash it.
+            return cls(**values, **{cls.ID_FIELD: leaf_hash(body).hex()})
+        return cls.from_checked(values)
 
     @classmethod
     def from_checked(cls, values: dict[str, Any]) -> Record:
