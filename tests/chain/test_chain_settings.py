@@ -65,3 +65,13 @@ def test_chain_id_setting_is_a_chain_id(chain_id: str) -> None:
     with pytest.raises(UsageError, match="CHAIN_ID must be between 1 and"):
         ChainSettings.resolve(environ={"CHAIN_ID": chain_id}, dotenv=None)
 
+
+
+def test_contract_address_that_is_no_address_is_not_echoed() -> None:
+    pytest.importorskip("web3")
+    from pot.anchors.ethereum import EthereumAnchor
+
+    settings = ChainSettings(rpc_url="http://127.0.0.1:9", private_key=Secret(KEY), contract_address=KEY)
+    with pytest.raises(UsageError, match="CONTRACT_ADDRESS is not an Ethereum address") as caught:
+        EthereumAnchor(settings)
+    assert KEY[2:] not in str(caught.value)
