@@ -455,21 +455,23 @@ def _contract(args: argparse.Namespace) -> int:
 
 @handler("anchor")
 def _anchor(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from pot.anchors.ethereum import EthereumAnchor
+    from pot.config import ProvenanceConfig
+    from pot.recorder import ProvenanceRecorder
 
-    recorder = _recorder(args)
-    try:
-        store = recorder.store
+    with _open_store(args) as store:
         settings = _chain_settings(args, store)
-        if not settings.wants_chain:
-            raise UsageError("no chain configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
-                             "with `pot contract deploy`")
-        if getattr(args, "rpc_url", None):
-            settings = replace(settings, rpc_url=args.rpc_url)
-        receipts = recorder.anchor_pending(args.model_id, anchors=[EthereumAnchor(settings)])
-        left = len(store.pending_heads("ethereum", args.model_id))
+        root = store.root
+    if not settings.wants_chain:
+        raise UsageError("no chain configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
+                         "with `pot contract deploy`")
+    # The anchor first: a missing [chain] extra or a bad setting is then the command's one error line, before a
+    # recorder could warn about the same thing.
+    anchor = EthereumAnchor(settings)
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(root)), chain_anchors=[anchor])
+    try:
+        receipts = recorder.anchor_pending(args.model_id)
+        left = len(recorder.store.pending_heads("ethereum", args.model_id))
     finally:
         recorder.close()
     data = {"anchored": len(receipts), "pending": left,

@@ -34,6 +34,10 @@ The private key is held in a :class:`pot.config.Secret` and an eth-account objec
 log line or repr of this module. The RPC URL is shown as scheme://host:port only (:func:`pot.config.endpoint_of`),
 since hosted RPC URLs carry an API key in their path or query and some a password in the netloc: errors say no
 more, and a filter takes the rest of the URL out of web3's and urllib3's own (DEBUG) log lines.
+
+Without the ``[chain]`` extra this module still imports; every entry point that needs web3 raises
+:class:`pot.errors.AnchorUnavailable` saying what to install, and :func:`chain_anchor_for` warns and returns None,
+so a recorder records locally and its heads stay pending.
 """
 
 from __future__ import annotations
@@ -52,47 +56,10 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-# Importing web3 imports py_ecc, which raises the interpreter's recursion limit to 100,000 for the whole process.
-# Under that limit a deeply nested JSON document (a hostile proof) overflows the C stack inside json.loads and
-# kills the process with SIGSEGV, where the default limit gives a RecursionError that pot reports as a bad proof.
-# pot never calls py_ecc (secp256k1 signing goes through coincurve), so the limit is put back after the imports.
-_RECURSION_LIMIT = sys.getrecursionlimit()
-
-import requests  # noqa: E402
-from eth_account import Account  # noqa: E402
-from web3 import Web3  # noqa: E402
-from web3.exceptions import (  # noqa: E402
-    BadFunctionCallOutput,
-    ContractCustomError,
-    ContractLogicError,
-    TimeExhausted,
-    TransactionNotFound,
-    Web3Exception,
-    Web3RPCError,
-)
-from web3.middleware import ExtraDataToPOAMiddleware  # noqa: E402
-from web3.providers.rpc.utils import ExceptionRetryConfiguration  # noqa: E402
-from web3.types import RPCEndpoint  # noqa: E402
-
-sys.setrecursionlimit(_RECURSION_LIMIT)
-
-from pot.anchors.base import Strength  # noqa: E402
-from pot.anchors.ethereum_receipt import (  # noqa: E402
-    BACKEND,
-    DEV_CHAIN_IDS,
-    POA_CHAIN_IDS,
-    chain_name,
-    check_details,
-)
-from pot.config import (  # noqa: E402
-    MAX_CHAIN_ID,
-    ChainSettings,
-    ProvenanceConfig,
-    Secret,
-    endpoint_of,
-    secret_url_parts,
-)
-from pot.errors import (  # noqa: E402
+from pot.anchors.base import Strength
+from pot.anchors.ethereum_receipt import BACKEND, DEV_CHAIN_IDS, POA_CHAIN_IDS, chain_name, check_details
+from pot.config import MAX_CHAIN_ID, ChainSettings, ProvenanceConfig, Secret, endpoint_of, secret_url_parts
+from pot.errors import (
     AnchorMismatch,
     AnchorReverted,
     AnchorUnavailable,
@@ -101,8 +68,39 @@ from pot.errors import (  # noqa: E402
     PotError,
     UsageError,
 )
-from pot.log.heads import SignedTreeHead, TreeHead  # noqa: E402
-from pot.log.records import format_timestamp, parse_timestamp  # noqa: E402
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.records import format_timestamp, parse_timestamp
+
+CHAIN_EXTRA = "pip install 'pot-provenance[chain]'"
+_missing_chain_client: str | None = None  # the module that could not be imported, when the extra is missing
+
+# Importing web3 imports py_ecc, which raises the interpreter's recursion limit to 100,000 for the whole process.
+# Under that limit a deeply nested JSON document (a hostile proof) overflows the C stack inside json.loads and
+# kills the process with SIGSEGV, where the default limit gives a RecursionError that pot reports as a bad proof.
+# pot never calls py_ecc (secp256k1 signing goes through coincurve), so the limit is put back after the imports.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+try:
+    import requests
+    from eth_account import Account
+    from web3 import Web3
+    from web3.exceptions import (
+        BadFunctionCallOutput,
+        ContractCustomError,
+        ContractLogicError,
+        TimeExhausted,
+        TransactionNotFound,
+        Web3Exception,
+        Web3RPCError,
+    )
+    from web3.middleware import ExtraDataToPOAMiddleware
+    from web3.providers.rpc.utils import ExceptionRetryConfiguration
+    from web3.types import RPCEndpoint
+except ImportError as exc:
+    # No [chain] extra. The module still imports so that a recorder can warn and record locally; the entry points
+    # that need web3 raise AnchorUnavailable naming the extra (see _require_chain_client).
+    _missing_chain_client = exc.name or "web3"
+finally:
+    sys.setrecursionlimit(_RECURSION_LIMIT)
 
 if TYPE_CHECKING:
     from pot.log.keys import SigningKey
@@ -111,6 +109,7 @@ if TYPE_CHECKING:
     from pot.log.verify import VerificationReport
 
 __all__ = [
+    "CHAIN_EXTRA",
     "EthereumAnchor",
     "chain_anchor_for",
     "deploy_registry",
@@ -122,7 +121,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ARTIFACT = "ProvenanceRegistry.json"
-ANCHORED_TOPIC = "0x" + Web3.keccak(text="Anchored(bytes32,bytes32,address)").hex()
+# keccak256("Anchored(bytes32,bytes32,address)"), written out so this module imports without web3 (a test recomputes it)
+ANCHORED_TOPIC = "0x840d56d6081fa4a201be5c97698b23055ee2e65deab7d5845a6ee3053b68bdf8"
 # Store settings read as the lowest-precedence source (ChainSettings.resolve upper-cases the keys).
 SAVED_SETTINGS = ("rpc_url", "contract_address", "chain_id", "confirmation_blocks", "gas_price_gwei",
                   "blockchain_client_type")
@@ -146,6 +146,12 @@ def load_artifact() -> dict[str, Any]:
     text = resources.files("pot").joinpath("contracts").joinpath(ARTIFACT).read_text(encoding="utf-8")
     artifact: dict[str, Any] = json.loads(text)
     return artifact
+
+
+def _require_chain_client() -> None:
+    if _missing_chain_client is not None:
+        raise AnchorUnavailable(f"the chain client is not installed (no module named {_missing_chain_client!r}): "
+                                f"{CHAIN_EXTRA}")
 
 
 class _ScrubRpcUrls(logging.Filter):
@@ -274,6 +280,7 @@ def _unreachable_reason(exc: BaseException) -> str:
 
 
 def _make_web3(rpc_url: str, request_timeout: float) -> Web3:
+    _require_chain_client()
     _scrubber.add(rpc_url)
     # web3 retries idempotent calls 5 times with exponential back-off by default (about 4 s when a node is down);
     # three quick tries are enough to ride out a dropped connection and keep "RPC down" fast to report.
@@ -325,6 +332,7 @@ class _Client:
     """One RPC connection, checked once: chain id as configured, POA middleware where needed."""
 
     def __init__(self, settings: ChainSettings, request_timeout: float) -> None:
+        _require_chain_client()
         if not settings.rpc_url:
             raise UsageError("RPC_URL is not set")
         self.settings = settings
@@ -759,7 +767,8 @@ def deploy_registry(settings: ChainSettings, *, timeout: float = 120.0, request_
 
 
 def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | None = None) -> EthereumAnchor | None:
-    """The chain anchor the configuration asks for, or None (with a warning) when it asks for none.
+    """The chain anchor the configuration asks for, or None (with a warning) when it asks for none, or when the
+    ``[chain]`` extra is not installed: then the heads are anchored locally and stay pending, and recording goes on.
 
     Settings come from ``config.client_config``, the environment, ``.env`` and the store's saved settings, in that
     order (see :meth:`pot.config.ChainSettings.resolve`). Does not contact the RPC. ``key`` (the Ed25519 signing
@@ -773,6 +782,10 @@ def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | N
                   "BLOCKCHAIN_CLIENT_TYPE is local" if settings.client_type == "local" else "no RPC_URL is set")
         log.warning("pot: blockchain anchoring is enabled but %s: tree heads are anchored to the local chain only",
                     reason)
+        return None
+    if _missing_chain_client is not None:
+        log.warning("pot: blockchain anchoring is enabled but the chain client is not installed (%s): tree heads are "
+                    "anchored to the local chain only and stay pending for `pot anchor --pending`", CHAIN_EXTRA)
         return None
     return EthereumAnchor(settings)
 
@@ -788,7 +801,7 @@ def probe(settings: ChainSettings, *, request_timeout: float = 10.0) -> list[tup
     try:
         client = _Client(settings, request_timeout)
     except PotError as exc:
-        return [("RPC", False, str(exc))]
+        return [("chain client" if _missing_chain_client else "RPC", False, str(exc))]
     try:
         block = client.block_number("connecting")
         rows.append(("RPC reachable", True, f"{client.endpoint} answers, latest block {block}"))
@@ -842,7 +855,8 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
                    ) -> Callable[[ProvenanceProof, VerificationReport], None]:
     """A chain checker for :func:`pot.log.verify.verify_proof`: checks each ``ethereum`` receipt against ``rpc_url``.
 
-    Does not contact the RPC until called. For each receipt of backend ``ethereum``, in order:
+    Does not contact the RPC until called; raises :class:`pot.errors.AnchorUnavailable` at once when the ``[chain]``
+    extra is not installed. For each receipt of backend ``ethereum``, in order:
 
     1. the RPC's chain id is the receipt's ``chain_id``;
     2. there is code at ``contract``;
@@ -857,6 +871,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
     It sets ``chain_time`` (the block time) and ``chain_detail`` on the head's :class:`pot.log.verify.HeadStatus` and
     raises :class:`pot.errors.ChainCheckError` at the first mismatch or when the RPC cannot answer.
     """
+    _require_chain_client()
     state: dict[str, Any] = {}
     endpoint = endpoint_of(rpc_url)
 
