@@ -432,7 +432,9 @@ def _chain_settings(args: argparse.Namespace, store: Any) -> Any:
 
 @handler("contract")
 def _contract(args: argparse.Namespace) -> int:
-    from pot.anchors.ethereum import deploy_registry
+    from dataclasses import replace
+
+    from pot.anchors.ethereum import EthereumAnchor, deploy_registry
     from pot.anchors.ethereum_receipt import chain_name
 
     with _open_store(args) as store:
@@ -440,12 +442,13 @@ def _contract(args: argparse.Namespace) -> int:
         if not settings.rpc_url:
             raise UsageError("no RPC endpoint: set RPC_URL (environment or .env) or pass --rpc-url")
         address = deploy_registry(settings)
-        from dataclasses import replace
-
-        from pot.anchors.ethereum import EthereumAnchor
-
-        chain_id = EthereumAnchor(replace(settings, contract_address=address)).chain_id
+        # Saved before anything else can fail: the deployment is paid for, and a lost address means paying again.
         store.set_setting("contract_address", address)
+        try:
+            chain_id = EthereumAnchor(replace(settings, contract_address=address)).chain_id
+        except AnchorError as exc:
+            raise type(exc)(f"deployed ProvenanceRegistry at {address} (saved in the store), but then: {exc}"
+                            ) from None
         store.set_setting("chain_id", str(chain_id))
     _emit(args, f"deployed ProvenanceRegistry at {address} on {chain_name(chain_id)}; saved in the store "
                 f"(set CONTRACT_ADDRESS={address} to use it elsewhere)",

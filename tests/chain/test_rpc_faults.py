@@ -288,3 +288,37 @@ def test_commands_exit_3_with_one_line_and_anchor_pending_later_anchors(fresh_an
     verified = run("verify", "--proof", "p.json", "--rpc", node.url, rpc=node.url, code=0)
     assert f"{len(faults)} anchored on a chain" in verified.stdout, verified.stdout
     assert deployed["chain_id"] == 31337
+
+
+def test_contract_deploy_keeps_the_address_when_the_endpoint_fails_right_after(fresh_anvil: Anvil,
+                                                                              tmp_path: Path) -> None:
+    """The deployment is paid for once mined: an endpoint that turns bad before pot has read the chain id again
+    must not lose the address (a lost address means deploying, and paying, again)."""
+    from pot.log.store import Store
+
+    node = fresh_anvil
+    env = {**os.environ, "POT_HOME": str(tmp_path / "store"), "PRIVATE_KEY": node.private_keys[ACCOUNT]}
+    pot = [sys.executable, str(ROOT / "scripts" / "provenance_cli.py")]
+    mined: list[Any] = []
+
+    def receipt(request: dict[str, Any], forward: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        response = forward()
+        if response.get("result"):
+            mined.append(response["result"])
+        return response
+
+    def chain_id_until_mined(request: dict[str, Any], forward: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        return answer("banana")(request, forward) if mined else forward()
+
+    assert subprocess.run([*pot, "init", "--blockchain"], env=env, cwd=tmp_path, timeout=60).returncode == 0
+    rules = {"eth_getTransactionReceipt": receipt, "eth_chainId": chain_id_until_mined}
+    with RpcProxy(node.url, rules) as relay:
+        result = subprocess.run([*pot, "contract", "deploy"], env={**env, "RPC_URL": hosted(relay.url)},
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "deployed ProvenanceRegistry at 0x" in result.stderr and "chain id that is not a number" in result.stderr
+    assert_nothing_leaks(result.stderr)
+    with Store(tmp_path / "store") as store:
+        address = store.get_setting("contract_address")
+    assert address is not None and address in result.stderr
+    assert node.rpc("eth_getCode", address, "latest") != "0x"
