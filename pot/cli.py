@@ -439,7 +439,9 @@ def _chain_settings(args: argparse.Namespace, store: Any) -> Any:
 
 @handler("contract")
 def _contract(args: argparse.Namespace) -> int:
-    from pot.anchors.ethereum import deploy_registry
+    from dataclasses import replace
+
+    from pot.anchors.ethereum import EthereumAnchor, deploy_registry
     from pot.anchors.ethereum_receipt import chain_name
 
     with _open_store(args) as store:
@@ -447,12 +449,13 @@ def _contract(args: argparse.Namespace) -> int:
         if not settings.rpc_url:
             raise UsageError("no RPC endpoint: set RPC_URL (environment or .env) or pass --rpc-url")
         address = deploy_registry(settings)
-        from dataclasses import replace
-
-        from pot.anchors.ethereum import EthereumAnchor
-
-        chain_id = EthereumAnchor(replace(settings, contract_address=address)).chain_id
+        # Saved before anything else can fail: the deployment is paid for, and a lost address means paying again.
         store.set_setting("contract_address", address)
+        try:
+            chain_id = EthereumAnchor(replace(settings, contract_address=address)).chain_id
+        except AnchorError as exc:
+            raise type(exc)(f"deployed ProvenanceRegistry at {address} (saved in the store), but then: {exc}"
+                            ) from None
         store.set_setting("chain_id", str(chain_id))
     _emit(args, f"deployed ProvenanceRegistry at {address} on {chain_name(chain_id)}; saved in the store "
                 f"(set CONTRACT_ADDRESS={address} to use it elsewhere)",
@@ -462,21 +465,23 @@ def _contract(args: argparse.Namespace) -> int:
 
 @handler("anchor")
 def _anchor(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from pot.anchors.ethereum import EthereumAnchor
+    from pot.config import ProvenanceConfig
+    from pot.recorder import ProvenanceRecorder
 
-    recorder = _recorder(args)
-    try:
-        store = recorder.store
+    with _open_store(args) as store:
         settings = _chain_settings(args, store)
-        if not settings.wants_chain:
-            raise UsageError("no chain configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
-                             "with `pot contract deploy`")
-        if getattr(args, "rpc_url", None):
-            settings = replace(settings, rpc_url=args.rpc_url)
-        receipts = recorder.anchor_pending(args.model_id, anchors=[EthereumAnchor(settings)])
-        left = len(store.pending_heads("ethereum", args.model_id))
+        root = store.root
+    if not settings.wants_chain:
+        raise UsageError("no chain configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
+                         "with `pot contract deploy`")
+    # The anchor first: a missing [chain] extra or a bad setting is then the command's one error line, before a
+    # recorder could warn about the same thing.
+    anchor = EthereumAnchor(settings)
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(root)), chain_anchors=[anchor])
+    try:
+        receipts = recorder.anchor_pending(args.model_id)
+        left = len(recorder.store.pending_heads("ethereum", args.model_id))
     finally:
         recorder.close()
     data = {"anchored": len(receipts), "pending": left,

@@ -2,7 +2,9 @@
 
 Precedence for every setting, highest first: an explicit argument (or ``client_config`` entry), the process
 environment, a ``.env`` file in the working directory, the store's saved settings, the default.
-Secrets (``PRIVATE_KEY``) are held in :class:`Secret`, whose repr and str never show the value.
+Secrets (``PRIVATE_KEY``) are held in :class:`Secret`, whose repr and str never show the value. An RPC URL is
+kept whole (web3 needs it) but shown only as scheme://host:port (:func:`endpoint_of`): hosted endpoints carry an
+API key in the path or query, and some carry user:password@ in the netloc.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pot.errors import UsageError
 
@@ -25,9 +28,12 @@ CHAIN_ENV = ("RPC_URL", "PRIVATE_KEY", "CONTRACT_ADDRESS", "BLOCKCHAIN_CLIENT_TY
              "CONFIRMATION_BLOCKS", "FORCE_LOCAL_BLOCKCHAIN", "CHAIN_ID")
 
 
-@dataclass
+@dataclass(repr=False)
 class ProvenanceConfig:
-    """The seed's configuration, field for field, plus pot's own settings after them."""
+    """The seed's configuration, field for field, plus pot's own settings after them.
+
+    Its repr shows ``client_config`` with the private key hidden and the RPC URL cut to scheme://host:port.
+    """
 
     enabled: bool = False
     blockchain_enabled: bool = False
@@ -70,6 +76,15 @@ class ProvenanceConfig:
                 raise UsageError(f"{name} must be a positive integer, got {value!r}")
         if min(self.anchor_timeout, self.head_interval, self.chain_interval) < 0:
             raise UsageError("anchor_timeout, head_interval and chain_interval must be >= 0")
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "client_config" and value is not None:
+                value = {key: _shown_setting(key, item) for key, item in value.items()}
+            shown.append(f"{name}={value!r}")
+        return f"ProvenanceConfig({', '.join(shown)})"
 
     def resolve_store(self, environ: Mapping[str, str] | None = None) -> Path:
         env = os.environ if environ is None else environ
@@ -117,6 +132,45 @@ class Secret:
         return hash(self._value)
 
 
+def endpoint_of(url: str) -> str:
+    """scheme://host:port of an RPC URL: the only part of it pot ever shows (see the module docstring)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is no number, an unbalanced [ ...
+        return "the RPC endpoint"
+    if not parts.scheme or not host:
+        return "the RPC endpoint"
+    if ":" in host:  # IPv6: urlsplit drops the brackets
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def secret_url_parts(url: str) -> list[str]:
+    """The parts of an RPC URL beyond scheme://host:port (whole URL, user:password, path, query, fragment), longest
+    first, for scrubbing them from text that a library outside pot wrote (its exception messages, its log lines)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url] if url else []
+    shown = endpoint_of(url)
+    # Scrubbing what is shown anyway (or a lone "/") would only garble the text.
+    public = {"", "/", shown, shown.partition("://")[2], parts.hostname or ""}
+    candidates = {url, parts.netloc, parts.path + ("?" + parts.query if parts.query else ""), parts.path,
+                  parts.query, parts.fragment, parts.username or "", parts.password or ""}
+    return sorted((c for c in candidates if c not in public and len(c) > 1), key=len, reverse=True)
+
+
+def _shown_setting(name: str, value: Any) -> Any:
+    """A chain setting as a repr may show it."""
+    lowered = name.lower()
+    if lowered == "private_key":
+        return value if isinstance(value, Secret) else Secret(str(value))
+    if lowered == "rpc_url" and isinstance(value, str):
+        return endpoint_of(value)
+    return value
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """A minimal ``.env`` reader: ``KEY=value`` lines, optional ``export``, quotes, ``#`` comments."""
     values: dict[str, str] = {}
@@ -147,6 +201,20 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+# EIP-2294: the largest chain id that EIP-155 signatures can carry on every client (floor(MAX_UINT64 / 2) - 36).
+MAX_CHAIN_ID = 2**63 - 1 - 36
+
+
+def _number(value: Any, name: str, kind: type[int] | type[float]) -> Any:
+    # The value is not echoed: a key pasted into the wrong variable would otherwise end up in the message.
+    if isinstance(value, bool):
+        raise UsageError(f"chain settings: {name} must be a number")
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"chain settings: {name} must be {'an integer' if kind is int else 'a number'}") from None
+
+
 def _truthy(value: str, name: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -156,9 +224,12 @@ def _truthy(value: str, name: str) -> bool:
     raise UsageError(f"{name} must be true or false, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ChainSettings:
-    """Everything the Ethereum anchor needs, resolved from arguments, environment, .env and the store."""
+    """Everything the Ethereum anchor needs, resolved from arguments, environment, .env and the store.
+
+    ``rpc_url`` holds the whole URL; the repr (and str) shows scheme://host:port and hides the private key.
+    """
 
     rpc_url: str | None = None
     private_key: Secret | None = field(default=None, repr=False)
@@ -168,6 +239,13 @@ class ChainSettings:
     confirmation_blocks: int = 1
     force_local: bool = False
     chain_id: int | None = None
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            shown.append(f"{name}={_shown_setting(name, value) if value is not None else None!r}")
+        return f"ChainSettings({', '.join(shown)})"
 
     @property
     def wants_chain(self) -> bool:
@@ -207,16 +285,15 @@ class ChainSettings:
         confirmations = get("CONFIRMATION_BLOCKS")
         chain_id = get("CHAIN_ID")
         key = get("PRIVATE_KEY")
-        try:
-            gas_value = None if gas is None else float(gas)
-            confirmations_value = 1 if confirmations is None else int(confirmations)
-            chain_id_value = None if chain_id is None else int(chain_id)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"chain settings: {exc}") from None
-        if gas_value is not None and not gas_value > 0:
+        gas_value = None if gas is None else _number(gas, "GAS_PRICE_GWEI", float)
+        confirmations_value = 1 if confirmations is None else _number(confirmations, "CONFIRMATION_BLOCKS", int)
+        chain_id_value = None if chain_id is None else _number(chain_id, "CHAIN_ID", int)
+        if gas_value is not None and not 0 < gas_value < float("inf"):
             raise UsageError("GAS_PRICE_GWEI must be a positive number")
         if confirmations_value < 0:
             raise UsageError("CONFIRMATION_BLOCKS must be >= 0")
+        if chain_id_value is not None and not 0 < chain_id_value <= MAX_CHAIN_ID:
+            raise UsageError(f"CHAIN_ID must be between 1 and {MAX_CHAIN_ID}")
         force = get("FORCE_LOCAL_BLOCKCHAIN")
         return cls(
             rpc_url=get("RPC_URL"),

@@ -24,9 +24,20 @@ How an anchor is sent, and why:
   :class:`pot.errors.AnchorUnavailable`, after which the recorder keeps the head pending. Configuration that can
   never work (another chain, no contract at the address, a bad key) raises another :class:`AnchorError`.
 
+- An endpoint that answers something no Ethereum node would (a web page, broken JSON, a chain id of 0 or "banana",
+  a negative fee) is treated like one that is down: :class:`pot.errors.AnchorUnavailable`, nothing is signed or
+  sent, and the root stays pending. Every number pot signs into a transaction (chain id, nonce, fees) is read as a
+  raw JSON-RPC quantity and range-checked first: a chain id that passes a lenient parse (``true`` reads as 1) would
+  have pot sign a transaction for another chain.
+
 The private key is held in a :class:`pot.config.Secret` and an eth-account object, and appears in no message,
-log line or repr of this module. Errors quote the RPC endpoint as scheme://host:port only, since hosted RPC URLs
-often carry an API key in their path.
+log line or repr of this module. The RPC URL is shown as scheme://host:port only (:func:`pot.config.endpoint_of`),
+since hosted RPC URLs carry an API key in their path or query and some a password in the netloc: errors say no
+more, and a filter takes the rest of the URL out of web3's and urllib3's own (DEBUG) log lines.
+
+Without the ``[chain]`` extra this module still imports; every entry point that needs web3 raises
+:class:`pot.errors.AnchorUnavailable` saying what to install, and :func:`chain_anchor_for` warns and returns None,
+so a recorder records locally and its heads stay pending.
 """
 
 from __future__ import annotations
@@ -35,49 +46,20 @@ import contextlib
 import json
 import logging
 import os
+import re
+import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
-from urllib.parse import urlsplit
 
-# Importing web3 imports py_ecc, which raises the interpreter's recursion limit to 100,000 for the whole process.
-# Under that limit a deeply nested JSON document (a hostile proof) overflows the C stack inside json.loads and
-# kills the process with SIGSEGV, where the default limit gives a RecursionError that pot reports as a bad proof.
-# pot never calls py_ecc (secp256k1 signing goes through coincurve), so the limit is put back after the imports.
-_RECURSION_LIMIT = sys.getrecursionlimit()
-
-import requests  # noqa: E402
-from eth_account import Account  # noqa: E402
-from web3 import Web3  # noqa: E402
-from web3.exceptions import (  # noqa: E402
-    BadFunctionCallOutput,
-    ContractCustomError,
-    ContractLogicError,
-    TimeExhausted,
-    TransactionNotFound,
-    Web3Exception,
-    Web3RPCError,
-)
-from web3.middleware import ExtraDataToPOAMiddleware  # noqa: E402
-from web3.providers.rpc.utils import ExceptionRetryConfiguration  # noqa: E402
-from web3.types import RPCEndpoint  # noqa: E402
-
-sys.setrecursionlimit(_RECURSION_LIMIT)
-
-from pot.anchors.base import Strength  # noqa: E402
-from pot.anchors.ethereum_receipt import (  # noqa: E402
-    BACKEND,
-    DEV_CHAIN_IDS,
-    POA_CHAIN_IDS,
-    chain_name,
-    check_details,
-)
-from pot.config import ChainSettings, ProvenanceConfig, Secret  # noqa: E402
-from pot.errors import (  # noqa: E402
+from pot.anchors.base import Strength
+from pot.anchors.ethereum_receipt import BACKEND, DEV_CHAIN_IDS, POA_CHAIN_IDS, chain_name, check_details
+from pot.config import MAX_CHAIN_ID, ChainSettings, ProvenanceConfig, Secret, endpoint_of, secret_url_parts
+from pot.errors import (
     AnchorMismatch,
     AnchorReverted,
     AnchorUnavailable,
@@ -86,8 +68,39 @@ from pot.errors import (  # noqa: E402
     PotError,
     UsageError,
 )
-from pot.log.heads import SignedTreeHead, TreeHead  # noqa: E402
-from pot.log.records import format_timestamp, parse_timestamp  # noqa: E402
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.records import format_timestamp, parse_timestamp
+
+CHAIN_EXTRA = "pip install 'pot-provenance[chain]'"
+_missing_chain_client: str | None = None  # the module that could not be imported, when the extra is missing
+
+# Importing web3 imports py_ecc, which raises the interpreter's recursion limit to 100,000 for the whole process.
+# Under that limit a deeply nested JSON document (a hostile proof) overflows the C stack inside json.loads and
+# kills the process with SIGSEGV, where the default limit gives a RecursionError that pot reports as a bad proof.
+# pot never calls py_ecc (secp256k1 signing goes through coincurve), so the limit is put back after the imports.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+try:
+    import requests
+    from eth_account import Account
+    from web3 import Web3
+    from web3.exceptions import (
+        BadFunctionCallOutput,
+        ContractCustomError,
+        ContractLogicError,
+        TimeExhausted,
+        TransactionNotFound,
+        Web3Exception,
+        Web3RPCError,
+    )
+    from web3.middleware import ExtraDataToPOAMiddleware
+    from web3.providers.rpc.utils import ExceptionRetryConfiguration
+    from web3.types import RPCEndpoint
+except ImportError as exc:
+    # No [chain] extra. The module still imports so that a recorder can warn and record locally; the entry points
+    # that need web3 raise AnchorUnavailable naming the extra (see _require_chain_client).
+    _missing_chain_client = exc.name or "web3"
+finally:
+    sys.setrecursionlimit(_RECURSION_LIMIT)
 
 if TYPE_CHECKING:
     from pot.log.keys import SigningKey
@@ -96,6 +109,7 @@ if TYPE_CHECKING:
     from pot.log.verify import VerificationReport
 
 __all__ = [
+    "CHAIN_EXTRA",
     "EthereumAnchor",
     "chain_anchor_for",
     "deploy_registry",
@@ -107,13 +121,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ARTIFACT = "ProvenanceRegistry.json"
-ANCHORED_TOPIC = "0x" + Web3.keccak(text="Anchored(bytes32,bytes32,address)").hex()
+# keccak256("Anchored(bytes32,bytes32,address)"), written out so this module imports without web3 (a test recomputes it)
+ANCHORED_TOPIC = "0x840d56d6081fa4a201be5c97698b23055ee2e65deab7d5845a6ee3053b68bdf8"
 # Store settings read as the lowest-precedence source (ChainSettings.resolve upper-cases the keys).
 SAVED_SETTINGS = ("rpc_url", "contract_address", "chain_id", "confirmation_blocks", "gas_price_gwei",
                   "blockchain_client_type")
 
 _GWEI = 10**9
-_FALLBACK_PRIORITY_FEE = 1 * _GWEI  # when the node cannot suggest one (no eth_maxPriorityFeePerGas, no history)
+_EMPTY_BLOCKS_PRIORITY_FEE = 1 * _GWEI  # when the fee history shows only empty blocks: no one had to bid
+_FEE_HISTORY_BLOCKS = 10
+_FEE_HISTORY_PERCENTILE = 50.0
+_UINT256_MAX = 2**256 - 1
+_NONCE_MAX = 2**64 - 2  # EIP-2681
 _GAS_MARGIN = 1.25  # estimates are exact for `anchor`; the margin only covers state changing before inclusion
 _FEE_BUMP = 1.25  # nodes refuse a same-nonce replacement that pays less than 10% more on both fee fields
 _NONCE_STALE = ("nonce too low", "nonce has already been used", "oldnonce")
@@ -129,15 +148,88 @@ def load_artifact() -> dict[str, Any]:
     return artifact
 
 
-def _endpoint(url: str) -> str:
-    """scheme://host:port of an RPC URL: hosted endpoints often carry an API key in the path or query."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "the RPC endpoint"
-    return f"{parts.scheme}://{host}{port}" if parts.scheme else "the RPC endpoint"
+def _require_chain_client() -> None:
+    if _missing_chain_client is not None:
+        raise AnchorUnavailable(f"the chain client is not installed (no module named {_missing_chain_client!r}): "
+                                f"{CHAIN_EXTRA}")
+
+
+class _ScrubRpcUrls(logging.Filter):
+    """Takes the secret parts of the RPC URLs pot uses out of other libraries' log lines: web3 logs the whole URL of
+    every request at DEBUG, urllib3 its path and query. One instance for the process, as the loggers are."""
+
+    _LOGGERS = ("web3.providers.HTTPProvider", "web3._utils.http_session_manager.HTTPSessionManager",
+                "web3.manager.RequestManager", "urllib3.connectionpool")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: tuple[tuple[str, str], ...] = ()  # (secret text, what to show instead), longest first
+        for name in self._LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def add(self, url: str) -> None:
+        with self._lock:
+            known = dict(self._secrets)
+            for part in secret_url_parts(url):
+                known.setdefault(part, endpoint_of(url) if part == url else "***")
+            self._secrets = tuple(sorted(known.items(), key=lambda item: len(item[0]), reverse=True))
+
+    def scrub(self, text: str) -> str:
+        for secret, shown in self._secrets:
+            text = text.replace(secret, shown)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record is its logger's problem; it is never ours to drop
+                return True
+            scrubbed = self.scrub(message)
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+_scrubber = _ScrubRpcUrls()
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (a message some library wrote) without any part of ``url`` beyond scheme://host:port."""
+    for part in secret_url_parts(url):
+        text = text.replace(part, endpoint_of(url) if part == url else "***")
+    return text
+
+
+class _Nonsense(ValueError):
+    """The endpoint answered, but with something no Ethereum node would say; the message says what."""
+
+
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
+def _quantity(value: Any, what: str, low: int = 0, high: int = _UINT256_MAX) -> int:
+    """A JSON-RPC QUANTITY ("0x" and hex digits; a plain JSON integer is tolerated) within [low, high].
+
+    Stricter than web3's formatters on purpose: they read "abc" as 0xabc, true as 1 and 31337.5 as 31337.
+    """
+    if isinstance(value, str) and _QUANTITY.fullmatch(value):
+        number = int(value, 16)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise _Nonsense(f"answered a {what} that is not a number ({_shorten(value)})")
+    if number < low:
+        raise _Nonsense(f"answered a {what} of {number} (it is at least {low} on every chain)")
+    if number > high:
+        raise _Nonsense(f"answered a {what} of {_shorten(number)} (larger than any chain allows)")
+    return number
+
+
+def _shorten(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _hex(value: bytes | str) -> str:
@@ -147,15 +239,27 @@ def _hex(value: bytes | str) -> str:
     return "0x" + bytes(value).hex()
 
 
-def _node_message(exc: BaseException) -> str:
-    """The node's own error message, on one line, from a web3 error (the node never sees our key)."""
+def _node_message(exc: BaseException, url: str) -> str:
+    """The node's own error message, on one line, from a web3 error (the node never sees our key), with any part of
+    the RPC URL beyond scheme://host:port taken out."""
+    text = ""
     if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
         error = exc.rpc_response.get("error")
         if isinstance(error, dict) and error.get("message"):
-            return " ".join(str(error["message"]).split())[:300]
-    if isinstance(exc, ContractLogicError) and exc.message:
-        return " ".join(str(exc.message).split())[:300]
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
+            text = str(error["message"])
+    if not text and isinstance(exc, ContractLogicError) and exc.message:
+        text = str(exc.message)
+    text = " ".join(_scrub(text or str(exc), url).split())
+    return text[:300] or type(exc).__name__
+
+
+def _describe_answer(exc: BaseException, url: str) -> str:
+    """What was wrong with an answer that made web3 or pot's parsing fail, for an endpoint that did answer."""
+    if isinstance(exc, _Nonsense):
+        return str(exc)
+    if isinstance(exc, json.JSONDecodeError):
+        return "answered something that is not JSON (a web page? check that RPC_URL is a JSON-RPC endpoint)"
+    return f"answered something that is not a valid JSON-RPC reply ({type(exc).__name__}: {_node_message(exc, url)})"
 
 
 def _is_unreachable(exc: BaseException) -> bool:
@@ -176,6 +280,8 @@ def _unreachable_reason(exc: BaseException) -> str:
 
 
 def _make_web3(rpc_url: str, request_timeout: float) -> Web3:
+    _require_chain_client()
+    _scrubber.add(rpc_url)
     # web3 retries idempotent calls 5 times with exponential back-off by default (about 4 s when a node is down);
     # three quick tries are enough to ride out a dropped connection and keep "RPC down" fast to report.
     retry = ExceptionRetryConfiguration(errors=(requests.ConnectionError, requests.HTTPError, requests.Timeout),
@@ -190,6 +296,16 @@ def _make_web3(rpc_url: str, request_timeout: float) -> Web3:
                                  exception_retry_configuration=retry, cache_allowed_requests=True,
                                  cacheable_requests={RPCEndpoint("eth_chainId")})
     return Web3(provider)
+
+
+def _ask(w3: Web3, method: str, *params: Any) -> Any:
+    """One JSON-RPC call, its result as the node sent it (no web3 result formatter, which would read nonsense
+    leniently): for the values pot checks itself before it signs them into a transaction."""
+    return w3.manager.request_blocking(RPCEndpoint(method), list(params))
+
+
+def _chain_id_of(w3: Web3) -> int:
+    return _quantity(_ask(w3, "eth_chainId"), "chain id", 1, MAX_CHAIN_ID)
 
 
 def _load_account(private_key: Secret | None) -> Any:
@@ -207,7 +323,8 @@ def _checksum(address: str | None, name: str) -> str:
         raise UsageError(f"{name} is not set: deploy a ProvenanceRegistry (`pot contract deploy`)"
                          " and set CONTRACT_ADDRESS")
     if not Web3.is_address(address):
-        raise UsageError(f"{name} {address!r} is not an Ethereum address")
+        # The value is not echoed: a private key pasted into the wrong variable would end up in the message.
+        raise UsageError(f"{name} is not an Ethereum address (expected 0x and 40 hex digits)")
     return str(Web3.to_checksum_address(address))
 
 
@@ -215,17 +332,27 @@ class _Client:
     """One RPC connection, checked once: chain id as configured, POA middleware where needed."""
 
     def __init__(self, settings: ChainSettings, request_timeout: float) -> None:
+        _require_chain_client()
         if not settings.rpc_url:
             raise UsageError("RPC_URL is not set")
         self.settings = settings
-        self.endpoint = _endpoint(settings.rpc_url)
+        self.url = settings.rpc_url
+        self.endpoint = endpoint_of(settings.rpc_url)
         self.w3 = _make_web3(settings.rpc_url, request_timeout)
         self.chain_id: int | None = None
         self.account: str | None = None  # the sender's address, for messages
 
+    def __repr__(self) -> str:
+        return f"_Client(endpoint={self.endpoint!r})"
+
     @contextlib.contextmanager
     def errors(self, doing: str) -> Iterator[None]:
-        """Turn transport and node errors into AnchorUnavailable with a one-line message."""
+        """Turn transport errors, node errors and answers no node would give into AnchorUnavailable, one line.
+
+        Whatever fails while reading a node's answer is the answer's fault here: a node that sends a web page, a
+        list where a block belongs or a string where a number belongs makes web3 raise anything from
+        JSONDecodeError to AttributeError. None of it may stop a recorder or end a command as an internal error.
+        """
         try:
             yield
         except PotError:
@@ -234,19 +361,22 @@ class _Client:
             if _is_unreachable(exc):
                 raise AnchorUnavailable(f"{doing}: cannot reach {self.endpoint} ({_unreachable_reason(exc)})"
                                         ) from None
-            if isinstance(exc, Web3RPCError) and any(s in _node_message(exc).lower() for s in _NO_FUNDS):
+            message = _node_message(exc, self.url)
+            if isinstance(exc, Web3RPCError) and any(s in message.lower() for s in _NO_FUNDS):
                 raise AnchorUnavailable(f"{doing}: account {self.account or '?'} cannot pay for the gas "
-                                        f"({_node_message(exc)})") from None
+                                        f"({message})") from None
             if isinstance(exc, Web3Exception):
-                raise AnchorUnavailable(f"{doing}: {self.endpoint} answered with an error: {_node_message(exc)}"
-                                        ) from None
-            raise
+                raise AnchorUnavailable(f"{doing}: {self.endpoint} answered with an error: {message}") from None
+            raise AnchorUnavailable(f"{doing}: {self.endpoint} {_describe_answer(exc, self.url)}") from None
+
+    def ask(self, method: str, *params: Any) -> Any:
+        return _ask(self.w3, method, *params)
 
     def connect(self) -> int:
         if self.chain_id is not None:
             return self.chain_id
         with self.errors("connecting to the chain"):
-            chain_id = int(self.w3.eth.chain_id)
+            chain_id = _chain_id_of(self.w3)
         expected = self.settings.chain_id
         if expected is not None and expected != chain_id:
             raise ChainMismatch(f"{self.endpoint} is {chain_name(chain_id)} (chain id {chain_id}), but CHAIN_ID "
@@ -258,25 +388,60 @@ class _Client:
 
     def require_code(self, address: str) -> None:
         with self.errors("looking up the registry contract"):
-            code = self.w3.eth.get_code(address)  # type: ignore[arg-type]
-        if not code:
+            code = self.ask("eth_getCode", address, "latest")
+            if not isinstance(code, str) or not re.fullmatch(r"0x([0-9a-fA-F]{2})*", code):
+                raise _Nonsense(f"answered contract code that is not hex data ({_shorten(code)})")
+        if code == "0x":
             raise ChainMismatch(f"no contract at {address} on {chain_name(self.chain_id or 0)} "
                                 f"(chain id {self.chain_id}): check CONTRACT_ADDRESS and RPC_URL")
 
+    def nonce(self, address: str) -> int:
+        with self.errors("reading the account's nonce"):
+            return _quantity(self.ask("eth_getTransactionCount", address, "pending"), "nonce", 0, _NONCE_MAX)
+
+    def block_number(self, doing: str) -> int:
+        with self.errors(doing):
+            return _quantity(self.ask("eth_blockNumber"), "block number")
+
     def fees(self) -> dict[str, int]:
-        """EIP-1559 fees (2 x latest base fee + tip), or a legacy gas price when configured or needed."""
+        """EIP-1559 fees (2 x latest base fee + tip), or a legacy gas price when configured or when the chain has no
+        base fee. Raises AnchorUnavailable when the node gives no usable price: pot never guesses one."""
         gwei = self.settings.gas_price_gwei
+        if gwei is not None:
+            return {"gasPrice": int(gwei * _GWEI)}
         with self.errors("reading gas prices"):
-            if gwei is not None:
-                return {"gasPrice": int(gwei * _GWEI)}
-            base = self.w3.eth.get_block("latest").get("baseFeePerGas")
+            block = self.ask("eth_getBlockByNumber", "latest", False)
+            if not isinstance(block, Mapping):
+                raise _Nonsense(f"answered no latest block ({_shorten(block)})")
+            base = block.get("baseFeePerGas")
             if base is None:  # a chain without EIP-1559
-                return {"gasPrice": int(self.w3.eth.gas_price)}
-            try:
-                tip = int(self.w3.eth.max_priority_fee)
-            except (Web3Exception, ValueError):
-                tip = _FALLBACK_PRIORITY_FEE
-        return {"maxFeePerGas": 2 * int(base) + tip, "maxPriorityFeePerGas": tip}
+                return {"gasPrice": _quantity(self.ask("eth_gasPrice"), "gas price")}
+            base_fee = _quantity(base, "base fee")
+            tip = self._priority_fee()
+        return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
+
+    def _priority_fee(self) -> int:
+        try:
+            return _quantity(self.ask("eth_maxPriorityFeePerGas"), "priority fee")
+        except (Web3Exception, _Nonsense) as exc:
+            if _is_unreachable(exc):
+                raise
+            suggested = _node_message(exc, self.url)
+            log.info("pot: %s gives no priority fee (%s); using its fee history", self.endpoint, suggested)
+        # Nodes without eth_maxPriorityFeePerGas: what recent blocks paid (the median tip of the middle bidder).
+        try:
+            history = self.ask("eth_feeHistory", hex(_FEE_HISTORY_BLOCKS), "latest", [_FEE_HISTORY_PERCENTILE])
+            rewards = history.get("reward") if isinstance(history, Mapping) else None
+            if not isinstance(rewards, list) or not all(isinstance(r, list) and r for r in rewards):
+                raise _Nonsense(f"answered a fee history without rewards ({_shorten(history)})")
+            paid = [tip for tip in (_quantity(r[0], "reward") for r in rewards) if tip > 0]
+        except (Web3Exception, _Nonsense) as exc:
+            if _is_unreachable(exc):
+                raise
+            raise _Nonsense(f"suggests no priority fee (eth_maxPriorityFeePerGas: {suggested}; eth_feeHistory: "
+                            f"{_node_message(exc, self.url)}); set GAS_PRICE_GWEI to price transactions yourself"
+                            ) from None
+        return int(statistics.median(paid)) if paid else _EMPTY_BLOCKS_PRIORITY_FEE
 
     def wait_confirmations(self, block_number: int, timeout: float, doing: str) -> None:
         needed = self.settings.confirmation_blocks
@@ -285,8 +450,7 @@ class _Client:
         deadline = time.monotonic() + timeout
         delay = 0.1
         while True:
-            with self.errors(doing):
-                latest = int(self.w3.eth.block_number)
+            latest = self.block_number(doing)
             if latest - block_number + 1 >= needed:
                 return
             if time.monotonic() >= deadline:
@@ -395,11 +559,11 @@ class EthereumAnchor:
             logs = client.w3.eth.get_logs({"address": self.contract_address,  # type: ignore[typeddict-item]
                                            "fromBlock": block_number, "toBlock": block_number,
                                            "topics": [ANCHORED_TOPIC, _hex(root)]})
-        found = [entry for entry in logs if not entry.get("removed")]
-        if not found:
-            raise AnchorUnavailable(f"{doing}: anchored in block {block_number}, but {client.endpoint} returns no "
-                                    "Anchored event for it (a node that prunes logs?)")
-        details = self._details(found[0], int(timestamp))
+            found = [entry for entry in logs if not entry.get("removed")]
+            if not found:
+                raise AnchorUnavailable(f"{doing}: anchored in block {block_number}, but {client.endpoint} returns "
+                                        "no Anchored event for it (a node that prunes logs?)")
+            details = self._details(found[0], int(timestamp))
         if meta_hash is not None and details["meta_hash"] != _hex(meta_hash):
             raise AnchorMismatch(f"root 0x{root.hex()} was already anchored in block {block_number} (tx "
                                  f"{details['tx_hash']}) for another tree head (metaHash {details['meta_hash']})")
@@ -417,8 +581,7 @@ class EthereumAnchor:
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
-            with self._client.errors("reading the account's nonce"):
-                self._nonce = int(self._client.w3.eth.get_transaction_count(self.address, "pending"))  # type: ignore[arg-type]
+            self._nonce = self._client.nonce(self.address)
         return self._nonce
 
     def _estimate(self, root: bytes, meta_hash: bytes) -> int | None:
@@ -482,7 +645,7 @@ class EthereumAnchor:
             try:
                 self._client.w3.eth.send_raw_transaction(raw)
             except Web3RPCError as exc:
-                message = _node_message(exc).lower()
+                message = _node_message(exc, self._client.url).lower()
                 if any(s in message for s in _ALREADY_SENT):
                     return "sent"  # this very transaction is in the pool already (a resend)
                 if any(s in message for s in _NONCE_STALE):
@@ -508,15 +671,16 @@ class EthereumAnchor:
             delay = min(delay * 2, 2.0)
 
     def _finish(self, receipt: Any, root: bytes, meta_hash: bytes, doing: str) -> dict[str, Any]:
-        tx = _hex(receipt["transactionHash"])
-        if receipt["status"] != 1:
+        with self._client.errors(doing):  # the receipt is the node's answer: a malformed one is its fault
+            tx = _hex(receipt["transactionHash"])
+            status, block_number, gas_used = int(receipt["status"]), int(receipt["blockNumber"]), receipt.get("gasUsed")
+        if status != 1:
             # Lost a race for this root (the contract refuses a second anchor)? Then the root is anchored anyway.
             existing = self.lookup(root, meta_hash)
             if existing is not None:
                 return existing
-            raise AnchorReverted(f"{doing}: transaction {tx} reverted in block {receipt['blockNumber']} (status 0, "
-                                 f"{receipt['gasUsed']} of its gas limit used); nothing was anchored")
-        block_number = int(receipt["blockNumber"])
+            raise AnchorReverted(f"{doing}: transaction {tx} reverted in block {block_number} (status 0, "
+                                 f"{gas_used} of its gas limit used); nothing was anchored")
         self._client.wait_confirmations(block_number, self.receipt_timeout, doing)
         if self.settings.confirmation_blocks > 1:
             # A reorganisation may have moved or dropped the transaction while we waited for confirmations.
@@ -525,14 +689,15 @@ class EthereumAnchor:
                 raise AnchorUnavailable(f"{doing}: transaction {tx} was dropped by a chain reorganisation; the root "
                                         "stays pending")
             return existing
-        logs = [entry for entry in receipt["logs"]
-                if _hex(entry["address"]) == self.contract_address.lower() and entry["topics"]
-                and _hex(entry["topics"][0]) == ANCHORED_TOPIC and _hex(entry["topics"][1]) == _hex(root)]
-        if not logs:
-            raise AnchorReverted(f"{doing}: transaction {tx} succeeded but emitted no Anchored event for the root")
         with self._client.errors(doing):
+            logs = [entry for entry in receipt["logs"]
+                    if _hex(entry["address"]) == self.contract_address.lower() and entry["topics"]
+                    and _hex(entry["topics"][0]) == ANCHORED_TOPIC and _hex(entry["topics"][1]) == _hex(root)]
+            if not logs:
+                raise AnchorReverted(f"{doing}: transaction {tx} succeeded but emitted no Anchored event for the "
+                                     "root")
             block = self._client.w3.eth.get_block(receipt["blockHash"])
-        return self._details(logs[0], int(block["timestamp"]))
+            return self._details(logs[0], int(block["timestamp"]))
 
     def _details(self, entry: Any, block_time: int) -> dict[str, Any]:
         topics = entry["topics"]
@@ -574,7 +739,7 @@ def deploy_registry(settings: ChainSettings, *, timeout: float = 120.0, request_
     doing = f"deploying ProvenanceRegistry on {chain_name(chain_id)}"
     with client.errors(doing):
         gas = int(factory.constructor().estimate_gas({"from": account.address}) * _GAS_MARGIN)
-        nonce = int(client.w3.eth.get_transaction_count(account.address, "pending"))
+    nonce = client.nonce(account.address)
     fees = client.fees()
     params: dict[str, Any] = {"from": account.address, "nonce": nonce, "gas": gas, "chainId": chain_id, **fees}
     tx = factory.constructor().build_transaction(params)
@@ -586,19 +751,24 @@ def deploy_registry(settings: ChainSettings, *, timeout: float = 120.0, request_
         except TimeExhausted:
             raise AnchorUnavailable(f"{doing}: transaction {_hex(tx_hash)} not mined within {timeout:.0f} s"
                                     ) from None
-    if receipt["status"] != 1:
+        status, block_number = int(receipt["status"]), int(receipt["blockNumber"])
+        created: Any = receipt.get("contractAddress")
+        if status == 1 and not (isinstance(created, str) and Web3.is_address(created)):
+            raise _Nonsense(f"answered a receipt without a contract address ({_shorten(created)})")
+    if status != 1:
         raise AnchorReverted(f"{doing}: transaction {_hex(tx_hash)} reverted (status 0)")
-    address = str(receipt["contractAddress"])
-    client.wait_confirmations(int(receipt["blockNumber"]), timeout, doing)
+    address = str(Web3.to_checksum_address(created))
+    client.wait_confirmations(block_number, timeout, doing)
     client.require_code(address)
-    return str(Web3.to_checksum_address(address))
+    return address
 
 
 # --- wiring into the recorder ---------------------------------------------------------------------------------------
 
 
 def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | None = None) -> EthereumAnchor | None:
-    """The chain anchor the configuration asks for, or None (with a warning) when it asks for none.
+    """The chain anchor the configuration asks for, or None (with a warning) when it asks for none, or when the
+    ``[chain]`` extra is not installed: then the heads are anchored locally and stay pending, and recording goes on.
 
     Settings come from ``config.client_config``, the environment, ``.env`` and the store's saved settings, in that
     order (see :meth:`pot.config.ChainSettings.resolve`). Does not contact the RPC. ``key`` (the Ed25519 signing
@@ -612,6 +782,10 @@ def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | N
                   "BLOCKCHAIN_CLIENT_TYPE is local" if settings.client_type == "local" else "no RPC_URL is set")
         log.warning("pot: blockchain anchoring is enabled but %s: tree heads are anchored to the local chain only",
                     reason)
+        return None
+    if _missing_chain_client is not None:
+        log.warning("pot: blockchain anchoring is enabled but the chain client is not installed (%s): tree heads are "
+                    "anchored to the local chain only and stay pending for `pot anchor --pending`", CHAIN_EXTRA)
         return None
     return EthereumAnchor(settings)
 
@@ -627,10 +801,9 @@ def probe(settings: ChainSettings, *, request_timeout: float = 10.0) -> list[tup
     try:
         client = _Client(settings, request_timeout)
     except PotError as exc:
-        return [("RPC", False, str(exc))]
+        return [("chain client" if _missing_chain_client else "RPC", False, str(exc))]
     try:
-        with client.errors("connecting"):
-            block = int(client.w3.eth.block_number)
+        block = client.block_number("connecting")
         rows.append(("RPC reachable", True, f"{client.endpoint} answers, latest block {block}"))
     except PotError as exc:
         return [("RPC reachable", False, str(exc))]
@@ -651,7 +824,7 @@ def probe(settings: ChainSettings, *, request_timeout: float = 10.0) -> list[tup
     try:
         account = _load_account(settings.private_key)
         with client.errors("reading the balance"):
-            balance = int(client.w3.eth.get_balance(account.address))
+            balance = _quantity(client.ask("eth_getBalance", account.address, "latest"), "balance")
         fees = client.fees()
         price = fees.get("maxFeePerGas", fees.get("gasPrice", 0))
         needed = 60_000 * price
@@ -682,7 +855,8 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
                    ) -> Callable[[ProvenanceProof, VerificationReport], None]:
     """A chain checker for :func:`pot.log.verify.verify_proof`: checks each ``ethereum`` receipt against ``rpc_url``.
 
-    Does not contact the RPC until called. For each receipt of backend ``ethereum``, in order:
+    Does not contact the RPC until called; raises :class:`pot.errors.AnchorUnavailable` at once when the ``[chain]``
+    extra is not installed. For each receipt of backend ``ethereum``, in order:
 
     1. the RPC's chain id is the receipt's ``chain_id``;
     2. there is code at ``contract``;
@@ -697,14 +871,15 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
     It sets ``chain_time`` (the block time) and ``chain_detail`` on the head's :class:`pot.log.verify.HeadStatus` and
     raises :class:`pot.errors.ChainCheckError` at the first mismatch or when the RPC cannot answer.
     """
+    _require_chain_client()
     state: dict[str, Any] = {}
+    endpoint = endpoint_of(rpc_url)
 
     def check(proof: ProvenanceProof, report: VerificationReport) -> None:
         if "w3" not in state:
             w3 = _make_web3(rpc_url, request_timeout)
             state["w3"] = w3
         w3 = state["w3"]
-        endpoint = _endpoint(rpc_url)
         anchored_by: dict[int, tuple[datetime, int]] = {}  # head index -> earliest (block time, block number)
         heads: dict[str, tuple[int, TreeHead]] = {
             entry.head.head_hash: (index, entry.head) for index, entry in enumerate(proof.tree_heads)}
@@ -713,12 +888,12 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             report.notes.append("no Ethereum anchor receipt in the proof: nothing to check against the chain")
             return
         try:
-            chain_id = int(w3.eth.chain_id)
+            chain_id = _chain_id_of(w3)
             if chain_id in POA_CHAIN_IDS and "poa" not in state:
                 w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name="poa", layer=0)
                 state["poa"] = True
         except Exception as exc:
-            raise ChainCheckError(f"cannot ask {endpoint} for its chain id: {_describe(exc)}") from None
+            raise ChainCheckError(f"cannot ask {endpoint} for its chain id: {_describe(exc, rpc_url)}") from None
         abi = load_artifact()["abi"]
         for receipt in receipts:
             if receipt.head_hash not in heads:
@@ -735,7 +910,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             except ChainCheckError:
                 raise
             except Exception as exc:
-                raise ChainCheckError(f"{where}: {endpoint} could not answer: {_describe(exc)}") from None
+                raise ChainCheckError(f"{where}: {endpoint} could not answer: {_describe(exc, rpc_url)}") from None
             block_time = datetime.fromtimestamp(details["block_time"], UTC)
             earliest = anchored_by.get(index)
             if earliest is None or block_time < earliest[0]:
@@ -787,10 +962,12 @@ def _check_records_predate_blocks(proof: ProvenanceProof, anchored_by: dict[int,
                                   f"{BLOCK_TIME_ALLOWANCE_SECONDS} s)")
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, url: str) -> str:
     if _is_unreachable(exc):
         return _unreachable_reason(exc)
-    return _node_message(exc)
+    if isinstance(exc, Web3Exception):
+        return _node_message(exc, url)
+    return _describe_answer(exc, url)
 
 
 def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, root_hash: str, details: dict[str, Any],
