@@ -1,0 +1,357 @@
+"""The local chain: equivocation is refused everywhere, truncation is noticed, damage never costs a record.
+
+Every attack here is done for real: the store is the real SQLite file, edited as an attacker would (dropping the
+append-only triggers); heads are re-signed by a real recorder with the store's real Ed25519 key; the chain file is
+a real file that is cut, emptied, deleted, replaced, damaged or made unwritable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pot import ProvenanceRecorder
+from pot.anchors.localchain import LocalChain, entry_hash
+from pot.cli import main
+from pot.errors import AnchorMismatch, AnchorUnavailable, FormatError, StoreError
+from pot.log.canonical import DOMAIN_LOCAL_CHAIN_ENTRY
+from pot.log.heads import TreeHead
+from pot.log.keys import SigningKey
+from pot.log.records import leaf_hash
+from pot.log.store import KEY_NAME, LOCAL_CHAIN_NAME, Store
+
+from ..support.readonly import read_only
+from .conftest import digest
+
+ROOT = Path(__file__).resolve().parents[2]
+Make = Callable[..., ProvenanceRecorder]
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def cli(capsys: pytest.CaptureFixture[str], store: Path, *argv: str) -> tuple[int, str, str]:
+    code = main(["--store", str(store), *argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "internal error" not in err
+    return code, out, err
+
+
+def checkpoint(capsys: pytest.CaptureFixture[str], store: Path, epoch: int, *flags: str) -> tuple[int, str, str]:
+    return cli(capsys, store, *flags, "checkpoint", "--model-hash", digest(epoch), "--epoch", str(epoch),
+               "--metrics", '{"loss": 0.5}', "--model-id", "m")
+
+
+def record(recorder: ProvenanceRecorder, n: int, model_id: str = "m", start: int = 0) -> list[str]:
+    return [recorder.record_training_checkpoint(model_hash=digest(i), metrics={"loss": 1.0 / (i + 1)}, epoch=i,
+                                                model_id=model_id) or "" for i in range(start, start + n)]
+
+
+def rewrite_record(db: Path, model_id: str, seq: int, metrics: dict[str, float]) -> None:
+    """The attack: change a stored record's metrics, then drop the model's heads and receipts so that the
+    recorder signs the rewritten log afresh. The triggers refuse UPDATE and DELETE, so drop them first."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        (raw,) = conn.execute("SELECT body FROM records WHERE model_id = ? AND seq = ?", (model_id, seq)).fetchone()
+        body = {**json.loads(raw), "metrics": metrics}
+        leaf = leaf_hash(body)
+        conn.execute("UPDATE records SET body = ?, leaf = ?, record_id = ? WHERE model_id = ? AND seq = ?",
+                     (json.dumps(body, separators=(",", ":")), leaf, leaf.hex(), model_id, seq))
+        conn.execute("DELETE FROM anchors WHERE model_id = ?", (model_id,))
+        conn.execute("DELETE FROM heads WHERE model_id = ?", (model_id,))
+    finally:
+        conn.close()
+
+
+def forge_append(path: Path, head: TreeHead, key: SigningKey) -> None:
+    """Append a well-linked, well-signed entry without any of pot's checks: what the key's holder can always write
+    (by hand, or with a pot that did not refuse equivocation)."""
+    lines = path.read_bytes().splitlines()
+    last = json.loads(lines[-1])["entry"] if lines else None
+    entry = {"index": len(lines), "prev_entry": None if last is None else entry_hash(last),
+             "model_id": head.model_id, "tree_size": head.tree_size, "root_hash": head.root_hash,
+             "head_hash": head.head_hash, "timestamp": head.timestamp, "key_id": key.key_id}
+    line = {"entry": entry, "signature": key.sign(DOMAIN_LOCAL_CHAIN_ENTRY, entry)}
+    with path.open("ab") as handle:
+        handle.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+
+
+def make_head(key: SigningKey, model_id: str, size: int, root: int = 0) -> TreeHead:
+    return TreeHead(model_id=model_id, tree_size=size, root_hash=f"{root or size:064x}", prev_head=None,
+                    timestamp="2026-11-22T12:00:00.000000Z", key_id=key.key_id)
+
+
+def store_key(store: Path) -> SigningKey:
+    return SigningKey.load(store / KEY_NAME, None)
+
+
+def local_receipt_sizes(store: Store, model_id: str) -> list[int]:
+    sizes = {h.head.head_hash: h.head.tree_size for h in store.heads(model_id)}
+    return sorted(sizes[r.head_hash] for r in store.receipts(model_id) if r.backend == "localchain")
+
+
+@pytest.fixture
+def cli_store(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store made by `pot init`, with three checkpoints of model m, each with its own anchored head."""
+    monkeypatch.delenv("POT_HOME", raising=False)
+    monkeypatch.delenv("POT_KEY_PASSPHRASE", raising=False)
+    monkeypatch.delenv("POT_KEY_FILE", raising=False)
+    store = tmp_path / "store"
+    assert cli(capsys, store, "init")[0] == 0
+    for epoch in range(3):
+        code, _, err = checkpoint(capsys, store, epoch)
+        assert code == 0 and err == ""
+    assert len((store / LOCAL_CHAIN_NAME).read_bytes().splitlines()) == 3
+    return store
+
+
+# --- equivocation ----------------------------------------------------------------------------------------------
+
+
+def test_append_is_idempotent_and_refuses_a_second_head_for_one_size(tmp_path: Path, key: SigningKey) -> None:
+    chain = LocalChain(tmp_path / "chain.jsonl")
+    head = make_head(key, "m", 5)
+    first = chain.append(head, key)
+    assert chain.append(head, key) == first  # the same head again: its entry, nothing written
+    assert LocalChain(chain.path).append(head, key) == first  # also for a fresh reader of the file
+    assert chain.find(head) == first
+    before = chain.path.read_bytes()
+    with pytest.raises(AnchorMismatch, match=r"equivocation: .* already anchors a different head of size 5 for "
+                                             r"model 'm' \(line 1"):
+        chain.append(make_head(key, "m", 5, root=99), key)
+    assert chain.path.read_bytes() == before
+    chain.append(make_head(key, "other", 5, root=99), key)  # another model's head of that size is no conflict
+    assert chain.verify(key.public) == 2
+
+
+def test_the_same_head_twice_is_not_equivocation(tmp_path: Path, key: SigningKey) -> None:
+    """Two processes once could both anchor one head; the file then holds it twice, which says nothing false."""
+    path = tmp_path / "chain.jsonl"
+    head = make_head(key, "m", 1)
+    LocalChain(path).append(head, key)
+    forge_append(path, head, key)
+    audit = LocalChain(path).audit(key.public)
+    assert audit.count == 2 and audit.heads[("m", 1)].index == 0
+
+
+# --- truncation ------------------------------------------------------------------------------------------------
+
+
+def _delete(chain: Path) -> str:
+    chain.unlink()
+    return "missing, but this store has anchored 3 entries"
+
+
+def _empty(chain: Path) -> str:
+    chain.write_bytes(b"")
+    return "is empty, but this store has anchored entry 2"
+
+
+def _cut_at_a_line(chain: Path) -> str:
+    chain.write_bytes(b"".join(chain.read_bytes().splitlines(keepends=True)[:2]))
+    return "holds only 2 entries, but this store has anchored entry 2"
+
+
+def _cut_mid_line(chain: Path) -> str:
+    data = chain.read_bytes()
+    chain.write_bytes(data[:len(data) - 100])  # looks like a writer that died mid-line
+    return "holds only 2 entries, but this store has anchored entry 2"
+
+
+def _replace(chain: Path) -> str:
+    key = store_key(chain.parent)
+    chain.unlink()
+    for size in range(1, 5):  # a new chain, as long or longer, by the same key
+        LocalChain(chain).append(make_head(key, "m", size, root=1000 + size), key)
+    return "line 3 is not the entry this store anchored there"
+
+
+def test_the_tip_only_moves_forward(store_dir: Path) -> None:
+    store = Store(store_dir, create=True)
+    assert store.local_chain_tip() is None
+    store.advance_local_chain_tip(5, "a" * 64)
+    store.advance_local_chain_tip(3, "b" * 64)  # a slower process reporting an earlier entry
+    store.advance_local_chain_tip(5, "c" * 64)
+    assert store.local_chain_tip() == (5, "a" * 64)
+    store.advance_local_chain_tip(6, "d" * 64)
+    assert store.local_chain_tip() == (6, "d" * 64)
+    store.set_setting("local_chain_tip", "not json")
+    with pytest.raises(StoreError, match="remembered local chain tip .* is malformed"):
+        store.local_chain_tip()
+    store.close()
+
+
+def test_tip_check_on_append(tmp_path: Path, key: SigningKey) -> None:
+    from pot.anchors.localchain import Tip
+
+    chain = LocalChain(tmp_path / "chain.jsonl")
+    entries = [chain.append(make_head(key, "m", size), key)["entry"] for size in (1, 2)]
+    tip = Tip(1, entry_hash(entries[1]))
+    chain.append(make_head(key, "m", 3), key, expect=tip)
+    with pytest.raises(AnchorMismatch, match="line 1 is not the entry this store anchored there"):
+        chain.append(make_head(key, "m", 4), key, expect=Tip(0, entry_hash(entries[1])))
+    chain.path.unlink()
+    with pytest.raises(AnchorMismatch, match="is missing, but this store has anchored 2 entries"):
+        chain.append(make_head(key, "m", 4), key, expect=tip)
+    assert not chain.path.exists()  # not recreated: a new file would start a new chain at index 0
+
+
+# --- damage ----------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _garbage_at_end(chain: Path) -> Iterator[str]:
+    with chain.open("ab") as handle:
+        handle.write(b"garbage\n")
+    yield "line 4 is not valid JSON"
+
+
+@contextlib.contextmanager
+def _garbage_in_the_middle(chain: Path) -> Iterator[str]:
+    lines = chain.read_bytes().splitlines(keepends=True)
+    chain.write_bytes(lines[0] + b"}{\n" + b"".join(lines[1:]))
+    yield "line 2 is not valid JSON"
+
+
+@contextlib.contextmanager
+def _json_not_an_entry(chain: Path) -> Iterator[str]:
+    with chain.open("ab") as handle:
+        handle.write(b'{"hello": "world"}\n')
+    yield "line 4 is JSON but not a local chain entry"
+
+
+@contextlib.contextmanager
+def _entry_missing_a_field(chain: Path) -> Iterator[str]:
+    line = json.loads(chain.read_bytes().splitlines()[-1])
+    del line["entry"]["key_id"]
+    with chain.open("ab") as handle:
+        handle.write(json.dumps(line).encode() + b"\n")
+    yield "line 4 is JSON but not a local chain entry: a local chain entry must have exactly the fields"
+
+
+@contextlib.contextmanager
+def _line_repeated(chain: Path) -> Iterator[str]:
+    with chain.open("ab") as handle:
+        handle.write(chain.read_bytes().splitlines(keepends=True)[-1])
+    yield "line 4 holds entry 2, not 3"
+
+
+@contextlib.contextmanager
+def _garbage_without_newline(chain: Path) -> Iterator[str]:
+    with chain.open("ab") as handle:
+        handle.write(b"garbage")
+    yield "line 4 is not a local chain entry (no newline at its end"
+
+
+@contextlib.contextmanager
+def _a_directory(chain: Path) -> Iterator[str]:
+    data = chain.read_bytes()
+    chain.unlink()
+    chain.mkdir()
+    yield "is a directory, not a file"
+    chain.rmdir()
+    chain.write_bytes(data)
+
+
+@contextlib.contextmanager
+def _not_writable(chain: Path) -> Iterator[str]:
+    with read_only(chain):
+        yield "cannot be written"
+
+
+DAMAGE = [_garbage_at_end, _garbage_in_the_middle, _json_not_an_entry, _entry_missing_a_field, _line_repeated,
+          _garbage_without_newline, _a_directory, _not_writable]
+
+
+HOSTILE_LINES = {
+    "a JSON array": b"[1, 2]",
+    "a JSON string": b'"entry"',
+    "an empty object": b"{}",
+    "an empty entry": b'{"entry": {}, "signature": "x"}',
+    "a signature that is not a string": None,  # built from a real line below
+    "an extra field": None,
+    "a duplicate key": None,
+    "NaN for a size": None,
+    "deep nesting": b"[" * 100_000,
+    "not UTF-8": b"\xff\xfe\xfd",
+    "an empty line": b"",
+    "blanks": b"   ",
+    "a huge line": b'{"entry": "' + b"x" * 100_000 + b'"}',
+}
+
+
+def _hostile(name: str, good: bytes) -> bytes:
+    line = HOSTILE_LINES[name]
+    if line is not None:
+        return line
+    value = json.loads(good)
+    if name == "a signature that is not a string":
+        value["signature"] = 5
+    elif name == "an extra field":
+        value["note"] = "hi"
+    elif name == "NaN for a size":
+        return json.dumps(value).replace('"tree_size": 1', '"tree_size": NaN').encode()
+    else:
+        return json.dumps(value).replace('"signature"', '"signature": "x", "signature"', 1).encode()
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_LINES))
+def test_hostile_lines_are_named_and_refused(tmp_path: Path, key: SigningKey, name: str) -> None:
+    chain = LocalChain(tmp_path / "chain.jsonl")
+    chain.append(make_head(key, "m", 1), key)
+    good = chain.path.read_bytes()
+    chain.path.write_bytes(good + _hostile(name, good.strip()) + b"\n" + good)
+    damaged = chain.path.read_bytes()
+    with pytest.raises(FormatError, match=r"^line 2 "):
+        LocalChain(chain.path).audit(key.public)
+    with pytest.raises(AnchorUnavailable, match=r"is damaged: line 2 "):
+        LocalChain(chain.path).append(make_head(key, "m", 2), key)
+    assert chain.path.read_bytes() == damaged
+
+
+# --- several processes -----------------------------------------------------------------------------------------
+
+_APPENDER = """
+import sys
+from pathlib import Path
+from pot.anchors.localchain import LocalChainAnchor
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import SigningKey
+from pot.log.store import Store
+
+store_dir, model_id, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+key = SigningKey.from_seed(bytes(range(32)))
+with Store(store_dir) as store:
+    anchor = LocalChainAnchor(store_dir / "localchain.jsonl", key, tips=store)
+    for size in range(1, count + 1):
+        head = TreeHead(model_id=model_id, tree_size=size, root_hash=f"{size:064x}", prev_head=None,
+                        timestamp="2026-11-22T12:00:00.000000Z", key_id=key.key_id)
+        anchor.anchor(SignedTreeHead.sign(head, key))
+"""
+
+
+def test_processes_appending_at_once_keep_one_chain_and_its_tip(store_dir: Path, key: SigningKey) -> None:
+    from pot.anchors.localchain import Tip
+
+    Store(store_dir, create=True).close()
+    workers = [subprocess.Popen([sys.executable, "-c", _APPENDER, str(store_dir), f"model-{n}", "40"], cwd=ROOT)
+               for n in range(4)]
+    assert all(w.wait(timeout=120) == 0 for w in workers)
+    chain = LocalChain(store_dir / LOCAL_CHAIN_NAME)
+    with Store(store_dir) as store:
+        tip = store.local_chain_tip()
+    audit = chain.audit(key.public, tip=Tip(*tip) if tip else None)
+    assert audit.count == 160 and len(audit.heads) == 160
+    assert tip == (159, audit.entry_hashes[159])  # the newest entry, whichever process wrote it last
+
+
