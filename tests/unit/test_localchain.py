@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pot import ProvenanceRecorder
+from pot import ProvenanceRecorder, verify_proof
 from pot.anchors.localchain import LocalChain, entry_hash
 from pot.cli import main
 from pot.errors import AnchorMismatch, AnchorUnavailable, FormatError, StoreError
@@ -270,6 +271,39 @@ def _not_writable(chain: Path) -> Iterator[str]:
 
 DAMAGE = [_garbage_at_end, _garbage_in_the_middle, _json_not_an_entry, _entry_missing_a_field, _line_repeated,
           _garbage_without_newline, _a_directory, _not_writable]
+
+
+def test_the_recorder_keeps_records_and_heads_when_the_chain_is_damaged(make_recorder: Make, store_dir: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    recorder = make_recorder()
+    record(recorder, 2)
+    recorder.flush()
+    chain = store_dir / LOCAL_CHAIN_NAME
+    original = chain.read_bytes()
+    chain.write_bytes(original + b"garbage\n")
+    with caplog.at_level(logging.WARNING, logger="pot"):
+        ids = record(recorder, 2, start=2)
+        heads = recorder.flush()  # does not raise: the records and the head are stored
+    assert all(len(i) == 64 for i in ids) and [h.head.tree_size for h in heads] == [4]
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and "head 4 of 'm' is signed and stored but not anchored" in problems[0].getMessage()
+    assert "line 2 is not valid JSON" in problems[0].getMessage() and "pot test" in problems[0].getMessage()
+    failure = recorder.local_anchor_failures["m"]
+    assert isinstance(failure, AnchorUnavailable) and "line 2" in str(failure)
+    assert local_receipt_sizes(recorder.store, "m") == [2]
+
+    chain.write_bytes(original)  # repaired
+    assert recorder.flush() == []  # nothing new to sign ...
+    assert local_receipt_sizes(recorder.store, "m") == [2, 4]  # ... but the newest head is anchored now
+    assert recorder.local_anchor_failures == {}
+    proof = recorder.generate_proof_of_training("m")
+    verify_proof(proof, trusted_key=recorder.public_key, local_chain=chain)
+
+    chain.write_bytes(original + b"garbage\n")
+    with ProvenanceRecorder(recorder.config) as again:  # context exit does not raise either
+        record(again, 1, start=4)
+    assert again.local_anchor_failures.keys() == {"m"}
+    assert [h.head.tree_size for h in recorder.store.heads("m")] == [2, 4, 5]
 
 
 HOSTILE_LINES = {
