@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from pot import ProvenanceRecorder, verify_proof
+from pot import ProvenanceConfig, ProvenanceRecorder, verify_proof
 from pot.anchors.localchain import LocalChain, entry_hash
 from pot.cli import main
-from pot.errors import AnchorMismatch, AnchorUnavailable, FormatError, StoreError
+from pot.errors import AnchorMismatch, AnchorReceiptError, AnchorUnavailable, FormatError, StoreError, VerificationError
 from pot.log.canonical import DOMAIN_LOCAL_CHAIN_ENTRY
 from pot.log.heads import TreeHead
 from pot.log.keys import SigningKey
@@ -118,6 +118,94 @@ def cli_store(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: p
 # --- equivocation ----------------------------------------------------------------------------------------------
 
 
+def test_a_rewritten_and_resigned_log_is_refused_everywhere(make_recorder: Make, store_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    honest_recorder = make_recorder()
+    record(honest_recorder, 3)
+    honest = honest_recorder.generate_proof_of_training("m")
+    key = honest_recorder.key
+    honest_recorder.close()
+    chain = store_dir / LOCAL_CHAIN_NAME
+    honest_path = tmp_path / "honest.json"
+    honest.save(honest_path)
+    verify_proof(honest, trusted_key=key.public, local_chain=chain)  # before the attack: all is well
+    before = chain.read_bytes()
+
+    rewrite_record(store_dir / "pot.db", "m", 1, {"loss": 0.001})  # a better loss than was measured
+    attacker = make_recorder()
+    with caplog.at_level(logging.ERROR, logger="pot"):
+        heads = attacker.flush("m")  # the recorder signs the rewritten log ...
+    assert [h.head.tree_size for h in heads] == [3]
+    assert heads[0].head.root_hash != honest.tree_heads[-1].head.root_hash
+    # ... but refuses to anchor a second head of size 3 next to the honest one, and says so.
+    failure = attacker.local_anchor_failures["m"]
+    assert isinstance(failure, AnchorMismatch) and "equivocation" in str(failure)
+    assert chain.read_bytes() == before
+    assert local_receipt_sizes(attacker.store, "m") == []
+    logged = [r.getMessage() for r in caplog.records if "equivocation" in r.getMessage()]
+    assert logged and "signed and stored but not anchored" in logged[0] and "pot test" in logged[0]
+    forged = attacker.generate_proof_of_training("m")
+    attacker.close()
+    forged_path = tmp_path / "forged.json"
+    forged.save(forged_path)
+
+    # On its own the forged proof is self-consistent and signed by the right key: that is the point of the attack.
+    verify_proof(forged, trusted_key=key.public)
+    # The local chain holds a different head of the same size: verification with it fails.
+    with pytest.raises(VerificationError) as info:
+        verify_proof(forged, trusted_key=key.public, local_chain=chain)
+    failed = [c for c in info.value.report.checks if not c.passed]
+    assert [c.name for c in failed] == ["local-chain"] and "equivocation" in failed[0].detail
+    code, out, _ = cli(capsys, store_dir, "verify", "--proof", str(forged_path), "--trusted-key", key.public.hex,
+                       "--local-chain", str(chain))
+    assert code == 1 and "equivocation" in out and "FAILED" in out
+    # pot test compares the file with the store's heads and records.
+    code, out, _ = cli(capsys, store_dir, "test")
+    assert code == 3 and "FAIL local chain" in out and "equivocation" in out
+
+    # The key's holder writes the second head into the file anyway: now the file itself shows two heads.
+    forge_append(chain, forged.tree_heads[-1].head, key)
+    with pytest.raises(AnchorReceiptError, match=r"equivocation: lines 1 and 2 anchor two different heads of size 3"):
+        LocalChain(chain).audit(key.public)
+    code, out, _ = cli(capsys, store_dir, "test")
+    assert code == 3 and "equivocation: lines 1 and 2" in out
+    # Even the honest proof no longer verifies against this file: it shows the signer said two things.
+    code, out, _ = cli(capsys, store_dir, "verify", "--proof", str(honest_path), "--local-chain", str(chain))
+    assert code == 1 and "equivocation" in out
+    # And the recorder still refuses to anchor the rewritten head.
+    with caplog.at_level(logging.ERROR, logger="pot"):
+        again = make_recorder()
+        again.flush("m")
+        assert "equivocation" in str(again.local_anchor_failures["m"])
+
+
+def test_verify_checks_every_anchored_size_a_full_proof_covers(make_recorder: Make, store_dir: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A rewritten log re-signed at sizes the file never anchored still meets the file: the records give the
+    root of every prefix, so an anchored size the forged proof has no head for is checked too."""
+    honest = make_recorder()
+    record(honest, 2)
+    honest.flush()
+    record(honest, 1, start=2)
+    honest.close()  # heads of size 2 and 3 anchored
+    rewrite_record(store_dir / "pot.db", "m", 0, {"loss": 0.0})
+    attacker = make_recorder(batch_size=100)
+    record(attacker, 1, start=3)
+    forged = attacker.generate_proof_of_training("m")
+    assert [h.head.tree_size for h in forged.tree_heads] == [4]  # no size the file holds
+    assert attacker.local_anchor_failures == {}  # nothing to refuse at size 4
+    key = attacker.key
+    attacker.close()
+    chain = store_dir / LOCAL_CHAIN_NAME
+    with pytest.raises(VerificationError) as info:
+        verify_proof(forged, trusted_key=key.public, local_chain=chain)
+    detail = next(c.detail for c in info.value.report.checks if c.name == "local-chain")
+    assert "equivocation" in detail and "first 2 records" in detail
+    code, out, _ = cli(capsys, store_dir, "test")
+    assert code == 3 and "for the first 2 records of model 'm'" in out
+
+
 def test_append_is_idempotent_and_refuses_a_second_head_for_one_size(tmp_path: Path, key: SigningKey) -> None:
     chain = LocalChain(tmp_path / "chain.jsonl")
     head = make_head(key, "m", 5)
@@ -174,6 +262,21 @@ def _replace(chain: Path) -> str:
     for size in range(1, 5):  # a new chain, as long or longer, by the same key
         LocalChain(chain).append(make_head(key, "m", size, root=1000 + size), key)
     return "line 3 is not the entry this store anchored there"
+
+
+def test_a_chain_longer_than_the_remembered_tip_is_fine(cli_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A crash between the append and the store's update leaves the file ahead of the tip: nothing is wrong."""
+    chain = cli_store / LOCAL_CHAIN_NAME
+    key = store_key(cli_store)
+    LocalChain(chain).append(make_head(key, "other", 1), key)  # appended, tip not updated
+    with Store(cli_store) as store:
+        assert store.local_chain_tip() is not None and store.local_chain_tip()[0] == 2  # type: ignore[index]
+    code, out, _ = cli(capsys, cli_store, "test")
+    assert code == 0 and "4 entries" in out and "still holds entry 2" in out
+    code, _, err = checkpoint(capsys, cli_store, 3)
+    assert code == 0 and err == ""
+    with Store(cli_store) as store:
+        assert store.local_chain_tip()[0] == 4  # type: ignore[index]
 
 
 def test_the_tip_only_moves_forward(store_dir: Path) -> None:
@@ -306,6 +409,21 @@ def test_the_recorder_keeps_records_and_heads_when_the_chain_is_damaged(make_rec
     assert [h.head.tree_size for h in recorder.store.heads("m")] == [2, 4, 5]
 
 
+def test_a_line_cut_by_a_crash_is_dropped_by_the_next_append(cli_store: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    chain = cli_store / LOCAL_CHAIN_NAME
+    lines = chain.read_bytes().splitlines(keepends=True)
+    unfinished = lines[2][:70]  # entry 2 as a writer that died 70 bytes in left it (never acknowledged)
+    chain.write_bytes(b"".join(lines[:2]) + lines[2] + unfinished.replace(b'"index":2', b'"index":3'))
+    code, out, _ = cli(capsys, cli_store, "test")
+    assert code == 0 and "an incomplete last line" in out
+    code, _, err = checkpoint(capsys, cli_store, 3)
+    assert code == 0 and err == ""
+    data = chain.read_bytes()
+    assert data.endswith(b"\n") and len(data.splitlines()) == 4
+    assert LocalChain(chain).verify(store_key(cli_store).public) == 4
+
+
 HOSTILE_LINES = {
     "a JSON array": b"[1, 2]",
     "a JSON string": b'"entry"',
@@ -389,3 +507,11 @@ def test_processes_appending_at_once_keep_one_chain_and_its_tip(store_dir: Path,
     assert tip == (159, audit.entry_hashes[159])  # the newest entry, whichever process wrote it last
 
 
+def test_recorders_in_several_processes_leave_a_chain_pot_test_accepts(store_dir: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store_dir))).close()
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.support.record_worker", str(store_dir), model, "150",
+                                 "5"], cwd=ROOT, stdout=subprocess.DEVNULL) for model in ("a", "a", "b")]
+    assert all(w.wait(timeout=300) == 0 for w in workers)
+    code, out, _ = cli(capsys, store_dir, "test")
+    assert code == 0 and "still holds entry" in out, out
