@@ -52,9 +52,9 @@ from pot.log.store import LOCAL_CHAIN_NAME, Store
 
 log = logging.getLogger("pot")
 
-# Set on the log record of a failed local anchor, so that a caller that reports the failure itself (the CLI's
-# record verbs) can leave that line out rather than say it twice.
-LOCAL_ANCHOR_FAILED = "pot_local_anchor_failed"
+# Set on the log record of a head that could not be signed or anchored locally, so that a caller that reports the
+# failure itself (the CLI's record verbs) can leave that line out rather than say it twice.
+HEAD_FAILURE = "pot_head_failure"
 
 Clock = Callable[[], datetime]
 
@@ -444,7 +444,7 @@ class ProvenanceRecorder:
             return head
         except BaseException as exc:
             log.error("pot: signing or anchoring the head of %r failed: %s (records are stored; the next flush "
-                      "retries)", model_id, exc)
+                      "retries)", model_id, exc, extra={HEAD_FAILURE: True})
             self._errors.append(exc)
             raise
 
@@ -483,7 +483,7 @@ class ProvenanceRecorder:
                 failure = exc
                 log.error("pot: head %d of %r is signed and stored but not anchored on the %s: %s; it stays "
                           "unanchored until that is repaired (`pot test` names the problem)",
-                          head.head.tree_size, model_id, anchor.backend, exc, extra={LOCAL_ANCHOR_FAILED: True})
+                          head.head.tree_size, model_id, anchor.backend, exc, extra={HEAD_FAILURE: True})
         with self._failures_lock:
             if failure is None:
                 self._local_failures.pop(model_id, None)

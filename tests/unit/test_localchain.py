@@ -264,6 +264,38 @@ def _replace(chain: Path) -> str:
     return "line 3 is not the entry this store anchored there"
 
 
+@pytest.mark.parametrize("truncate", [_delete, _empty, _cut_at_a_line, _cut_mid_line, _replace],
+                         ids=["deleted", "emptied", "cut at a line", "cut mid-line", "replaced"])
+def test_a_truncated_chain_is_noticed_not_restarted(cli_store: Path, capsys: pytest.CaptureFixture[str],
+                                                    truncate: Callable[[Path], str]) -> None:
+    chain = cli_store / LOCAL_CHAIN_NAME
+    original = chain.read_bytes()
+    with Store(cli_store) as store:
+        tip = store.local_chain_tip()
+    assert tip is not None and tip[0] == 2
+    expected = truncate(chain)
+    mutated = chain.read_bytes() if chain.exists() else None
+
+    code, out, _ = cli(capsys, cli_store, "test")
+    assert code == 3 and "FAIL local chain" in out and expected in out
+    code, out, err = checkpoint(capsys, cli_store, 3)
+    assert code == 0 and len(out.strip()) == 64  # the record is stored: a retry must not record it again
+    assert len(err.strip().splitlines()) == 1 and "is stored" in err and "pot test" in err
+    assert (chain.read_bytes() if chain.exists() else None) == mutated  # nothing appended, nothing recreated
+    code, out, _ = cli(capsys, cli_store, "--json", "history", "--model-id", "m")
+    assert [r["epoch"] for r in json.loads(out)] == [0, 1, 2, 3]
+
+    chain.write_bytes(original)  # restored from a backup
+    assert cli(capsys, cli_store, "test")[0] == 0
+    code, _, err = cli(capsys, cli_store, "proof", "--model-id", "m", "--output", str(cli_store.parent / "p.json"))
+    assert code == 0 and err == ""  # the proof's flush anchors the newest head, now that the file is back
+    with Store(cli_store) as store:
+        assert local_receipt_sizes(store, "m") == [1, 2, 3, 4]
+        assert store.local_chain_tip() == (3, entry_hash(json.loads(chain.read_bytes().splitlines()[3])["entry"]))
+    code, out, _ = cli(capsys, cli_store, "test")
+    assert code == 0 and "still holds entry 3" in out
+
+
 def test_a_chain_longer_than_the_remembered_tip_is_fine(cli_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A crash between the append and the store's update leaves the file ahead of the tip: nothing is wrong."""
     chain = cli_store / LOCAL_CHAIN_NAME
@@ -374,6 +406,59 @@ def _not_writable(chain: Path) -> Iterator[str]:
 
 DAMAGE = [_garbage_at_end, _garbage_in_the_middle, _json_not_an_entry, _entry_missing_a_field, _line_repeated,
           _garbage_without_newline, _a_directory, _not_writable]
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=lambda d: d.__name__.strip("_").replace("_", " "))
+def test_a_damaged_chain_never_costs_a_record(cli_store: Path, capsys: pytest.CaptureFixture[str],
+                                              damage: Callable[[Path], contextlib.AbstractContextManager[str]]
+                                              ) -> None:
+    chain = cli_store / LOCAL_CHAIN_NAME
+    original = chain.read_bytes()
+    with damage(chain) as expected:
+        code, out, err = checkpoint(capsys, cli_store, 3)
+        assert code == 0 and len(out.strip()) == 64
+        assert len(err.strip().splitlines()) == 1
+        assert "is stored, but its tree head could not be anchored on the local chain" in err and "pot test" in err
+        code, out, err = checkpoint(capsys, cli_store, 4, "--json")
+        result = json.loads(out)
+        assert code == 0 and result["stored"] is True and result["head_anchored_locally"] is False
+        assert "could not be anchored" in result["warning"] and len(err.strip().splitlines()) == 1
+        code, out, _ = cli(capsys, cli_store, "test")
+        assert code == 3 and "FAIL local chain" in out and expected in out, out
+        code, out, _ = cli(capsys, cli_store, "--json", "history", "--model-id", "m")
+        assert [r["epoch"] for r in json.loads(out)] == [0, 1, 2, 3, 4]
+        with Store(cli_store) as store:
+            assert [h.head.tree_size for h in store.heads("m")] == [1, 2, 3, 4, 5]  # signed and stored
+            assert local_receipt_sizes(store, "m") == [1, 2, 3]  # ... but not anchored
+        if chain.is_file() and chain.read_bytes() != original:
+            chain.write_bytes(original)  # repaired (the directory and the read-only file are repaired on exit)
+    code, out, err = checkpoint(capsys, cli_store, 5, "--json")
+    assert code == 0 and json.loads(out)["head_anchored_locally"] is True and err == ""
+    assert cli(capsys, cli_store, "test")[0] == 0
+    with Store(cli_store) as store:
+        assert local_receipt_sizes(store, "m") == [1, 2, 3, 6]
+
+
+def test_a_record_whose_head_cannot_be_signed_is_still_reported_stored(cli_store: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Not the local chain, but the same promise: once the record is stored the verb succeeds (a retry would
+    record it twice), and says in one line what is left to do."""
+    conn = sqlite3.connect(cli_store / "pot.db", isolation_level=None)
+    conn.execute("CREATE TRIGGER refuse_heads BEFORE INSERT ON heads BEGIN SELECT RAISE(ABORT, 'disk is full'); END")
+    code, out, err = checkpoint(capsys, cli_store, 3, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["stored"] is True and result["head_anchored_locally"] is False
+    assert "could not be signed" in result["warning"] and "disk is full" in result["warning"]
+    assert len(err.strip().splitlines()) == 1 and "is stored" in err
+    code, out, _ = cli(capsys, cli_store, "--json", "history", "--model-id", "m")
+    assert [r["epoch"] for r in json.loads(out)] == [0, 1, 2, 3]
+    conn.execute("DROP TRIGGER refuse_heads")
+    conn.close()
+    code, out, err = checkpoint(capsys, cli_store, 4, "--json")
+    assert code == 0 and err == "" and json.loads(out) == {"id": json.loads(out)["id"], "stored": True,
+                                                            "head_anchored_locally": True, "warning": None}
+    with Store(cli_store) as store:
+        assert [h.head.tree_size for h in store.heads("m")] == [1, 2, 3, 5]
 
 
 def test_the_recorder_keeps_records_and_heads_when_the_chain_is_damaged(make_recorder: Make, store_dir: Path,
