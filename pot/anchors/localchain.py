@@ -441,8 +441,9 @@ class LocalChain:
 def _quick_entry(raw: bytes) -> dict[str, Any] | None:
     """The entry of a line if it has the shape an append relies on (index, model, size, hashes), else None.
 
-    About three times cheaper than :func:`parse_line`, which matters for the first append of a process to a long
-    file (100,000 entries: about 0.6 s instead of 1.5 s here). ``pot test`` runs the full check on every line.
+    Cheaper than :func:`parse_line` (plain json, no format checks of the values), which matters for the first
+    append of a process to a long file: 100,000 entries (56 MB) took about 1.1 s here instead of 2.1 s. A line
+    it does not accept goes through parse_line for the message. ``pot test`` runs the full check on every line.
     """
     if len(raw) > _MAX_LINE:
         return None
