@@ -481,9 +481,13 @@ class ProvenanceRecorder:
                 self._issue(model_id, head, anchor)
             except AnchorError as exc:
                 failure = exc
-                log.error("pot: head %d of %r is signed and stored but not anchored on the %s: %s; it stays "
-                          "unanchored until that is repaired (`pot test` names the problem)",
-                          head.head.tree_size, model_id, anchor.backend, exc, extra={HEAD_FAILURE: True})
+                with self._failures_lock:
+                    known = self._local_failures.get(model_id)
+                # Said once per problem, not once per head: a damaged file would otherwise log every head_interval.
+                if known is None or str(known) != str(exc):
+                    log.error("pot: head %d of %r is signed and stored but the %s anchor refused it: %s; heads stay "
+                              "unanchored there until that is repaired (`pot test` names the problem)",
+                              head.head.tree_size, model_id, anchor.backend, exc, extra={HEAD_FAILURE: True})
         with self._failures_lock:
             if failure is None:
                 self._local_failures.pop(model_id, None)

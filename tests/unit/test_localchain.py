@@ -144,7 +144,7 @@ def test_a_rewritten_and_resigned_log_is_refused_everywhere(make_recorder: Make,
     assert chain.read_bytes() == before
     assert local_receipt_sizes(attacker.store, "m") == []
     logged = [r.getMessage() for r in caplog.records if "equivocation" in r.getMessage()]
-    assert logged and "signed and stored but not anchored" in logged[0] and "pot test" in logged[0]
+    assert logged and "signed and stored but the localchain anchor refused it" in logged[0] and "pot test" in logged[0]
     forged = attacker.generate_proof_of_training("m")
     attacker.close()
     forged_path = tmp_path / "forged.json"
@@ -472,26 +472,30 @@ def test_the_recorder_keeps_records_and_heads_when_the_chain_is_damaged(make_rec
     with caplog.at_level(logging.WARNING, logger="pot"):
         ids = record(recorder, 2, start=2)
         heads = recorder.flush()  # does not raise: the records and the head are stored
-    assert all(len(i) == 64 for i in ids) and [h.head.tree_size for h in heads] == [4]
+        assert all(len(i) == 64 for i in ids) and [h.head.tree_size for h in heads] == [4]
+        record(recorder, 2, start=4)
+        recorder.flush()  # the same problem again (head 6): not logged again
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(problems) == 1 and "head 4 of 'm' is signed and stored but not anchored" in problems[0].getMessage()
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    assert "head 4 of 'm' is signed and stored but the localchain anchor refused it" in problems[0].getMessage()
     assert "line 2 is not valid JSON" in problems[0].getMessage() and "pot test" in problems[0].getMessage()
     failure = recorder.local_anchor_failures["m"]
     assert isinstance(failure, AnchorUnavailable) and "line 2" in str(failure)
     assert local_receipt_sizes(recorder.store, "m") == [2]
+    assert [h.head.tree_size for h in recorder.store.heads("m")] == [2, 4, 6]  # signed and stored
 
     chain.write_bytes(original)  # repaired
     assert recorder.flush() == []  # nothing new to sign ...
-    assert local_receipt_sizes(recorder.store, "m") == [2, 4]  # ... but the newest head is anchored now
+    assert local_receipt_sizes(recorder.store, "m") == [2, 6]  # ... but the newest head is anchored now
     assert recorder.local_anchor_failures == {}
     proof = recorder.generate_proof_of_training("m")
     verify_proof(proof, trusted_key=recorder.public_key, local_chain=chain)
 
     chain.write_bytes(original + b"garbage\n")
     with ProvenanceRecorder(recorder.config) as again:  # context exit does not raise either
-        record(again, 1, start=4)
+        record(again, 1, start=6)
     assert again.local_anchor_failures.keys() == {"m"}
-    assert [h.head.tree_size for h in recorder.store.heads("m")] == [2, 4, 5]
+    assert [h.head.tree_size for h in recorder.store.heads("m")] == [2, 4, 6, 7]
 
 
 def test_a_line_cut_by_a_crash_is_dropped_by_the_next_append(cli_store: Path,
