@@ -6,6 +6,7 @@ Also reachable as ``python scripts/provenance_cli.py VERB`` (the seed toolkit's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -266,10 +267,51 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace, call: Callable[[Any], str]) -> int:
-    with _recorder(args) as recorder:
+    """Record, then sign and anchor its head. Once the record is stored the verb succeeds, whatever happens to its
+    head: a script that retried on failure would record it a second time. What went wrong with the head is one
+    line on stderr (and ``warning`` in --json); the head is signed or anchored later (``pot test`` says why not).
+    """
+    from pot.recorder import HEAD_FAILURE
+
+    recorder = _recorder(args)
+    try:
         record_id = call(recorder)
-    _emit(args, record_id, {"id": record_id})
+    except BaseException:
+        with contextlib.suppress(PotError):  # the record was refused: that is the error to report
+            recorder.close()
+        raise
+    warning = None
+    # The recorder logs what went wrong with the head itself; here it is said once, with what it means for the record.
+    quiet = _DropRecords(HEAD_FAILURE)
+    log.addFilter(quiet)
+    try:
+        recorder.close()
+    except PotError as exc:
+        warning = (f"record {record_id} is stored, but its tree head could not be signed ({exc}); the next record or "
+                   "`pot proof` signs it")
+    finally:
+        log.removeFilter(quiet)
+    failures = recorder.local_anchor_failures
+    if warning is None and failures:
+        reason = "; ".join(str(exc) for exc in failures.values())
+        warning = (f"record {record_id} is stored, but its tree head could not be anchored on the local chain "
+                   f"({reason}); `pot test` names the problem")
+    _emit(args, record_id, {"id": record_id, "stored": True, "head_anchored_locally": warning is None,
+                            "warning": warning})
+    if warning is not None:
+        print(f"pot: warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+class _DropRecords(logging.Filter):
+    """Drops log records that carry the attribute ``flag``."""
+
+    def __init__(self, flag: str) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, self.flag, False)
 
 
 @handler("checkpoint")

@@ -52,6 +52,10 @@ from pot.log.store import LOCAL_CHAIN_NAME, Store
 
 log = logging.getLogger("pot")
 
+# Set on the log record of a head that could not be signed or anchored locally, so that a caller that reports the
+# failure itself (the CLI's record verbs) can leave that line out rather than say it twice.
+HEAD_FAILURE = "pot_head_failure"
+
 Clock = Callable[[], datetime]
 
 
@@ -121,6 +125,9 @@ class ProvenanceRecorder:
         self._closed = False
         self._store: Store | None = None
         self._key: SigningKey | None = None
+        self._local_failures: dict[str, AnchorError] = {}  # per model: why its newest head is not anchored locally
+        # Its own lock: _request_sign holds self._lock and, while the interpreter exits, anchors in that thread.
+        self._failures_lock = threading.Lock()
         if not self.config.enabled:
             return
         self._owns_store = not isinstance(store, Store)
@@ -134,7 +141,7 @@ class ProvenanceRecorder:
             _check_store_key(self._store, key)
         self._key = key
         self._local_anchors: list[Anchor] = list(anchors) if anchors is not None else [
-            LocalChainAnchor(self._store.root / LOCAL_CHAIN_NAME, self._key, self._clock)]
+            LocalChainAnchor(self._store.root / LOCAL_CHAIN_NAME, self._key, self._clock, tips=self._store)]
         self._chain_anchors: list[Anchor] = list(chain_anchors) if chain_anchors is not None else \
             self._default_chain_anchors()
         self._lock = threading.Lock()
@@ -422,16 +429,22 @@ class ProvenanceRecorder:
         return self._sign_head_and_anchor(model_id)
 
     def _sign_head_and_anchor(self, model_id: str) -> SignedTreeHead | None:
+        """Sign a head over what is new and anchor it. A local anchor that fails (a damaged, truncated or
+        unwritable chain file, a refused equivocation) costs nothing stored: the head is signed and stored, the
+        failure is logged and kept in :attr:`local_anchor_failures`, chain anchors still go out, and the next flush
+        anchors the newest head once the file is repaired. Other failures (the store refuses the head) raise."""
         try:
             head = self._sign_head(model_id)
             if head is not None:
                 self._anchor_locally(model_id, head)
                 for anchor in self._chain_anchors:
                     self._submit_chain_anchor(model_id, head, anchor)
+            else:
+                self._anchor_newest_locally(model_id)
             return head
         except BaseException as exc:
             log.error("pot: signing or anchoring the head of %r failed: %s (records are stored; the next flush "
-                      "retries)", model_id, exc)
+                      "retries)", model_id, exc, extra={HEAD_FAILURE: True})
             self._errors.append(exc)
             raise
 
@@ -463,8 +476,38 @@ class ProvenanceRecorder:
         return receipt
 
     def _anchor_locally(self, model_id: str, head: SignedTreeHead) -> None:
+        failure = None
         for anchor in self._local_anchors:
-            self._issue(model_id, head, anchor)
+            try:
+                self._issue(model_id, head, anchor)
+            except AnchorError as exc:
+                failure = exc
+                with self._failures_lock:
+                    known = self._local_failures.get(model_id)
+                # Said once per problem, not once per head: a damaged file would otherwise log every head_interval.
+                if known is None or str(known) != str(exc):
+                    log.error("pot: head %d of %r is signed and stored but the %s anchor refused it: %s; heads stay "
+                              "unanchored there until that is repaired (`pot test` names the problem)",
+                              head.head.tree_size, model_id, anchor.backend, exc, extra={HEAD_FAILURE: True})
+        with self._failures_lock:
+            if failure is None:
+                self._local_failures.pop(model_id, None)
+            else:
+                self._local_failures[model_id] = failure
+
+    def _anchor_newest_locally(self, model_id: str) -> None:
+        """Anchor the newest head of ``model_id`` if it has no local receipt yet (its anchoring failed before, or
+        its process died between signing and anchoring): how a repaired chain file catches up. Idempotent."""
+        for anchor in self._local_anchors:
+            for head in self.store.pending_heads(anchor.backend, model_id, newest_only=True):
+                self._anchor_locally(model_id, head)
+
+    @property
+    def local_anchor_failures(self) -> dict[str, AnchorError]:
+        """Models whose newest head this recorder signed but could not anchor locally, and why (cleared for a
+        model once one of its heads is anchored). The records and heads are stored either way."""
+        with self._failures_lock:
+            return dict(self._local_failures)
 
     def _submit_chain_anchor(self, model_id: str, head: SignedTreeHead, anchor: Anchor) -> None:
         """Anchor ``head`` on ``anchor`` in the background, coalescing: while an anchor of this model is in flight,
@@ -528,7 +571,8 @@ class ProvenanceRecorder:
 
     def flush(self, model_id: str | None = None, timeout: float | None = None) -> list[SignedTreeHead]:
         """Sign and locally anchor a head over everything recorded so far (for one model, or each model this
-        recorder has written); wait for it. Returns the new heads. Raises what signing raised."""
+        recorder has written); wait for it. Returns the new heads. Raises what signing raised; a head that could
+        not be anchored locally is logged and listed in :attr:`local_anchor_failures`, not raised."""
         if not self.config.enabled:
             return []
         for buffered in [model_id] if model_id is not None else list(self._steps):

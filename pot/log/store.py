@@ -408,6 +408,44 @@ class Store:
             hint = f"; known: {', '.join(known[:10])}" if known else "; the store has no records yet"
             raise UsageError(f"unknown model id {model_id!r}{hint}")
 
+    # --- the local chain's tip --------------------------------------------------------------------------------
+
+    def local_chain_tip(self) -> tuple[int, str] | None:
+        """The newest local chain entry this store saw appended, as (index, entry hash); None before the first.
+
+        The chain file must go on holding it: one that does not was deleted, emptied, truncated or replaced
+        (pot.anchors.localchain checks this before every append, and ``pot test`` reports it).
+        """
+        raw = self.get_setting(_LOCAL_CHAIN_TIP)
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+            index, entry_hash = value["index"], value["entry_hash"]
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0 or not isinstance(entry_hash, str):
+                raise TypeError("wrong types")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"store {self.root}: the remembered local chain tip {raw!r} is malformed ({exc})"
+                             ) from None
+        return index, entry_hash
+
+    def advance_local_chain_tip(self, index: int, entry_hash: str) -> None:
+        """Remember entry ``index`` as the chain's tip, unless a later one is remembered already: several processes
+        append to one chain, and one may report its entry after another has reported a later one."""
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (_LOCAL_CHAIN_TIP,)).fetchone()
+            if row is not None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    if json.loads(row[0])["index"] >= index:
+                        return
+            conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                         (_LOCAL_CHAIN_TIP, json.dumps({"index": index, "entry_hash": entry_hash},
+                                                       separators=(",", ":"))))
+        self._write(work)
+
+
+_LOCAL_CHAIN_TIP = "local_chain_tip"  # settings key: {"index": N, "entry_hash": H}
+
 
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()

@@ -539,19 +539,41 @@ def _check_parents(proof: ProvenanceProof, parents: Sequence[ProvenanceProof], t
 
 
 def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:
-    chain = LocalChain(path)
+    """The file verifies end to end under the signer's key (LocalChain.audit: entries, links, signatures, one head
+    per model and size), holds each local receipt's entry, and anchors no head of this model that contradicts the
+    proof: none of the proof's sizes with another head, and (full proofs) no root the proof's records do not give."""
     try:
-        count = chain.verify(proof.signer)
-        entries = {entry["index"]: entry for entry, _ in chain.entries()}
+        audit = LocalChain(path).audit(proof.signer)
     except PotError as exc:
         raise AnchorReceiptError(f"local chain {path}: {exc}") from exc
     local = [r for r in proof.anchors if r.backend == "localchain"]
     for receipt in local:
         entry = receipt.details["entry"]
-        if entries.get(entry["index"]) != entry:
-            raise AnchorReceiptError(f"local chain {path} does not hold the entry for head "
-                                     f"{receipt.details['entry']['tree_size']}")
-    return f"{count} entries intact; holds all {len(local)} local receipt(s)"
+        if not audit.holds(entry):
+            raise AnchorReceiptError(f"local chain {path} does not hold the entry for head {entry['tree_size']}")
+    anchored = {size: held for (model, size), held in audit.heads.items() if model == proof.model_id}
+    for signed in proof.tree_heads:
+        head = signed.head
+        held = anchored.get(head.tree_size)
+        if held is not None and held.head_hash != head.head_hash:
+            raise AnchorReceiptError(
+                f"equivocation: local chain {path} line {held.index + 1} anchors another head of size "
+                f"{head.tree_size} for {proof.model_id!r} (root {held.root_hash[:16]}...) than the proof's (root "
+                f"{head.root_hash[:16]}...): the log was changed after it was anchored")
+    checked = len(anchored)
+    if proof.disclosure == "full":
+        # Sizes the proof has no head for can still be checked: the records give the root of every prefix.
+        leaves = [bytes.fromhex(d.record.record_id) for d in proof.disclosed]
+        frontier = Frontier()
+        for size in sorted(s for s in anchored if s <= len(leaves)):
+            frontier.extend(leaves[frontier.size:size])
+            if frontier.root().hex() != anchored[size].root_hash:
+                raise AnchorReceiptError(
+                    f"equivocation: local chain {path} line {anchored[size].index + 1} anchors a root for the first "
+                    f"{size} records of {proof.model_id!r} that the proof's records do not give: the log was changed "
+                    "after it was anchored")
+    return (f"{audit.count} entries intact, one head per model and size; holds all {len(local)} local receipt(s); "
+            f"none of the {checked} entr{'y' if checked == 1 else 'ies'} for this model contradicts the proof")
 
 
 def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, Any]:
