@@ -84,7 +84,9 @@ def _head_spans(result: VerificationReport) -> list[str]:
     spans: list[tuple[int, int, int, int, str]] = []  # first record, last record, first head, last head, words
     previous = 0
     for number, head in enumerate(result.heads, 1):
-        words = _HEAD_WORDS[head.strength].format(chain_time=head.chain_time, chain_detail=head.chain_detail,
+        # a head covered by a later head's anchor shares that anchor's line
+        detail = (head.chain_detail or "").removeprefix("covered by a later head: ")
+        words = _HEAD_WORDS[head.strength].format(chain_time=head.chain_time, chain_detail=detail,
                                                   claimed_time=head.claimed_time)
         if spans and spans[-1][4] == words:
             first, _, first_head, _, _ = spans[-1]
