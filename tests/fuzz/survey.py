@@ -134,8 +134,9 @@ def survey(examples: int, seed: int) -> dict[str, Group]:
 
 def hostile_proofs() -> None:
     """Each indexed hostile proof: refused (and by which check), verified, or the exception and where."""
-    index = json.loads((ROOT / "tests" / "assets" / "hostile-index.json").read_text(encoding="utf-8"))
-    for name in sorted(index):
+    from .test_hostile_corpus import INDEX
+
+    for name in sorted(INDEX):
         data = (ROOT / "tests" / "assets" / "hostile" / name).read_bytes()
         try:
             result = outcome(data)
