@@ -220,6 +220,12 @@ CASES: dict[str, tuple[Callable[[], bytes], str, str]] = {
         r"digits|too (large|long)|integer",
         "an integer of 4,301 digits (records[1].epoch): Python's json raises ValueError, not JSONDecodeError, past "
         "4,300 digits; the reader must refuse it as malformed, never crash"),
+    "confidence-401-digit-integer.json": (
+        lambda: dumps(build(base_records())).replace(b'"confidence_score": 0.9', b'"confidence_score": 1' + b"0" * 400,
+                                                     1),
+        r"confidence_score",
+        "confidence_score written as an integer of 401 digits (within what json reads): math.isfinite() on it raises "
+        "OverflowError, which the parser does not catch; it must say the score is not a number in [0, 1]"),
     "nested-492-in-record.json": (
         lambda: deep_record(492), r"nested too deeply",
         "a validation result nested 492 deep, correctly hashed and signed: the parser accepts that depth, then "

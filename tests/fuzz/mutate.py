@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -332,7 +333,12 @@ def text_mutation(mutant: Mutant, choose: Choose[Any]) -> None:
     mutant.steps.append(label)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 4, 60, 60, 6, 6
+
+
 def _short(value: Any) -> str:
+    """A short description of a value: never the full repr of one nested 1,000 deep or of thousands of digits."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
         return f"<integer of about {value.bit_length() * 30103 // 100000} digits>"  # str() of it may raise
     if isinstance(value, list | dict) and value:
@@ -342,8 +348,9 @@ def _short(value: Any) -> str:
             depth += 1
         if depth > 20:
             return f"<{type(value).__name__} nested {depth} deep>"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
+    if isinstance(value, str) and len(value) > 80:
+        return repr(value[:60]) + f"... ({len(value)} characters)"
+    return _REPR.repr(value)
 
 
 # --- comparing documents: did the mutation change a value? -------------------------------------------------------

@@ -106,7 +106,7 @@ def check_recorded(store: Path, model_id: str) -> None:
     assert verified.code == 0, f"pot verify fails on what pot recorded: {verified.out[-300:]}"
 
 
-@fuzz_settings(examples=50)
+@fuzz_settings(examples=60)
 @given(metrics=json_arguments)
 def test_checkpoint_metrics(store: Path, metrics: str) -> None:
     model_id = f"ckpt-{next(_models)}"
@@ -117,7 +117,7 @@ def test_checkpoint_metrics(store: Path, metrics: str) -> None:
         check_recorded(store, model_id)
 
 
-@fuzz_settings(examples=50)
+@fuzz_settings(examples=60)
 @given(outcome=json_arguments)
 def test_validate_result(store: Path, outcome: str) -> None:
     model_id = f"val-{next(_models)}"
@@ -128,7 +128,7 @@ def test_validate_result(store: Path, outcome: str) -> None:
         check_recorded(store, model_id)
 
 
-@fuzz_settings(examples=50)
+@fuzz_settings(examples=60)
 @given(gate=gates)
 def test_promote_gate(store: Path, gate: str) -> None:
     model_id = f"gate-{next(_models)}"

@@ -47,7 +47,7 @@ def chooser(data: st.DataObject) -> Any:
     return choose
 
 
-@fuzz_settings(examples=400)
+@fuzz_settings(examples=500)
 @given(data=st.data())
 def test_mutated_proof_text_is_refused_with_a_pot_error(proofs: Proofs, data: st.DataObject) -> None:
     choose = chooser(data)
@@ -65,7 +65,7 @@ def test_mutated_proof_text_is_refused_with_a_pot_error(proofs: Proofs, data: st
         assert json_equal(reread(text), original), f"{name} still verifies after: {mutant.description}"
 
 
-@fuzz_settings(examples=300)
+@fuzz_settings(examples=400)
 @given(data=st.data())
 def test_mutated_proof_document_is_refused_with_a_pot_error(proofs: Proofs, data: st.DataObject) -> None:
     choose = chooser(data)
