@@ -350,7 +350,10 @@ def _short(value: Any) -> str:
             return f"<{type(value).__name__} nested {depth} deep>"
     if isinstance(value, str) and len(value) > 80:
         return repr(value[:60]) + f"... ({len(value)} characters)"
-    return _REPR.repr(value)
+    try:
+        return _REPR.repr(value)
+    except (ValueError, RecursionError):  # an integer of thousands of digits inside, or nesting deep down
+        return f"<{type(value).__name__} holding a huge integer or deep nesting>"
 
 
 # --- comparing documents: did the mutation change a value? -------------------------------------------------------
