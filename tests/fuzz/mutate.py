@@ -137,7 +137,9 @@ _HEX = re.compile(r"(0x)?[0-9a-f]+")
 def string_variants(text: str) -> list[str]:
     out = [text + "x", text[:-1], text + text, text + "\u200b", "\u200b" + text, "\u202e" + text,
            text + "\u2066", text + "\x1b[2J", text + "\x7f", text + "\n", " " + text, text + " ", "\ufeff" + text,
-           text + "\ud800", text.upper(), text.lower(), text.title(), text * 50]
+           text + "\ud800", text.upper(), text.lower(), text.title()]
+    if len(text) < 10_000:  # long, not unbounded: mutations can pick the same node again
+        out.append(text * 50)
     if _HEX.fullmatch(text):
         middle = len(text) // 2
         out += [text.upper(), text[:middle] + " " + text[middle:], text[:middle] + "\t" + text[middle:],
