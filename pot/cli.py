@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pot import __version__
+from pot._internal import paths
 from pot.errors import (
     AnchorError,
     FormatError,
@@ -41,7 +42,7 @@ exit codes:
   2  bad usage or bad input: unknown flag, malformed JSON argument, negative epoch, unknown model id, a proof
      file that is missing or cannot be read
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
-     chain unreachable
+     chain unreachable, answering nonsense, or its client not installed; the file system refused an operation
  70  a bug in pot (set POT_DEBUG=1 to see the traceback, and please report it)
 """
 
@@ -335,7 +336,7 @@ def _validate(args: argparse.Namespace) -> int:
 @handler("proof")
 def _proof(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    if output.is_dir():
+    if paths.is_dir(output, "--output"):
         raise UsageError(f"--output {output} is a directory")
     with _recorder(args) as recorder:
         proof = recorder.generate_proof_of_training(args.model_id, disclose=args.record)
@@ -362,7 +363,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
     local_chain = Path(args.local_chain) if args.local_chain else None
-    if local_chain is not None and not local_chain.is_file():
+    if local_chain is not None and not paths.is_file(local_chain, "--local-chain"):
         raise UsageError(f"no local chain file at {local_chain}")
     checker = None
     if args.rpc:
@@ -443,7 +444,7 @@ def _hash(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     progress = hashing.stderr_progress(f"hashing {path.name}")
-    if path.is_dir():
+    if paths.is_dir(path, "path"):
         digest: Any = hashing.hash_directory(path, progress=progress)
         kind, entries = "pot.file-set.v1", [(f.path, f"{f.size} bytes", f.sha256) for f in digest.manifest]
     elif path.suffix == ".safetensors":
@@ -592,7 +593,7 @@ def _gate_arg(text: str) -> Any:
     from pot.lineage.gates import Gate
 
     path = Path(text)
-    if not text.lstrip().startswith("{") and path.is_file():
+    if not text.lstrip().startswith("{") and paths.names_a_file(text):
         try:
             with path.open("rb") as handle:
                 data = handle.read(MAX_JSON_ARGUMENT + 1)  # bytes: the strict reader names a file that is not UTF-8
@@ -659,6 +660,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # after BrokenPipeError, which is one
+        # The file system refused something pot did not foresee (a full disk, an I/O error): the environment's
+        # refusal, said in one line, not a crash.
+        if os.environ.get("POT_DEBUG"):
+            raise
+        from pot._internal.render import safe
+
+        where = f" ({safe(exc.filename)})" if exc.filename else ""
+        print(f"pot: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except Exception as exc:
         if os.environ.get("POT_DEBUG"):
             raise

@@ -47,7 +47,7 @@ from pathlib import Path
 from pickle import PickleBuffer
 from typing import IO, Any, TypeAlias
 
-from pot._internal import strictjson
+from pot._internal import paths, strictjson
 from pot.errors import FormatError, UsageError
 from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json
 
@@ -432,7 +432,7 @@ def hash_file(path: str | os.PathLike[str], *, progress: ProgressCallback | None
 def checkpoint_digest(path: str | os.PathLike[str], *, progress: ProgressCallback | None = None) -> HexDigest:
     """What a checkpoint record's ``file_sha256`` holds: a file's SHA-256, or a directory's ``pot.file-set.v1``
     digest (frameworks such as Hugging Face save a checkpoint as a directory of files)."""
-    if Path(path).is_dir():
+    if paths.is_dir(Path(path), "checkpoint"):
         return hash_directory(path, progress=progress).digest
     return hash_file(path, progress=progress)
 
@@ -449,9 +449,9 @@ def hash_directory(
     hashed, or when ``path`` is not a directory.
     """
     root = Path(path)
-    if not root.exists():
+    if paths.status(root, "directory") is None:
         raise UsageError(f"no such directory: {root}")
-    if not root.is_dir():
+    if not paths.is_dir(root, "directory"):
         raise UsageError(f"{root} is not a directory")
     real_root = root.resolve()
     found: list[tuple[str, Path, int]] = []

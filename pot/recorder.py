@@ -247,7 +247,7 @@ class ProvenanceRecorder:
         if confidence_score is None and isinstance(validation_result, Mapping):
             candidate = validation_result.get("confidence")
             if isinstance(candidate, int | float) and not isinstance(candidate, bool):
-                confidence_score = float(candidate)
+                confidence_score = candidate  # checked with the record: a number in [0, 1]
         fields = dict(model_hash=model_hash, validator_id=validator_id, validation_result=validation_result,
                       confidence_score=confidence_score,
                       challenge_hash=challenge_hash if self.config.record_challenges else None)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pot._internal import paths
 from pot.errors import FormatError, UsageError
 from pot.lineage.events import ARTIFACT_SAVED, RUN_COMPLETED, RUN_STARTED, check_reference
 from pot.lineage.graph import LineageGraph
@@ -236,13 +237,17 @@ def reproducibility(recorder: Any, run_id: str, *, parent_proofs: Mapping[str, A
             result.checks.append((name, *_check_parent_proof(recorder, parent["proof"], supplied)))
         elif parent["kind"] == "dataset" and parent.get("path"):
             path = Path(parent["path"])
-            if not path.exists():
-                result.checks.append((name, False, f"{path} is missing"))
-            else:
+            try:
+                if paths.status(path, "dataset") is None:
+                    result.checks.append((name, False, f"{path} is missing"))
+                    continue
                 digest = checkpoint_digest(path)
-                ok = parent.get("digest") in (None, digest)
-                result.checks.append((name, ok, f"{path} has digest {digest[:16]}..." +
-                                      ("" if ok else f", not the recorded {str(parent.get('digest'))[:16]}...")))
+            except UsageError as exc:  # there, but not readable: the check fails, the others still run
+                result.checks.append((name, False, str(exc)))
+                continue
+            ok = parent.get("digest") in (None, digest)
+            result.checks.append((name, ok, f"{path} has digest {digest[:16]}..." +
+                                  ("" if ok else f", not the recorded {str(parent.get('digest'))[:16]}...")))
         else:
             result.checks.append((name, parent.get("digest") is not None,
                                   f"recorded digest {str(parent.get('digest'))[:16]}..." if parent.get("digest")

@@ -58,6 +58,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from pot._internal.paths import names_a_file
 from pot.errors import FormatError, KeyringError
 from pot.log.canonical import HexDigest, sha256_hex, signing_input
 
@@ -207,7 +208,7 @@ class PublicKey:
                 raise FormatError("the PEM public key is not an Ed25519 key")
             return cls(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
         path = Path(text)
-        if len(text) < 4096 and path.is_file():
+        if len(text) < 4096 and names_a_file(text):
             try:
                 content = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:

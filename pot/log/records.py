@@ -74,6 +74,8 @@ def parse_timestamp(text: str) -> datetime:
 
 def _shown(value: Any) -> str:
     """A value for an error message: its repr, shortened (hostile input can be megabytes long)."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"  # repr() refuses one of more than 4,300 digits
     text = repr(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
     return text if len(text) <= 80 else f"{text[:60]}...{text[-12:]}"
 
@@ -172,8 +174,9 @@ def check_metrics(value: Any, name: str) -> dict[str, Any]:
 def check_confidence(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FormatError(f"{name} must be a number in [0, 1]")
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise FormatError(f"{name} must be a number in [0, 1], got {value}")
+    # compare before anything converts it: an integer of hundreds of digits has no float
+    if not (0 <= value <= 1) or (isinstance(value, float) and not math.isfinite(value)):
+        raise FormatError(f"{name} must be a number in [0, 1], got {_shown(value)}")
     return value
 
 

@@ -104,7 +104,7 @@ def ethereum_receipt(head: dict[str, Any], head_hash: str, signer: Signer, contr
     body = {"backend": "ethereum", "head_hash": head_hash, "root_hash": head["root_hash"], "timestamp": ts(40),
             "key_id": signer.key_id,
             "details": {"chain_id": 31337, "contract": contract, "tx_hash": "0x" + "ab" * 32, "block_number": 12,
-                        "block_hash": "0x" + "cd" * 32, "block_time": 1795348860, "log_index": 0,
+                        "block_hash": "0x" + "cd" * 32, "block_time": 1795348830, "log_index": 0,
                         "submitter": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "meta_hash": "0x" + head_hash}}
     return {**body, "signature": signer.sign("pot.v1.anchor-receipt", body)}
 
@@ -227,14 +227,14 @@ CASES: dict[str, tuple[Callable[[], bytes], str, str]] = {
         "confidence_score written as an integer of 401 digits (within what json reads): math.isfinite() on it raises "
         "OverflowError, which the parser does not catch; it must say the score is not a number in [0, 1]"),
     "nested-492-in-record.json": (
-        lambda: deep_record(492), r"nested too deeply",
+        lambda: deep_record(492), r"nested (too deeply|more than 64 levels)",
         "a validation result nested 492 deep, correctly hashed and signed: the parser accepts that depth, then "
         "normalising and hashing the record recurse once or twice per level; called from a shallow stack (the pot "
         "command) it verifies, a few dozen frames deeper (pytest, a server handler) it ends in RecursionError. "
         "Whether a proof verifies must not depend on the caller's stack: refuse such nesting at the parser, with a "
         "depth limit well below this"),
     "nested-985-in-record.json": (
-        lambda: deep_record(985), r"nested too deeply",
+        lambda: deep_record(985), r"nested (too deeply|more than 64 levels)",
         "as nested-492-in-record.json, 985 deep: just below what the parser itself survives"),
     "signature-hash-upper-case.json": (
         lambda: respell_signature(str.upper), r"signature_hash",
