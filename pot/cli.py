@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="FILE", help="tell whether FILE is a checkpoint file the proof recorded")
     p.add_argument("--parent", action="append", metavar="FILE", default=[],
                    help="a parent model's proof to follow (repeatable): fine-tuned from, and so on")
+    p.add_argument("--now", metavar="TIMESTAMP",
+                   help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (no date in the proof may be more than "
+                        "a day past it; default: this machine's clock)")
 
     p = verb("history", "show the recorded history of a model")
     p.add_argument("--model-id", metavar="ID", help="omit to list the store's models")
@@ -362,6 +365,14 @@ def _verify(args: argparse.Namespace) -> int:
     from pot.log.verify import verify_proof
 
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
+    now = None
+    if args.now is not None:
+        from pot.log.records import parse_timestamp
+
+        try:
+            now = parse_timestamp(args.now)
+        except FormatError as exc:
+            raise UsageError(f"--now: {exc}") from None
     local_chain = Path(args.local_chain) if args.local_chain else None
     if local_chain is not None and not paths.is_file(local_chain, "--local-chain"):
         raise UsageError(f"no local chain file at {local_chain}")
@@ -380,7 +391,7 @@ def _verify(args: argparse.Namespace) -> int:
     failure = None
     try:
         report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker,
-                              parents=parents)
+                              parents=parents, now=now)
     except VerificationError as exc:
         report, failure = exc.report, f"{exc.check}: {exc}"
         if report is None:

@@ -46,7 +46,14 @@ from pot.errors import AnchorMismatch, AnchorReceiptError, AnchorUnavailable, Fo
 from pot.log.canonical import DOMAIN_LOCAL_CHAIN_ENTRY, HexDigest, object_hash
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import PublicKey, SigningKey
-from pot.log.records import check_count, check_hex64, check_name, check_timestamp, format_timestamp
+from pot.log.records import (
+    check_count,
+    check_hex64,
+    check_name,
+    check_positive,
+    check_timestamp,
+    format_timestamp,
+)
 
 _ENTRY_FIELDS = ("index", "prev_entry", "model_id", "tree_size", "root_hash", "head_hash", "timestamp", "key_id")
 _ENTRY_KEYS = frozenset(_ENTRY_FIELDS)
@@ -64,11 +71,13 @@ def check_entry(entry: Any) -> dict[str, Any]:
     if not isinstance(entry, Mapping) or set(entry) != set(_ENTRY_FIELDS):
         raise FormatError(f"a local chain entry must have exactly the fields {list(_ENTRY_FIELDS)}")
     prev = entry["prev_entry"]
+    if (prev is None) != (entry["index"] == 0):
+        raise FormatError("a local chain entry has a prev_entry exactly when its index is not 0")
     return {
         "index": check_count(entry["index"], "index"),
         "prev_entry": None if prev is None else check_hex64(prev, "prev_entry"),
         "model_id": check_name(entry["model_id"], "model_id"),
-        "tree_size": check_count(entry["tree_size"], "tree_size"),
+        "tree_size": check_positive(entry["tree_size"], "tree_size"),
         "root_hash": check_hex64(entry["root_hash"], "root_hash"),
         "head_hash": check_hex64(entry["head_hash"], "head_hash"),
         "timestamp": check_timestamp(entry["timestamp"], "timestamp"),

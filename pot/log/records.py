@@ -355,6 +355,13 @@ class TrainingCheckpoint(Record):
         file_name=FieldSpec(check_file_name, required=False, omit_if_none=True),
     )
 
+    @classmethod
+    def _check_body(cls, body: Mapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = Record._check_body.__func__(cls, body)  # type: ignore[attr-defined]
+        if (values["file_name"] is None) != (values["file_sha256"] is None):
+            raise FormatError("checkpoint record has one of file_sha256 and file_name without the other")
+        return values
+
 
 @dataclass(frozen=True, slots=True)
 class ValidationRecord(Record):

@@ -90,6 +90,7 @@ class HeadStatus:
     timestamp: str
     anchors: list[str] = field(default_factory=list)  # backends with a valid receipt for this head itself
     covered_by: int | None = None  # tree size of the earliest head at or after this one with a chain receipt
+    locally_covered_by: int | None = None  # ... with any receipt (a local chain entry of a later head covers it too)
     claimed_time: str | None = None  # the earliest block time those receipts state (the signer's word)
     chain_time: str | None = None  # block time, when checked against a chain (a later head's, if covered by it)
     chain_detail: str | None = None
@@ -98,12 +99,13 @@ class HeadStatus:
     def strength(self) -> str:
         """``chain``: dated by a chain anchor the verifier checked on the chain (this head's or a later head's, whose
         tree extends it); ``chain-unchecked``: covered by a chain receipt not checked against a chain, so only the
-        signer vouches for it; ``local``: anchored on the signer's local chain only; ``none``: not anchored."""
+        signer vouches for it; ``local``: anchored (or covered by a later head anchored) on the signer's local chain
+        only; ``none``: neither it nor a later head is anchored."""
         if self.chain_time is not None:
             return "chain"
         if self.covered_by is not None:
             return "chain-unchecked"
-        return "local" if self.anchors else "none"
+        return "local" if self.locally_covered_by is not None else "none"
 
     @property
     def dated_by(self) -> str:
@@ -420,11 +422,15 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
         report.heads[index].anchors.append(receipt.backend)
         counts[receipt.backend] = counts.get(receipt.backend, 0) + 1
     covering: int | None = None
+    local_covering: int | None = None
     earliest: int | None = None
     for index in range(len(report.heads) - 1, -1, -1):  # consistency proofs make every head a prefix of later ones
         status = report.heads[index]
         if any(STRENGTHS.get(b) == "chain" for b in status.anchors):
             covering = status.tree_size
+        if status.anchors:
+            local_covering = status.tree_size
+        status.locally_covered_by = local_covering
         if index in claimed and (earliest is None or claimed[index] < earliest):
             earliest = claimed[index]
         status.covered_by = covering
@@ -460,9 +466,9 @@ def _plus_seconds(timestamp: str, seconds: int) -> str:
 def _note_unproven_times(report: VerificationReport, *, checked_online: bool) -> None:
     """Say, for the heads whose time rests on the signer's word, why: the report claims no more than was checked."""
     heads = report.heads
-    unanchored = sum(1 for h in heads if not h.anchors and h.covered_by is None)
+    unanchored = sum(1 for h in heads if h.strength == "none")
     if unanchored:
-        report.notes.append(f"{unanchored} tree head(s) have no anchor receipt yet")
+        report.notes.append(f"{unanchored} tree head(s) are not anchored, nor covered by a later anchored head, yet")
     unchecked = [h for h in heads if h.strength == "chain-unchecked"]
     if unchecked:
         how = ("the chain check did not date them" if checked_online else
