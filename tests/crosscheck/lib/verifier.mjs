@@ -97,7 +97,7 @@ const wholeSeconds = (s) => Math.floor(timestampMicros(s) / 1e6);
 
 // ---------------------------------------------------------------- schema (check 1)
 
-class Shape {
+export class Shape {
   constructor() {
     this.check = 1;
   }
@@ -190,7 +190,7 @@ const MODEL_EVENTS = ['ModelPromoted', 'PromotionRefused', 'ModelRolledBack'];
 const COMMON_REQUIRED = ['type', 'model_id', 'seq', 'timestamp'];
 const COMMON_OPTIONAL = ['salt', 'rank', 'run_id', 'node_id', 'lamport'];
 
-function checkGateShape(s, g, path) {
+export function checkGateShape(s, g, path) {
   s.object(g, path);
   const hasT = 'thresholds' in g;
   const hasW = 'weights' in g;
@@ -223,7 +223,7 @@ function checkGateShape(s, g, path) {
   }
 }
 
-function checkDecisionShape(s, d, path) {
+export function checkDecisionShape(s, d, path) {
   s.keys(d, path, ['format', 'gate', 'checks', 'missing', 'score', 'passed']);
   s.oneOf(d.format, `${path}.format`, ['pot.gate-decision.v1']);
   s.hex(d.gate, `${path}.gate`, 64);
@@ -339,7 +339,7 @@ function checkEventData(s, rec, path) {
   }
 }
 
-function checkRecordShape(s, rec, path, partial) {
+export function checkRecordShape(s, rec, path, partial) {
   s.object(rec, path);
   const type = rec.type;
   let specific;
@@ -443,7 +443,7 @@ function checkRecordShape(s, rec, path, partial) {
   }
 }
 
-function checkEntryShape(s, e, path) {
+export function checkEntryShape(s, e, path) {
   s.keys(e, path, ['index', 'prev_entry', 'model_id', 'tree_size', 'root_hash', 'head_hash', 'timestamp', 'key_id']);
   s.int(e.index, `${path}.index`, 0);
   s.nullable(e.prev_entry, `${path}.prev_entry`, (v, p) => s.hex(v, p, 64));
@@ -455,7 +455,7 @@ function checkEntryShape(s, e, path) {
   s.hex(e.key_id, `${path}.key_id`, 64);
 }
 
-function checkReceiptShape(s, r, path) {
+export function checkReceiptShape(s, r, path) {
   s.keys(r, path, ['backend', 'head_hash', 'root_hash', 'timestamp', 'key_id', 'details', 'signature']);
   s.name(r.backend, `${path}.backend`);
   s.hex(r.head_hash, `${path}.head_hash`, 64);
