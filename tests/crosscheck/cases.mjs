@@ -16,7 +16,7 @@ import { decide, combine } from './lib/gate.mjs';
 import { keyFromSeed } from './lib/ed25519.mjs';
 import { N, clone, headHashes, load, oddSignature, resign, serialize, toPartial, tree } from './lib/forge.mjs';
 import { proofSigningInput, signingInput, verifyProof } from './lib/verifier.mjs';
-import { jcsBytes } from './lib/jcs.mjs';
+import { jcs, jcsBytes } from './lib/jcs.mjs';
 import { sha256 } from './lib/merkle.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -670,6 +670,276 @@ kase2('promotion-inputs-empty-metrics', 'verify', '§3/§9: a validation without
   validation(d).validation_result = tree({ passed: true });
   repromote(d);
 });
+
+// ---------------------------------------------------------------- probes of what §8 leaves unchecked
+kase('receipts-out-of-order', 'open', '§7: receipts "in the order they were obtained"; §8 lists no check of that order', BF, (d) => {
+  d.anchors.reverse();
+});
+kase('entry-timestamp-before-head', 'open', '§6.1: nothing relates a local chain entry\'s timestamp to its head or receipt', BF, (d) => {
+  d.anchors[0].details.entry.timestamp = '2001-01-01T00:00:00.000000Z';
+});
+kase('same-tx-hash-two-heads', 'open', '§6.2: nothing says two receipts may not name one transaction', LF, (d) => {
+  const e = clone(d.anchors[2]);
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  d.anchors.splice(1, 0, e);
+});
+kase('block-time-before-head-timestamp', 'verify', '§6.2/§8.9: only records are compared with the claimed time, not the head\'s own timestamp', LF, (d) => {
+  d.anchors[2].details.block_time = N(1795349145 - 33); // 12:05:12; head 2 is signed at 12:05:21
+});
+kase('chain-claim-dates-covered-records-only', 'verify', '§8.9: a head-1 claim binds records of head 1 (and no later head\'s records)', LF, (d) => {
+  const e = d.anchors[2];
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349105); // 12:05:05: records 0-4 (12:05:00-04) are in time
+  d.anchors = [d.anchors[0], d.anchors[1], e];
+  rec(d, 9).timestamp = '2026-11-22T12:05:30.000000Z'; // after 12:05:05 + 15, but covered by head 2 only
+  d.tree_heads[1].head.timestamp = '2026-11-22T12:05:40.000000Z';
+});
+{
+  // Full-proof-only checks (§8.8 "Full proofs also") do not apply to a partial proof.
+  const mk = (name, spec, why, edit, positions) => {
+    const full = clone(LF);
+    const old = headHashes(full);
+    edit(full);
+    resign(full, SEED, {}, old);
+    emit(name, spec, why, toPartial(full, positions, SEED));
+  };
+  mk('partial-config-hash-wrong', 'verify', '§8.8: config_hash is checked in full proofs only', (d) => {
+    rec(d, 0).data.config_hash = 'ab'.repeat(32);
+  }, [0]);
+  mk('partial-rollback-never-promoted', 'verify', '§8.8: rollbacks are checked in full proofs only', (d) => {
+    rec(d, 9).data.stage = 'production';
+  }, [9]);
+  mk('partial-record-after-run-completed', 'verify', '§8.8: run order is checked in full proofs only', (d) => {
+    const r = clone(rec(d, 5));
+    d.records.splice(5, 1);
+    d.records.splice(7, 0, r);
+    d.records.forEach((x, i) => {
+      x.seq = N(i);
+      x.lamport = N(i + 1);
+    });
+  }, [6, 7]);
+  mk('partial-lamport-violation', 'fail', '§8.8: lamport order is checked in every proof', (d) => {
+    rec(d, 3).lamport = N(3);
+  }, [2, 3]);
+  mk('partial-merged-from-later', 'fail', '§8.8: merged_from order is checked in every proof', (d) => {
+    rec(d, 6).node_id = 'worker';
+    rec(d, 6).lamport = N(1);
+    rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+  }, [5, 6]);
+  mk('partial-decision-wrong', 'fail', '§8.8: decisions are re-derived in every proof', (d) => {
+    rec(d, 8).data.decision.score = N(0.5);
+  }, [8]);
+}
+kase('consistency-extra-element', 'fail', 'RFC 9162 §2.1.4.2: a proof with an element left over fails', BF, () => {}, {
+  heads: (d) => {
+    d.tree_heads[2].consistency.push(d.tree_heads[0].head.root_hash);
+  },
+});
+{
+  const full = clone(BF);
+  resign(full, SEED);
+  const p = toPartial(full, [3], SEED, {
+    records: (d) => {
+      d.records[0].inclusion.push(d.records[0].inclusion[0]);
+    },
+  });
+  emit('inclusion-extra-element', 'fail', 'RFC 9162 §2.1.3.2: a path with an element left over fails', p);
+  const text = serialize(full);
+  emit('upper-case-u-escape', 'verify', 'RFC 8259: \\u escapes may use upper-case hex', null, {
+    text: text.replace('"digits-mlp"', '"digits\\u002Dmlp"'),
+  });
+  emit('raw-tab-in-string', 'fail', 'RFC 8259: a control character must be escaped in a string', null, {
+    text: text.replace('"holdout-v1"', '"holdout\tv1"'),
+  });
+  emit('whitespace-cr-tab', 'verify', 'RFC 8259: CR and tab are whitespace', null, { text: text.replace(/\n/g, '\r\n\t') });
+  emit('whitespace-form-feed', 'fail', 'RFC 8259: form feed is not whitespace', null, { text: text.replace('\n', '\f') });
+  emit('whitespace-nbsp', 'fail', 'RFC 8259: U+00A0 is not whitespace', null, { text: text.replace('\n', '\u00a0') });
+}
+kase('raw-del-in-string', 'verify', 'RFC 8259: U+007F may appear unescaped (serialised raw here)', BF, (d) => {
+  rec(d, 3).validation_result.note = 'a\u007fb';
+});
+kase('ethereum-on-both-heads', 'verify', '§8.9: chain receipts on two heads; the earliest claim governs each record', LF, (d) => {
+  const e = clone(d.anchors[2]);
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  e.details.tx_hash = '0x' + '6b'.repeat(32);
+  d.anchors.splice(1, 0, e);
+});
+
+// ---------------------------------------------------------------- gate fuzz: many promotions, exact scores
+{
+  let state = 0x2545f491;
+  const rand = () => {
+    state ^= state << 13; state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5; state >>>= 0;
+    return state / 2 ** 32;
+  };
+  const nextUp = (x) => {
+    const b = new DataView(new ArrayBuffer(8));
+    b.setFloat64(0, x);
+    const u = b.getBigUint64(0);
+    b.setBigUint64(0, x >= 0 ? u + 1n : u - 1n);
+    return b.getFloat64(0);
+  };
+  // Doubles of 2^53 and more are written in exponent form here: their JCS (integer) spelling
+  // is probed by the cases after this block.
+  const Nx = (x) => new Num(Number.isInteger(x) && Math.abs(x) > 2 ** 53 ? x.toExponential() : String(x), x);
+  const value = () => {
+    const r = rand();
+    if (r < 0.04) return ['NaN', 'Infinity', '-Infinity'][Math.floor(rand() * 3)];
+    if (r < 0.08) return N(Math.floor(rand() * 1000));
+    if (r < 0.12) return N(-rand());
+    if (r < 0.14) return N(rand() * 1e-310);
+    if (r < 0.3) return Nx(rand() * 10 ** Math.floor(rand() * 60 - 30));
+    return N(Math.round(rand() * 1000) / 1000);
+  };
+  const names = ['acc', 'loss', 'f1', 'auc', '\u00e9', '\u{1F600}', '\uff61', 'Z'];
+  for (let c = 0; c < 8; c++) {
+    const doc = clone(LF);
+    const old = headHashes(doc);
+    const base = doc.records.length;
+    const K = 12;
+    const mh = validation(doc).model_hash;
+    const proto = validation(doc);
+    for (let i = 0; i < K; i++) {
+      const v = clone(proto);
+      v.validation_result = Object.create(null);
+      for (const nm of names) if (rand() < 0.8) v.validation_result[nm] = value();
+      v.validation_result.note = 'text';
+      delete v.run_id;
+      doc.records.push(v);
+    }
+    const promo = clone(rec(doc, 8));
+    for (let i = 0; i < K; i++) {
+      const p = clone(promo);
+      p.data.model_hash = mh;
+      p.data.stage = `stage-${i}`;
+      const gate = Object.create(null);
+      const kind = rand();
+      if (kind < 0.7) {
+        const w = Object.create(null);
+        for (const nm of names) if (rand() < 0.5) w[nm] = N(rand() < 0.15 ? 0 : Math.round(rand() * 1e6) / 1e3);
+        if (!Object.keys(w).length || Object.values(w).every((x) => x.value === 0)) w.acc = N(1.5);
+        gate.weights = w;
+        gate.min_score = N(0); // replaced once the score is known
+      }
+      if (kind >= 0.4) {
+        const t = Object.create(null);
+        for (const nm of names) {
+          if (rand() < 0.4) {
+            const ops = Object.create(null);
+            for (const op of ['<', '<=', '==', '>', '>=']) {
+              if (rand() < 0.4) {
+                // Mostly lenient thresholds, so that some gates pass; '==' at a common value.
+                const lenient = rand() < 0.8;
+                const t = op === '==' ? 0.5 : op.startsWith('<') ? (lenient ? 1e30 : 0.5) : lenient ? -1e30 : 0.5;
+                ops[op] = N(t);
+              }
+            }
+            if (Object.keys(ops).length) t[nm] = ops;
+          }
+        }
+        if (!Object.keys(t).length) t.acc = tree({ '>=': 0 });
+        gate.thresholds = t;
+      }
+      p.data.gate = gate;
+      // Inputs: one or two of the new validations (a later one overrides), by position for now.
+      const a = base + Math.floor(rand() * K);
+      const b = base + Math.floor(rand() * K);
+      p.data.inputs = (a === b ? [a] : [a, b]).map((pos) => Object.assign(Object.create(null), { validation_id: pos, metrics: null }));
+      doc.records.push(p);
+    }
+    doc.records.forEach((r, i) => {
+      r.seq = N(i);
+      r.lamport = N(i + 1);
+    });
+    doc.tree_heads[1].head.tree_size = N(doc.records.length);
+    const settle = (d) => {
+      for (const p of d.records.filter((r) => r.type === 'event' && r.data && Array.isArray(r.data.inputs) && r.seq.value > 9)) {
+        for (const inp of p.data.inputs) {
+          const pos = typeof inp.validation_id === 'number' ? inp.validation_id : inp.__pos;
+          inp.__pos = pos;
+          const v = d.records[pos];
+          const m = Object.create(null);
+          for (const k of Object.keys(v.validation_result)) {
+            const x = v.validation_result[k];
+            if (x instanceof Num || x === 'NaN' || x === 'Infinity' || x === '-Infinity') m[k] = x;
+          }
+          inp.metrics = m;
+          inp.validation_id = v.id || 'ab'.repeat(32);
+        }
+        const clean = p.data.inputs.map((i) => ({ validation_id: i.validation_id, metrics: i.metrics }));
+        if (p.data.gate.weights) {
+          const wg = Object.assign(Object.create(null), { weights: p.data.gate.weights, min_score: p.data.gate.min_score });
+          const score = decide(wg, combine(clean)).score;
+          if (score !== null) {
+            // min_score: exactly the score (passes only with exact rounding), or just above it.
+            p.data.gate.min_score = N(Number(p.data.stage.split('-')[1]) % 2 === 0 ? score : nextUp(score));
+          }
+        }
+        const d2 = decide(p.data.gate, combine(clean));
+        p.data.decision = tree(JSON.parse(JSON.stringify(d2, (k, x) => (x instanceof Num ? x.value : x))));
+        p.event = d2.passed ? 'ModelPromoted' : 'PromotionRefused';
+      }
+    };
+    const strip = (d) => {
+      for (const r of d.records) {
+        if (r.type === 'event' && r.data && Array.isArray(r.data.inputs)) for (const i of r.data.inputs) delete i.__pos;
+      }
+    };
+    settle(doc);
+    const keep = doc.records.map((r) => (r.data && Array.isArray(r.data.inputs) ? r.data.inputs.map((i) => i.__pos) : null));
+    strip(doc);
+    resign(doc, SEED, {}, old);
+    doc.records.forEach((r, i) => {
+      if (keep[i]) r.data.inputs.forEach((inp, j) => { inp.__pos = keep[i][j]; });
+    });
+    settle(doc);
+    strip(doc);
+    resign(doc, SEED);
+    emit(`gate-fuzz-${c}`, 'verify', '§9: random gates (weights, thresholds, special values, two inputs), min_score at the exact score or the next double', doc);
+  }
+}
+
+// ---------------------------------------------------------------- JCS spellings of large doubles
+// ECMAScript (so JCS) writes every double from 2^53 up to 1e21 as digits without an
+// exponent: 1e20 is "100000000000000000000". Such a number in a field that is not an
+// integer field is a double like any other (§1).
+kase('metric-double-in-integer-spelling', 'verify', '§1: a metric 3.776160457637161e20 written as JCS writes it (377616045763716100000)', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('377616045763716100000', 377616045763716100000);
+});
+kase('free-form-1e20-in-integer-spelling', 'verify', '§1: 1e20 written as JCS writes it (100000000000000000000) in validation_result', BF, (d) => {
+  rec(d, 3).validation_result.big = new Num('100000000000000000000', 1e20);
+});
+{
+  const doc = clone(LF);
+  resign(doc, SEED);
+  emit('proof-written-as-jcs', 'verify', '§1: a proof written in its own canonical form (JCS of the whole document)', null, { text: jcs(doc) });
+  const big = clone(BF);
+  rec(big, 3).validation_result.big = new Num('1e+20', 1e20);
+  resign(big, SEED);
+  emit('proof-with-1e20-as-written', 'verify', '§1: validation_result 1e20 written 1e+20', big);
+  emit('proof-with-1e20-written-as-jcs', 'verify', '§1: the same proof written as JCS: only number spellings and whitespace change', null, { text: jcs(big) });
+}
+
+// ---------------------------------------------------------------- signer keys that are not valid (§2)
+for (const [name, pk] of [
+  ['signer-key-torsion-component', 'ea5ef8400c31ef41e28f22e718b43f66981b29cf645af2a0e223799bedaace47'],
+  ['signer-key-off-curve', '0200000000000000000000000000000000000000000000000000000000000000'],
+  ['signer-key-y-above-p', 'efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'],
+  ['signer-key-identity', '0100000000000000000000000000000000000000000000000000000000000000'],
+]) {
+  const doc = clone(BF);
+  resign(doc, SEED);
+  doc.signer.public_key = pk;
+  doc.signer.key_id = sha256(Buffer.from(pk, 'hex')).toString('hex');
+  emit(name, 'fail', '§2: signer.public_key must be a valid key (rules 1-5)', doc, { trustedKey: null });
+}
 
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 process.stdout.write(`${manifest.length} cases written to ${out}\n`);

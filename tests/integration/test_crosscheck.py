@@ -38,6 +38,16 @@ KNOWN_DISAGREEMENTS = {
         "§1 bounds only integer fields to +-(2^53-1); a free-form number need only be a finite double. "
         "pot refuses 12345678901234567890 in a RunStarted config; the spec-only verifier accepts it"
     ),
+    "metric-double-in-integer-spelling": (
+        "ECMAScript, so JCS, writes doubles from 2^53 to 1e21 as bare digits (3.776160457637161e20 is "
+        "377616045763716100000); in a field that is not an integer field that is a double like any other "
+        "(§1), but pot reads it as an integer out of range and refuses the proof"
+    ),
+    "free-form-1e20-in-integer-spelling": "as above, 1e20 written 100000000000000000000 in validation_result",
+    "proof-with-1e20-written-as-jcs": (
+        "a valid proof (pot verifies it as written, 1e+20) is refused by pot once written in its own "
+        "canonical form (JCS), although §1 says spelling does not matter outside integer fields"
+    ),
     "partial-inputs-same-validation-different-metrics": (
         "§3 says promotion inputs are 'distinct' without saying by what: pot refuses two inputs naming one "
         "validation_id; the spec-only verifier refuses only identical inputs"
@@ -337,3 +347,17 @@ def test_edge_cases_agree_through_the_cli(cases: tuple[Path, list[dict[str, Any]
         assert prc == jrc, (c["name"], first_failure(prep), jrep)
         if prc == 0:
             assert strengths(prep) == strengths(jrep), c["name"]
+
+
+@pytest.mark.parametrize("key", [
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2
+    "ea5ef8400c31ef41e28f22e718b43f66981b29cf645af2a0e223799bedaace47",  # vector key + order-2 point
+    "0200000000000000000000000000000000000000000000000000000000000000",  # off the curve
+    "efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 2
+])
+def test_invalid_trusted_key_is_refused_by_both(key: str) -> None:
+    """§2: a verifier MUST NOT accept an invalid trusted key (both treat it as bad usage, exit 2)."""
+    (prc, prep), (jrc, jrep) = both(ASSETS / "proofs" / "v1" / "basic-full.proof.json", key)
+    assert prc == 2, prep
+    assert jrc == 2, jrep
