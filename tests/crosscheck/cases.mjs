@@ -941,6 +941,19 @@ for (const [name, pk] of [
   emit(name, 'fail', '§2: signer.public_key must be a valid key (rules 1-5)', doc, { trustedKey: null });
 }
 
+// ---------------------------------------------------------------- last probes
+kase('merged-from-own-node', 'open', '§3 says merged_from is "the stamp of another node\'s event"; §8.8 checks only order', LF, (d) => {
+  rec(d, 5).data.merged_from = tree({ node_id: 'main', lamport: 3 });
+});
+{
+  const doc = clone(BF);
+  rec(doc, 0).model_hash = 'm\u{1F600}';
+  resign(doc, SEED);
+  emit('surrogate-pair-escaped', 'verify', 'RFC 8259: a code point above U+FFFF written as an escaped surrogate pair', null, {
+    text: serialize(doc).replace('"m\u{1F600}"', '"m\\ud83d\\ude00"'),
+  });
+}
+
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 process.stdout.write(`${manifest.length} cases written to ${out}\n`);
 
