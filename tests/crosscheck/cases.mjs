@@ -1,0 +1,985 @@
+#!/usr/bin/env node
+// Writes edge-case proofs, each re-derived and re-signed with the vectors' key so that
+// only the rule under test decides it, and records what docs/PROOF_FORMAT.md says of
+// each ("verify" or "fail") and this verifier's verdict.
+//
+//   node tests/crosscheck/cases.mjs OUTDIR
+//
+// OUTDIR gets one .json per case and manifest.json: [{file, spec, why, trusted_key,
+// js: {ok, failed_check, reason, heads}}]. Cases where the spec leaves the verdict
+// open have spec "open".
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Num } from './lib/json.mjs';
+import { decide, combine } from './lib/gate.mjs';
+import { keyFromSeed } from './lib/ed25519.mjs';
+import { N, clone, headHashes, load, oddSignature, resign, serialize, toPartial, tree } from './lib/forge.mjs';
+import { proofSigningInput, signingInput, verifyProof } from './lib/verifier.mjs';
+import { jcs, jcsBytes } from './lib/jcs.mjs';
+import { sha256 } from './lib/merkle.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const assets = path.join(here, '..', 'assets');
+const out = process.argv[2];
+if (!out) {
+  process.stderr.write('usage: node cases.mjs OUTDIR\n');
+  process.exit(2);
+}
+fs.mkdirSync(out, { recursive: true });
+
+const V = load(fs.readFileSync(path.join(assets, 'vectors', 'v1.json')));
+const SEED = V.key.seed;
+const PK = V.key.public_key;
+const base = (name) => load(fs.readFileSync(path.join(assets, 'proofs', 'v1', `${name}.proof.json`)));
+const BF = base('basic-full');
+const LF = base('lineage-full');
+
+const manifest = [];
+let n = 0;
+function emit(name, spec, why, doc, { text = null, trustedKey = PK } = {}) {
+  n++;
+  const file = `${String(n).padStart(3, '0')}-${name}.json`;
+  const body = text !== null ? text : serialize(doc);
+  fs.writeFileSync(path.join(out, file), body);
+  const js = verifyProof(Buffer.from(body), { trustedKey });
+  manifest.push({ file, name, spec, why, trusted_key: trustedKey, js });
+}
+// case(name, spec, why, baseDoc, edit(doc), hooks)
+function kase(name, spec, why, b, edit = () => {}, hooks = {}, opts = {}) {
+  const doc = clone(b);
+  const old = headHashes(doc);
+  edit(doc);
+  resign(doc, SEED, hooks, old);
+  emit(name, spec, why, doc, opts);
+}
+const rec = (doc, seq) => doc.records[seq];
+const byEvent = (doc, ev) => doc.records.find((r) => r.type === 'event' && r.event === ev);
+const validation = (doc) => doc.records.find((r) => r.type === 'validation');
+const S = (s) => s; // readability
+
+// Re-derive a promotion's inputs and decision after its validation changed.
+function repromote(doc) {
+  const v = validation(doc);
+  const p = byEvent(doc, 'ModelPromoted') || byEvent(doc, 'PromotionRefused');
+  const metrics = Object.create(null);
+  for (const k of Object.keys(v.validation_result)) {
+    const x = v.validation_result[k];
+    if (x instanceof Num || x === 'NaN' || x === 'Infinity' || x === '-Infinity') metrics[k] = x;
+  }
+  p.data.inputs = [Object.assign(Object.create(null), { metrics, validation_id: null })];
+  return { v, p };
+}
+// Hook: after ids are known, point promotion inputs at the validation and recompute the decision.
+const fixPromotion = (doc) => {
+  const v = validation(doc);
+  for (const p of doc.records.filter((r) => r.type === 'event' && (r.event === 'ModelPromoted' || r.event === 'PromotionRefused'))) {
+    p.data.inputs.forEach((i) => {
+      if (i.validation_id === null) i.validation_id = v.id;
+    });
+    p.data.decision = tree(JSON.parse(JSON.stringify(decide(p.data.gate, combine(p.data.inputs)), (k, x) => (x instanceof Num ? x.value : x))));
+    p.event = p.data.decision.passed ? 'ModelPromoted' : 'PromotionRefused';
+  }
+};
+// Records change after promotion inputs need their ids, so re-sign twice: once to get
+// ids, then fix the promotion and re-sign again.
+function kase2(name, spec, why, b, edit, after = () => {}) {
+  const doc = clone(b);
+  const old = headHashes(doc);
+  edit(doc);
+  resign(doc, SEED, {}, old);
+  fixPromotion(doc);
+  after(doc);
+  resign(doc, SEED);
+  emit(name, spec, why, doc);
+}
+
+// ---------------------------------------------------------------- sanity of the forge
+kase('resign-basic', 'verify', 're-signing basic-full unchanged', BF);
+kase('resign-lineage', 'verify', 're-signing lineage-full unchanged', LF);
+{
+  const full = clone(LF);
+  resign(full, SEED);
+  emit('partial-of-lineage', 'verify', 'a partial proof of lineage-full disclosing a checkpoint and the promotion', toPartial(full, [2, 8], SEED));
+  emit('partial-no-records', 'open', '§7 "some records": may a partial proof disclose none?', toPartial(full, [], SEED));
+  const p = toPartial(full, [3], SEED);
+  delete p.records[0].inclusion;
+  emit('partial-record-without-inclusion', 'fail', '§7: a record carries inclusion exactly when the proof is partial', p);
+}
+
+// ---------------------------------------------------------------- JSON and numbers (§1)
+kase('integer-field-spelled-1.0', 'fail', '§1: integer fields never 6.0 (JCS, hence ids, unchanged)', BF, (d) => {
+  rec(d, 1).epoch = new Num('1.0', 1);
+});
+kase('integer-field-spelled-1e0', 'fail', '§1: integer fields never 6e0', BF, (d) => {
+  rec(d, 1).epoch = new Num('1e0', 1);
+});
+kase('head-tree-size-spelled-2.0', 'fail', '§1: tree_size is an integer field (head signature unchanged)', BF, () => {}, {
+  head: (h, i) => {
+    if (i === 0) h.tree_size = new Num('2.0', 2);
+  },
+});
+kase('metadata-count-spelled-6e0', 'fail', '§1: verification_metadata counts are integers', BF, () => {}, {
+  summary: (d) => {
+    d.verification_metadata.record_count = new Num('6e0', 6);
+  },
+});
+kase('seq-minus-zero', 'verify', '§1: "an optional minus sign and digits": -0 is an integer, value 0', BF, (d) => {
+  rec(d, 0).seq = new Num('-0', 0);
+});
+kase('float-respelled', 'verify', '§1: a non-integer number may be written in any form (1.5 as 15e-1)', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('15e-1', 1.5);
+  rec(d, 1).metrics.loss = new Num('0.750E0', 0.75);
+});
+kase('metric-minus-zero-float', 'verify', '§1: -0.0 is a number; JCS writes 0', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('-0.0', -0);
+});
+kase('integer-max-safe', 'verify', '§1: integers within ±(2^53−1)', BF, (d) => {
+  rec(d, 0).rank = new Num('9007199254740991', 9007199254740991);
+});
+kase('integer-above-max-safe', 'fail', '§1: integers within ±(2^53−1)', BF, (d) => {
+  rec(d, 0).rank = new Num('9007199254740992', 9007199254740992);
+});
+kase('free-form-big-integer', 'verify', '§1: a free-form number need only be a finite double; JCS binds its double value', LF, (d) => {
+  rec(d, 0).data.config.big = new Num('12345678901234567890', 12345678901234567890);
+  rehash(d);
+});
+kase('free-form-1e300', 'verify', '§1: 1e300 is a double', LF, (d) => {
+  rec(d, 0).data.config.huge = new Num('1e300', 1e300);
+  rehash(d);
+});
+kase('free-form-5e-324', 'verify', '§1: the smallest subnormal does not underflow', LF, (d) => {
+  rec(d, 0).data.config.tiny = new Num('5e-324', 5e-324);
+  rehash(d);
+});
+kase('free-form-zero-exponent', 'verify', '§1: 0e5 is zero', LF, (d) => {
+  rec(d, 0).data.config.z = new Num('0e5', 0);
+  rehash(d);
+});
+{
+  const doc = clone(LF);
+  resign(doc, SEED);
+  const t = serialize(doc).replace('"lr": 0.01', '"lr": 1e400');
+  emit('free-form-1e400', 'fail', '§1: 1e400 overflows', null, { text: t });
+  emit('free-form-1e-400', 'fail', '§1: 1e-400 underflows', null, { text: serialize(doc).replace('"lr": 0.01', '"lr": 1e-400') });
+  emit('free-form-integer-400-digits', 'fail', '§1: an integer of 400 digits overflows a double', null, {
+    text: serialize(doc).replace('"lr": 0.01', `"lr": 1${'0'.repeat(400)}`),
+  });
+  emit('utf8-bom', 'open', '§1 says UTF-8 per RFC 8259, which lets a parser ignore a BOM; not said', null, { text: '\ufeff' + serialize(doc) });
+  emit('escaped-key-duplicate', 'fail', '§1: duplicate keys, one spelled with an escape', null, {
+    text: serialize(doc).replace('"disclosure": "full",', '"disclosure": "full", "disclosur\\u0065": "full",'),
+  });
+  emit('string-escapes-and-compact', 'verify', '§1: escapes and whitespace do not change values', null, {
+    text: serialize(doc, 0).replace('"digits-run"', '"digits\\u002drun"').replace('"trained_on"', '"trained\\u005fon"'),
+  });
+}
+kase('free-form-depth-64', 'verify', '§1: nesting up to 64 levels (record level 3, fields 4)', BF, (d) => {
+  rec(d, 3).validation_result.deep = nest(60); // arrays at levels 5..64
+});
+kase('free-form-depth-65', 'fail', '§1: more than 64 levels', BF, (d) => {
+  rec(d, 3).validation_result.deep = nest(61); // arrays at levels 5..65
+});
+{
+  const doc = clone(BF);
+  rec(doc, 3).validation_result.note = 'aXb';
+  resign(doc, SEED);
+  emit('free-form-lone-surrogate-value', 'fail', '§1 refuses surrogates in names and text; free-form strings are not said, but RFC 8785 cannot encode them (id left as for "aXb")', null, {
+    text: serialize(doc).replace('"aXb"', '"a\\ud800b"'),
+  });
+}
+kase('free-form-key-with-refused-code-point', 'verify', '§3: free-form objects are not names', BF, (d) => {
+  rec(d, 3).validation_result['x\u202ey'] = 'z';
+});
+kase('free-form-empty-key', 'verify', '§3: a free-form object may have an empty key', BF, (d) => {
+  rec(d, 3).validation_result[''] = 'z';
+});
+
+// ---------------------------------------------------------------- names, text, timestamps (§1)
+kase('name-zero-width-space', 'fail', '§1: U+200B in a name', BF, (d) => {
+  rec(d, 0).model_hash = 'a\u200bb';
+});
+kase('name-256-astral', 'verify', '§1: names count code points: 256 astral code points (512 UTF-16 units)', BF, (d) => {
+  rec(d, 0).model_hash = '\u{1F600}'.repeat(256);
+});
+kase('name-257', 'fail', '§1: 257 code points', BF, (d) => {
+  rec(d, 0).model_hash = 'x'.repeat(257);
+});
+kase('metric-name-empty', 'fail', '§3: metric names are names', BF, (d) => {
+  rec(d, 0).metrics[''] = N(1);
+});
+kase('generator-257', 'fail', '§7: generator is text of at most 256 code points', BF, () => {}, {
+  summary: (d) => {
+    d.verification_metadata.generator = 'g'.repeat(257);
+  },
+});
+kase('generator-empty', 'verify', '§7: text may be empty', BF, () => {}, {
+  summary: (d) => {
+    d.verification_metadata.generator = '';
+  },
+});
+kase('user-256-astral', 'verify', '§3: user is text of at most 256 code points', LF, (d) => {
+  rec(d, 0).data.user = '\u{1F600}'.repeat(256);
+});
+kase('error-2001', 'fail', '§3: error is text of at most 2,000 code points', LF, (d) => {
+  rec(d, 7).data.error = 'e'.repeat(2001);
+});
+kase('timestamp-2000-01-01', 'verify', '§1: timestamps from 2000-01-01T00:00:00.000000Z on', BF, (d) => {
+  rec(d, 0).timestamp = '2000-01-01T00:00:00.000000Z';
+});
+kase('timestamp-1999', 'fail', '§1: before 2000', BF, (d) => {
+  rec(d, 0).timestamp = '1999-12-31T23:59:59.999999Z';
+});
+kase('timestamp-leap-day', 'verify', '§1: 2024-02-29 is real', BF, (d) => {
+  rec(d, 0).timestamp = '2024-02-29T12:00:00.000000Z';
+});
+kase('timestamp-not-leap-day', 'fail', '§1: 2023-02-29 is not', BF, (d) => {
+  rec(d, 0).timestamp = '2023-02-29T12:00:00.000000Z';
+});
+kase('timestamp-hour-24', 'fail', '§1: no hour 24', BF, (d) => {
+  rec(d, 0).timestamp = '2026-11-21T24:00:00.000000Z';
+});
+kase('timestamp-second-60', 'fail', '§1: no leap second', BF, (d) => {
+  rec(d, 0).timestamp = '2016-12-31T23:59:60.000000Z';
+});
+kase('timestamp-five-digits', 'fail', '§1: always six fractional digits', BF, (d) => {
+  rec(d, 0).timestamp = '2026-11-22T12:00:00.00000Z';
+});
+kase('timestamp-offset', 'fail', '§1: always UTC with Z', BF, (d) => {
+  rec(d, 0).timestamp = '2026-11-22T12:00:00.000000+00:00';
+});
+
+// ---------------------------------------------------------------- record schema (§3)
+kase('salt-absent', 'verify', '§3: salt is optional', BF, (d) => {
+  delete rec(d, 0).salt;
+});
+kase('salt-upper-case', 'fail', '§1: hex is lower case', BF, (d) => {
+  rec(d, 0).salt = 'ABCDEF00000000000000000000000000';
+});
+kase('rank-negative', 'fail', '§3: rank ≥ 0', BF, (d) => {
+  rec(d, 0).rank = N(-1);
+});
+kase('optional-null', 'fail', '§3: optional fields must not appear as null', BF, (d) => {
+  rec(d, 0).run_id = null;
+});
+kase('node-id-without-lamport', 'fail', '§3: node_id and lamport come together', BF, (d) => {
+  rec(d, 0).node_id = 'n';
+});
+kase('checkpoint-file-name-alone', 'open', '§3: file_name and file_sha256 are each optional; not said whether they come together', BF, (d) => {
+  rec(d, 0).file_name = 'w.safetensors';
+});
+kase('checkpoint-file-sha-alone', 'open', '§3: file_sha256 without file_name', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+});
+kase('checkpoint-file-name-slash', 'fail', '§3: file_name has no /', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+  rec(d, 0).file_name = 'a/b';
+});
+kase('checkpoint-file-name-dotdot', 'fail', '§3: file_name is not ..', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+  rec(d, 0).file_name = '..';
+});
+kase('confidence-rounds-to-1', 'verify', '§1/§3: 1.0000000000000001 is the double 1, in [0, 1]', BF, (d) => {
+  rec(d, 3).confidence_score = new Num('1.0000000000000001', 1);
+});
+kase('confidence-above-1', 'fail', '§3: confidence_score in [0, 1]', BF, (d) => {
+  rec(d, 3).confidence_score = N(1.5);
+});
+kase('metric-value-nan-string', 'verify', '§3: a metric may be "NaN"', BF, (d) => {
+  rec(d, 0).metrics.loss = 'NaN';
+});
+kase('metric-value-other-string', 'fail', '§3: only the three strings', BF, (d) => {
+  rec(d, 0).metrics.loss = 'nan';
+});
+kase('steps-empty', 'fail', '§3: steps is non-empty', LF, (d) => {
+  rec(d, 1).steps = [];
+  rec(d, 1).metrics = Object.create(null);
+  delete rec(d, 1).epochs;
+});
+kase('steps-not-increasing', 'fail', '§3: steps strictly increase', LF, (d) => {
+  rec(d, 1).steps = [N(1), N(1), N(3)];
+});
+kase('steps-metric-length', 'fail', '§3: one entry per step', LF, (d) => {
+  rec(d, 1).metrics.loss = [N(1)];
+});
+kase('steps-epochs-length', 'fail', '§3: epochs one per step', LF, (d) => {
+  rec(d, 1).epochs = [N(0)];
+});
+kase('steps-without-epochs', 'verify', '§3: epochs is optional', LF, (d) => {
+  delete rec(d, 1).epochs;
+});
+kase('model-event-with-run-id', 'fail', '§3: a model event has no run_id', LF, (d) => {
+  rec(d, 9).run_id = rec(d, 0).run_id;
+});
+kase('run-event-without-run-id', 'fail', '§3: a run event has a run_id', LF, (d) => {
+  delete rec(d, 5).run_id;
+});
+kase('metric-logged-step-null-value-nan', 'verify', '§3: MetricLogged step may be null, value "NaN"', LF, (d) => {
+  rec(d, 5).data.step = null;
+  rec(d, 5).data.value = 'NaN';
+});
+kase('git-commit-64-hex', 'verify', '§3: commit is 40 or 64 hex', LF, (d) => {
+  rec(d, 0).data.git.commit = 'ab'.repeat(32);
+});
+kase('git-commit-upper', 'fail', '§1: hex is lower case', LF, (d) => {
+  rec(d, 0).data.git.commit = 'AB'.repeat(20);
+});
+kase('parent-with-path-and-reference', 'verify', '§3: a parent may have a path and a reference', LF, (d) => {
+  const p = rec(d, 0).data.parents[0];
+  p.path = 'data';
+  p.kind = 'model';
+  p.proof = tree({ model_id: 'base', tree_size: 3, root_hash: 'ab'.repeat(32), head_hash: 'cd'.repeat(32), key_id: 'ef'.repeat(32) });
+  rehash(d);
+});
+kase('parent-unknown-kind', 'fail', '§3: parent kind', LF, (d) => {
+  rec(d, 0).data.parents[0].kind = 'paper';
+});
+
+// ---------------------------------------------------------------- lineage (§8.8)
+kase('config-hash-wrong', 'fail', '§8.8: config_hash is H(JCS(config))', LF, (d) => {
+  rec(d, 0).data.config.lr = N(0.02);
+});
+kase('run-starts-twice', 'fail', '§8.8: each run starts once', LF, (d) => {
+  const r = clone(rec(d, 0));
+  r.seq = N(5);
+  r.lamport = N(6);
+  d.records.splice(5, 1, r);
+});
+kase('record-after-run-completed', 'fail', '§8.8: no record of a run follows its RunCompleted', LF, (d) => {
+  const r = clone(rec(d, 5));
+  d.records.splice(5, 1);
+  d.records.splice(7, 0, r);
+  d.records.forEach((x, i) => {
+    x.seq = N(i);
+    x.lamport = N(i + 1);
+  });
+});
+kase('record-of-unstarted-run', 'fail', '§8.8: a record of a run that never started fails', LF, (d) => {
+  rec(d, 2).run_id = 'run-other';
+});
+kase('lamport-not-increasing', 'fail', '§8.8: a node\'s stamps strictly increase', LF, (d) => {
+  rec(d, 3).lamport = N(3);
+});
+kase('two-nodes-interleaved', 'verify', '§8.8: stamps increase per node', LF, (d) => {
+  rec(d, 3).node_id = 'worker';
+  rec(d, 3).lamport = N(1);
+  rec(d, 5).node_id = 'worker';
+  rec(d, 5).lamport = N(2);
+});
+kase('merged-from-earlier', 'verify', '§3/§8.8: merged_from names an earlier event of another node', LF, (d) => {
+  rec(d, 3).node_id = 'worker';
+  rec(d, 3).lamport = N(1);
+  rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+});
+kase('merged-from-later', 'fail', '§8.8: the merged event comes earlier in the log', LF, (d) => {
+  rec(d, 6).node_id = 'worker';
+  rec(d, 6).lamport = N(1);
+  rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+});
+kase('merged-from-not-below', 'fail', '§8.8: an event with merged_from has a stamp above the merged one', LF, (d) => {
+  rec(d, 5).data.merged_from = tree({ node_id: 'other', lamport: 6 });
+});
+kase('merged-from-unstamped-record', 'fail', '§3: merged_from only on a record with node_id and lamport', LF, (d) => {
+  delete rec(d, 5).node_id;
+  delete rec(d, 5).lamport;
+  rec(d, 5).data.merged_from = tree({ node_id: 'other', lamport: 1 });
+});
+kase('merged-from-absent-node', 'verify', '§8.8: the named event need not be in the proof', LF, (d) => {
+  rec(d, 5).data.merged_from = tree({ node_id: 'other', lamport: 3 });
+});
+kase('decision-score-altered', 'fail', '§8.8: the decision is the gate\'s', LF, (d) => {
+  rec(d, 8).data.decision.score = N(0.5);
+});
+kase('promoted-but-failed', 'fail', '§8.8: ModelPromoted exactly when the decision passed', LF, (d) => {
+  rec(d, 8).event = 'PromotionRefused';
+});
+kase('gate-extra-key', 'fail', '§9: a gate with another key is malformed', LF, (d) => {
+  rec(d, 8).data.gate.note = 'x';
+});
+kase('gate-weights-all-zero', 'fail', '§9: weights not all zero', LF, (d) => {
+  for (const k of Object.keys(rec(d, 8).data.gate.weights)) rec(d, 8).data.gate.weights[k] = N(0);
+});
+kase('gate-min-score-without-weights', 'fail', '§9: min_score exactly when weights', LF, (d) => {
+  delete rec(d, 8).data.gate.weights;
+});
+kase('gate-empty-operator-table', 'fail', '§9: a non-empty object of operator → number', LF, (d) => {
+  rec(d, 8).data.gate.thresholds.b = Object.create(null);
+});
+kase('inputs-duplicated', 'fail', '§3: inputs are distinct', LF, (d) => {
+  rec(d, 8).data.inputs.push(clone(rec(d, 8).data.inputs[0]));
+});
+kase('input-metrics-not-numeric-results', 'fail', '§8.8: input metrics equal the validation\'s numeric results', LF, (d) => {
+  delete rec(d, 8).data.inputs[0].metrics.n;
+});
+kase('rollback-other-stage', 'fail', '§8.8: rollback to a model promoted to that stage', LF, (d) => {
+  rec(d, 9).data.stage = 'production';
+});
+kase2('validation-nan-string-is-numeric', 'verify', '§3: "NaN" is a numeric result; the input carries it', LF, (d) => {
+  validation(d).validation_result.z = 'NaN';
+  repromote(d);
+});
+kase2('validation-bool-not-numeric', 'verify', '§3: booleans are not numeric results', LF, (d) => {
+  validation(d).validation_result.flag = true;
+  repromote(d);
+});
+kase2('checks-ordered-by-code-point', 'verify', '§9: checks ordered by Unicode code point, not UTF-16 unit (U+FF61 before U+1F600)', LF, (d) => {
+  const v = validation(d);
+  v.validation_result['\uff61'] = N(1);
+  v.validation_result['\u{1F600}'] = N(2);
+  repromote(d);
+  const p = byEvent(d, 'ModelPromoted');
+  p.data.gate.thresholds['\uff61'] = tree({ '>=': 0 });
+  p.data.gate.thresholds['\u{1F600}'] = tree({ '>=': 0 });
+});
+kase2('missing-ordered-by-code-point', 'verify', '§9: missing sorted by code point', LF, (d) => {
+  d.records.pop(); // the rollback: the promotion is refused now
+  d.tree_heads[1].head.tree_size = N(9);
+  repromote(d);
+  const p = byEvent(d, 'ModelPromoted');
+  p.data.gate.thresholds['\uff61'] = tree({ '>=': 0 });
+  p.data.gate.thresholds['\u{1F600}'] = tree({ '>=': 0 });
+});
+kase2('gate-equality-minus-zero', 'verify', '§9: == on doubles: -0 == 0', LF, (d) => {
+  validation(d).validation_result.m = new Num('-0.0', -0);
+  repromote(d);
+  byEvent(d, 'ModelPromoted').data.gate.thresholds.m = tree({ '==': 0 });
+});
+
+// ---------------------------------------------------------------- heads, anchors, summary (§5-§8)
+kase('first-head-with-consistency', 'fail', '§8.5: the first head\'s consistency is empty', BF, () => {}, {
+  heads: (d) => {
+    d.tree_heads[0].consistency = [d.tree_heads[0].head.root_hash];
+  },
+});
+kase('receipt-before-head', 'fail', '§8.7: a receipt\'s timestamp ≥ its head\'s', BF, (d) => {
+  d.anchors[0].timestamp = '2026-11-22T12:00:19.000000Z';
+});
+kase('two-receipts-one-backend', 'fail', '§8.9: no head has two receipts from one backend', BF, (d) => {
+  d.anchors.push(clone(d.anchors[2]));
+});
+kase('entries-share-index', 'fail', '§8.9: no two entries share an index with different content', BF, (d) => {
+  d.anchors[1].details.entry.index = N(0);
+});
+kase('entry-index-0-with-prev', 'open', '§6.1: prev_entry "64 hex or null for index 0": must index 0 have null, and only index 0?', BF, (d) => {
+  d.anchors[0].details.entry.prev_entry = 'ab'.repeat(32);
+});
+kase('entry-index-1-null-prev', 'open', '§6.1: prev_entry null with index > 0', BF, (d) => {
+  d.anchors[1].details.entry.prev_entry = null;
+});
+kase('anchor-receipts-zero-count', 'fail', '§7: a backend with no receipt is absent', BF, () => {}, {
+  summary: (d) => {
+    d.verification_metadata.anchor_receipts.ethereum = N(0);
+  },
+});
+kase('proof-timestamp-two-days-ahead', 'fail', '§8.7: proof_timestamp at most one day after now', BF, (d) => {
+  d.proof_timestamp = isoPlusDays(2);
+});
+kase('proof-timestamp-twelve-hours-ahead', 'verify', '§8.7: proof_timestamp at most one day after now', BF, (d) => {
+  d.proof_timestamp = isoPlusDays(0.5);
+});
+kase('no-receipts', 'verify', '§7: a head may have none', BF, (d) => {
+  d.anchors = [];
+});
+kase('only-latest-head-anchored-locally', 'verify', '§10: strengths of heads before a locally anchored head (report compared separately)', BF, (d) => {
+  d.anchors = [d.anchors[2]];
+});
+kase('ethereum-on-first-head-only', 'verify', '§10: a later head not covered by a chain receipt', LF, (d) => {
+  const e = d.anchors[2];
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  d.anchors = [d.anchors[0], d.anchors[1], e];
+});
+kase('ethereum-dev-chain', 'verify', '§6.2/§10: chain id 31337 is valid offline (dates nothing)', LF, (d) => {
+  d.anchors[2].details.chain_id = N(31337);
+});
+kase('ethereum-chain-id-0', 'fail', '§6.2: chain_id from 1', LF, (d) => {
+  d.anchors[2].details.chain_id = N(0);
+});
+kase('ethereum-block-time-1999', 'fail', '§6.2: block_time from 946684800', LF, (d) => {
+  d.anchors[2].details.block_time = N(946684799);
+});
+kase('ethereum-contract-lower-case', 'fail', '§6.2: contract in EIP-55 case', LF, (d) => {
+  d.anchors[2].details.contract = d.anchors[2].details.contract.toLowerCase();
+});
+kase('ethereum-tx-hash-upper-case', 'fail', '§1: hex is lower case', LF, (d) => {
+  d.anchors[2].details.tx_hash = '0x' + 'A5'.repeat(32);
+});
+kase('ethereum-0X-prefix', 'fail', '§6.2: 0x prefix', LF, (d) => {
+  d.anchors[2].details.block_hash = '0X' + 'b1'.repeat(32);
+});
+kase('ethereum-block-time-plus-15', 'verify', '§6.2: block_time ≤ receipt time (whole seconds) + 15', LF, (d) => {
+  d.anchors[2].timestamp = '2026-11-22T12:05:30.999999Z';
+});
+kase('ethereum-block-time-plus-16', 'fail', '§6.2: block_time ≤ receipt time (whole seconds) + 15', LF, (d) => {
+  d.anchors[2].timestamp = '2026-11-22T12:05:29.999999Z';
+});
+kase('record-at-allowance', 'verify', '§6.2/§8.9: a record at claimed time + 15 s (fraction dropped) is not too late', LF, (d) => {
+  lateLineage(d, '2026-11-22T12:06:00.999999Z');
+});
+kase('record-past-allowance', 'fail', '§6.2/§8.9: a record later than claimed time + 15 s', LF, (d) => {
+  lateLineage(d, '2026-11-22T12:06:01.000000Z');
+});
+kase('record-late-for-later-head-claim', 'fail', '§8.9: the earliest claim among the first covering head and every later head', LF, (d) => {
+  // The ethereum receipt moves to head 2 with an early block time; record 0 (head 1) is after it.
+  d.anchors[2].details.block_time = N(1795348800 - 100);
+  rec(d, 0).timestamp = '2026-11-22T11:59:00.000000Z';
+});
+kase('head-prev-wrong', 'fail', '§8.4: prev_head is the previous head\'s hash', BF, () => {}, {
+  head: (h, i) => {
+    if (i === 1) h.prev_head = 'ab'.repeat(32);
+  },
+});
+kase('head-size-not-increasing', 'fail', '§8.4: tree_size increases', BF, (d) => {
+  d.tree_heads[1].head.tree_size = N(2);
+});
+kase('head-timestamp-equal', 'verify', '§8.7: head timestamps do not decrease (equal is fine)', BF, (d) => {
+  d.tree_heads[1].head.timestamp = d.tree_heads[0].head.timestamp;
+});
+kase('record-at-head-time', 'verify', '§8.7: a record\'s timestamp ≤ its head\'s (equal is fine)', BF, (d) => {
+  rec(d, 1).timestamp = d.tree_heads[0].head.timestamp;
+});
+kase('record-after-head-time', 'fail', '§8.7: a record\'s timestamp ≤ its head\'s', BF, (d) => {
+  rec(d, 1).timestamp = '2026-11-22T12:00:20.000001Z';
+});
+
+// ---------------------------------------------------------------- trusted key (§2, §8.2)
+kase('trusted-key-upper-case', 'open', '§1 says hex is lower case; does that bind a trusted key given out of band?', BF, () => {}, {}, {
+  trustedKey: PK.toUpperCase(),
+});
+{
+  const other = keyFromSeed('11'.repeat(32)).publicKey;
+  kase('trusted-key-other', 'fail', '§8.2: public_key equals the trusted key', BF, () => {}, {}, { trustedKey: other });
+}
+
+// ---------------------------------------------------------------- more probes
+{
+  // Two inputs naming one validation with different metrics, in a partial proof (no
+  // full-proof input check applies): §3 says inputs are "distinct", not by what.
+  const doc = clone(LF);
+  resign(doc, SEED);
+  const p = rec(doc, 8);
+  const second = clone(p.data.inputs[0]);
+  second.metrics.a = N(0.5);
+  p.data.inputs.push(second);
+  fixPromotion(doc);
+  resign(doc, SEED);
+  emit('partial-inputs-same-validation-different-metrics', 'open', '§3 "a non-empty array of distinct {...}": distinct objects, or distinct validation_id?', toPartial(doc, [8], SEED));
+}
+for (const kind of ['zero-nonce', 'S+L']) {
+  const doc = clone(BF);
+  resign(doc, SEED);
+  doc.signature_hash = oddSignature(SEED, proofSigningInput(doc), kind);
+  emit(`proof-signature-${kind}`, 'fail', `§2: a ${kind === 'S+L' ? 'non-canonical S (rule 2)' : 'R = identity signature (rule 3), valid by the cofactorless equation'}`, doc);
+}
+{
+  // A tree-head signature with R = identity: the head hash is unchanged, so only rule 3 catches it.
+  const doc = clone(BF);
+  resign(doc, SEED);
+  doc.tree_heads[0].signature = oddSignature(SEED, signingInput('pot.v1.tree-head', doc.tree_heads[0].head), 'zero-nonce');
+  doc.signature_hash = keyFromSeed(SEED).sign(proofSigningInput(doc));
+  emit('head-signature-zero-nonce', 'fail', '§2 rule 3 on a tree head signature', doc);
+}
+kase('free-form-control-characters', 'verify', '§3: free-form strings are not text; controls are JSON-escaped by JCS', BF, (d) => {
+  rec(d, 3).validation_result.note = '\u0000\u001f\u007f\u0085\u2028\u{1F600}';
+});
+for (const [cp, spec, why] of [
+  [0x2029, 'fail', 'U+2029 is in U+2028–U+202E'],
+  [0x2030, 'verify', 'U+2030 follows the refused U+2028–U+202E'],
+  [0x205f, 'verify', 'U+205F precedes the refused U+2060–U+206F'],
+  [0x2066, 'fail', 'U+2066 (isolate) is refused'],
+  [0x061c, 'fail', 'U+061C is refused'],
+  [0x180e, 'fail', 'U+180E is refused'],
+  [0x00ad, 'fail', 'U+00AD is refused'],
+  [0x00a0, 'verify', 'U+00A0 is not in the list'],
+  [0x0600, 'verify', 'U+0600 is format (Cf) but not in the fixed list'],
+  [0x1d173, 'verify', 'U+1D173 is format (Cf) but not in the fixed list'],
+  [0x034f, 'verify', 'U+034F (combining grapheme joiner) is not in the list'],
+  [0xfff8, 'verify', 'U+FFF8 precedes the refused U+FFF9–U+FFFB'],
+  [0xfffc, 'verify', 'U+FFFC follows the refused U+FFF9–U+FFFB'],
+  [0xffff, 'verify', 'U+FFFF (noncharacter) is not in the list'],
+  [0xe0001, 'fail', 'U+E0001 (tag) is refused'],
+  [0xe0080, 'verify', 'U+E0080 follows the refused tags'],
+  [0x009f, 'fail', 'U+009F is a C1 control'],
+]) {
+  const hexcp = cp.toString(16).toUpperCase().padStart(4, '0');
+  kase(`name-U+${hexcp}`, spec, `§1 names: ${why}`, BF, (d) => {
+    rec(d, 0).model_hash = `a${String.fromCodePoint(cp)}b`;
+  });
+}
+kase('user-zero-width-space', 'fail', '§1: text refuses the same code points', LF, (d) => {
+  rec(d, 0).data.user = 'al\u200bice';
+});
+kase('checkpoint-metrics-empty', 'verify', '§3: metrics is an object (may be empty)', BF, (d) => {
+  rec(d, 0).metrics = Object.create(null);
+});
+kase('steps-metrics-empty', 'verify', '§3: a steps block with no metrics', LF, (d) => {
+  rec(d, 1).metrics = Object.create(null);
+});
+kase('validation-result-empty', 'verify', '§3: validation_result may be empty', BF, (d) => {
+  rec(d, 3).validation_result = Object.create(null);
+});
+kase('steps-100000', 'verify', '§3/§11: at most 100,000 steps', LF, (d) => {
+  rec(d, 1).steps = Array.from({ length: 100000 }, (_, i) => N(i));
+  rec(d, 1).metrics = Object.create(null);
+  delete rec(d, 1).epochs;
+});
+kase('steps-100001', 'fail', '§3/§11: at most 100,000 steps', LF, (d) => {
+  rec(d, 1).steps = Array.from({ length: 100001 }, (_, i) => N(i));
+  rec(d, 1).metrics = Object.create(null);
+  delete rec(d, 1).epochs;
+});
+kase('lamport-minus-zero', 'fail', '§3: lamport ≥ 1 (-0 is 0)', LF, (d) => {
+  rec(d, 0).lamport = new Num('-0', 0);
+});
+kase('jcs-number-forms', 'verify', '§1 JCS: numbers in ECMAScript form (1e+21, 1e-7, 123456789012345680000, ...)', LF, (d) => {
+  const c = rec(d, 0).data.config;
+  const forms = ['1.0', '1e20', '1.5e20', '1e21', '1E21', '1e-6', '1e-7', '0.000001234', '1.7976931348623157e308',
+    '2.2250738585072014e-308', '123456789.123', '-0.0', '0.1', '100', '1e2', '4.35', '9007199254740993.0', '0.30000000000000004'];
+  forms.forEach((f, i) => {
+    c[`n${i}`] = new Num(f, Number(f));
+  });
+  rec(d, 3).metrics = tree({ loss: 1e21, acc: 1e-7 });
+  rehash(d);
+});
+kase('jcs-string-and-key-order', 'verify', '§1 JCS: keys sorted by UTF-16 units (U+1F600 before U+FF61), minimal escapes', LF, (d) => {
+  const c = rec(d, 0).data.config;
+  c['\uff61'] = 'half-width';
+  c['\u{1F600}'] = 'emoji';
+  c['\u00e9'] = 'e-acute';
+  c.s = '\u0000\b\t\n\f\r\u001f"\\/\u007f\u00e9\u2028\u{1F600}';
+  rehash(d);
+});
+kase('receipt-after-proof-timestamp', 'fail', '§8.7: a receipt\'s timestamp ≤ proof_timestamp', BF, (d) => {
+  d.anchors[2].timestamp = '2026-11-22T12:01:00.000001Z';
+});
+kase('receipt-at-proof-timestamp', 'verify', '§8.7: a receipt\'s timestamp ≤ proof_timestamp (equal is fine)', BF, (d) => {
+  d.anchors[2].timestamp = d.proof_timestamp;
+});
+kase('metadata-extra-key', 'fail', '§7: no other key in verification_metadata', BF, () => {}, {
+  summary: (d) => {
+    d.verification_metadata.event_records = N(0);
+  },
+});
+kase('ethereum-chain-id-max', 'verify', '§6.2: chain_id up to 2^53−1; block_number 0', LF, (d) => {
+  d.anchors[2].details.chain_id = N(9007199254740991);
+  d.anchors[2].details.block_number = N(0);
+});
+kase2('promotion-inputs-empty-metrics', 'verify', '§3/§9: a validation without numeric results gives an input with {} metrics (gate fails, so refused)', LF, (d) => {
+  d.records.pop();
+  d.tree_heads[1].head.tree_size = N(9);
+  validation(d).validation_result = tree({ passed: true });
+  repromote(d);
+});
+
+// ---------------------------------------------------------------- probes of what §8 leaves unchecked
+kase('receipts-out-of-order', 'open', '§7: receipts "in the order they were obtained"; §8 lists no check of that order', BF, (d) => {
+  d.anchors.reverse();
+});
+kase('entry-timestamp-before-head', 'open', '§6.1: nothing relates a local chain entry\'s timestamp to its head or receipt', BF, (d) => {
+  d.anchors[0].details.entry.timestamp = '2001-01-01T00:00:00.000000Z';
+});
+kase('same-tx-hash-two-heads', 'open', '§6.2: nothing says two receipts may not name one transaction', LF, (d) => {
+  const e = clone(d.anchors[2]);
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  d.anchors.splice(1, 0, e);
+});
+kase('block-time-before-head-timestamp', 'verify', '§6.2/§8.9: only records are compared with the claimed time, not the head\'s own timestamp', LF, (d) => {
+  d.anchors[2].details.block_time = N(1795349145 - 33); // 12:05:12; head 2 is signed at 12:05:21
+});
+kase('chain-claim-dates-covered-records-only', 'verify', '§8.9: a head-1 claim binds records of head 1 (and no later head\'s records)', LF, (d) => {
+  const e = d.anchors[2];
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349105); // 12:05:05: records 0-4 (12:05:00-04) are in time
+  d.anchors = [d.anchors[0], d.anchors[1], e];
+  rec(d, 9).timestamp = '2026-11-22T12:05:30.000000Z'; // after 12:05:05 + 15, but covered by head 2 only
+  d.tree_heads[1].head.timestamp = '2026-11-22T12:05:40.000000Z';
+});
+{
+  // Full-proof-only checks (§8.8 "Full proofs also") do not apply to a partial proof.
+  const mk = (name, spec, why, edit, positions) => {
+    const full = clone(LF);
+    const old = headHashes(full);
+    edit(full);
+    resign(full, SEED, {}, old);
+    emit(name, spec, why, toPartial(full, positions, SEED));
+  };
+  mk('partial-config-hash-wrong', 'verify', '§8.8: config_hash is checked in full proofs only', (d) => {
+    rec(d, 0).data.config_hash = 'ab'.repeat(32);
+  }, [0]);
+  mk('partial-rollback-never-promoted', 'verify', '§8.8: rollbacks are checked in full proofs only', (d) => {
+    rec(d, 9).data.stage = 'production';
+  }, [9]);
+  mk('partial-record-after-run-completed', 'verify', '§8.8: run order is checked in full proofs only', (d) => {
+    const r = clone(rec(d, 5));
+    d.records.splice(5, 1);
+    d.records.splice(7, 0, r);
+    d.records.forEach((x, i) => {
+      x.seq = N(i);
+      x.lamport = N(i + 1);
+    });
+  }, [6, 7]);
+  mk('partial-lamport-violation', 'fail', '§8.8: lamport order is checked in every proof', (d) => {
+    rec(d, 3).lamport = N(3);
+  }, [2, 3]);
+  mk('partial-merged-from-later', 'fail', '§8.8: merged_from order is checked in every proof', (d) => {
+    rec(d, 6).node_id = 'worker';
+    rec(d, 6).lamport = N(1);
+    rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+  }, [5, 6]);
+  mk('partial-decision-wrong', 'fail', '§8.8: decisions are re-derived in every proof', (d) => {
+    rec(d, 8).data.decision.score = N(0.5);
+  }, [8]);
+}
+kase('consistency-extra-element', 'fail', 'RFC 9162 §2.1.4.2: a proof with an element left over fails', BF, () => {}, {
+  heads: (d) => {
+    d.tree_heads[2].consistency.push(d.tree_heads[0].head.root_hash);
+  },
+});
+{
+  const full = clone(BF);
+  resign(full, SEED);
+  const p = toPartial(full, [3], SEED, {
+    records: (d) => {
+      d.records[0].inclusion.push(d.records[0].inclusion[0]);
+    },
+  });
+  emit('inclusion-extra-element', 'fail', 'RFC 9162 §2.1.3.2: a path with an element left over fails', p);
+  const text = serialize(full);
+  emit('upper-case-u-escape', 'verify', 'RFC 8259: \\u escapes may use upper-case hex', null, {
+    text: text.replace('"digits-mlp"', '"digits\\u002Dmlp"'),
+  });
+  emit('raw-tab-in-string', 'fail', 'RFC 8259: a control character must be escaped in a string', null, {
+    text: text.replace('"holdout-v1"', '"holdout\tv1"'),
+  });
+  emit('whitespace-cr-tab', 'verify', 'RFC 8259: CR and tab are whitespace', null, { text: text.replace(/\n/g, '\r\n\t') });
+  emit('whitespace-form-feed', 'fail', 'RFC 8259: form feed is not whitespace', null, { text: text.replace('\n', '\f') });
+  emit('whitespace-nbsp', 'fail', 'RFC 8259: U+00A0 is not whitespace', null, { text: text.replace('\n', '\u00a0') });
+}
+kase('raw-del-in-string', 'verify', 'RFC 8259: U+007F may appear unescaped (serialised raw here)', BF, (d) => {
+  rec(d, 3).validation_result.note = 'a\u007fb';
+});
+kase('ethereum-on-both-heads', 'verify', '§8.9: chain receipts on two heads; the earliest claim governs each record', LF, (d) => {
+  const e = clone(d.anchors[2]);
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  e.details.tx_hash = '0x' + '6b'.repeat(32);
+  d.anchors.splice(1, 0, e);
+});
+
+// ---------------------------------------------------------------- gate fuzz: many promotions, exact scores
+{
+  let state = 0x2545f491;
+  const rand = () => {
+    state ^= state << 13; state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5; state >>>= 0;
+    return state / 2 ** 32;
+  };
+  const nextUp = (x) => {
+    const b = new DataView(new ArrayBuffer(8));
+    b.setFloat64(0, x);
+    const u = b.getBigUint64(0);
+    b.setBigUint64(0, x >= 0 ? u + 1n : u - 1n);
+    return b.getFloat64(0);
+  };
+  // Doubles of 2^53 and more are written in exponent form here: their JCS (integer) spelling
+  // is probed by the cases after this block.
+  const Nx = (x) => new Num(Number.isInteger(x) && Math.abs(x) > 2 ** 53 ? x.toExponential() : String(x), x);
+  const value = () => {
+    const r = rand();
+    if (r < 0.04) return ['NaN', 'Infinity', '-Infinity'][Math.floor(rand() * 3)];
+    if (r < 0.08) return N(Math.floor(rand() * 1000));
+    if (r < 0.12) return N(-rand());
+    if (r < 0.14) return N(rand() * 1e-310);
+    if (r < 0.3) return Nx(rand() * 10 ** Math.floor(rand() * 60 - 30));
+    return N(Math.round(rand() * 1000) / 1000);
+  };
+  const names = ['acc', 'loss', 'f1', 'auc', '\u00e9', '\u{1F600}', '\uff61', 'Z'];
+  for (let c = 0; c < 8; c++) {
+    const doc = clone(LF);
+    const old = headHashes(doc);
+    const base = doc.records.length;
+    const K = 12;
+    const mh = validation(doc).model_hash;
+    const proto = validation(doc);
+    for (let i = 0; i < K; i++) {
+      const v = clone(proto);
+      v.validation_result = Object.create(null);
+      for (const nm of names) if (rand() < 0.8) v.validation_result[nm] = value();
+      v.validation_result.note = 'text';
+      delete v.run_id;
+      doc.records.push(v);
+    }
+    const promo = clone(rec(doc, 8));
+    for (let i = 0; i < K; i++) {
+      const p = clone(promo);
+      p.data.model_hash = mh;
+      p.data.stage = `stage-${i}`;
+      const gate = Object.create(null);
+      const kind = rand();
+      if (kind < 0.7) {
+        const w = Object.create(null);
+        for (const nm of names) if (rand() < 0.5) w[nm] = N(rand() < 0.15 ? 0 : Math.round(rand() * 1e6) / 1e3);
+        if (!Object.keys(w).length || Object.values(w).every((x) => x.value === 0)) w.acc = N(1.5);
+        gate.weights = w;
+        gate.min_score = N(0); // replaced once the score is known
+      }
+      if (kind >= 0.4) {
+        const t = Object.create(null);
+        for (const nm of names) {
+          if (rand() < 0.4) {
+            const ops = Object.create(null);
+            for (const op of ['<', '<=', '==', '>', '>=']) {
+              if (rand() < 0.4) {
+                // Mostly lenient thresholds, so that some gates pass; '==' at a common value.
+                const lenient = rand() < 0.8;
+                const t = op === '==' ? 0.5 : op.startsWith('<') ? (lenient ? 1e30 : 0.5) : lenient ? -1e30 : 0.5;
+                ops[op] = N(t);
+              }
+            }
+            if (Object.keys(ops).length) t[nm] = ops;
+          }
+        }
+        if (!Object.keys(t).length) t.acc = tree({ '>=': 0 });
+        gate.thresholds = t;
+      }
+      p.data.gate = gate;
+      // Inputs: one or two of the new validations (a later one overrides), by position for now.
+      const a = base + Math.floor(rand() * K);
+      const b = base + Math.floor(rand() * K);
+      p.data.inputs = (a === b ? [a] : [a, b]).map((pos) => Object.assign(Object.create(null), { validation_id: pos, metrics: null }));
+      doc.records.push(p);
+    }
+    doc.records.forEach((r, i) => {
+      r.seq = N(i);
+      r.lamport = N(i + 1);
+    });
+    doc.tree_heads[1].head.tree_size = N(doc.records.length);
+    const settle = (d) => {
+      for (const p of d.records.filter((r) => r.type === 'event' && r.data && Array.isArray(r.data.inputs) && r.seq.value > 9)) {
+        for (const inp of p.data.inputs) {
+          const pos = typeof inp.validation_id === 'number' ? inp.validation_id : inp.__pos;
+          inp.__pos = pos;
+          const v = d.records[pos];
+          const m = Object.create(null);
+          for (const k of Object.keys(v.validation_result)) {
+            const x = v.validation_result[k];
+            if (x instanceof Num || x === 'NaN' || x === 'Infinity' || x === '-Infinity') m[k] = x;
+          }
+          inp.metrics = m;
+          inp.validation_id = v.id || 'ab'.repeat(32);
+        }
+        const clean = p.data.inputs.map((i) => ({ validation_id: i.validation_id, metrics: i.metrics }));
+        if (p.data.gate.weights) {
+          const wg = Object.assign(Object.create(null), { weights: p.data.gate.weights, min_score: p.data.gate.min_score });
+          const score = decide(wg, combine(clean)).score;
+          if (score !== null) {
+            // min_score: exactly the score (passes only with exact rounding), or just above it.
+            p.data.gate.min_score = N(Number(p.data.stage.split('-')[1]) % 2 === 0 ? score : nextUp(score));
+          }
+        }
+        const d2 = decide(p.data.gate, combine(clean));
+        p.data.decision = tree(JSON.parse(JSON.stringify(d2, (k, x) => (x instanceof Num ? x.value : x))));
+        p.event = d2.passed ? 'ModelPromoted' : 'PromotionRefused';
+      }
+    };
+    const strip = (d) => {
+      for (const r of d.records) {
+        if (r.type === 'event' && r.data && Array.isArray(r.data.inputs)) for (const i of r.data.inputs) delete i.__pos;
+      }
+    };
+    settle(doc);
+    const keep = doc.records.map((r) => (r.data && Array.isArray(r.data.inputs) ? r.data.inputs.map((i) => i.__pos) : null));
+    strip(doc);
+    resign(doc, SEED, {}, old);
+    doc.records.forEach((r, i) => {
+      if (keep[i]) r.data.inputs.forEach((inp, j) => { inp.__pos = keep[i][j]; });
+    });
+    settle(doc);
+    strip(doc);
+    resign(doc, SEED);
+    emit(`gate-fuzz-${c}`, 'verify', '§9: random gates (weights, thresholds, special values, two inputs), min_score at the exact score or the next double', doc);
+  }
+}
+
+// ---------------------------------------------------------------- JCS spellings of large doubles
+// ECMAScript (so JCS) writes every double from 2^53 up to 1e21 as digits without an
+// exponent: 1e20 is "100000000000000000000". Such a number in a field that is not an
+// integer field is a double like any other (§1).
+kase('metric-double-in-integer-spelling', 'verify', '§1: a metric 3.776160457637161e20 written as JCS writes it (377616045763716100000)', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('377616045763716100000', 377616045763716100000);
+});
+kase('free-form-1e20-in-integer-spelling', 'verify', '§1: 1e20 written as JCS writes it (100000000000000000000) in validation_result', BF, (d) => {
+  rec(d, 3).validation_result.big = new Num('100000000000000000000', 1e20);
+});
+{
+  const doc = clone(LF);
+  resign(doc, SEED);
+  emit('proof-written-as-jcs', 'verify', '§1: a proof written in its own canonical form (JCS of the whole document)', null, { text: jcs(doc) });
+  const big = clone(BF);
+  rec(big, 3).validation_result.big = new Num('1e+20', 1e20);
+  resign(big, SEED);
+  emit('proof-with-1e20-as-written', 'verify', '§1: validation_result 1e20 written 1e+20', big);
+  emit('proof-with-1e20-written-as-jcs', 'verify', '§1: the same proof written as JCS: only number spellings and whitespace change', null, { text: jcs(big) });
+}
+
+// ---------------------------------------------------------------- signer keys that are not valid (§2)
+for (const [name, pk] of [
+  ['signer-key-torsion-component', 'ea5ef8400c31ef41e28f22e718b43f66981b29cf645af2a0e223799bedaace47'],
+  ['signer-key-off-curve', '0200000000000000000000000000000000000000000000000000000000000000'],
+  ['signer-key-y-above-p', 'efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'],
+  ['signer-key-identity', '0100000000000000000000000000000000000000000000000000000000000000'],
+]) {
+  const doc = clone(BF);
+  resign(doc, SEED);
+  doc.signer.public_key = pk;
+  doc.signer.key_id = sha256(Buffer.from(pk, 'hex')).toString('hex');
+  emit(name, 'fail', '§2: signer.public_key must be a valid key (rules 1-5)', doc, { trustedKey: null });
+}
+
+// ---------------------------------------------------------------- last probes
+kase('merged-from-own-node', 'open', '§3 says merged_from is "the stamp of another node\'s event"; §8.8 checks only order', LF, (d) => {
+  rec(d, 5).data.merged_from = tree({ node_id: 'main', lamport: 3 });
+});
+{
+  const doc = clone(BF);
+  rec(doc, 0).model_hash = 'm\u{1F600}';
+  resign(doc, SEED);
+  emit('surrogate-pair-escaped', 'verify', 'RFC 8259: a code point above U+FFFF written as an escaped surrogate pair', null, {
+    text: serialize(doc).replace('"m\u{1F600}"', '"m\\ud83d\\ude00"'),
+  });
+}
+
+fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
+process.stdout.write(`${manifest.length} cases written to ${out}\n`);
+
+// ---------------------------------------------------------------- helpers
+function nest(levels) {
+  let v = N(1);
+  for (let i = 0; i < levels; i++) v = [v];
+  return v;
+}
+function rehash(d) {
+  for (const r of d.records)
+    if (r.type === 'event' && r.event === 'RunStarted') {
+      r.data.config_hash = sha256(jcsBytes(r.data.config)).toString('hex');
+      r.data.environment_hash = sha256(jcsBytes(r.data.environment)).toString('hex');
+    }
+}
+function isoPlusDays(days) {
+  return new Date(Date.now() + days * 86400e3).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+// Moves lineage-full's second head, its receipts and the proof later so that record 9
+// can be placed at `ts` relative to the ethereum receipt's block_time (12:05:45).
+function lateLineage(d, ts) {
+  d.tree_heads[1].head.timestamp = '2026-11-22T12:06:10.000000Z';
+  d.anchors[1].timestamp = '2026-11-22T12:06:20.000000Z';
+  d.anchors[2].timestamp = '2026-11-22T12:06:20.000000Z';
+  d.proof_timestamp = '2026-11-22T12:07:00.000000Z';
+  rec(d, 9).timestamp = ts;
+}
+void S;
