@@ -312,11 +312,11 @@ class ProvenanceRecorder:
         # Check every field before taking the store's write lock, so bad input never holds it; inside the lock
         # only the seq and the Lamport stamp are filled in and the leaf hashed. Appending after the log's last
         # record is receiving its message: the stamp merges that record's.
-        values = kind.check_values(model_id=model_id, seq=0, timestamp=timestamp, salt=salt, rank=self._rank,
-                                   node_id=self.node_id, lamport=1, **fields)
+        prepared = kind.prepare_new({"model_id": model_id, "seq": 0, "timestamp": timestamp, "salt": salt,
+                                     "rank": self._rank, "node_id": self.node_id, "lamport": 1, **fields})
         index = index_event if kind is EventRecord else None
-        record = self.store.append(model_id, lambda seq, last: kind.from_checked(
-            {**values, "seq": seq, "lamport": self.lamport.merge(last)}), index=index)
+        record = self.store.append(model_id, lambda seq, last: prepared.complete(seq, self.lamport.merge(last)),
+                                   index=index)
         with self._lock:
             count = self._unsigned.get(model_id, 0) + 1
             self._unsigned[model_id] = count

@@ -83,7 +83,25 @@ def _fast(value: Any) -> str:
     if kind is dict:
         if not value:
             return "{}"
-        return "{" + ",".join([_encode_string(k) + ":" + _fast(value[k]) for k in sorted(value)]) + "}"
+        parts = []
+        for key in sorted(value):
+            item = value[key]
+            # the leaves a record is mostly made of, inline: a call per value is most of the cost of encoding
+            item_kind = type(item)
+            if item_kind is str:
+                text = _encode_string(item)
+            elif item_kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                text = int.__repr__(item)
+            elif item_kind is float:
+                text = float.__repr__(item)
+                if "e" in text or text.endswith(".0") or text[-1] in "fn":  # not already ECMAScript's form
+                    text = es_number(item)
+            elif item is None:
+                text = "null"
+            else:
+                text = _fast(item)
+            parts.append(_key(key) + text)
+        return "{" + ",".join(parts) + "}"
     if kind is float:
         return es_number(value)
     if kind is int:
@@ -110,6 +128,19 @@ def _fast(value: Any) -> str:
     if isinstance(value, list | tuple):
         return _fast(list(value))
     raise _NotFast
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _key(key: str) -> str:
+    """``"key":``, remembered: records repeat the same few keys."""
+    text = _KEYS.get(key)
+    if text is None:
+        text = _encode_string(key) + ":"
+        if len(_KEYS) < 4096:
+            _KEYS[key] = text
+    return text
 
 
 def es_number(x: float) -> str:

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pot.errors import FormatError
-from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json, to_json_value
+from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, _encode_string, canonical_json, to_json_value
+from pot.log.canonical import _fast as _fast_canonical
 
 LEAF_PREFIX = b"\x00"
 MAX_ID_LENGTH = 256
@@ -161,6 +162,8 @@ def check_object(value: Any, name: str, depth: int = RECORD_FIELD_DEPTH) -> dict
 
 def check_metrics(value: Any, name: str) -> dict[str, Any]:
     """Metrics: an object of names to numbers (or the strings standing for non-finite floats)."""
+    if type(value) is dict and _plain_metric_values(value):
+        return dict(value)
     out = check_object(value, name)
     for key, item in out.items():
         check_name(key, f"{name} name")
@@ -169,6 +172,21 @@ def check_metrics(value: Any, name: str) -> dict[str, Any]:
         if isinstance(item, str) and item not in ("NaN", "Infinity", "-Infinity"):
             raise FormatError(f"{name}.{key} must be a number, got the string {item!r}")
     return out
+
+
+def _plain_metric_values(value: dict[Any, Any]) -> bool:
+    """Names seen valid before, each with a finite float or a JSON-safe int: what training loops record, checked
+    without normalising a copy (anything else takes the general path, which also says what is wrong)."""
+    for key, item in value.items():
+        if key not in _VALID_NAMES:
+            return False
+        kind = type(item)
+        if kind is float:
+            if item - item != 0.0:  # nan or an infinity
+                return False
+        elif kind is not int or not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            return False
+    return True
 
 
 def check_confidence(value: Any, name: str) -> float:
@@ -265,7 +283,7 @@ class Record:
             raise FormatError(f"a {cls.KIND} record must be a JSON object")
         if body.get("type") != cls.KIND:
             raise FormatError(f"record type is {body.get('type')!r}, expected {cls.KIND!r}")
-        unknown = set(body) - set(cls.FIELDS) - {"type"}
+        unknown = body.keys() - cls.FIELDS.keys() - {"type"}
         if unknown:
             raise FormatError(f"{cls.KIND} record has unknown field(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
@@ -314,6 +332,230 @@ class Record:
     def create(cls, **values: Any) -> Record:
         """Build a new record from caller values (checked and normalised), computing its id."""
         return cls.from_checked(cls.check_values(**values))
+
+    @classmethod
+    def prepare(cls, values: dict[str, Any]) -> PreparedRecord:
+        """Encode checked values now, leaving ``seq`` and ``lamport`` to fill in later (inside a store's write lock,
+        where they become known): see :class:`PreparedRecord`."""
+        return PreparedRecord(cls, values)
+
+    @classmethod
+    def prepare_new(cls, values: dict[str, Any]) -> PreparedRecord:
+        """Check caller values for a new record and prepare it: :meth:`check_values` then :meth:`prepare`, in one
+        pass when every value is of a plain type (what a training loop records, the hot path), else the two steps.
+        Both give the same record, or the same refusal (the one-pass path hands anything unusual to them)."""
+        prepared = _prepare_plain(cls, values)
+        if prepared is not None:
+            return prepared
+        return PreparedRecord(cls, cls.check_values(**values))
+
+
+# Stand-ins for the two fields a store fills in at append time. Integers have one canonical spelling, and object
+# keys sort by name, not value, so swapping a stand-in's digits for the real value's yields the canonical JSON of
+# the real body.
+_SEQ_STAND_IN = MAX_SAFE_INTEGER
+_LAMPORT_STAND_IN = MAX_SAFE_INTEGER - 1
+
+
+class PreparedRecord:
+    """A checked record whose canonical JSON is computed except for ``seq`` and ``lamport``.
+
+    :meth:`complete` gives the record and its canonical JSON text (what the leaf hash covers, and what a store
+    keeps) in a few microseconds, so the work done while other writers wait stays small.
+    """
+
+    __slots__ = ("_entries", "_kind", "_lamport_at", "_lamport_token", "_seq_at", "_seq_token", "_text", "_values")
+
+    def __init__(self, kind: type[Record], values: dict[str, Any], *,
+                 entries: list[str] | None = None, seq_at: int = -1, lamport_at: int = -1) -> None:
+        self._kind = kind
+        self._values = values
+        # One-pass form: the body's members in canonical order, '"name":value', with seq's and lamport's to fill in.
+        self._entries, self._seq_at, self._lamport_at = entries, seq_at, lamport_at
+        self._text: str | None = None
+        self._seq_token = self._lamport_token = ""
+        if entries is not None:
+            return
+        stamped = values.get("lamport") is not None
+        body = kind._make_body({**values, "seq": _SEQ_STAND_IN,
+                                "lamport": _LAMPORT_STAND_IN if stamped else None})
+        self._text = canonical_json(body).decode("utf-8")
+        self._seq_token = f'"seq":{_SEQ_STAND_IN}'
+        self._lamport_token = f'"lamport":{_LAMPORT_STAND_IN}' if stamped else ""
+        if self._text.count(self._seq_token) != 1 or (
+                self._lamport_token and self._text.count(self._lamport_token) != 1):
+            self._text = None  # a value elsewhere spells a stand-in (astronomically rare): encode the whole body
+
+    def complete(self, seq: int, lamport: int | None) -> tuple[Record, str]:
+        kind, values = self._kind, {**self._values, "seq": seq, "lamport": lamport}
+        stamped = lamport is not None
+        if self._entries is not None and stamped == (self._lamport_at >= 0):
+            entries = self._entries.copy()
+            entries[self._seq_at] = '"seq":' + int.__repr__(seq)
+            if stamped:
+                entries[self._lamport_at] = '"lamport":' + int.__repr__(lamport)
+            text = "{" + ",".join(entries) + "}"
+        elif self._text is not None and stamped == bool(self._lamport_token):
+            text = self._text.replace(self._seq_token, f'"seq":{seq}', 1)
+            if stamped:
+                text = text.replace(self._lamport_token, f'"lamport":{lamport}', 1)
+        else:
+            text = canonical_json(kind._make_body(values)).decode("utf-8")
+        leaf = hashlib.sha256(LEAF_PREFIX + text.encode("utf-8")).hexdigest()
+        return kind(**values, **{kind.ID_FIELD: leaf}), text
+
+
+# --- the one-pass path: plain values checked and encoded together ------------------------------------------------
+# Each field's check has a plain-value twin here: it accepts a subset of what the check accepts (exact types, names
+# seen valid before) and encodes it as canonical JSON. Anything else goes to the general path, which decides.
+
+_NAME_TEXT: dict[str, str] = {}  # a name the checks accepted -> its JSON string
+
+
+def _plain_name(value: Any) -> str | None:
+    text = _NAME_TEXT.get(value) if value.__class__ is str else None
+    if text is None and value.__class__ is str and value in _VALID_NAMES:
+        text = _encode_string(value)
+        if len(_NAME_TEXT) < _VALID_NAMES_KEPT:
+            _NAME_TEXT[value] = text
+    return text
+
+
+def _plain_short_text(value: Any) -> str | None:
+    """A name that is usually new (a model hash): checked here, not remembered."""
+    if value.__class__ is not str:
+        return None
+    cached = _plain_name(value)
+    if cached is not None:
+        return cached
+    if not value or len(value) > MAX_ID_LENGTH or _INVISIBLE.search(value):
+        return None
+    return _encode_string(value)
+
+
+def _plain_count(value: Any) -> str | None:
+    if value.__class__ is int and 0 <= value <= MAX_SAFE_INTEGER:
+        return int.__repr__(value)
+    return None
+
+
+def _plain_timestamp(value: Any) -> str | None:
+    if value.__class__ is str and value >= EARLIEST_TIMESTAMP and _TIMESTAMP.fullmatch(value):
+        try:
+            datetime.fromisoformat(value[:-1])  # a real calendar moment
+        except ValueError:
+            return None
+        return '"' + value + '"'
+    return None
+
+
+def _plain_salt(value: Any) -> str | None:
+    return '"' + value + '"' if value.__class__ is str and _SALT.fullmatch(value) else None
+
+
+def _plain_hex64(value: Any) -> str | None:
+    return '"' + value + '"' if value.__class__ is str and _HEX64.fullmatch(value) else None
+
+
+def _plain_metrics(value: Any) -> str | None:
+    if value.__class__ is not dict or not _plain_metric_values(value):
+        return None
+    text = _fast_canonical(value)
+    # names outside the Basic Multilingual Plane sort differently in UTF-16: the general path's encoder decides
+    return text if text.isascii() or max(text) <= "\uffff" else None
+
+
+def _plain_object(value: Any) -> str | None:
+    """A flat free-form object (a validation result): string keys, and values that are strings, finite numbers,
+    booleans or null."""
+    if value.__class__ is not dict:
+        return None
+    for key, item in value.items():
+        if key.__class__ is not str:
+            return None
+        kind = item.__class__
+        if kind is float:
+            if item - item != 0.0:
+                return None
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return None
+        elif not (kind is str or item is None or kind is bool):
+            return None
+    text = _fast_canonical(value)
+    if not text.isascii() and (max(text) > "\uffff" or _SURROGATE.search(text)):
+        return None  # UTF-16 key order, or a lone surrogate: the general path's encoder decides
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain_confidence(value: Any) -> str | None:
+    kind = value.__class__
+    if (kind is float or kind is int) and 0 <= value <= 1:
+        return _fast_canonical(value)
+    return None
+
+
+_PLAIN: dict[Callable[[Any, str], Any], Callable[[Any], str | None]] = {}  # filled below, once the checks exist
+# A plan row: (field, its '"name":' text, role, plain check, nullable, omitted when None), in canonical order.
+_Row = tuple[str, str, int, Callable[[Any], str | None] | None, bool, bool]
+_PLANS: dict[type[Record], tuple[_Row, ...]] = {}
+_VALUE, _TYPE, _SEQ, _LAMPORT = 0, 1, 2, 3
+
+
+def _plan(kind: type[Record]) -> tuple[_Row, ...]:
+    plan = _PLANS.get(kind)
+    if plan is None:
+        rows: list[_Row] = [("type", _encode_string("type") + ":", _TYPE, None, False, False)]
+        for name, spec in kind.FIELDS.items():
+            role = _SEQ if name == "seq" else _LAMPORT if name == "lamport" else _VALUE
+            rows.append((name, _encode_string(name) + ":", role, _PLAIN.get(spec.check), spec.nullable,
+                         spec.omit_if_none))
+        plan = tuple(sorted(rows, key=lambda row: row[0]))  # ASCII names: code-point order is RFC 8785's order
+        _PLANS[kind] = plan
+    return plan
+
+
+def _prepare_plain(kind: type[Record], values: dict[str, Any]) -> PreparedRecord | None:
+    if kind not in _ONE_PASS_KINDS or not values.keys() <= kind.FIELDS.keys():
+        return None
+    entries: list[str] = []
+    checked: dict[str, Any] = {}
+    seq_at = lamport_at = -1
+    for name, key, role, plain, nullable, omit in _plan(kind):
+        if role is _TYPE:
+            entries.append(key + _encode_string(kind.KIND))
+            continue
+        value = checked[name] = values.get(name)
+        if role is _VALUE:
+            if value is None:
+                if omit:
+                    continue
+                if not nullable:
+                    return None
+                entries.append(key + "null")
+                continue
+            text = plain(value) if plain is not None else None
+            if text is None:
+                return None
+            entries.append(key + text)
+        elif role is _SEQ:
+            seq_at = len(entries)
+            entries.append("")
+        elif value is not None:  # lamport, filled in later like seq
+            if value.__class__ is not int or not 1 <= value <= MAX_SAFE_INTEGER:
+                return None
+            lamport_at = len(entries)
+            entries.append("")
+    if (checked["node_id"] is None) != (checked["lamport"] is None):
+        return None
+    if kind is TrainingCheckpoint:
+        if (checked["file_name"] is None) != (checked["file_sha256"] is None):
+            return None
+        checked["metrics"] = dict(checked["metrics"])  # the record keeps its own copy, as the checks make one
+    return PreparedRecord(kind, checked, entries=entries, seq_at=seq_at, lamport_at=lamport_at)
 
 
 def _fields(**specific: FieldSpec) -> dict[str, FieldSpec]:
@@ -543,6 +785,13 @@ RECORD_KINDS: dict[str, type[Record]] = {
     EventRecord.KIND: EventRecord,
     StepsRecord.KIND: StepsRecord,
 }
+
+
+_PLAIN.update({check_name: _plain_name, check_short_text: _plain_short_text, check_count: _plain_count,
+               check_timestamp: _plain_timestamp, check_salt: _plain_salt, check_hex64: _plain_hex64,
+               check_metrics: _plain_metrics, check_confidence: _plain_confidence, check_object: _plain_object})
+# The kinds a training loop records many of; the others (steps blocks, events) always take the general path.
+_ONE_PASS_KINDS = frozenset({TrainingCheckpoint, ValidationRecord})
 
 
 def register_kind(kind: type[Record]) -> type[Record]:

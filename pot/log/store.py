@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from pot.anchors.base import AnchorReceipt
 from pot.errors import StoreError, UsageError
+from pot.log.canonical import canonical_json
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.records import Record, record_from_body
 
@@ -237,24 +238,28 @@ class Store:
 
     # --- records ----------------------------------------------------------------------------------------------
 
-    def append(self, model_id: str, make: Callable[[int, int], Record],
+    def append(self, model_id: str, make: Callable[[int, int], Record | tuple[Record, str]],
                index: Callable[[sqlite3.Connection, Record], None] | None = None) -> Record:
         """Append the record ``make(seq, last_lamport)`` at the next ``seq`` of ``model_id``'s log, durably.
 
-        ``last_lamport`` is the Lamport stamp of the log's last record (0 for none): appending after reading the
-        log is receiving its last message. ``index(conn, record)``, when given, updates derived tables (the run
-        registry, the lineage graph) in the same transaction; if it raises, nothing is stored.
+        ``make`` returns the record, or the record and its canonical JSON text (a
+        :meth:`pot.log.records.PreparedRecord.complete` result), which is then stored as it is. ``last_lamport`` is
+        the Lamport stamp of the log's last record (0 for none): appending after reading the log is receiving its
+        last message. ``index(conn, record)``, when given, updates derived tables (the run registry, the lineage
+        graph) in the same transaction; if it raises, nothing is stored.
 
         The next seq is remembered from this process's last append; if another process appended since, the
         primary key refuses the row and the seq is read from the table (inside the same write lock).
         """
         def insert(conn: sqlite3.Connection, seq: int, last_lamport: int) -> Record:
-            record = make(seq, last_lamport)
-            body = record.body()
+            made = make(seq, last_lamport)
+            if isinstance(made, tuple):
+                record, text = made
+            else:
+                record, text = made, canonical_json(made.body()).decode("utf-8")
             conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (model_id, seq, record.KIND, record.record_id, bytes.fromhex(record.record_id),
-                          body["timestamp"], record.lamport,
-                          json.dumps(body, separators=(",", ":"), ensure_ascii=False)))
+                          record.timestamp, record.lamport, text))
             if index is not None:
                 index(conn, record)
             return record
