@@ -271,11 +271,27 @@ class Store:
                     return insert(conn, guess[0], guess[1])
                 except sqlite3.IntegrityError:
                     pass  # another process appended: ask the table
+            return work_from_table(conn)
+
+        def work_from_table(conn: sqlite3.Connection) -> Record:
             row = conn.execute("SELECT seq, lamport FROM records WHERE model_id = ? ORDER BY seq DESC LIMIT 1",
                                (model_id,)).fetchone()
             return insert(conn, 0, 0) if row is None else insert(conn, row[0] + 1, row[1] or 0)
 
-        record = self._write(work)
+        guess = self._next_seq.get(model_id)
+        if guess is not None and index is None:
+            # The usual case, one writer appending: one INSERT in SQLite's autocommit mode is a transaction of its
+            # own, as durable as BEGIN/INSERT/COMMIT and two statements cheaper. If another process appended since,
+            # the primary key refuses it and the full transaction below reads the seq from the table.
+            with self._write_lock:
+                try:
+                    record = insert(self._conn, guess[0], guess[1])
+                except sqlite3.IntegrityError:
+                    record = self._write_locked(work_from_table)
+                except sqlite3.Error as exc:
+                    raise StoreError(self._explain(exc)) from exc
+        else:
+            record = self._write(work)
         self._next_seq[model_id] = (record.seq + 1, record.lamport or 0)
         return record
 
