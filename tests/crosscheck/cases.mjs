@@ -5,9 +5,10 @@
 //
 //   node tests/crosscheck/cases.mjs OUTDIR
 //
-// OUTDIR gets one .json per case and manifest.json: [{file, spec, why, trusted_key,
+// OUTDIR gets one .json per case and manifest.json: [{file, spec, why, trusted_key, now,
 // js: {ok, failed_check, reason, heads}}]. Cases where the spec leaves the verdict
-// open have spec "open".
+// open have spec "open". `now` is the verifier's clock (§8) for the cases that need one
+// (a verifier is given it, `--now`), else null (its own clock will do).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,15 +36,17 @@ const base = (name) => load(fs.readFileSync(path.join(assets, 'proofs', 'v1', `$
 const BF = base('basic-full');
 const LF = base('lineage-full');
 
+// The clock of the cases that need one: the corpus proofs were made around it.
+const NOW = '2026-11-22T12:00:00.000000Z';
 const manifest = [];
 let n = 0;
-function emit(name, spec, why, doc, { text = null, trustedKey = PK } = {}) {
+function emit(name, spec, why, doc, { text = null, bytes = null, trustedKey = PK, now = null } = {}) {
   n++;
   const file = `${String(n).padStart(3, '0')}-${name}.json`;
-  const body = text !== null ? text : serialize(doc);
+  const body = bytes !== null ? bytes : Buffer.from(text !== null ? text : serialize(doc));
   fs.writeFileSync(path.join(out, file), body);
-  const js = verifyProof(Buffer.from(body), { trustedKey });
-  manifest.push({ file, name, spec, why, trusted_key: trustedKey, js });
+  const js = verifyProof(body, { trustedKey, now });
+  manifest.push({ file, name, spec, why, trusted_key: trustedKey, now, js });
 }
 // case(name, spec, why, baseDoc, edit(doc), hooks)
 function kase(name, spec, why, b, edit = () => {}, hooks = {}, opts = {}) {
@@ -101,7 +104,7 @@ kase('resign-lineage', 'verify', 're-signing lineage-full unchanged', LF);
   const full = clone(LF);
   resign(full, SEED);
   emit('partial-of-lineage', 'verify', 'a partial proof of lineage-full disclosing a checkpoint and the promotion', toPartial(full, [2, 8], SEED));
-  emit('partial-no-records', 'open', '§7 "some records": may a partial proof disclose none?', toPartial(full, [], SEED));
+  emit('partial-no-records', 'verify', '§7: a partial proof discloses zero or more records', toPartial(full, [], SEED));
   const p = toPartial(full, [3], SEED);
   delete p.records[0].inclusion;
   emit('partial-record-without-inclusion', 'fail', '§7: a record carries inclusion exactly when the proof is partial', p);
@@ -140,7 +143,7 @@ kase('integer-max-safe', 'verify', '§1: integers within ±(2^53−1)', BF, (d) 
 kase('integer-above-max-safe', 'fail', '§1: integers within ±(2^53−1)', BF, (d) => {
   rec(d, 0).rank = new Num('9007199254740992', 9007199254740992);
 });
-kase('free-form-big-integer', 'verify', '§1: a free-form number need only be a finite double; JCS binds its double value', LF, (d) => {
+kase('free-form-big-integer', 'fail', '§1: a number written as an integer is within ±(2^53−1) wherever it appears', LF, (d) => {
   rec(d, 0).data.config.big = new Num('12345678901234567890', 12345678901234567890);
   rehash(d);
 });
@@ -165,7 +168,7 @@ kase('free-form-zero-exponent', 'verify', '§1: 0e5 is zero', LF, (d) => {
   emit('free-form-integer-400-digits', 'fail', '§1: an integer of 400 digits overflows a double', null, {
     text: serialize(doc).replace('"lr": 0.01', `"lr": 1${'0'.repeat(400)}`),
   });
-  emit('utf8-bom', 'open', '§1 says UTF-8 per RFC 8259, which lets a parser ignore a BOM; not said', null, { text: '\ufeff' + serialize(doc) });
+  emit('utf8-bom', 'fail', '§1: UTF-8 without a byte order mark', null, { text: '\ufeff' + serialize(doc) });
   emit('escaped-key-duplicate', 'fail', '§1: duplicate keys, one spelled with an escape', null, {
     text: serialize(doc).replace('"disclosure": "full",', '"disclosure": "full", "disclosur\\u0065": "full",'),
   });
@@ -183,7 +186,7 @@ kase('free-form-depth-65', 'fail', '§1: more than 64 levels', BF, (d) => {
   const doc = clone(BF);
   rec(doc, 3).validation_result.note = 'aXb';
   resign(doc, SEED);
-  emit('free-form-lone-surrogate-value', 'fail', '§1 refuses surrogates in names and text; free-form strings are not said, but RFC 8785 cannot encode them (id left as for "aXb")', null, {
+  emit('free-form-lone-surrogate-value', 'fail', '§1: a document holding a lone surrogate in any string is refused (id left as for "aXb")', null, {
     text: serialize(doc).replace('"aXb"', '"a\\ud800b"'),
   });
 }
@@ -264,10 +267,10 @@ kase('optional-null', 'fail', '§3: optional fields must not appear as null', BF
 kase('node-id-without-lamport', 'fail', '§3: node_id and lamport come together', BF, (d) => {
   rec(d, 0).node_id = 'n';
 });
-kase('checkpoint-file-name-alone', 'open', '§3: file_name and file_sha256 are each optional; not said whether they come together', BF, (d) => {
+kase('checkpoint-file-name-alone', 'fail', '§3: file_name is present exactly when file_sha256 is', BF, (d) => {
   rec(d, 0).file_name = 'w.safetensors';
 });
-kase('checkpoint-file-sha-alone', 'open', '§3: file_sha256 without file_name', BF, (d) => {
+kase('checkpoint-file-sha-alone', 'fail', '§3: file_sha256 without file_name', BF, (d) => {
   rec(d, 0).file_sha256 = 'ab'.repeat(32);
 });
 kase('checkpoint-file-name-slash', 'fail', '§3: file_name has no /', BF, (d) => {
@@ -459,10 +462,10 @@ kase('two-receipts-one-backend', 'fail', '§8.9: no head has two receipts from o
 kase('entries-share-index', 'fail', '§8.9: no two entries share an index with different content', BF, (d) => {
   d.anchors[1].details.entry.index = N(0);
 });
-kase('entry-index-0-with-prev', 'open', '§6.1: prev_entry "64 hex or null for index 0": must index 0 have null, and only index 0?', BF, (d) => {
+kase('entry-index-0-with-prev', 'fail', '§6.1: an entry has a prev_entry exactly when its index is not 0', BF, (d) => {
   d.anchors[0].details.entry.prev_entry = 'ab'.repeat(32);
 });
-kase('entry-index-1-null-prev', 'open', '§6.1: prev_entry null with index > 0', BF, (d) => {
+kase('entry-index-1-null-prev', 'fail', '§6.1: prev_entry null with index > 0', BF, (d) => {
   d.anchors[1].details.entry.prev_entry = null;
 });
 kase('anchor-receipts-zero-count', 'fail', '§7: a backend with no receipt is absent', BF, () => {}, {
@@ -471,15 +474,15 @@ kase('anchor-receipts-zero-count', 'fail', '§7: a backend with no receipt is ab
   },
 });
 kase('proof-timestamp-two-days-ahead', 'fail', '§8.7: proof_timestamp at most one day after now', BF, (d) => {
-  d.proof_timestamp = isoPlusDays(2);
-});
+  d.proof_timestamp = '2026-11-24T12:00:00.000000Z';
+}, {}, { now: NOW });
 kase('proof-timestamp-twelve-hours-ahead', 'verify', '§8.7: proof_timestamp at most one day after now', BF, (d) => {
-  d.proof_timestamp = isoPlusDays(0.5);
-});
+  d.proof_timestamp = '2026-11-23T00:00:00.000000Z';
+}, {}, { now: NOW });
 kase('no-receipts', 'verify', '§7: a head may have none', BF, (d) => {
   d.anchors = [];
 });
-kase('only-latest-head-anchored-locally', 'verify', '§10: strengths of heads before a locally anchored head (report compared separately)', BF, (d) => {
+kase('only-latest-head-anchored-locally', 'verify', '§8/§10: heads before a locally anchored head are covered by it: local (report compared separately)', BF, (d) => {
   d.anchors = [d.anchors[2]];
 });
 kase('ethereum-on-first-head-only', 'verify', '§10: a later head not covered by a chain receipt', LF, (d) => {
@@ -543,7 +546,7 @@ kase('record-after-head-time', 'fail', '§8.7: a record\'s timestamp ≤ its hea
 });
 
 // ---------------------------------------------------------------- trusted key (§2, §8.2)
-kase('trusted-key-upper-case', 'open', '§1 says hex is lower case; does that bind a trusted key given out of band?', BF, () => {}, {}, {
+kase('trusted-key-upper-case', 'verify', '§8: a trusted key given out of band may be written in either case, compared as 32 bytes', BF, () => {}, {}, {
   trustedKey: PK.toUpperCase(),
 });
 {
@@ -563,7 +566,7 @@ kase('trusted-key-upper-case', 'open', '§1 says hex is lower case; does that bi
   p.data.inputs.push(second);
   fixPromotion(doc);
   resign(doc, SEED);
-  emit('partial-inputs-same-validation-different-metrics', 'open', '§3 "a non-empty array of distinct {...}": distinct objects, or distinct validation_id?', toPartial(doc, [8], SEED));
+  emit('partial-inputs-same-validation-different-metrics', 'fail', '§3: no two inputs name the same validation_id', toPartial(doc, [8], SEED));
 }
 for (const kind of ['zero-nonce', 'S+L']) {
   const doc = clone(BF);
@@ -672,13 +675,13 @@ kase2('promotion-inputs-empty-metrics', 'verify', '§3/§9: a validation without
 });
 
 // ---------------------------------------------------------------- probes of what §8 leaves unchecked
-kase('receipts-out-of-order', 'open', '§7: receipts "in the order they were obtained"; §8 lists no check of that order', BF, (d) => {
+kase('receipts-out-of-order', 'verify', '§7: a verifier does not check the order of receipts', BF, (d) => {
   d.anchors.reverse();
 });
-kase('entry-timestamp-before-head', 'open', '§6.1: nothing relates a local chain entry\'s timestamp to its head or receipt', BF, (d) => {
+kase('entry-timestamp-before-head', 'verify', '§6.1: entry timestamps are the signer\'s clock and are not compared with anything', BF, (d) => {
   d.anchors[0].details.entry.timestamp = '2001-01-01T00:00:00.000000Z';
 });
-kase('same-tx-hash-two-heads', 'open', '§6.2: nothing says two receipts may not name one transaction', LF, (d) => {
+kase('same-tx-hash-two-heads', 'verify', '§7: offline nothing relates one receipt to another but the local chain index rule', LF, (d) => {
   const e = clone(d.anchors[2]);
   e.head_hash = d.anchors[0].head_hash;
   e.timestamp = '2026-11-22T12:05:42.000000Z';
@@ -910,10 +913,10 @@ kase('ethereum-on-both-heads', 'verify', '§8.9: chain receipts on two heads; th
 // ECMAScript (so JCS) writes every double from 2^53 up to 1e21 as digits without an
 // exponent: 1e20 is "100000000000000000000". Such a number in a field that is not an
 // integer field is a double like any other (§1).
-kase('metric-double-in-integer-spelling', 'verify', '§1: a metric 3.776160457637161e20 written as JCS writes it (377616045763716100000)', BF, (d) => {
+kase('metric-double-in-integer-spelling', 'fail', '§1: a metric 3.776160457637161e20 written as JCS writes it (377616045763716100000): an integer spelling beyond 2^53−1', BF, (d) => {
   rec(d, 0).metrics.loss = new Num('377616045763716100000', 377616045763716100000);
 });
-kase('free-form-1e20-in-integer-spelling', 'verify', '§1: 1e20 written as JCS writes it (100000000000000000000) in validation_result', BF, (d) => {
+kase('free-form-1e20-in-integer-spelling', 'fail', '§1: 1e20 is written 1e+20, not 100000000000000000000 (validation_result)', BF, (d) => {
   rec(d, 3).validation_result.big = new Num('100000000000000000000', 1e20);
 });
 {
@@ -924,7 +927,7 @@ kase('free-form-1e20-in-integer-spelling', 'verify', '§1: 1e20 written as JCS w
   rec(big, 3).validation_result.big = new Num('1e+20', 1e20);
   resign(big, SEED);
   emit('proof-with-1e20-as-written', 'verify', '§1: validation_result 1e20 written 1e+20', big);
-  emit('proof-with-1e20-written-as-jcs', 'verify', '§1: the same proof written as JCS: only number spellings and whitespace change', null, { text: jcs(big) });
+  emit('proof-with-1e20-written-as-jcs', 'fail', '§1: the same proof written as JCS spells 1e20 as an integer beyond 2^53−1', null, { text: jcs(big) });
 }
 
 // ---------------------------------------------------------------- signer keys that are not valid (§2)
@@ -942,7 +945,7 @@ for (const [name, pk] of [
 }
 
 // ---------------------------------------------------------------- last probes
-kase('merged-from-own-node', 'open', '§3 says merged_from is "the stamp of another node\'s event"; §8.8 checks only order', LF, (d) => {
+kase('merged-from-own-node', 'verify', '§3: merged_from is the stamp of a record "of any kind, usually another node\'s"', LF, (d) => {
   rec(d, 5).data.merged_from = tree({ node_id: 'main', lamport: 3 });
 });
 {
@@ -953,6 +956,231 @@ kase('merged-from-own-node', 'open', '§3 says merged_from is "the stamp of anot
     text: serialize(doc).replace('"m\u{1F600}"', '"m\\ud83d\\ude00"'),
   });
 }
+
+// ================================================================ rules the revised spec adds
+// ---------------------------------------------------------------- integer spellings (§1)
+// "A number written as an integer ... MUST be within ±(2^53−1), wherever it appears."
+for (const [name, spec, text, value] of [
+  ['max-safe', 'verify', '9007199254740991', 9007199254740991],
+  ['min-safe', 'verify', '-9007199254740991', -9007199254740991],
+  ['above-max-safe', 'fail', '9007199254740992', 9007199254740992],
+  ['below-min-safe', 'fail', '-9007199254740992', -9007199254740992],
+  ['2p53-with-fraction', 'verify', '9007199254740992.0', 9007199254740992],
+  ['2p53-with-exponent', 'verify', '9.007199254740992e15', 9007199254740992],
+  ['1e20-with-exponent', 'verify', '1e+20', 1e20],
+  ['1e20-upper-E', 'verify', '1E20', 1e20],
+  ['minus-zero', 'verify', '-0', 0],
+]) {
+  kase(`free-form-integer-${name}`, spec, `§1: a number written as an integer is within ±(2^53−1) wherever it appears (${text} in a RunStarted config)`, LF, (d) => {
+    rec(d, 0).data.config.n = new Num(text, value);
+    rehash(d);
+  });
+}
+kase('free-form-big-integer-nested', 'fail', '§1: wherever it appears: deep in validation_result', BF, (d) => {
+  rec(d, 3).validation_result.deep = [[tree({ x: [N(1), new Num('9007199254740993', 9007199254740992)] })]];
+});
+kase('free-form-integer-max-safe-nested', 'verify', '§1: 2^53−1 deep in validation_result', BF, (d) => {
+  rec(d, 3).validation_result.deep = [[tree({ x: [N(1), new Num('-9007199254740991', -9007199254740991)] })]];
+});
+kase('metric-integer-above-max-safe', 'fail', '§1: a checkpoint metric spelled 9007199254740992', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('9007199254740992', 9007199254740992);
+});
+kase('metric-integer-max-safe', 'verify', '§1: a checkpoint metric spelled 9007199254740991', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('9007199254740991', 9007199254740991);
+});
+kase('steps-metric-integer-above-max-safe', 'fail', '§1: a steps metric entry spelled 18014398509481984', LF, (d) => {
+  rec(d, 1).metrics.loss[0] = new Num('18014398509481984', 18014398509481984);
+});
+kase('steps-metric-2p54-with-exponent', 'verify', '§1: the same value written 1.8014398509481984e16', LF, (d) => {
+  rec(d, 1).metrics.loss[0] = new Num('1.8014398509481984e16', 18014398509481984);
+});
+kase('confidence-integer-spelled', 'verify', '§3: confidence_score is a number: 1 and 0 may be written as integers', BF, (d) => {
+  rec(d, 3).confidence_score = N(1);
+});
+for (const [name, spec, text] of [['1e16-as-integer', 'fail', '10000000000000000'], ['1e16-with-exponent', 'verify', '1e16']]) {
+  kase2(`gate-threshold-${name}`, spec, `§1: a gate threshold ${text} (the decision records it as 1e+16)`, LF, () => {}, (d) => {
+    const p = byEvent(d, 'ModelPromoted');
+    p.data.gate.thresholds.a['<='] = new Num(text, 1e16);
+    p.data.decision.gate = sha256(jcsBytes(p.data.gate)).toString('hex');
+    for (const c of p.data.decision.checks) if (c.op === '<=') c.threshold = N(1e16);
+  });
+}
+kase('integer-field-2p53-with-exponent', 'fail', '§1: an integer field is written as an integer even where the value is exact (rank 9.007199254740991e15)', BF, (d) => {
+  rec(d, 0).rank = new Num('9.007199254740991e15', 9007199254740991);
+});
+
+// ---------------------------------------------------------------- byte order mark, surrogates (§1)
+{
+  const doc = clone(BF);
+  rec(doc, 3).validation_result.note = 'aXb';
+  rec(doc, 3).validation_result.kX = 'v';
+  resign(doc, SEED);
+  const text = serialize(doc);
+  const sub = (a, b) => {
+    if (!text.includes(a)) throw new Error(`no ${a}`);
+    return text.replace(a, b);
+  };
+  emit('bom-after-whitespace', 'fail', '§1/RFC 8259: a U+FEFF after whitespace is neither a BOM nor whitespace', null, { text: ` \ufeff${text}` });
+  emit('bom-twice', 'fail', '§1: without a byte order mark', null, { text: `\ufeff\ufeff${text}` });
+  emit('utf16le-with-bom', 'fail', '§1: UTF-8 only', null, { bytes: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]) });
+  emit('lone-low-surrogate', 'fail', '§1: a string holding a lone surrogate (\\udc00)', null, { text: sub('"aXb"', '"a\\udc00b"') });
+  emit('lone-high-surrogate-at-end', 'fail', '§1: a string ending in a lone high surrogate', null, { text: sub('"aXb"', '"ab\\ud83d"') });
+  emit('surrogates-reversed', 'fail', '§1: a low then a high surrogate is two lone surrogates', null, { text: sub('"aXb"', '"a\\ude00\\ud83db"') });
+  emit('high-surrogate-then-escaped-letter', 'fail', '§1: \\ud83d followed by \\u0041', null, { text: sub('"aXb"', '"a\\ud83d\\u0041b"') });
+  emit('lone-surrogate-in-free-form-key', 'fail', '§1: a lone surrogate in an object key (free-form keys are not names, but any string counts)', null, { text: sub('"kX"', '"k\\ud800"') });
+  emit('surrogate-bytes-in-utf8', 'fail', '§1: a surrogate encoded in the raw bytes (ED A0 80) is not UTF-8', null, {
+    bytes: Buffer.concat([Buffer.from(text.slice(0, text.indexOf('"aXb"') + 2)), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(text.slice(text.indexOf('"aXb"') + 3))]),
+  });
+}
+{
+  const doc = clone(BF);
+  rec(doc, 0).model_hash = 'm\u{1F600}';
+  resign(doc, SEED);
+  emit('surrogate-pair-escaped-upper-hex', 'verify', 'RFC 8259: an escaped surrogate pair in upper-case hex is one code point', null, {
+    text: serialize(doc).replace('"m\u{1F600}"', '"m\\uD83D\\uDE00"'),
+  });
+}
+kase('bom-inside-free-form-string', 'verify', '§1: a U+FEFF inside a free-form string is a character, not a byte order mark', BF, (d) => {
+  rec(d, 3).validation_result.note = '\ufeffx';
+});
+kase('name-U+FEFF', 'fail', '§1 names: U+FEFF is refused', BF, (d) => {
+  rec(d, 0).model_hash = 'a\ufeffb';
+});
+
+// ---------------------------------------------------------------- promotion inputs (§3)
+kase2('inputs-two-validations', 'verify', '§3: two inputs naming two validations (the later one wins for a shared name)', LF, (d) => {
+  const v2 = clone(validation(d));
+  v2.validation_result = tree({ a: 0.5, n: 7 });
+  v2.seq = N(5);
+  d.records.splice(5, 0, v2);
+  d.records.forEach((x, i) => {
+    x.seq = N(i);
+    x.lamport = N(i + 1);
+  });
+  d.tree_heads[1].head.tree_size = N(11);
+}, (d) => {
+  const p = byEvent(d, 'ModelPromoted') || byEvent(d, 'PromotionRefused');
+  const v2 = d.records[5];
+  p.data.inputs.push(Object.assign(Object.create(null), { validation_id: v2.id, metrics: tree({ a: 0.5, n: 7 }) }));
+  fixPromotion(d);
+  // The rollback needs the staging promotion: keep it only when the gate still passes.
+  if (p.event !== 'ModelPromoted') throw new Error('inputs-two-validations: the gate should pass');
+});
+{
+  const full = clone(LF);
+  resign(full, SEED);
+  // A partial proof disclosing a promotion and a checkpoint its input names.
+  const doc = clone(full);
+  const p = rec(doc, 8);
+  p.data.inputs[0].validation_id = rec(doc, 3).id;
+  resign(doc, SEED);
+  emit('partial-input-names-a-checkpoint', 'open', '§3: "a validation_id is the id of a validation record of the same log"; §8 checks inputs against records in full proofs only. This verifier refuses a disclosed record of another type', toPartial(doc, [3, 8], SEED));
+  emit('partial-input-names-undisclosed-record', 'verify', '§3/§8: the named record is not disclosed, so a partial proof cannot show what it is', toPartial(doc, [8], SEED));
+  const doc2 = clone(full);
+  rec(doc2, 8).data.inputs[0].validation_id = 'ab'.repeat(32);
+  resign(doc2, SEED);
+  emit('partial-input-names-unknown-id', 'verify', '§8: inputs are checked against the log in full proofs only', toPartial(doc2, [8], SEED));
+}
+kase('input-names-a-checkpoint', 'fail', '§3/§8.8: in a full proof each input names an earlier validation record', LF, () => {}, {
+  records: (d) => {
+    rec(d, 8).data.inputs[0].validation_id = rec(d, 3).id;
+  },
+});
+
+// ---------------------------------------------------------------- checkpoint file (§3)
+kase('checkpoint-file-name-and-sha', 'verify', '§3: file_name with file_sha256', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+  rec(d, 0).file_name = 'w.safetensors';
+});
+kase('checkpoint-file-name-null', 'fail', '§3: optional fields are absent, never null (file_sha256 present)', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+  rec(d, 0).file_name = null;
+});
+
+// ---------------------------------------------------------------- local chain entries (§6.1)
+kase('entry-index-0-null-prev', 'verify', '§6.1: index 0 with prev_entry null', BF, (d) => {
+  d.anchors = [d.anchors[0]];
+});
+kase('entry-index-7-with-prev', 'verify', '§6.1: an entry of index 7 with a prev_entry; entries in a proof need not be consecutive', BF, (d) => {
+  d.anchors[2].details.entry.index = N(7);
+});
+kase('entry-index-1-prev-upper-case', 'fail', '§1/§6.1: prev_entry is 64 lower-case hex', BF, (d) => {
+  d.anchors[1].details.entry.prev_entry = d.anchors[1].details.entry.prev_entry.toUpperCase();
+});
+kase('entry-tree-size-0', 'fail', '§6.1: an entry\'s tree_size is at least 1', BF, () => {}, {
+  entry: (e, r) => {
+    if (e.index.value === 0) e.tree_size = N(0);
+    void r;
+  },
+});
+kase('entry-timestamp-far-future', 'verify', '§6.1: entry timestamps are not compared with anything (not with now either: §8.7 and §8.9 bound proof_timestamp and claimed times only)', BF, (d) => {
+  d.anchors[0].details.entry.timestamp = '2030-01-01T00:00:00.000000Z';
+}, {}, { now: NOW });
+
+// ---------------------------------------------------------------- coverage by local receipts (§8, §10)
+kase('middle-head-anchored-locally', 'verify', '§8/§10: heads 1-2 local (covered by head 2\'s receipt), head 3 none', BF, (d) => {
+  d.anchors = [d.anchors[1]];
+});
+kase('first-head-anchored-locally', 'verify', '§8/§10: head 1 local, later heads none', BF, (d) => {
+  d.anchors = [d.anchors[0]];
+});
+kase('chain-on-first-local-on-last', 'verify', '§10: head 1 chain-unchecked (its own chain receipt), head 2 local', LF, (d) => {
+  const e = d.anchors[2];
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  d.anchors = [e, d.anchors[1]];
+});
+
+// ---------------------------------------------------------------- trusted key (§8)
+kase('trusted-key-mixed-case', 'verify', '§8: "may be written in either case", compared as bytes (read as: each digit in either case)', BF, () => {}, {}, {
+  trustedKey: PK.slice(0, 32).toUpperCase() + PK.slice(32),
+});
+{
+  const other = keyFromSeed('11'.repeat(32)).publicKey.toUpperCase();
+  kase('trusted-key-other-upper-case', 'fail', '§8.2: another key, in upper case', BF, () => {}, {}, { trustedKey: other });
+}
+
+// ---------------------------------------------------------------- the verifier's clock (§8.7, §8.9)
+kase('proof-timestamp-at-one-day', 'verify', '§8.7: proof_timestamp exactly one day after now', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000000Z';
+}, {}, { now: NOW });
+kase('proof-timestamp-past-one-day', 'fail', '§8.7: proof_timestamp one microsecond more than a day after now', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000001Z';
+}, {}, { now: NOW });
+kase('proof-timestamp-at-one-day-fractional-now', 'verify', '§8.7: one day after a now with a fraction', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.500000Z';
+}, {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('proof-timestamp-past-one-day-fractional-now', 'fail', '§8.7: one microsecond past a day after a now with a fraction', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.500001Z';
+}, {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('proof-timestamp-before-now', 'verify', '§8.7: a proof made long before now', BF, () => {}, {}, { now: '2040-01-01T00:00:00.000000Z' });
+kase('proof-before-the-corpus-clock', 'fail', '§8.7: basic-full as of two days before it was made', BF, () => {}, {}, { now: '2026-11-20T12:00:00.000000Z' });
+// Claimed times: LF's ethereum receipt (head 2). The proof and receipt are moved to one day
+// after now so that only the claimed time can exceed it (block_time ≤ receipt time + 15).
+const futureClaim = (bt) => (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000000Z';
+  d.anchors[2].timestamp = '2026-11-23T12:00:00.000000Z';
+  d.anchors[2].details.block_time = N(bt);
+};
+const T = Date.UTC(2026, 10, 22, 12, 0, 0) / 1000;
+kase('claimed-time-at-one-day', 'verify', '§8.9: a claimed time exactly one day after now', LF, futureClaim(T + 86400), {}, { now: NOW });
+kase('claimed-time-past-one-day', 'fail', '§8.9: a claimed time one second more than a day after now (within the receipt\'s +15 s)', LF, futureClaim(T + 86401), {}, { now: NOW });
+kase('claimed-time-at-one-day-fractional-now', 'verify', '§8.9: block_time T+86400 against now T+0.5 s: not more than a day after', LF, futureClaim(T + 86400), {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('claimed-time-past-one-day-fractional-now', 'fail', '§8.9: block_time T+86401 against now T+0.999999 s', LF, futureClaim(T + 86401), {}, { now: '2026-11-22T12:00:00.999999Z' });
+kase('claimed-time-one-day-no-fraction-drop', 'fail', '§8.9: block_time T+86401 against now T+0.5 s is 0.5 s more than a day after (the fraction of now is not dropped)', LF, futureClaim(T + 86401), {}, { now: '2026-11-22T12:00:00.500000Z' });
+
+// ---------------------------------------------------------------- merged_from (§3)
+kase('merged-from-a-checkpoint', 'verify', '§3: merged_from names a record of any kind (an earlier checkpoint of another node)', LF, (d) => {
+  rec(d, 3).node_id = 'worker';
+  rec(d, 3).lamport = N(1);
+  rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+});
+kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps record of another node', LF, (d) => {
+  rec(d, 1).node_id = 'worker';
+  rec(d, 1).lamport = N(1);
+  rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+});
 
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 process.stdout.write(`${manifest.length} cases written to ${out}\n`);
@@ -969,9 +1197,6 @@ function rehash(d) {
       r.data.config_hash = sha256(jcsBytes(r.data.config)).toString('hex');
       r.data.environment_hash = sha256(jcsBytes(r.data.environment)).toString('hex');
     }
-}
-function isoPlusDays(days) {
-  return new Date(Date.now() + days * 86400e3).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 // Moves lineage-full's second head, its receipts and the proof later so that record 9
 // can be placed at `ts` relative to the ethereum receipt's block_time (12:05:45).

@@ -4,10 +4,10 @@
 //   node tests/crosscheck/verify.mjs PROOF.json [--trusted-key HEX] [--now ISO-TIMESTAMP] [--json]
 //
 // Exit 0: the proof verifies. 1: it does not (one line says which check failed and why).
-// 2: usage error. Several PROOF files may be given (one line each; exit 0 only when all
+// 2: usage error or bad input (an invalid trusted key, a --now that is not a timestamp). Several PROOF files may be given (one line each; exit 0 only when all
 // verify), which saves a test suite a node start per file.
 import fs from 'node:fs';
-import { parseNow, publicKeyProblemHex, verifyProof } from './lib/verifier.mjs';
+import { parseNow, parseTrustedKey, verifyProof } from './lib/verifier.mjs';
 
 const USAGE = 'usage: node verify.mjs PROOF.json [PROOF.json ...] [--trusted-key HEX] [--now ISO-TIMESTAMP] [--json]';
 
@@ -37,11 +37,12 @@ for (let i = 0; i < args.length; i++) {
   else files.push(a);
 }
 if (files.length === 0) usage('no proof file');
-if (now !== null && parseNow(now) === null) usage(`--now: not a timestamp: ${now}`);
+// Bad input is refused before anything is verified (§8): a clock that is not a §1
+// timestamp, a trusted key that is not a valid key (§2; either case, compared as bytes).
+if (now !== null && parseNow(now) === null) usage(`--now: not a timestamp YYYY-MM-DDTHH:MM:SS.ffffffZ: ${now}`);
 if (trustedKey !== null) {
-  // §2: a verifier MUST NOT accept an invalid trusted key.
-  const p = publicKeyProblemHex(trustedKey);
-  if (p) usage(`--trusted-key is not a valid Ed25519 public key (${p})`);
+  const t = parseTrustedKey(trustedKey);
+  if (t.error) usage(`--trusted-key is not a valid Ed25519 public key (${t.error})`);
 }
 let allOk = true;
 for (const file of files) {

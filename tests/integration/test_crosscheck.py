@@ -33,55 +33,41 @@ POT = [str(_POT_BIN)] if _POT_BIN.exists() else [shutil.which("pot") or "pot"]
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH (scripts/test.sh installs it)")
 
 # Edge cases where pot and the spec-only verifier disagree: case name -> the finding.
-KNOWN_DISAGREEMENTS = {
-    "free-form-big-integer": (
-        "§1 bounds only integer fields to +-(2^53-1); a free-form number need only be a finite double. "
-        "pot refuses 12345678901234567890 in a RunStarted config; the spec-only verifier accepts it"
-    ),
-    "metric-double-in-integer-spelling": (
-        "ECMAScript, so JCS, writes doubles from 2^53 to 1e21 as bare digits (3.776160457637161e20 is "
-        "377616045763716100000); in a field that is not an integer field that is a double like any other "
-        "(§1), but pot reads it as an integer out of range and refuses the proof"
-    ),
-    "free-form-1e20-in-integer-spelling": "as above, 1e20 written 100000000000000000000 in validation_result",
-    "proof-with-1e20-written-as-jcs": (
-        "a valid proof (pot verifies it as written, 1e+20) is refused by pot once written in its own "
-        "canonical form (JCS), although §1 says spelling does not matter outside integer fields"
-    ),
-    "partial-inputs-same-validation-different-metrics": (
-        "§3 says promotion inputs are 'distinct' without saying by what: pot refuses two inputs naming one "
-        "validation_id; the spec-only verifier refuses only identical inputs"
-    ),
-    "trusted-key-upper-case": (
-        "§1 says hex is lower case; pot accepts a trusted key given in upper case, the spec-only verifier "
-        "compares it as written and refuses"
+# The spec revision of 7ce7d36 settled every earlier entry (integer spellings beyond
+# 2^53-1 anywhere, inputs naming one validation_id, a trusted key in either case).
+KNOWN_DISAGREEMENTS: dict[str, str] = {
+    "partial-input-names-a-checkpoint": (
+        "§3 says 'a validation_id is the id of a validation record of the same log', but §8.8 checks inputs "
+        "against records only under 'Full proofs also'. A partial proof here discloses a promotion and the "
+        "checkpoint its input names: the spec-only verifier reads §8.1 ('every event's data its schema (§3)') "
+        "as refusing it; pot verifies it"
     ),
 }
 # Cases where both verify but the per-head strength differs: case name -> the finding.
-KNOWN_STRENGTH_DISAGREEMENTS = {
-    "only-latest-head-anchored-locally": (
-        "§10 defines coverage for chain receipts only: pot calls heads before a locally anchored head "
-        "'none', the spec-only verifier extends coverage to local receipts and calls them 'local'"
-    ),
-}
+# (Heads before a locally anchored head are "local" since 7ce7d36, in both.)
+KNOWN_STRENGTH_DISAGREEMENTS: dict[str, str] = {}
 
 
 def run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
-def js_verify(path: Path, trusted_key: str | None = None) -> tuple[int, dict[str, Any]]:
+def js_verify(path: Path, trusted_key: str | None = None, now: str | None = None) -> tuple[int, dict[str, Any]]:
     cmd = [NODE or "node", str(CROSSCHECK / "verify.mjs"), str(path), "--json"]
     if trusted_key is not None:
         cmd += ["--trusted-key", trusted_key]
+    if now is not None:
+        cmd += ["--now", now]
     p = run(cmd)
     return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr})
 
 
-def pot_verify(path: Path, trusted_key: str | None = None) -> tuple[int, dict[str, Any]]:
+def pot_verify(path: Path, trusted_key: str | None = None, now: str | None = None) -> tuple[int, dict[str, Any]]:
     cmd = [*POT, "verify", "--proof", str(path), "--json"]
     if trusted_key is not None:
         cmd += ["--trusted-key", trusted_key]
+    if now is not None:
+        cmd += ["--now", now]
     p = run(cmd)
     try:
         out = json.loads(p.stdout)
@@ -90,10 +76,11 @@ def pot_verify(path: Path, trusted_key: str | None = None) -> tuple[int, dict[st
     return p.returncode, out
 
 
-def both(path: Path, trusted_key: str | None = None) -> tuple[tuple[int, Any], tuple[int, Any]]:
+def both(path: Path, trusted_key: str | None = None,
+         now: str | None = None) -> tuple[tuple[int, Any], tuple[int, Any]]:
     with ThreadPoolExecutor(2) as ex:
-        a = ex.submit(pot_verify, path, trusted_key)
-        b = ex.submit(js_verify, path, trusted_key)
+        a = ex.submit(pot_verify, path, trusted_key, now)
+        b = ex.submit(js_verify, path, trusted_key, now)
         return a.result(), b.result()
 
 
@@ -300,19 +287,41 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
 
 
 
+def _through_the_cli(c: dict[str, Any]) -> bool:
+    """Cases that need pot's command line: a clock (`--now`), or a trusted key as a user
+    gives it out of band (another case, another key)."""
+    return c["now"] is not None or c["trusted_key"] not in (None, VECTOR_KEY)
+
+
+def _pot_cli_verdict(out: Path, c: dict[str, Any]) -> tuple[bool, list[tuple[int, str]]]:
+    rc, rep = pot_verify(out / c["file"], c["trusted_key"], c["now"])
+    assert rc in (0, 1), (c["name"], rc, rep)
+    return rc == 0, strengths(rep) if rc == 0 else []
+
+
 def test_edge_cases_agree(cases: tuple[Path, list[dict[str, Any]]]) -> None:
     out, manifest = cases
     assert len(manifest) > 150
     disagreements = {}
     spec_violations = []
     strength_diffs = {}
+    with ThreadPoolExecutor(2) as ex:
+        cli = {c["name"]: ex.submit(_pot_cli_verdict, out, c) for c in manifest if _through_the_cli(c)}
+        for c in manifest:
+            if c["name"] in cli:
+                continue
+            try:
+                report = pot.verify_proof(pot.ProvenanceProof.load(out / c["file"]), trusted_key=c["trusted_key"])
+                pot_ok = report.ok
+                pot_strengths = [(h["tree_size"], h["strength"]) for h in report.to_json()["heads"]] if pot_ok else []
+            except pot.PotError:
+                pot_ok, pot_strengths = False, []
+            c["pot"] = (pot_ok, pot_strengths)
+        for c in manifest:
+            if c["name"] in cli:
+                c["pot"] = cli[c["name"]].result()
     for c in manifest:
-        try:
-            report = pot.verify_proof(pot.ProvenanceProof.load(out / c["file"]), trusted_key=c["trusted_key"])
-            pot_ok = report.ok
-            pot_strengths = [(h["tree_size"], h["strength"]) for h in report.to_json()["heads"]] if pot_ok else []
-        except pot.PotError:
-            pot_ok, pot_strengths = False, []
+        pot_ok, pot_strengths = c["pot"]
         js_ok = c["js"]["ok"]
         if c["spec"] != "open" and js_ok != (c["spec"] == "verify"):
             spec_violations.append(f"{c['name']}: spec says {c['spec']}, js {c['js']}")
@@ -339,11 +348,12 @@ def test_edge_cases_agree_through_the_cli(cases: tuple[Path, list[dict[str, Any]
     sample = [c for c in manifest if c["name"] in {
         "resign-lineage", "partial-of-lineage", "integer-field-spelled-1.0", "free-form-depth-65",
         "proof-signature-zero-nonce", "record-past-allowance", "checks-ordered-by-code-point",
-        "jcs-number-forms", "ethereum-dev-chain",
+        "jcs-number-forms", "ethereum-dev-chain", "utf8-bom", "free-form-integer-above-max-safe",
+        "partial-inputs-same-validation-different-metrics", "only-latest-head-anchored-locally",
     }]
-    assert len(sample) == 9
+    assert len(sample) == 13
     for c in sample:
-        (prc, prep), (jrc, jrep) = both(out / c["file"], c["trusted_key"])
+        (prc, prep), (jrc, jrep) = both(out / c["file"], c["trusted_key"], c["now"])
         assert prc == jrc, (c["name"], first_failure(prep), jrep)
         if prc == 0:
             assert strengths(prep) == strengths(jrep), c["name"]
@@ -355,9 +365,30 @@ def test_edge_cases_agree_through_the_cli(cases: tuple[Path, list[dict[str, Any]
     "ea5ef8400c31ef41e28f22e718b43f66981b29cf645af2a0e223799bedaace47",  # vector key + order-2 point
     "0200000000000000000000000000000000000000000000000000000000000000",  # off the curve
     "efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 2
+    "ECFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7F",  # order 2, upper case
+    "EA5EF8400C31EF41E28F22E718B43F66981B29CF645AF2A0E223799BEDAACE47",  # torsion component, upper case
+    "EEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7F",  # y = p + 1, upper case
 ])
 def test_invalid_trusted_key_is_refused_by_both(key: str) -> None:
-    """§2: a verifier MUST NOT accept an invalid trusted key (both treat it as bad usage, exit 2)."""
+    """§2, §8: an invalid trusted key, in either case, is bad input (exit 2) in both."""
     (prc, prep), (jrc, jrep) = both(ASSETS / "proofs" / "v1" / "basic-full.proof.json", key)
+    assert prc == 2, prep
+    assert jrc == 2, jrep
+
+
+@pytest.mark.parametrize("proof", ["hostile/nan.json", "no-such.proof.json"])
+def test_invalid_trusted_key_is_refused_before_anything_is_verified(proof: str) -> None:
+    """§8: "refused before anything is verified": exit 2 even for a proof that would fail, or none."""
+    key = "0100000000000000000000000000000000000000000000000000000000000000"
+    (prc, prep), (jrc, jrep) = both(ASSETS / proof, key)
+    assert prc == 2, prep
+    assert jrc == 2, jrep
+
+
+@pytest.mark.parametrize("now", ["2026-11-22", "2026-11-22T12:00:00Z", "2026-11-22T12:00:00.000Z", "yesterday",
+                                 "2026-02-30T12:00:00.000000Z"])
+def test_now_that_is_no_timestamp_is_bad_input_in_both(now: str) -> None:
+    """§8 gives a verifier a clock; pot verify --now takes a §1 timestamp. Anything else is bad usage."""
+    (prc, prep), (jrc, jrep) = both(ASSETS / "proofs" / "v1" / "basic-full.proof.json", VECTOR_KEY, now)
     assert prc == 2, prep
     assert jrc == 2, jrep

@@ -7,7 +7,9 @@ import { keyFromSeed } from './ed25519.mjs';
 import { consistencyProof, inclusionPath, mth, sha256 } from './merkle.mjs';
 import { DOMAIN, leafHash, objectHash, proofSigningInput, signingInput } from './verifier.mjs';
 
-export const N = (x) => new Num(String(x), x);
+// A number as a writer spells it: §1 wants an integer beyond ±(2^53−1) written with an
+// exponent, where ECMAScript's String() writes digits up to 1e21.
+export const N = (x) => new Num(Number.isInteger(x) && Math.abs(x) > Number.MAX_SAFE_INTEGER ? x.toExponential() : String(x), x);
 const hex = (b) => Buffer.from(b).toString('hex');
 const intOf = (n) => (n instanceof Num ? Number(n.text) : n);
 
