@@ -6,7 +6,8 @@
 //   node tests/crosscheck/cases.mjs OUTDIR
 //
 // OUTDIR gets one .json per case and manifest.json: [{file, spec, why, trusted_key, now,
-// js: {ok, failed_check, reason, heads}}]. Cases where the spec leaves the verdict
+// local_chain, js: {ok, failed_check, reason, heads}}]. `local_chain` names the local chain
+// file (§6.1) a case gives the verifier for §8's optional check (`--local-chain`), or null. Cases where the spec leaves the verdict
 // open have spec "open". `now` is the verifier's clock (§8) for the cases that need one
 // (a verifier is given it, `--now`), else null (its own clock will do).
 import fs from 'node:fs';
@@ -15,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { Num } from './lib/json.mjs';
 import { decide, combine } from './lib/gate.mjs';
 import { keyFromSeed } from './lib/ed25519.mjs';
-import { N, clone, headHashes, load, oddSignature, resign, serialize, toPartial, tree } from './lib/forge.mjs';
+import { N, clone, headHashes, load, localChainFile, oddSignature, resign, serialize, toPartial, tree } from './lib/forge.mjs';
 import { proofSigningInput, signingInput, verifyProof } from './lib/verifier.mjs';
 import { jcs, jcsBytes } from './lib/jcs.mjs';
-import { sha256 } from './lib/merkle.mjs';
+import { mth, sha256 } from './lib/merkle.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const assets = path.join(here, '..', 'assets');
@@ -40,13 +41,20 @@ const LF = base('lineage-full');
 const NOW = '2026-11-22T12:00:00.000000Z';
 const manifest = [];
 let n = 0;
-function emit(name, spec, why, doc, { text = null, bytes = null, trustedKey = PK, now = null } = {}) {
+function emit(name, spec, why, doc, { text = null, bytes = null, trustedKey = PK, now = null, chain = null } = {}) {
   n++;
   const file = `${String(n).padStart(3, '0')}-${name}.json`;
   const body = bytes !== null ? bytes : Buffer.from(text !== null ? text : serialize(doc));
   fs.writeFileSync(path.join(out, file), body);
-  const js = verifyProof(body, { trustedKey, now });
-  manifest.push({ file, name, spec, why, trusted_key: trustedKey, now, js });
+  let localChain = null;
+  let chainFile = null;
+  if (chain !== null) {
+    localChain = Buffer.isBuffer(chain) ? chain : Buffer.from(chain);
+    chainFile = `${String(n).padStart(3, '0')}-${name}.localchain.jsonl`;
+    fs.writeFileSync(path.join(out, chainFile), localChain);
+  }
+  const js = verifyProof(body, { trustedKey, now, localChain });
+  manifest.push({ file, name, spec, why, trusted_key: trustedKey, now, local_chain: chainFile, js });
 }
 // case(name, spec, why, baseDoc, edit(doc), hooks)
 function kase(name, spec, why, b, edit = () => {}, hooks = {}, opts = {}) {
@@ -1181,6 +1189,168 @@ kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps rec
   rec(d, 1).lamport = N(1);
   rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
 });
+
+// ---------------------------------------------------------------- the local chain file (§6.1, §8 further checks)
+// basic-full's three localchain receipts on lines 1, 3 and 4 of a store's file that also
+// anchors another model (lines 0 and 2) and a later head of this log (line 5, tree_size 8).
+{
+  const MID = BF.model_id;
+  const other = (tree_size, extra = {}) => ({ model_id: 'other-model', tree_size, ...extra });
+  const STD = [other(1), { receipt: 0 }, other(2), { receipt: 1 }, { receipt: 2 }, { model_id: MID, tree_size: 8 }];
+  // lc(name, spec, why, {base, layout, hooks, edit(lines) -> text, partial: positions, proofEdit})
+  const lc = (name, spec, why, { base = BF, layout = STD, hooks = {}, edit = null, partial = null, proofEdit = null, trustedKey = PK } = {}) => {
+    const doc = clone(base);
+    const old = headHashes(doc);
+    proofEdit?.(doc);
+    resign(doc, SEED, {}, old);
+    const built = localChainFile(doc, SEED, layout, hooks);
+    const text = edit ? edit(built.lines, built.text) : built.text;
+    const proof = partial ? toPartial(built.doc, partial, SEED) : built.doc;
+    emit(name, spec, why, proof, { chain: text, trustedKey });
+  };
+  const leavesOf = (d) => d.records.map((r) => Buffer.from(r.id, 'hex'));
+  lc('lc-basic', 'verify', '§8: a file holding every receipt\'s entry at its index, linked and signed, one head per model and size');
+  lc('lc-lineage', 'verify', '§8: lineage-full\'s two localchain receipts (its ethereum receipt is not in the file)', {
+    base: LF, layout: [other(1), { receipt: 0 }, { receipt: 1 }],
+  });
+  lc('lc-partial', 'verify', '§8: the file with a partial proof of the same log', { partial: [1, 3] });
+  lc('lc-no-receipts-empty-file', 'verify', '§6.1/§8: an empty file holds no entries; a proof without local receipts needs none', {
+    proofEdit: (d) => { d.anchors = []; }, layout: [],
+  });
+  lc('lc-empty-file', 'fail', '§8: the file holds each localchain receipt\'s entry', { edit: () => '' });
+  lc('lc-receipt-entry-missing', 'fail', '§8: the file holds each receipt\'s entry (the file stops before line 4)', {
+    edit: (lines) => lines.slice(0, 4).map((l) => `${l}\n`).join(''),
+  });
+  lc('lc-line-dropped', 'fail', '§8: every line\'s index is its position (line 2 removed)', {
+    edit: (lines) => lines.filter((_, i) => i !== 2).map((l) => `${l}\n`).join(''),
+  });
+  lc('lc-prev-entry-wrong', 'fail', '§8: prev_entry is the hash of the entry before (line 2, re-signed)', {
+    hooks: { entry: (e, pos) => { if (pos === 2) e.prev_entry = 'ab'.repeat(32); } },
+  });
+  lc('lc-first-prev-not-null', 'fail', '§6.1: prev_entry is null at index 0 (line 0, re-signed)', {
+    hooks: { entry: (e, pos) => { if (pos === 0) e.prev_entry = 'ab'.repeat(32); } },
+  });
+  lc('lc-signature-other-key', 'fail', '§8: every line\'s signature verifies by the signer (line 2 signed by another key)', {
+    hooks: { signed: (line, pos) => { if (pos === 2) line.signature = keyFromSeed('11'.repeat(32)).sign(signingInput('pot.v1.local-chain-entry', line.entry)); } },
+  });
+  lc('lc-equivocation-other-model', 'fail', '§6.1: two entries name different heads for one (model_id, tree_size), here another model\'s: a verifier given the file MUST fail', {
+    layout: [other(1), { receipt: 0 }, other(1), { receipt: 1 }, { receipt: 2 }],
+  });
+  lc('lc-same-head-twice', 'verify', '§6.1: only different heads for one (model_id, tree_size) equivocate; "the same head twice says nothing new"', {
+    layout: [other(1, { head_hash: 'cd'.repeat(32), root_hash: 'ef'.repeat(32) }), { receipt: 0 }, other(1, { head_hash: 'cd'.repeat(32), root_hash: 'ef'.repeat(32) }), { receipt: 1 }, { receipt: 2 }],
+  });
+  lc('lc-second-entry-for-a-receipt-size', 'fail', '§6.1: a second entry of this model for tree_size 4 (the receipt\'s) naming another head: equivocation', {
+    layout: [...STD, { model_id: MID, tree_size: 4 }],
+  });
+  // Head 2 (tree_size 4) without a receipt: the file's entry for size 4 names another head.
+  const noHead2Receipt = (d) => { d.anchors.splice(1, 1); };
+  lc('lc-other-head-for-a-proof-size', 'fail', '§8: no entry of the proof\'s model names, for the tree_size of one of its heads, another head (head 2 has no receipt)', {
+    proofEdit: noHead2Receipt, layout: [other(1), { receipt: 0 }, { model_id: MID, tree_size: 4 }, { receipt: 1 }],
+  });
+  lc('lc-other-head-for-a-proof-size-partial', 'fail', '§8: the same in a partial proof (the head rule is not for full proofs only)', {
+    proofEdit: noHead2Receipt, layout: [other(1), { receipt: 0 }, { model_id: MID, tree_size: 4 }, { receipt: 1 }], partial: [0],
+  });
+  lc('lc-entry-before-its-twin', 'fail', '§6.1/§8: equivocation found whichever entry comes first (another head for tree_size 2 before the receipt\'s)', {
+    layout: [{ model_id: MID, tree_size: 2 }, { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+  });
+  {
+    // A full proof: an entry of this model for size 3 (not a head size) must have MTH of the first 3 leaves.
+    const d0 = clone(BF);
+    resign(d0, SEED);
+    const root3 = mth(leavesOf(d0).slice(0, 3)).toString('hex');
+    lc('lc-unlisted-size-right-root', 'verify', '§8: an entry of this model for a size with no head in the proof, with the root of the first 3 records', {
+      layout: [...STD, { model_id: MID, tree_size: 3, root_hash: root3 }],
+    });
+    lc('lc-unlisted-size-wrong-root', 'fail', '§8: in a full proof every entry of the model with tree_size n within the log has MTH of the first n leaves', {
+      layout: [...STD, { model_id: MID, tree_size: 3 }],
+    });
+    lc('lc-unlisted-size-wrong-root-partial', 'verify', '§8: the root rule is for full proofs only', {
+      layout: [...STD, { model_id: MID, tree_size: 3 }], partial: [1],
+    });
+    lc('lc-size-beyond-log', 'verify', '§8: an entry of this model beyond the log (tree_size 8 > 6) is not compared', {
+      layout: [...STD, { model_id: MID, tree_size: 9 }],
+    });
+    // Head 3 (tree_size 6, the log's size) without a receipt.
+    const noHead3Receipt = (d) => { d.anchors.splice(2, 1); };
+    const heads3 = (() => {
+      const d = clone(BF);
+      resign(d, SEED);
+      return { head: headHashes(d)[2], root: d.tree_heads[2].head.root_hash };
+    })();
+    lc('lc-proof-head-wrong-root', 'fail', '§8: in a full proof, an entry naming the log\'s own head (size 6, "no larger than the log") with another root_hash', {
+      proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: heads3.head }],
+    });
+    lc('lc-proof-head-right-root', 'verify', '§8: an entry naming the log\'s own head with its root, no receipt in the proof', {
+      proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: heads3.head, root_hash: heads3.root }],
+    });
+  }
+  lc('lc-entry-key-id-other', 'open', '§8 lists no check of a file entry\'s key_id (another model\'s entry signed by the signer but naming another key id); this verifier does not compare it', {
+    hooks: { entry: (e, pos) => { if (pos === 0) e.key_id = 'ab'.repeat(32); } },
+  });
+  lc('lc-entry-timestamp-far-future', 'verify', '§6.1: entry timestamps are not compared with anything', {
+    layout: [other(1, { timestamp: '2099-01-01T00:00:00.000000Z' }), { receipt: 0 }, other(2), { receipt: 1 }, { receipt: 2 }],
+  });
+  lc('lc-entries-of-other-model-not-increasing', 'verify', '§8: nothing orders another model\'s sizes in the file (size 2 before size 1)', {
+    layout: [other(2), { receipt: 0 }, other(1), { receipt: 1 }, { receipt: 2 }],
+  });
+  // Line syntax.
+  const json = (l) => JSON.parse(l);
+  lc('lc-line-with-spaces', 'verify', '§6.1: a line is UTF-8 JSON; whitespace between tokens is JSON', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? `${JSON.stringify(json(l), null, 1).replace(/\n/g, ' ')}\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-crlf', 'open', '§6.1: lines end in a newline; is "\\r\\n" one (the \\r being JSON whitespace)? This verifier reads a line as a JSON text, so it accepts', {
+    edit: (lines) => lines.map((l) => `${l}\r\n`).join(''),
+  });
+  lc('lc-blank-line', 'fail', '§6.1: any other line that is not an entry makes the file damaged (an empty line after line 4)', {
+    edit: (lines) => lines.map((l, i) => (i === 4 ? `${l}\n\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-line-extra-key', 'fail', '§6.1: a line is exactly {"entry", "signature"}', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? `${l.slice(0, -1)},"note":1}\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-line-duplicate-key', 'fail', '§1: a duplicate key in a line', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? `${l.slice(0, -1)},"signature":${JSON.stringify(json(l).signature)}}\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-bom', 'fail', '§1: JSON without a byte order mark (the file starts with one)', { edit: (_, t) => `\ufeff${t}` });
+  lc('lc-not-json-line', 'fail', '§6.1: a line that is not an entry (damaged)', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? 'garbage\n' : `${l}\n`)).join(''),
+  });
+  // The last line without a newline.
+  const NEXT = (t, lines, cut) => {
+    // A seventh entry for another model, linked to line 5, cut after `cut` characters.
+    const last = json(lines[lines.length - 1]).entry;
+    const e = tree({ index: lines.length, prev_entry: 'x', model_id: 'other-model', tree_size: 3, root_hash: 'ab'.repeat(32),
+      head_hash: 'cd'.repeat(32), timestamp: '2026-11-22T13:00:00.000000Z', key_id: last.key_id });
+    e.prev_entry = sha256(signingInput('pot.v1.local-chain-entry', tree(last))).toString('hex');
+    const line = serialize(tree({ entry: e, signature: keyFromSeed(SEED).sign(signingInput('pot.v1.local-chain-entry', e)) }), 0);
+    return t + (cut === null ? line : line.slice(0, cut));
+  };
+  lc('lc-partial-last-line', 'verify', '§6.1: a last line without a newline that is a prefix of an entry line is not part of the chain', {
+    edit: (lines, t) => NEXT(t, lines, 60),
+  });
+  lc('lc-partial-last-line-one-byte', 'verify', '§6.1: the shortest prefix, "{"', { edit: (lines, t) => NEXT(t, lines, 1) });
+  lc('lc-complete-last-line-without-newline', 'verify', '§6.1: a whole entry line without its newline is a prefix of such a line: not part of the chain', {
+    edit: (lines, t) => NEXT(t, lines, null),
+  });
+  lc('lc-receipt-on-unterminated-last-line', 'fail', '§6.1/§8: the receipt\'s entry on a last line without a newline is not part of the chain, so the file does not hold it', {
+    layout: STD.slice(0, 5),
+    edit: (lines) => lines.map((l) => `${l}\n`).join('').slice(0, -1),
+  });
+  lc('lc-garbage-last-line', 'fail', '§6.1: a last line without a newline that is no prefix of an entry line makes the file damaged', {
+    edit: (lines, t) => `${t}xyz`,
+  });
+  lc('lc-partial-last-line-wrong-key', 'fail', '§6.1: {"note": ... is no prefix of {"entry": ..., "signature": ...}', {
+    edit: (lines, t) => `${t}{"note": {"index": 6`,
+  });
+  {
+    const cutUtf8 = (lines, t) => {
+      // The next line's model_id is "é-model"; cut inside the two bytes of é.
+      const full = Buffer.from(NEXT(t, lines, null).replace('"other-model","tree_size":3', '"\u00e9-model","tree_size":3'));
+      const at = full.indexOf(Buffer.from('\u00e9')) + 1;
+      return full.subarray(0, at);
+    };
+    lc('lc-partial-last-line-cut-in-utf8', 'verify', '§6.1: a writer stopped mid-write can cut a UTF-8 sequence: the bytes are a prefix of such a line', { edit: cutUtf8 });
+  }
+}
 
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 process.stdout.write(`${manifest.length} cases written to ${out}\n`);

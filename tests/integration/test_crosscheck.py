@@ -52,23 +52,27 @@ def run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
-def js_verify(path: Path, trusted_key: str | None = None, now: str | None = None) -> tuple[int, dict[str, Any]]:
-    cmd = [NODE or "node", str(CROSSCHECK / "verify.mjs"), str(path), "--json"]
+def _options(trusted_key: str | None, now: str | None, local_chain: Path | None) -> list[str]:
+    out = []
     if trusted_key is not None:
-        cmd += ["--trusted-key", trusted_key]
+        out += ["--trusted-key", trusted_key]
     if now is not None:
-        cmd += ["--now", now]
-    p = run(cmd)
+        out += ["--now", now]
+    if local_chain is not None:
+        out += ["--local-chain", str(local_chain)]
+    return out
+
+
+def js_verify(path: Path, trusted_key: str | None = None, now: str | None = None,
+              local_chain: Path | None = None) -> tuple[int, dict[str, Any]]:
+    p = run([NODE or "node", str(CROSSCHECK / "verify.mjs"), str(path), "--json",
+             *_options(trusted_key, now, local_chain)])
     return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr})
 
 
-def pot_verify(path: Path, trusted_key: str | None = None, now: str | None = None) -> tuple[int, dict[str, Any]]:
-    cmd = [*POT, "verify", "--proof", str(path), "--json"]
-    if trusted_key is not None:
-        cmd += ["--trusted-key", trusted_key]
-    if now is not None:
-        cmd += ["--now", now]
-    p = run(cmd)
+def pot_verify(path: Path, trusted_key: str | None = None, now: str | None = None,
+               local_chain: Path | None = None) -> tuple[int, dict[str, Any]]:
+    p = run([*POT, "verify", "--proof", str(path), "--json", *_options(trusted_key, now, local_chain)])
     try:
         out = json.loads(p.stdout)
     except json.JSONDecodeError:
@@ -76,11 +80,11 @@ def pot_verify(path: Path, trusted_key: str | None = None, now: str | None = Non
     return p.returncode, out
 
 
-def both(path: Path, trusted_key: str | None = None,
-         now: str | None = None) -> tuple[tuple[int, Any], tuple[int, Any]]:
+def both(path: Path, trusted_key: str | None = None, now: str | None = None,
+         local_chain: Path | None = None) -> tuple[tuple[int, Any], tuple[int, Any]]:
     with ThreadPoolExecutor(2) as ex:
-        a = ex.submit(pot_verify, path, trusted_key, now)
-        b = ex.submit(js_verify, path, trusted_key, now)
+        a = ex.submit(pot_verify, path, trusted_key, now, local_chain)
+        b = ex.submit(js_verify, path, trusted_key, now, local_chain)
         return a.result(), b.result()
 
 
@@ -111,12 +115,28 @@ def test_corpus_proof_verifies_in_both(name: str) -> None:
     assert strengths(prep) == strengths(jrep)
 
 
-@pytest.mark.parametrize("name", sorted(f.name for f in (ASSETS / "hostile").glob("*.json")))
-def test_hostile_file_fails_in_both(name: str) -> None:
-    (prc, prep), (jrc, jrep) = both(ASSETS / "hostile" / name, VECTOR_KEY)
+HOSTILE = sorted(f.name for f in (ASSETS / "hostile").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def hostile_verdicts() -> dict[str, tuple[tuple[int, Any], dict[str, Any]]]:
+    """pot's command line on each hostile file (two at a time), the spec-only verifier on all
+    of them in one node process (one JSON line per file)."""
+    paths = [ASSETS / "hostile" / n for n in HOSTILE]
+    with ThreadPoolExecutor(2) as ex:
+        pot_results = list(ex.map(lambda p: pot_verify(p, VECTOR_KEY), paths))
+    batch = run([NODE or "node", str(CROSSCHECK / "verify.mjs"), "--json", "--trusted-key", VECTOR_KEY,
+                 *(str(p) for p in paths)], timeout=120)
+    assert batch.returncode == 1, batch.stderr
+    js = {Path(r["file"]).name: r for r in map(json.loads, batch.stdout.splitlines())}
+    return {n: (pot_results[i], js[n]) for i, n in enumerate(HOSTILE)}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_file_fails_in_both(name: str, hostile_verdicts: dict[str, Any]) -> None:
+    (prc, prep), jrep = hostile_verdicts[name]
     assert prc == 1, prep
-    assert jrc == 1, jrep
-    assert jrep["ok"] is False
+    assert jrep["ok"] is False, jrep
 
 
 # ---------------------------------------------------------------- proofs pot writes here
@@ -168,6 +188,24 @@ def test_fresh_proofs_verify_in_both(fresh: dict[str, Any]) -> None:
         assert prc == 0, first_failure(prep)
         assert jrc == 0, jrep
         assert strengths(prep) == strengths(jrep)
+
+
+def test_fresh_proofs_with_their_local_chain_in_both(fresh: dict[str, Any]) -> None:
+    """§8's optional local chain check on the file pot's store wrote, and on that file cut
+    short (the last receipt's entry gone) or with a line changed."""
+    chain = fresh["dir"] / "store" / "localchain.jsonl"
+    lines = chain.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 2
+    short = fresh["dir"] / "short.localchain.jsonl"
+    short.write_bytes(b"".join(lines[:-1]))
+    changed = fresh["dir"] / "changed.localchain.jsonl"
+    changed.write_bytes(b"".join([*lines[:-1], lines[-1].replace(b'"tree_size":', b'"tree_size":1', 1)]))
+    runs = [(path, file, want) for path in (fresh["full"], fresh["partial"])
+            for file, want in ((chain, 0), (short, 1), (changed, 1))]
+    with ThreadPoolExecutor(3) as ex:
+        results = list(ex.map(lambda r: both(r[0], fresh["key"], local_chain=r[1]), runs))
+    for (path, file, want), ((prc, prep), (jrc, jrep)) in zip(runs, results):
+        assert (prc, jrc) == (want, want), (path.name, file.name, first_failure(prep), jrep)
 
 
 def _leaves(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -288,13 +326,15 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
 
 
 def _through_the_cli(c: dict[str, Any]) -> bool:
-    """Cases that need pot's command line: a clock (`--now`), or a trusted key as a user
-    gives it out of band (another case, another key)."""
+    """Cases run through pot's command line: a clock (`pot verify --now`, as the spec-only
+    verifier was given it), or a trusted key as a user gives it out of band (another case,
+    another key). The rest, local chain files included, run in this process."""
     return c["now"] is not None or c["trusted_key"] not in (None, VECTOR_KEY)
 
 
 def _pot_cli_verdict(out: Path, c: dict[str, Any]) -> tuple[bool, list[tuple[int, str]]]:
-    rc, rep = pot_verify(out / c["file"], c["trusted_key"], c["now"])
+    chain = out / c["local_chain"] if c["local_chain"] else None
+    rc, rep = pot_verify(out / c["file"], c["trusted_key"], c["now"], chain)
     assert rc in (0, 1), (c["name"], rc, rep)
     return rc == 0, strengths(rep) if rc == 0 else []
 
@@ -310,8 +350,10 @@ def test_edge_cases_agree(cases: tuple[Path, list[dict[str, Any]]]) -> None:
         for c in manifest:
             if c["name"] in cli:
                 continue
+            chain = out / c["local_chain"] if c["local_chain"] else None
             try:
-                report = pot.verify_proof(pot.ProvenanceProof.load(out / c["file"]), trusted_key=c["trusted_key"])
+                report = pot.verify_proof(pot.ProvenanceProof.load(out / c["file"]), trusted_key=c["trusted_key"],
+                                          local_chain=chain)
                 pot_ok = report.ok
                 pot_strengths = [(h["tree_size"], h["strength"]) for h in report.to_json()["heads"]] if pot_ok else []
             except pot.PotError:
@@ -350,10 +392,18 @@ def test_edge_cases_agree_through_the_cli(cases: tuple[Path, list[dict[str, Any]
         "proof-signature-zero-nonce", "record-past-allowance", "checks-ordered-by-code-point",
         "jcs-number-forms", "ethereum-dev-chain", "utf8-bom", "free-form-integer-above-max-safe",
         "partial-inputs-same-validation-different-metrics", "only-latest-head-anchored-locally",
+        "lc-basic", "lc-partial-last-line", "lc-other-head-for-a-proof-size", "lc-garbage-last-line",
     }]
-    assert len(sample) == 13
-    for c in sample:
-        (prc, prep), (jrc, jrep) = both(out / c["file"], c["trusted_key"], c["now"])
+    assert len(sample) == 17
+
+    def one(c: dict[str, Any]) -> tuple[tuple[int, Any], tuple[int, Any]]:
+        chain = out / c["local_chain"] if c["local_chain"] else None
+        return pot_verify(out / c["file"], c["trusted_key"], c["now"], chain), \
+            js_verify(out / c["file"], c["trusted_key"], c["now"], chain)
+
+    with ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(one, sample))
+    for c, ((prc, prep), (jrc, jrep)) in zip(sample, results):
         assert prc == jrc, (c["name"], first_failure(prep), jrep)
         if prc == 0:
             assert strengths(prep) == strengths(jrep), c["name"]

@@ -201,3 +201,42 @@ export function oddSignature(seedHex, msg, kind) {
   void P;
   return Buffer.concat([R, toLe((k * a) % L)]).toString('hex');
 }
+
+// A local chain file (§6.1) for a full proof, re-signing the proof to match. `layout`
+// lists the file's lines in order: {receipt: i} puts doc.anchors[i]'s entry there, any
+// other object is an entry of the store (another model, or this one) with the fields it
+// gives. Each entry gets its index and prev_entry; `hooks.entry(e, pos)` may then change
+// an entry before the next one links to it, `hooks.line(line, pos)` a line before it is
+// signed... or after (`hooks.signed`). Returns {doc, lines: [text without "\n"], text}.
+export function localChainFile(doc, seedHex, layout, hooks = {}) {
+  const key = keyFromSeed(seedHex);
+  resign(doc, seedHex);
+  const keyId = hex(sha256(Buffer.from(key.publicKey, 'hex')));
+  const entries = layout.map((item, pos) => {
+    if ('receipt' in item) return doc.anchors[item.receipt].details.entry;
+    const e = Object.create(null);
+    e.index = N(pos);
+    e.prev_entry = null;
+    e.model_id = item.model_id;
+    e.tree_size = N(item.tree_size);
+    e.root_hash = item.root_hash || hex(sha256(Buffer.from(`root ${pos}`)));
+    e.head_hash = item.head_hash || hex(sha256(Buffer.from(`head ${pos}`)));
+    e.timestamp = item.timestamp || '2026-11-22T11:00:00.000000Z';
+    e.key_id = keyId;
+    return e;
+  });
+  entries.forEach((e, pos) => {
+    e.index = N(pos);
+    e.prev_entry = pos === 0 ? null : objectHash(DOMAIN.entry, entries[pos - 1]);
+    hooks.entry?.(e, pos);
+  });
+  resign(doc, seedHex);
+  const lines = entries.map((e, pos) => {
+    const line = Object.create(null);
+    line.entry = e;
+    line.signature = key.sign(signingInput(DOMAIN.entry, e));
+    hooks.signed?.(line, pos);
+    return serialize(line, 0);
+  });
+  return { doc, lines, text: lines.map((l) => `${l}\n`).join('') };
+}

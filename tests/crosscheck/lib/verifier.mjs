@@ -7,6 +7,7 @@ import { parseTrustedKey, publicKeyProblem, publicKeyProblemHex, verifySignature
 import { isEip55 } from './keccak.mjs';
 import { mth, sha256, verifyConsistency, verifyInclusion } from './merkle.mjs';
 import { OPS, asDouble, combine, decide } from './gate.mjs';
+import { checkLocalChain } from './localchain.mjs';
 
 export const MEDIA_TYPE = 'application/vnd.pot.proof.v1+json';
 export const CHECKS = {
@@ -21,6 +22,7 @@ export const CHECKS = {
   9: 'anchors',
   10: 'summary',
   11: 'proof signature',
+  12: 'local chain', // §8's optional further check, run when the file is given
 };
 export const DOMAIN = {
   head: 'pot.v1.tree-head',
@@ -744,7 +746,7 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
   if (!verifySignature(pk, doc.signature_hash, proofSigningInput(doc)))
     F(11, 'signature_hash does not verify');
 
-  return headStrengths(heads, doc.anchors, headIndexOf);
+  return { strengths: headStrengths(heads, doc.anchors, headIndexOf), ctx: { doc, pk, leaves, headHashes, partial } };
 }
 
 export function proofSigningInput(doc) {
@@ -885,7 +887,7 @@ export function parseNow(s) {
 // a timestamp.
 export class UsageError extends Error {}
 
-export function verifyProof(bytes, { trustedKey = null, now = null } = {}) {
+export function verifyProof(bytes, { trustedKey = null, now = null, localChain = null } = {}) {
   const nowMicros = parseNow(now);
   if (nowMicros === null) throw new UsageError(`now is not a timestamp YYYY-MM-DDTHH:MM:SS.ffffffZ: ${now}`);
   let trusted = null;
@@ -902,7 +904,15 @@ export function verifyProof(bytes, { trustedKey = null, now = null } = {}) {
     throw e;
   }
   try {
-    const heads = verifyDocument(doc, { trustedKey: trusted, nowMicros });
+    const { strengths: heads, ctx } = verifyDocument(doc, { trustedKey: trusted, nowMicros });
+    if (localChain !== null) {
+      const problem = checkLocalChain(localChain, {
+        ...ctx,
+        entryHash: (e) => objectHash(DOMAIN.entry, e),
+        signingInput: (e) => signingInput(DOMAIN.entry, e),
+      }, { Shape, checkEntryShape });
+      if (problem) throw new Fail(12, problem);
+    }
     return { ok: true, failed_check: null, check_name: null, reason: null, heads };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, failed_check: e.check, check_name: CHECKS[e.check], reason: e.message, heads: [] };
