@@ -1352,6 +1352,92 @@ kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps rec
   }
 }
 
+// ---------------------------------------------------------------- more probes of number and chain-file edges
+for (const [name, spec, text, why] of [
+  ['0e-400', 'verify', '0e-400', '§1: 0 with any exponent is zero, not an underflow'],
+  ['minus-0e400', 'verify', '-0e400', '§1: -0 with a large exponent is zero, not an overflow'],
+  ['smallest-subnormal-rounding-up', 'verify', '2.4703282292062328e-324', '§1: rounds to 5e-324, not to zero'],
+  ['below-half-smallest-subnormal', 'fail', '2.4703282292062327e-324', '§1: rounds to zero: an underflow'],
+  ['largest-double-rounding-down', 'verify', '1.7976931348623158e308', '§1: rounds to the largest double'],
+  ['above-largest-double', 'fail', '1.7976931348623159e308', '§1: rounds to infinity: an overflow'],
+]) {
+  if (spec === 'verify') {
+    kase(`free-form-${name}`, spec, `${why} (${text})`, LF, (d) => {
+      rec(d, 0).data.config.x = new Num(text, Number(text));
+      rehash(d);
+    });
+  } else {
+    // The value has no JCS (infinity) or the wrong one (zero): only the spelling is swapped in.
+    const doc = clone(LF);
+    rec(doc, 0).data.config.x = N(0.5);
+    rehash(doc);
+    resign(doc, SEED);
+    emit(`free-form-${name}`, spec, `${why} (${text})`, null, { text: serialize(doc).replace('"x": 0.5', `"x": ${text}`) });
+  }
+}
+{
+  const MID = BF.model_id;
+  const other = (tree_size, extra = {}) => ({ model_id: 'other-model', tree_size, ...extra });
+  const lc2 = (name, spec, why, { layout, proofEdit = null, edit = null, partial = null, hooks = {} }) => {
+    const doc = clone(BF);
+    const old = headHashes(doc);
+    proofEdit?.(doc);
+    resign(doc, SEED, {}, old);
+    const built = localChainFile(doc, SEED, layout, hooks);
+    const text = edit ? edit(built.lines, built.text) : built.text;
+    emit(name, spec, why, partial ? toPartial(built.doc, partial, SEED) : built.doc, { chain: text });
+  };
+  const noHead3Receipt = (d) => { d.anchors.splice(2, 1); };
+  const head3 = (() => {
+    const d = clone(BF);
+    resign(d, SEED);
+    return headHashes(d)[2];
+  })();
+  lc2('lc-proof-head-wrong-root-partial', 'verify', '§8: in a partial proof only the head named is compared (the root rule is for full proofs)', {
+    proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: head3 }], partial: [1],
+  });
+  lc2('lc-index-spelled-0.0', 'fail', '§1/§6.1: index is an integer field (line 0, another model\'s, spelled 0.0, re-signed: JCS is unchanged)', {
+    layout: [other(1), { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+    hooks: { entry: (e, pos) => { if (pos === 0) e.index = new Num('0.0', 0); } },
+  });
+  lc2('lc-only-a-newline', 'fail', '§6.1: an empty line is not an entry: the file is damaged', {
+    proofEdit: (d) => { d.anchors = []; }, layout: [], edit: () => '\n',
+  });
+  lc2('lc-line-leading-space', 'verify', '§6.1: a line is UTF-8 JSON: whitespace before the object is JSON whitespace', {
+    layout: [other(1), { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+    edit: (lines) => lines.map((l, i) => (i === 0 ? ` ${l}\n` : `${l}\n`)).join(''),
+  });
+  lc2('lc-big-integer-in-line', 'fail', '§1: an integer spelling beyond 2^53−1 in a line (tree_size of another model)', {
+    layout: [other(1), { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+    hooks: { entry: (e, pos) => { if (pos === 0) e.tree_size = new Num('9007199254740993', 9007199254740992); } },
+  });
+}
+
+// ---------------------------------------------------------------- what "a prefix of such a line" admits (§6.1)
+{
+  const STD4 = [{ model_id: 'other-model', tree_size: 1 }, { receipt: 0 }, { receipt: 1 }, { receipt: 2 }];
+  const tailCase = (name, spec, tail, why) => {
+    const doc = clone(BF);
+    resign(doc, SEED);
+    const built = localChainFile(doc, SEED, STD4);
+    emit(name, spec, `§6.1: a last line without a newline, ${JSON.stringify(tail)}: ${why}`, built.doc, { chain: built.text + tail });
+  };
+  tailCase('lc-tail-compact-start', 'verify', '{"entry":{"index":4,"prev', 'the start of a line as written compactly');
+  tailCase('lc-tail-whitespace-only', 'open', ' ', 'JSON may start with whitespace, and a whole line with a leading space is accepted; is a lone space the start of such a line? (this verifier: yes)');
+  tailCase('lc-tail-spaced', 'open', '{"entry": {"index": 4, "prev', 'the start of a line written with spaces (a whole spaced line is accepted; this verifier: a prefix)');
+  tailCase('lc-tail-other-key-order', 'open', '{"signature":"ab', 'the start of a line with its keys in another order (JSON objects are unordered; this verifier: a prefix)');
+  tailCase('lc-tail-entry-keys-reordered', 'open', '{"entry":{"prev_entry":"ab', 'the start of an entry with its keys in another order (this verifier: a prefix)');
+  // Whether "such a line" must hold a valid entry, or only have the form {"entry", "signature"}:
+  // this verifier reads the former, so a cut value must be able to become a valid one.
+  tailCase('lc-tail-unknown-key', 'fail', '{"note', 'no line of the form {"entry", "signature"} starts so');
+  tailCase('lc-tail-index-a-string', 'open', '{"entry":{"index":"x', 'an index is an integer: no such line starts so');
+  tailCase('lc-tail-tree-size-0', 'open', '{"entry":{"index":4,"prev_entry":null,"model_id":"m","tree_size":0', 'tree_size is at least 1 (and 0 cannot grow into another integer)');
+  tailCase('lc-tail-upper-hex', 'open', '{"entry":{"index":4,"prev_entry":"AB', 'hex is lower case');
+  tailCase('lc-tail-whole-object-not-an-entry', 'fail', '{"entry":{"index":4},"signature":"00"}', 'a whole object but for the newline, and not such a line (no entry keys, a short signature)');
+  tailCase('lc-tail-cut-in-escaped-pair', 'verify', `{"entry":{"index":4,"prev_entry":"${'ab'.repeat(32)}","model_id":"\\ud83d`, 'cut between the two escapes of a surrogate pair (\\ud83d\\ude00): such a line starts so');
+  tailCase('lc-tail-refused-code-point', 'open', `{"entry":{"index":4,"prev_entry":"${'ab'.repeat(32)}","model_id":"a\\u200b`, 'a model_id is a name: U+200B is refused');
+}
+
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 process.stdout.write(`${manifest.length} cases written to ${out}\n`);
 

@@ -35,12 +35,34 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH (scrip
 # Edge cases where pot and the spec-only verifier disagree: case name -> the finding.
 # The spec revision of 7ce7d36 settled every earlier entry (integer spellings beyond
 # 2^53-1 anywhere, inputs naming one validation_id, a trusted key in either case).
+_PREFIX = (
+    "§6.1: 'A last line without a newline that is a prefix of such a line' is not part of the chain; any "
+    "other line that is not an entry makes the file damaged. pot, seen from outside, takes a last line as "
+    "such a prefix exactly when it and the bytes {\"entry\":{\"index\": start alike, whatever follows. "
+)
 KNOWN_DISAGREEMENTS: dict[str, str] = {
     "partial-input-names-a-checkpoint": (
         "§3 says 'a validation_id is the id of a validation record of the same log', but §8.8 checks inputs "
         "against records only under 'Full proofs also'. A partial proof here discloses a promotion and the "
         "checkpoint its input names: the spec-only verifier reads §8.1 ('every event's data its schema (§3)') "
         "as refusing it; pot verifies it"
+    ),
+    # The spec-only verifier reads a line as JSON (any whitespace, any key order: pot accepts whole lines
+    # written so, lc-line-with-spaces, lc-line-leading-space), so their starts are prefixes; pot refuses them.
+    "lc-tail-whitespace-only": _PREFIX + "A last line of one space: pot calls the file damaged, js drops it",
+    "lc-tail-spaced": _PREFIX + "{\"entry\": {\"index\": 4, ... written with spaces: pot damaged, js dropped",
+    "lc-tail-other-key-order": _PREFIX + "{\"signature\":\"ab: pot damaged, js dropped",
+    "lc-tail-entry-keys-reordered": _PREFIX + "{\"entry\":{\"prev_entry\":...: pot damaged, js dropped",
+    # The spec-only verifier reads "such a line" as a line holding an entry (§6.1's keys and value forms),
+    # so a cut value must still be able to become a valid one; pot accepts any continuation.
+    "lc-tail-index-a-string": _PREFIX + "{\"entry\":{\"index\":\"x: pot drops it, js calls the file damaged",
+    "lc-tail-tree-size-0": _PREFIX + "an entry start with tree_size 0: pot drops it, js damaged",
+    "lc-tail-upper-hex": _PREFIX + "an entry start with prev_entry in upper case: pot drops it, js damaged",
+    "lc-tail-refused-code-point": _PREFIX + "a model_id holding U+200B: pot drops it, js damaged",
+    "lc-tail-whole-object-not-an-entry": _PREFIX + (
+        "{\"entry\":{\"index\":4},\"signature\":\"00\"} is a whole JSON object, not an entry line, and "
+        "not the prefix of one (only whitespace can follow it): pot drops it as an interrupted write, js calls "
+        "the file damaged"
     ),
 }
 # Cases where both verify but the per-head strength differs: case name -> the finding.

@@ -5,18 +5,21 @@
 // - A line is one JSON text (§1 rules) followed by "\n"; JSON whitespace inside or around
 //   the object is allowed, as in any JSON text ("exactly" is read as naming the keys).
 // - "A last line without a newline that is a prefix of such a line" is read on bytes: the
-//   unterminated last line is a prefix when it is cut from some JSON text of the form
-//   {"entry": ..., "signature": ...} (it may end inside a string, a number or a UTF-8
-//   sequence). Such a line is not part of the chain, whatever it holds; any other
-//   unterminated last line makes the file damaged, so the check fails.
+//   unterminated last line is a prefix when some line of the form {"entry": <entry>,
+//   "signature": <signature>} (JSON, so any whitespace and key order, with the entry's
+//   keys and value forms of §6.1) starts with it; it may end inside a key, a value or a
+//   UTF-8 sequence, and may be a whole line but for the newline. Its index and signature
+//   are not checked: it is not part of the chain. Any other unterminated last line makes
+//   the file damaged, so the check fails.
 // - A file that is empty holds no entries.
 // - "whose signature verifies by the signer": under the proof's signer key. The entry's
 //   own key_id is not compared with anything for entries of the file (§8 lists no such
 //   check); a receipt's entry must carry the signer's key_id by §8.9.
-import { JsonError, isObject, parse } from './json.mjs';
+import { JsonError, parse } from './json.mjs';
 import { jcs } from './jcs.mjs';
 import { verifySignature } from './ed25519.mjs';
 import { mth } from './merkle.mjs';
+import { nameProblem, textProblem, timestampMicros } from './verifier.mjs'; // a cycle: used at call time only
 
 const NL = 0x0a;
 
@@ -39,156 +42,218 @@ function utf8Prefix(bytes) {
   }
 }
 
-// True when `text` can be extended into a JSON object text (RFC 8259, §1 rules as far as
-// they can be seen in a prefix) whose keys are "entry" and "signature".
-export function isLinePrefix(text) {
-  // Try the text with closing material appended: a prefix of a valid object text can be
-  // completed by finishing the current token and closing every open bracket. Rather than
-  // enumerate completions, scan the prefix with a small tokenizer that accepts running
-  // out of input anywhere.
+// Whether `text` is a prefix of a line of the form {"entry": <entry>, "signature":
+// <signature>}: JSON (any whitespace, any key order) whose entry has the keys and value
+// forms of §6.1 and whose signature is 128 lower-case hex. Each value read so far must be
+// one that such a line can hold (a cut value one that can still become one). Returns null
+// when it is such a prefix, else why not.
+const ENTRY_KEYS = ['index', 'prev_entry', 'model_id', 'tree_size', 'root_hash', 'head_hash', 'timestamp', 'key_id'];
+const TS_TEMPLATE = '0000-00-00T00:00:00.000000Z'; // 0 marks a digit
+class Bad extends Error {}
+const END = Symbol('end of the line so far');
+
+export function linePrefixProblem(text) {
   let i = 0;
   const n = text.length;
-  const END = Symbol('end');
-  const stack = [];
   const ws = () => {
     while (i < n && ' \t\r\n'.includes(text[i])) i++;
   };
-  function str() {
-    // at the opening quote
+  const more = () => {
+    if (i >= n) throw END;
+  };
+  const expect = (ch, what) => {
+    ws();
+    more();
+    if (text[i] !== ch) throw new Bad(`expected ${what}`);
+    i++;
+  };
+  // A string at text[i] === '"'. `partial(s)` checks a cut string, `whole(s)` a complete one.
+  function string(partial, whole) {
     i++;
     let out = '';
-    while (i < n) {
+    for (;;) {
+      if (i >= n) {
+        partial(out);
+        throw END;
+      }
       const c = text.charCodeAt(i);
       if (c === 0x22) {
         i++;
+        whole(out);
         return out;
       }
-      if (c < 0x20) throw new JsonError('control character');
+      if (c < 0x20) throw new Bad('control character in a string');
       if (c === 0x5c) {
-        if (i + 1 >= n) throw END;
+        if (i + 1 >= n) {
+          partial(out);
+          throw END;
+        }
         const e = text[i + 1];
         if (e === 'u') {
           const h = text.slice(i + 2, i + 6);
-          if (!/^[0-9a-fA-F]*$/.test(h)) throw new JsonError('bad escape');
-          if (h.length < 4) throw END;
+          if (!/^[0-9a-fA-F]*$/.test(h)) throw new Bad('invalid \\u escape');
+          if (h.length < 4) {
+            partial(out);
+            throw END;
+          }
           out += String.fromCharCode(parseInt(h, 16));
           i += 6;
-        } else if ('"\\/bfnrt'.includes(e)) {
-          out += e;
+        } else if (e in ESC) {
+          out += ESC[e];
           i += 2;
-        } else throw new JsonError('bad escape');
+        } else throw new Bad('invalid escape');
         continue;
       }
       out += text[i];
       i++;
     }
-    throw END;
   }
-  function num() {
-    const m = /-?(0|[1-9][0-9]*)?(\.[0-9]*)?([eE][+-]?[0-9]*)?/y;
+  const hexValue = (digits) => () => {
+    ws();
+    more();
+    if (text[i] !== '"') throw new Bad('a hex value is a string');
+    string(
+      (s) => {
+        if (!new RegExp(`^[0-9a-f]{0,${digits}}$`).test(s)) throw new Bad(`not the start of ${digits} lower-case hex`);
+      },
+      (s) => {
+        if (!new RegExp(`^[0-9a-f]{${digits}}$`).test(s)) throw new Bad(`not ${digits} lower-case hex`);
+      },
+    );
+  };
+  const nameValue = () => {
+    ws();
+    more();
+    if (text[i] !== '"') throw new Bad('a name is a string');
+    string(
+      (s) => {
+        // A cut may fall between the two halves of a surrogate pair.
+        const t = /[\ud800-\udbff]$/.test(s) ? s.slice(0, -1) : s;
+        const p = textProblem(t, 0, 256);
+        if (p) throw new Bad(`not the start of a name (${p})`);
+      },
+      (s) => {
+        const p = nameProblem(s);
+        if (p) throw new Bad(`not a name (${p})`);
+      },
+    );
+  };
+  const timestampValue = () => {
+    ws();
+    more();
+    if (text[i] !== '"') throw new Bad('a timestamp is a string');
+    string(
+      (s) => {
+        if (s.length > TS_TEMPLATE.length) throw new Bad('not the start of a timestamp');
+        for (let k = 0; k < s.length; k++) {
+          const t = TS_TEMPLATE[k];
+          if (t === '0' ? !/[0-9]/.test(s[k]) : s[k] !== t) throw new Bad('not the start of a timestamp');
+        }
+      },
+      (s) => {
+        if (timestampMicros(s) === null) throw new Bad('not a timestamp');
+      },
+    );
+  };
+  const intValue = (min) => () => {
+    ws();
+    more();
+    const m = /[-+0-9.eE]*/y;
     m.lastIndex = i;
-    const r = m.exec(text);
-    i += r[0].length;
-    if (i >= n) throw END; // the number may go on
-    // A complete number must be well formed.
-    if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(r[0])) throw new JsonError('bad number');
-  }
-  function value(depth) {
-    ws();
-    if (i >= n) throw END;
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      if (depth + 1 > 64) throw new JsonError('too deep');
-      i++;
-      stack.push(c);
-      return c === '{' ? obj(depth + 1) : arr(depth + 1);
+    const t = m.exec(text)[0];
+    i += t.length;
+    if (i >= n) {
+      // Cut: what is there must start an integer spelling >= min.
+      const ok = min === 0 ? /^(-0?|0|[1-9][0-9]*)?$/.test(t) : /^([1-9][0-9]*)?$/.test(t);
+      if (!ok) throw new Bad(`not the start of an integer >= ${min}`);
+      throw END;
     }
-    if (c === '"') return void str();
-    if (c === '-' || (c >= '0' && c <= '9')) return num();
-    for (const w of ['true', 'false', 'null']) {
-      if (w.startsWith(text.slice(i, i + w.length))) {
-        if (i + w.length > n) throw END;
-        i += w.length;
-        return undefined;
-      }
-    }
-    throw new JsonError('unexpected character');
-  }
-  function obj(depth, top = false) {
-    const seen = new Set();
+    if (!/^-?(0|[1-9][0-9]*)$/.test(t)) throw new Bad('not an integer spelling');
+    const b = BigInt(t);
+    if (b < BigInt(min) || b > 2n ** 53n - 1n) throw new Bad(`not an integer in [${min}, 2^53-1]`);
+    return Number(b);
+  };
+  const prevValue = () => {
     ws();
-    if (i >= n) throw END;
+    more();
+    if (text[i] === 'n') {
+      const w = text.slice(i, i + 4);
+      if (!'null'.startsWith(w)) throw new Bad('invalid literal');
+      if (w.length < 4) throw END;
+      i += 4;
+      return null;
+    }
+    return hexValue(64)();
+  };
+  // An object whose keys are `keys` (each at most once), each value read by fields[key].
+  function object(keys, fields, onComplete) {
+    expect('{', 'an object');
+    const seen = new Map();
+    ws();
+    more();
     if (text[i] === '}') {
       i++;
-      stack.pop();
-      return;
+      return onComplete(seen);
     }
     for (;;) {
       ws();
-      if (i >= n) throw END;
-      if (text[i] !== '"') throw new JsonError('expected a key');
-      const k = str();
-      if (seen.has(k)) throw new JsonError('duplicate key');
-      seen.add(k);
-      if (top && k !== 'entry' && k !== 'signature') throw new JsonError('not a key of a line');
+      more();
+      if (text[i] !== '"') throw new Bad('expected a key');
+      const startsKey = (s) => keys.some((k) => k.startsWith(s) && !seen.has(k));
+      const k = string(
+        (s) => {
+          if (!startsKey(s)) throw new Bad(`no key starts ${JSON.stringify(s)}`);
+        },
+        (s) => {
+          if (!keys.includes(s)) throw new Bad(`unknown key ${JSON.stringify(s)}`);
+          if (seen.has(s)) throw new Bad(`duplicate key ${JSON.stringify(s)}`);
+        },
+      );
+      expect(':', ':');
+      seen.set(k, fields[k]());
       ws();
-      if (i >= n) throw END;
-      if (text[i] !== ':') throw new JsonError('expected :');
-      i++;
-      value(depth);
-      ws();
-      if (i >= n) throw END;
+      more();
       if (text[i] === ',') {
         i++;
         continue;
       }
       if (text[i] === '}') {
         i++;
-        stack.pop();
-        return;
+        return onComplete(seen);
       }
-      throw new JsonError('expected , or }');
+      throw new Bad('expected , or }');
     }
   }
-  function arr(depth) {
-    ws();
-    if (i >= n) throw END;
-    if (text[i] === ']') {
-      i++;
-      stack.pop();
-      return;
-    }
-    for (;;) {
-      value(depth);
-      ws();
-      if (i >= n) throw END;
-      if (text[i] === ',') {
-        i++;
-        continue;
-      }
-      if (text[i] === ']') {
-        i++;
-        stack.pop();
-        return;
-      }
-      throw new JsonError('expected , or ]');
-    }
-  }
+  const entryFields = {
+    index: intValue(0),
+    prev_entry: prevValue,
+    model_id: nameValue,
+    tree_size: intValue(1),
+    root_hash: hexValue(64),
+    head_hash: hexValue(64),
+    timestamp: timestampValue,
+    key_id: hexValue(64),
+  };
+  const entryValue = () =>
+    object(ENTRY_KEYS, entryFields, (seen) => {
+      for (const k of ENTRY_KEYS) if (!seen.has(k)) throw new Bad(`the entry has no ${k}`);
+      if ((seen.get('index') === 0) !== (seen.get('prev_entry') === null))
+        throw new Bad('prev_entry is null exactly at index 0');
+    });
   try {
+    object(['entry', 'signature'], { entry: entryValue, signature: hexValue(128) }, (seen) => {
+      if (!seen.has('entry') || !seen.has('signature')) throw new Bad('a line has an entry and a signature');
+    });
     ws();
-    if (i >= n) return true;
-    if (text[i] !== '{') return false;
-    i++;
-    stack.push('{');
-    obj(1, true);
-    ws();
-    return i >= n; // a complete object, perhaps with whitespace after it
+    if (i < n) throw new Bad('data after the line\'s object');
+    return null; // a whole line, but for its newline
   } catch (e) {
-    if (e === END) return true;
-    if (e instanceof JsonError) return false;
+    if (e === END) return null;
+    if (e instanceof Bad) return e.message;
     throw e;
   }
 }
+const ESC = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
 // Splits the file into its lines (each without its "\n"). Returns {lines} or {error}.
 export function splitChain(bytes) {
@@ -204,8 +269,9 @@ export function splitChain(bytes) {
     // A last line without a newline: a writer's interrupted append, or damage.
     const tail = bytes.subarray(start);
     const text = utf8Prefix(tail);
-    if (text === null || !isLinePrefix(text))
-      return { error: `line ${lines.length} has no newline and is not a prefix of an entry line (damaged file)` };
+    if (text === null) return { error: `line ${lines.length} has no newline and is not UTF-8 (damaged file)` };
+    const p = linePrefixProblem(text);
+    if (p) return { error: `line ${lines.length} has no newline and is not a prefix of an entry line: ${p} (damaged file)` };
   }
   return { lines };
 }
@@ -271,4 +337,3 @@ export function checkLocalChain(bytes, ctx, { Shape, checkEntryShape }) {
   return null;
 }
 
-export { isObject };
