@@ -1178,6 +1178,28 @@ kase('claimed-time-at-one-day-fractional-now', 'verify', '§8.9: block_time T+86
 kase('claimed-time-past-one-day-fractional-now', 'fail', '§8.9: block_time T+86401 against now T+0.999999 s', LF, futureClaim(T + 86401), {}, { now: '2026-11-22T12:00:00.999999Z' });
 kase('claimed-time-one-day-no-fraction-drop', 'fail', '§8.9: block_time T+86401 against now T+0.5 s is 0.5 s more than a day after (the fraction of now is not dropped)', LF, futureClaim(T + 86401), {}, { now: '2026-11-22T12:00:00.500000Z' });
 
+// ---------------------------------------------------------------- the clock at the end of the timestamp range
+// §1 timestamps run to 9999-12-31T23:59:59.999999Z; §8's "one day after now" may pass it.
+kase('now-on-the-last-day-of-9999', 'verify', '§8.7/§8.9: a 2026 proof verified as of 9999-12-31 (now + one day is past the last timestamp a document can spell)', BF, () => {}, {}, {
+  now: '9999-12-31T00:00:00.000000Z',
+});
+kase('now-the-day-before-the-last-of-9999', 'verify', '§8.7: a 2026 proof verified as of 9999-12-30T23:59:59.999999Z', BF, () => {}, {}, {
+  now: '9999-12-30T23:59:59.999999Z',
+});
+{
+  const to9999 = (d) => {
+    const shift = (s) => s.replace('2026-11-22T', '9999-12-31T');
+    for (const r of d.records) r.timestamp = shift(r.timestamp);
+    for (const th of d.tree_heads) th.head.timestamp = shift(th.head.timestamp);
+    for (const a of d.anchors) {
+      a.timestamp = shift(a.timestamp);
+      if (a.backend === 'localchain') a.details.entry.timestamp = shift(a.details.entry.timestamp);
+    }
+    d.proof_timestamp = shift(d.proof_timestamp);
+  };
+  kase('proof-made-in-9999', 'verify', '§1: every timestamp on 9999-12-31, verified as of its end', BF, to9999, {}, { now: '9999-12-31T23:59:59.999999Z' });
+}
+
 // ---------------------------------------------------------------- merged_from (§3)
 kase('merged-from-a-checkpoint', 'verify', '§3: merged_from names a record of any kind (an earlier checkpoint of another node)', LF, (d) => {
   rec(d, 3).node_id = 'worker';
