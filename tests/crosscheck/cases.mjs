@@ -5,19 +5,21 @@
 //
 //   node tests/crosscheck/cases.mjs OUTDIR
 //
-// OUTDIR gets one .json per case and manifest.json: [{file, spec, why, trusted_key,
-// js: {ok, failed_check, reason, heads}}]. Cases where the spec leaves the verdict
-// open have spec "open".
+// OUTDIR gets one .json per case and manifest.json: [{file, spec, why, trusted_key, now,
+// local_chain, js: {ok, failed_check, reason, heads}}]. `local_chain` names the local chain
+// file (§6.1) a case gives the verifier for §8's optional check (`--local-chain`), or null. Cases where the spec leaves the verdict
+// open have spec "open". `now` is the verifier's clock (§8) for the cases that need one
+// (a verifier is given it, `--now`), else null (its own clock will do).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Num } from './lib/json.mjs';
 import { decide, combine } from './lib/gate.mjs';
 import { keyFromSeed } from './lib/ed25519.mjs';
-import { N, clone, headHashes, load, oddSignature, resign, serialize, toPartial, tree } from './lib/forge.mjs';
+import { N, clone, headHashes, load, localChainFile, oddSignature, resign, serialize, toPartial, tree } from './lib/forge.mjs';
 import { proofSigningInput, signingInput, verifyProof } from './lib/verifier.mjs';
 import { jcs, jcsBytes } from './lib/jcs.mjs';
-import { sha256 } from './lib/merkle.mjs';
+import { mth, sha256 } from './lib/merkle.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const assets = path.join(here, '..', 'assets');
@@ -35,15 +37,24 @@ const base = (name) => load(fs.readFileSync(path.join(assets, 'proofs', 'v1', `$
 const BF = base('basic-full');
 const LF = base('lineage-full');
 
+// The clock of the cases that need one: the corpus proofs were made around it.
+const NOW = '2026-11-22T12:00:00.000000Z';
 const manifest = [];
 let n = 0;
-function emit(name, spec, why, doc, { text = null, trustedKey = PK } = {}) {
+function emit(name, spec, why, doc, { text = null, bytes = null, trustedKey = PK, now = null, chain = null } = {}) {
   n++;
   const file = `${String(n).padStart(3, '0')}-${name}.json`;
-  const body = text !== null ? text : serialize(doc);
+  const body = bytes !== null ? bytes : Buffer.from(text !== null ? text : serialize(doc));
   fs.writeFileSync(path.join(out, file), body);
-  const js = verifyProof(Buffer.from(body), { trustedKey });
-  manifest.push({ file, name, spec, why, trusted_key: trustedKey, js });
+  let localChain = null;
+  let chainFile = null;
+  if (chain !== null) {
+    localChain = Buffer.isBuffer(chain) ? chain : Buffer.from(chain);
+    chainFile = `${String(n).padStart(3, '0')}-${name}.localchain.jsonl`;
+    fs.writeFileSync(path.join(out, chainFile), localChain);
+  }
+  const js = verifyProof(body, { trustedKey, now, localChain });
+  manifest.push({ file, name, spec, why, trusted_key: trustedKey, now, local_chain: chainFile, js });
 }
 // case(name, spec, why, baseDoc, edit(doc), hooks)
 function kase(name, spec, why, b, edit = () => {}, hooks = {}, opts = {}) {
@@ -101,7 +112,7 @@ kase('resign-lineage', 'verify', 're-signing lineage-full unchanged', LF);
   const full = clone(LF);
   resign(full, SEED);
   emit('partial-of-lineage', 'verify', 'a partial proof of lineage-full disclosing a checkpoint and the promotion', toPartial(full, [2, 8], SEED));
-  emit('partial-no-records', 'open', '§7 "some records": may a partial proof disclose none?', toPartial(full, [], SEED));
+  emit('partial-no-records', 'verify', '§7: a partial proof discloses zero or more records', toPartial(full, [], SEED));
   const p = toPartial(full, [3], SEED);
   delete p.records[0].inclusion;
   emit('partial-record-without-inclusion', 'fail', '§7: a record carries inclusion exactly when the proof is partial', p);
@@ -140,7 +151,7 @@ kase('integer-max-safe', 'verify', '§1: integers within ±(2^53−1)', BF, (d) 
 kase('integer-above-max-safe', 'fail', '§1: integers within ±(2^53−1)', BF, (d) => {
   rec(d, 0).rank = new Num('9007199254740992', 9007199254740992);
 });
-kase('free-form-big-integer', 'verify', '§1: a free-form number need only be a finite double; JCS binds its double value', LF, (d) => {
+kase('free-form-big-integer', 'fail', '§1: a number written as an integer is within ±(2^53−1) wherever it appears', LF, (d) => {
   rec(d, 0).data.config.big = new Num('12345678901234567890', 12345678901234567890);
   rehash(d);
 });
@@ -165,7 +176,7 @@ kase('free-form-zero-exponent', 'verify', '§1: 0e5 is zero', LF, (d) => {
   emit('free-form-integer-400-digits', 'fail', '§1: an integer of 400 digits overflows a double', null, {
     text: serialize(doc).replace('"lr": 0.01', `"lr": 1${'0'.repeat(400)}`),
   });
-  emit('utf8-bom', 'open', '§1 says UTF-8 per RFC 8259, which lets a parser ignore a BOM; not said', null, { text: '\ufeff' + serialize(doc) });
+  emit('utf8-bom', 'fail', '§1: UTF-8 without a byte order mark', null, { text: '\ufeff' + serialize(doc) });
   emit('escaped-key-duplicate', 'fail', '§1: duplicate keys, one spelled with an escape', null, {
     text: serialize(doc).replace('"disclosure": "full",', '"disclosure": "full", "disclosur\\u0065": "full",'),
   });
@@ -183,7 +194,7 @@ kase('free-form-depth-65', 'fail', '§1: more than 64 levels', BF, (d) => {
   const doc = clone(BF);
   rec(doc, 3).validation_result.note = 'aXb';
   resign(doc, SEED);
-  emit('free-form-lone-surrogate-value', 'fail', '§1 refuses surrogates in names and text; free-form strings are not said, but RFC 8785 cannot encode them (id left as for "aXb")', null, {
+  emit('free-form-lone-surrogate-value', 'fail', '§1: a document holding a lone surrogate in any string is refused (id left as for "aXb")', null, {
     text: serialize(doc).replace('"aXb"', '"a\\ud800b"'),
   });
 }
@@ -264,10 +275,10 @@ kase('optional-null', 'fail', '§3: optional fields must not appear as null', BF
 kase('node-id-without-lamport', 'fail', '§3: node_id and lamport come together', BF, (d) => {
   rec(d, 0).node_id = 'n';
 });
-kase('checkpoint-file-name-alone', 'open', '§3: file_name and file_sha256 are each optional; not said whether they come together', BF, (d) => {
+kase('checkpoint-file-name-alone', 'fail', '§3: file_name is present exactly when file_sha256 is', BF, (d) => {
   rec(d, 0).file_name = 'w.safetensors';
 });
-kase('checkpoint-file-sha-alone', 'open', '§3: file_sha256 without file_name', BF, (d) => {
+kase('checkpoint-file-sha-alone', 'fail', '§3: file_sha256 without file_name', BF, (d) => {
   rec(d, 0).file_sha256 = 'ab'.repeat(32);
 });
 kase('checkpoint-file-name-slash', 'fail', '§3: file_name has no /', BF, (d) => {
@@ -459,10 +470,10 @@ kase('two-receipts-one-backend', 'fail', '§8.9: no head has two receipts from o
 kase('entries-share-index', 'fail', '§8.9: no two entries share an index with different content', BF, (d) => {
   d.anchors[1].details.entry.index = N(0);
 });
-kase('entry-index-0-with-prev', 'open', '§6.1: prev_entry "64 hex or null for index 0": must index 0 have null, and only index 0?', BF, (d) => {
+kase('entry-index-0-with-prev', 'fail', '§6.1: an entry has a prev_entry exactly when its index is not 0', BF, (d) => {
   d.anchors[0].details.entry.prev_entry = 'ab'.repeat(32);
 });
-kase('entry-index-1-null-prev', 'open', '§6.1: prev_entry null with index > 0', BF, (d) => {
+kase('entry-index-1-null-prev', 'fail', '§6.1: prev_entry null with index > 0', BF, (d) => {
   d.anchors[1].details.entry.prev_entry = null;
 });
 kase('anchor-receipts-zero-count', 'fail', '§7: a backend with no receipt is absent', BF, () => {}, {
@@ -471,15 +482,15 @@ kase('anchor-receipts-zero-count', 'fail', '§7: a backend with no receipt is ab
   },
 });
 kase('proof-timestamp-two-days-ahead', 'fail', '§8.7: proof_timestamp at most one day after now', BF, (d) => {
-  d.proof_timestamp = isoPlusDays(2);
-});
+  d.proof_timestamp = '2026-11-24T12:00:00.000000Z';
+}, {}, { now: NOW });
 kase('proof-timestamp-twelve-hours-ahead', 'verify', '§8.7: proof_timestamp at most one day after now', BF, (d) => {
-  d.proof_timestamp = isoPlusDays(0.5);
-});
+  d.proof_timestamp = '2026-11-23T00:00:00.000000Z';
+}, {}, { now: NOW });
 kase('no-receipts', 'verify', '§7: a head may have none', BF, (d) => {
   d.anchors = [];
 });
-kase('only-latest-head-anchored-locally', 'verify', '§10: strengths of heads before a locally anchored head (report compared separately)', BF, (d) => {
+kase('only-latest-head-anchored-locally', 'verify', '§8/§10: heads before a locally anchored head are covered by it: local (report compared separately)', BF, (d) => {
   d.anchors = [d.anchors[2]];
 });
 kase('ethereum-on-first-head-only', 'verify', '§10: a later head not covered by a chain receipt', LF, (d) => {
@@ -543,7 +554,7 @@ kase('record-after-head-time', 'fail', '§8.7: a record\'s timestamp ≤ its hea
 });
 
 // ---------------------------------------------------------------- trusted key (§2, §8.2)
-kase('trusted-key-upper-case', 'open', '§1 says hex is lower case; does that bind a trusted key given out of band?', BF, () => {}, {}, {
+kase('trusted-key-upper-case', 'verify', '§8: a trusted key given out of band may be written in either case, compared as 32 bytes', BF, () => {}, {}, {
   trustedKey: PK.toUpperCase(),
 });
 {
@@ -563,7 +574,7 @@ kase('trusted-key-upper-case', 'open', '§1 says hex is lower case; does that bi
   p.data.inputs.push(second);
   fixPromotion(doc);
   resign(doc, SEED);
-  emit('partial-inputs-same-validation-different-metrics', 'open', '§3 "a non-empty array of distinct {...}": distinct objects, or distinct validation_id?', toPartial(doc, [8], SEED));
+  emit('partial-inputs-same-validation-different-metrics', 'fail', '§3: no two inputs name the same validation_id', toPartial(doc, [8], SEED));
 }
 for (const kind of ['zero-nonce', 'S+L']) {
   const doc = clone(BF);
@@ -672,13 +683,13 @@ kase2('promotion-inputs-empty-metrics', 'verify', '§3/§9: a validation without
 });
 
 // ---------------------------------------------------------------- probes of what §8 leaves unchecked
-kase('receipts-out-of-order', 'open', '§7: receipts "in the order they were obtained"; §8 lists no check of that order', BF, (d) => {
+kase('receipts-out-of-order', 'verify', '§7: a verifier does not check the order of receipts', BF, (d) => {
   d.anchors.reverse();
 });
-kase('entry-timestamp-before-head', 'open', '§6.1: nothing relates a local chain entry\'s timestamp to its head or receipt', BF, (d) => {
+kase('entry-timestamp-before-head', 'verify', '§6.1: entry timestamps are the signer\'s clock and are not compared with anything', BF, (d) => {
   d.anchors[0].details.entry.timestamp = '2001-01-01T00:00:00.000000Z';
 });
-kase('same-tx-hash-two-heads', 'open', '§6.2: nothing says two receipts may not name one transaction', LF, (d) => {
+kase('same-tx-hash-two-heads', 'verify', '§7: offline nothing relates one receipt to another but the local chain index rule', LF, (d) => {
   const e = clone(d.anchors[2]);
   e.head_hash = d.anchors[0].head_hash;
   e.timestamp = '2026-11-22T12:05:42.000000Z';
@@ -910,10 +921,10 @@ kase('ethereum-on-both-heads', 'verify', '§8.9: chain receipts on two heads; th
 // ECMAScript (so JCS) writes every double from 2^53 up to 1e21 as digits without an
 // exponent: 1e20 is "100000000000000000000". Such a number in a field that is not an
 // integer field is a double like any other (§1).
-kase('metric-double-in-integer-spelling', 'verify', '§1: a metric 3.776160457637161e20 written as JCS writes it (377616045763716100000)', BF, (d) => {
+kase('metric-double-in-integer-spelling', 'fail', '§1: a metric 3.776160457637161e20 written as JCS writes it (377616045763716100000): an integer spelling beyond 2^53−1', BF, (d) => {
   rec(d, 0).metrics.loss = new Num('377616045763716100000', 377616045763716100000);
 });
-kase('free-form-1e20-in-integer-spelling', 'verify', '§1: 1e20 written as JCS writes it (100000000000000000000) in validation_result', BF, (d) => {
+kase('free-form-1e20-in-integer-spelling', 'fail', '§1: 1e20 is written 1e+20, not 100000000000000000000 (validation_result)', BF, (d) => {
   rec(d, 3).validation_result.big = new Num('100000000000000000000', 1e20);
 });
 {
@@ -924,7 +935,7 @@ kase('free-form-1e20-in-integer-spelling', 'verify', '§1: 1e20 written as JCS w
   rec(big, 3).validation_result.big = new Num('1e+20', 1e20);
   resign(big, SEED);
   emit('proof-with-1e20-as-written', 'verify', '§1: validation_result 1e20 written 1e+20', big);
-  emit('proof-with-1e20-written-as-jcs', 'verify', '§1: the same proof written as JCS: only number spellings and whitespace change', null, { text: jcs(big) });
+  emit('proof-with-1e20-written-as-jcs', 'fail', '§1: the same proof written as JCS spells 1e20 as an integer beyond 2^53−1', null, { text: jcs(big) });
 }
 
 // ---------------------------------------------------------------- signer keys that are not valid (§2)
@@ -942,7 +953,7 @@ for (const [name, pk] of [
 }
 
 // ---------------------------------------------------------------- last probes
-kase('merged-from-own-node', 'open', '§3 says merged_from is "the stamp of another node\'s event"; §8.8 checks only order', LF, (d) => {
+kase('merged-from-own-node', 'verify', '§3: merged_from is the stamp of a record "of any kind, usually another node\'s"', LF, (d) => {
   rec(d, 5).data.merged_from = tree({ node_id: 'main', lamport: 3 });
 });
 {
@@ -952,6 +963,501 @@ kase('merged-from-own-node', 'open', '§3 says merged_from is "the stamp of anot
   emit('surrogate-pair-escaped', 'verify', 'RFC 8259: a code point above U+FFFF written as an escaped surrogate pair', null, {
     text: serialize(doc).replace('"m\u{1F600}"', '"m\\ud83d\\ude00"'),
   });
+}
+
+// ================================================================ rules the revised spec adds
+// ---------------------------------------------------------------- integer spellings (§1)
+// "A number written as an integer ... MUST be within ±(2^53−1), wherever it appears."
+for (const [name, spec, text, value] of [
+  ['max-safe', 'verify', '9007199254740991', 9007199254740991],
+  ['min-safe', 'verify', '-9007199254740991', -9007199254740991],
+  ['above-max-safe', 'fail', '9007199254740992', 9007199254740992],
+  ['below-min-safe', 'fail', '-9007199254740992', -9007199254740992],
+  ['2p53-with-fraction', 'verify', '9007199254740992.0', 9007199254740992],
+  ['2p53-with-exponent', 'verify', '9.007199254740992e15', 9007199254740992],
+  ['1e20-with-exponent', 'verify', '1e+20', 1e20],
+  ['1e20-upper-E', 'verify', '1E20', 1e20],
+  ['minus-zero', 'verify', '-0', 0],
+]) {
+  kase(`free-form-integer-${name}`, spec, `§1: a number written as an integer is within ±(2^53−1) wherever it appears (${text} in a RunStarted config)`, LF, (d) => {
+    rec(d, 0).data.config.n = new Num(text, value);
+    rehash(d);
+  });
+}
+kase('free-form-big-integer-nested', 'fail', '§1: wherever it appears: deep in validation_result', BF, (d) => {
+  rec(d, 3).validation_result.deep = [[tree({ x: [N(1), new Num('9007199254740993', 9007199254740992)] })]];
+});
+kase('free-form-integer-max-safe-nested', 'verify', '§1: 2^53−1 deep in validation_result', BF, (d) => {
+  rec(d, 3).validation_result.deep = [[tree({ x: [N(1), new Num('-9007199254740991', -9007199254740991)] })]];
+});
+kase('metric-integer-above-max-safe', 'fail', '§1: a checkpoint metric spelled 9007199254740992', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('9007199254740992', 9007199254740992);
+});
+kase('metric-integer-max-safe', 'verify', '§1: a checkpoint metric spelled 9007199254740991', BF, (d) => {
+  rec(d, 0).metrics.loss = new Num('9007199254740991', 9007199254740991);
+});
+kase('steps-metric-integer-above-max-safe', 'fail', '§1: a steps metric entry spelled 18014398509481984', LF, (d) => {
+  rec(d, 1).metrics.loss[0] = new Num('18014398509481984', 18014398509481984);
+});
+kase('steps-metric-2p54-with-exponent', 'verify', '§1: the same value written 1.8014398509481984e16', LF, (d) => {
+  rec(d, 1).metrics.loss[0] = new Num('1.8014398509481984e16', 18014398509481984);
+});
+kase('confidence-integer-spelled', 'verify', '§3: confidence_score is a number: 1 and 0 may be written as integers', BF, (d) => {
+  rec(d, 3).confidence_score = N(1);
+});
+for (const [name, spec, text] of [['1e16-as-integer', 'fail', '10000000000000000'], ['1e16-with-exponent', 'verify', '1e16']]) {
+  kase2(`gate-threshold-${name}`, spec, `§1: a gate threshold ${text} (the decision records it as 1e+16)`, LF, () => {}, (d) => {
+    const p = byEvent(d, 'ModelPromoted');
+    p.data.gate.thresholds.a['<='] = new Num(text, 1e16);
+    p.data.decision.gate = sha256(jcsBytes(p.data.gate)).toString('hex');
+    for (const c of p.data.decision.checks) if (c.op === '<=') c.threshold = N(1e16);
+  });
+}
+kase('integer-field-2p53-with-exponent', 'fail', '§1: an integer field is written as an integer even where the value is exact (rank 9.007199254740991e15)', BF, (d) => {
+  rec(d, 0).rank = new Num('9.007199254740991e15', 9007199254740991);
+});
+
+// ---------------------------------------------------------------- byte order mark, surrogates (§1)
+{
+  const doc = clone(BF);
+  rec(doc, 3).validation_result.note = 'aXb';
+  rec(doc, 3).validation_result.kX = 'v';
+  resign(doc, SEED);
+  const text = serialize(doc);
+  const sub = (a, b) => {
+    if (!text.includes(a)) throw new Error(`no ${a}`);
+    return text.replace(a, b);
+  };
+  emit('bom-after-whitespace', 'fail', '§1/RFC 8259: a U+FEFF after whitespace is neither a BOM nor whitespace', null, { text: ` \ufeff${text}` });
+  emit('bom-twice', 'fail', '§1: without a byte order mark', null, { text: `\ufeff\ufeff${text}` });
+  emit('utf16le-with-bom', 'fail', '§1: UTF-8 only', null, { bytes: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]) });
+  emit('lone-low-surrogate', 'fail', '§1: a string holding a lone surrogate (\\udc00)', null, { text: sub('"aXb"', '"a\\udc00b"') });
+  emit('lone-high-surrogate-at-end', 'fail', '§1: a string ending in a lone high surrogate', null, { text: sub('"aXb"', '"ab\\ud83d"') });
+  emit('surrogates-reversed', 'fail', '§1: a low then a high surrogate is two lone surrogates', null, { text: sub('"aXb"', '"a\\ude00\\ud83db"') });
+  emit('high-surrogate-then-escaped-letter', 'fail', '§1: \\ud83d followed by \\u0041', null, { text: sub('"aXb"', '"a\\ud83d\\u0041b"') });
+  emit('lone-surrogate-in-free-form-key', 'fail', '§1: a lone surrogate in an object key (free-form keys are not names, but any string counts)', null, { text: sub('"kX"', '"k\\ud800"') });
+  emit('surrogate-bytes-in-utf8', 'fail', '§1: a surrogate encoded in the raw bytes (ED A0 80) is not UTF-8', null, {
+    bytes: Buffer.concat([Buffer.from(text.slice(0, text.indexOf('"aXb"') + 2)), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(text.slice(text.indexOf('"aXb"') + 3))]),
+  });
+}
+{
+  const doc = clone(BF);
+  rec(doc, 0).model_hash = 'm\u{1F600}';
+  resign(doc, SEED);
+  emit('surrogate-pair-escaped-upper-hex', 'verify', 'RFC 8259: an escaped surrogate pair in upper-case hex is one code point', null, {
+    text: serialize(doc).replace('"m\u{1F600}"', '"m\\uD83D\\uDE00"'),
+  });
+}
+kase('bom-inside-free-form-string', 'verify', '§1: a U+FEFF inside a free-form string is a character, not a byte order mark', BF, (d) => {
+  rec(d, 3).validation_result.note = '\ufeffx';
+});
+kase('name-U+FEFF', 'fail', '§1 names: U+FEFF is refused', BF, (d) => {
+  rec(d, 0).model_hash = 'a\ufeffb';
+});
+
+// ---------------------------------------------------------------- promotion inputs (§3)
+kase2('inputs-two-validations', 'verify', '§3: two inputs naming two validations (the later one wins for a shared name)', LF, (d) => {
+  const v2 = clone(validation(d));
+  v2.validation_result = tree({ a: 0.5, n: 7 });
+  v2.seq = N(5);
+  d.records.splice(5, 0, v2);
+  d.records.forEach((x, i) => {
+    x.seq = N(i);
+    x.lamport = N(i + 1);
+  });
+  d.tree_heads[1].head.tree_size = N(11);
+}, (d) => {
+  const p = byEvent(d, 'ModelPromoted') || byEvent(d, 'PromotionRefused');
+  const v2 = d.records[5];
+  p.data.inputs.push(Object.assign(Object.create(null), { validation_id: v2.id, metrics: tree({ a: 0.5, n: 7 }) }));
+  fixPromotion(d);
+  // The rollback needs the staging promotion: keep it only when the gate still passes.
+  if (p.event !== 'ModelPromoted') throw new Error('inputs-two-validations: the gate should pass');
+});
+{
+  const full = clone(LF);
+  resign(full, SEED);
+  // A partial proof disclosing a promotion and a checkpoint its input names.
+  const doc = clone(full);
+  const p = rec(doc, 8);
+  p.data.inputs[0].validation_id = rec(doc, 3).id;
+  resign(doc, SEED);
+  emit('partial-input-names-a-checkpoint', 'open', '§3: "a validation_id is the id of a validation record of the same log"; §8 checks inputs against records in full proofs only. This verifier refuses a disclosed record of another type', toPartial(doc, [3, 8], SEED));
+  emit('partial-input-names-undisclosed-record', 'verify', '§3/§8: the named record is not disclosed, so a partial proof cannot show what it is', toPartial(doc, [8], SEED));
+  const doc2 = clone(full);
+  rec(doc2, 8).data.inputs[0].validation_id = 'ab'.repeat(32);
+  resign(doc2, SEED);
+  emit('partial-input-names-unknown-id', 'verify', '§8: inputs are checked against the log in full proofs only', toPartial(doc2, [8], SEED));
+}
+kase('input-names-a-checkpoint', 'fail', '§3/§8.8: in a full proof each input names an earlier validation record', LF, () => {}, {
+  records: (d) => {
+    rec(d, 8).data.inputs[0].validation_id = rec(d, 3).id;
+  },
+});
+
+// ---------------------------------------------------------------- checkpoint file (§3)
+kase('checkpoint-file-name-and-sha', 'verify', '§3: file_name with file_sha256', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+  rec(d, 0).file_name = 'w.safetensors';
+});
+kase('checkpoint-file-name-null', 'fail', '§3: optional fields are absent, never null (file_sha256 present)', BF, (d) => {
+  rec(d, 0).file_sha256 = 'ab'.repeat(32);
+  rec(d, 0).file_name = null;
+});
+
+// ---------------------------------------------------------------- local chain entries (§6.1)
+kase('entry-index-0-null-prev', 'verify', '§6.1: index 0 with prev_entry null', BF, (d) => {
+  d.anchors = [d.anchors[0]];
+});
+kase('entry-index-7-with-prev', 'verify', '§6.1: an entry of index 7 with a prev_entry; entries in a proof need not be consecutive', BF, (d) => {
+  d.anchors[2].details.entry.index = N(7);
+});
+kase('entry-index-1-prev-upper-case', 'fail', '§1/§6.1: prev_entry is 64 lower-case hex', BF, (d) => {
+  d.anchors[1].details.entry.prev_entry = d.anchors[1].details.entry.prev_entry.toUpperCase();
+});
+kase('entry-tree-size-0', 'fail', '§6.1: an entry\'s tree_size is at least 1', BF, () => {}, {
+  entry: (e, r) => {
+    if (e.index.value === 0) e.tree_size = N(0);
+    void r;
+  },
+});
+kase('entry-timestamp-far-future', 'verify', '§6.1: entry timestamps are not compared with anything (not with now either: §8.7 and §8.9 bound proof_timestamp and claimed times only)', BF, (d) => {
+  d.anchors[0].details.entry.timestamp = '2030-01-01T00:00:00.000000Z';
+}, {}, { now: NOW });
+
+// ---------------------------------------------------------------- coverage by local receipts (§8, §10)
+kase('middle-head-anchored-locally', 'verify', '§8/§10: heads 1-2 local (covered by head 2\'s receipt), head 3 none', BF, (d) => {
+  d.anchors = [d.anchors[1]];
+});
+kase('first-head-anchored-locally', 'verify', '§8/§10: head 1 local, later heads none', BF, (d) => {
+  d.anchors = [d.anchors[0]];
+});
+kase('chain-on-first-local-on-last', 'verify', '§10: head 1 chain-unchecked (its own chain receipt), head 2 local', LF, (d) => {
+  const e = d.anchors[2];
+  e.head_hash = d.anchors[0].head_hash;
+  e.timestamp = '2026-11-22T12:05:42.000000Z';
+  e.details.block_time = N(1795349140);
+  d.anchors = [e, d.anchors[1]];
+});
+
+// ---------------------------------------------------------------- trusted key (§8)
+kase('trusted-key-mixed-case', 'verify', '§8: "may be written in either case", compared as bytes (read as: each digit in either case)', BF, () => {}, {}, {
+  trustedKey: PK.slice(0, 32).toUpperCase() + PK.slice(32),
+});
+{
+  const other = keyFromSeed('11'.repeat(32)).publicKey.toUpperCase();
+  kase('trusted-key-other-upper-case', 'fail', '§8.2: another key, in upper case', BF, () => {}, {}, { trustedKey: other });
+}
+
+// ---------------------------------------------------------------- the verifier's clock (§8.7, §8.9)
+kase('proof-timestamp-at-one-day', 'verify', '§8.7: proof_timestamp exactly one day after now', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000000Z';
+}, {}, { now: NOW });
+kase('proof-timestamp-past-one-day', 'fail', '§8.7: proof_timestamp one microsecond more than a day after now', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000001Z';
+}, {}, { now: NOW });
+kase('proof-timestamp-at-one-day-fractional-now', 'verify', '§8.7: one day after a now with a fraction', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.500000Z';
+}, {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('proof-timestamp-past-one-day-fractional-now', 'fail', '§8.7: one microsecond past a day after a now with a fraction', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.500001Z';
+}, {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('proof-timestamp-before-now', 'verify', '§8.7: a proof made long before now', BF, () => {}, {}, { now: '2040-01-01T00:00:00.000000Z' });
+kase('proof-before-the-corpus-clock', 'fail', '§8.7: basic-full as of two days before it was made', BF, () => {}, {}, { now: '2026-11-20T12:00:00.000000Z' });
+// Claimed times: LF's ethereum receipt (head 2). The proof and receipt are moved to one day
+// after now so that only the claimed time can exceed it (block_time ≤ receipt time + 15).
+const futureClaim = (bt) => (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000000Z';
+  d.anchors[2].timestamp = '2026-11-23T12:00:00.000000Z';
+  d.anchors[2].details.block_time = N(bt);
+};
+const T = Date.UTC(2026, 10, 22, 12, 0, 0) / 1000;
+kase('claimed-time-at-one-day', 'verify', '§8.9: a claimed time exactly one day after now', LF, futureClaim(T + 86400), {}, { now: NOW });
+kase('claimed-time-past-one-day', 'fail', '§8.9: a claimed time one second more than a day after now (within the receipt\'s +15 s)', LF, futureClaim(T + 86401), {}, { now: NOW });
+kase('claimed-time-at-one-day-fractional-now', 'verify', '§8.9: block_time T+86400 against now T+0.5 s: not more than a day after', LF, futureClaim(T + 86400), {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('claimed-time-past-one-day-fractional-now', 'fail', '§8.9: block_time T+86401 against now T+0.999999 s', LF, futureClaim(T + 86401), {}, { now: '2026-11-22T12:00:00.999999Z' });
+kase('claimed-time-one-day-no-fraction-drop', 'fail', '§8.9: block_time T+86401 against now T+0.5 s is 0.5 s more than a day after (the fraction of now is not dropped)', LF, futureClaim(T + 86401), {}, { now: '2026-11-22T12:00:00.500000Z' });
+
+// ---------------------------------------------------------------- the clock at the end of the timestamp range
+// §1 timestamps run to 9999-12-31T23:59:59.999999Z; §8's "one day after now" may pass it.
+kase('now-on-the-last-day-of-9999', 'verify', '§8.7/§8.9: a 2026 proof verified as of 9999-12-31 (now + one day is past the last timestamp a document can spell)', BF, () => {}, {}, {
+  now: '9999-12-31T00:00:00.000000Z',
+});
+kase('now-the-day-before-the-last-of-9999', 'verify', '§8.7: a 2026 proof verified as of 9999-12-30T23:59:59.999999Z', BF, () => {}, {}, {
+  now: '9999-12-30T23:59:59.999999Z',
+});
+{
+  const to9999 = (d) => {
+    const shift = (s) => s.replace('2026-11-22T', '9999-12-31T');
+    for (const r of d.records) r.timestamp = shift(r.timestamp);
+    for (const th of d.tree_heads) th.head.timestamp = shift(th.head.timestamp);
+    for (const a of d.anchors) {
+      a.timestamp = shift(a.timestamp);
+      if (a.backend === 'localchain') a.details.entry.timestamp = shift(a.details.entry.timestamp);
+    }
+    d.proof_timestamp = shift(d.proof_timestamp);
+  };
+  kase('proof-made-in-9999', 'verify', '§1: every timestamp on 9999-12-31, verified as of its end', BF, to9999, {}, { now: '9999-12-31T23:59:59.999999Z' });
+}
+
+// ---------------------------------------------------------------- merged_from (§3)
+kase('merged-from-a-checkpoint', 'verify', '§3: merged_from names a record of any kind (an earlier checkpoint of another node)', LF, (d) => {
+  rec(d, 3).node_id = 'worker';
+  rec(d, 3).lamport = N(1);
+  rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+});
+kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps record of another node', LF, (d) => {
+  rec(d, 1).node_id = 'worker';
+  rec(d, 1).lamport = N(1);
+  rec(d, 5).data.merged_from = tree({ node_id: 'worker', lamport: 1 });
+});
+
+// ---------------------------------------------------------------- the local chain file (§6.1, §8 further checks)
+// basic-full's three localchain receipts on lines 1, 3 and 4 of a store's file that also
+// anchors another model (lines 0 and 2) and a later head of this log (line 5, tree_size 8).
+{
+  const MID = BF.model_id;
+  const other = (tree_size, extra = {}) => ({ model_id: 'other-model', tree_size, ...extra });
+  const STD = [other(1), { receipt: 0 }, other(2), { receipt: 1 }, { receipt: 2 }, { model_id: MID, tree_size: 8 }];
+  // lc(name, spec, why, {base, layout, hooks, edit(lines) -> text, partial: positions, proofEdit})
+  const lc = (name, spec, why, { base = BF, layout = STD, hooks = {}, edit = null, partial = null, proofEdit = null, trustedKey = PK } = {}) => {
+    const doc = clone(base);
+    const old = headHashes(doc);
+    proofEdit?.(doc);
+    resign(doc, SEED, {}, old);
+    const built = localChainFile(doc, SEED, layout, hooks);
+    const text = edit ? edit(built.lines, built.text) : built.text;
+    const proof = partial ? toPartial(built.doc, partial, SEED) : built.doc;
+    emit(name, spec, why, proof, { chain: text, trustedKey });
+  };
+  const leavesOf = (d) => d.records.map((r) => Buffer.from(r.id, 'hex'));
+  lc('lc-basic', 'verify', '§8: a file holding every receipt\'s entry at its index, linked and signed, one head per model and size');
+  lc('lc-lineage', 'verify', '§8: lineage-full\'s two localchain receipts (its ethereum receipt is not in the file)', {
+    base: LF, layout: [other(1), { receipt: 0 }, { receipt: 1 }],
+  });
+  lc('lc-partial', 'verify', '§8: the file with a partial proof of the same log', { partial: [1, 3] });
+  lc('lc-no-receipts-empty-file', 'verify', '§6.1/§8: an empty file holds no entries; a proof without local receipts needs none', {
+    proofEdit: (d) => { d.anchors = []; }, layout: [],
+  });
+  lc('lc-empty-file', 'fail', '§8: the file holds each localchain receipt\'s entry', { edit: () => '' });
+  lc('lc-receipt-entry-missing', 'fail', '§8: the file holds each receipt\'s entry (the file stops before line 4)', {
+    edit: (lines) => lines.slice(0, 4).map((l) => `${l}\n`).join(''),
+  });
+  lc('lc-line-dropped', 'fail', '§8: every line\'s index is its position (line 2 removed)', {
+    edit: (lines) => lines.filter((_, i) => i !== 2).map((l) => `${l}\n`).join(''),
+  });
+  lc('lc-prev-entry-wrong', 'fail', '§8: prev_entry is the hash of the entry before (line 2, re-signed)', {
+    hooks: { entry: (e, pos) => { if (pos === 2) e.prev_entry = 'ab'.repeat(32); } },
+  });
+  lc('lc-first-prev-not-null', 'fail', '§6.1: prev_entry is null at index 0 (line 0, re-signed)', {
+    hooks: { entry: (e, pos) => { if (pos === 0) e.prev_entry = 'ab'.repeat(32); } },
+  });
+  lc('lc-signature-other-key', 'fail', '§8: every line\'s signature verifies by the signer (line 2 signed by another key)', {
+    hooks: { signed: (line, pos) => { if (pos === 2) line.signature = keyFromSeed('11'.repeat(32)).sign(signingInput('pot.v1.local-chain-entry', line.entry)); } },
+  });
+  lc('lc-equivocation-other-model', 'fail', '§6.1: two entries name different heads for one (model_id, tree_size), here another model\'s: a verifier given the file MUST fail', {
+    layout: [other(1), { receipt: 0 }, other(1), { receipt: 1 }, { receipt: 2 }],
+  });
+  lc('lc-same-head-twice', 'verify', '§6.1: only different heads for one (model_id, tree_size) equivocate; "the same head twice says nothing new"', {
+    layout: [other(1, { head_hash: 'cd'.repeat(32), root_hash: 'ef'.repeat(32) }), { receipt: 0 }, other(1, { head_hash: 'cd'.repeat(32), root_hash: 'ef'.repeat(32) }), { receipt: 1 }, { receipt: 2 }],
+  });
+  lc('lc-second-entry-for-a-receipt-size', 'fail', '§6.1: a second entry of this model for tree_size 4 (the receipt\'s) naming another head: equivocation', {
+    layout: [...STD, { model_id: MID, tree_size: 4 }],
+  });
+  // Head 2 (tree_size 4) without a receipt: the file's entry for size 4 names another head.
+  const noHead2Receipt = (d) => { d.anchors.splice(1, 1); };
+  lc('lc-other-head-for-a-proof-size', 'fail', '§8: no entry of the proof\'s model names, for the tree_size of one of its heads, another head (head 2 has no receipt)', {
+    proofEdit: noHead2Receipt, layout: [other(1), { receipt: 0 }, { model_id: MID, tree_size: 4 }, { receipt: 1 }],
+  });
+  lc('lc-other-head-for-a-proof-size-partial', 'fail', '§8: the same in a partial proof (the head rule is not for full proofs only)', {
+    proofEdit: noHead2Receipt, layout: [other(1), { receipt: 0 }, { model_id: MID, tree_size: 4 }, { receipt: 1 }], partial: [0],
+  });
+  lc('lc-entry-before-its-twin', 'fail', '§6.1/§8: equivocation found whichever entry comes first (another head for tree_size 2 before the receipt\'s)', {
+    layout: [{ model_id: MID, tree_size: 2 }, { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+  });
+  {
+    // A full proof: an entry of this model for size 3 (not a head size) must have MTH of the first 3 leaves.
+    const d0 = clone(BF);
+    resign(d0, SEED);
+    const root3 = mth(leavesOf(d0).slice(0, 3)).toString('hex');
+    lc('lc-unlisted-size-right-root', 'verify', '§8: an entry of this model for a size with no head in the proof, with the root of the first 3 records', {
+      layout: [...STD, { model_id: MID, tree_size: 3, root_hash: root3 }],
+    });
+    lc('lc-unlisted-size-wrong-root', 'fail', '§8: in a full proof every entry of the model with tree_size n within the log has MTH of the first n leaves', {
+      layout: [...STD, { model_id: MID, tree_size: 3 }],
+    });
+    lc('lc-unlisted-size-wrong-root-partial', 'verify', '§8: the root rule is for full proofs only', {
+      layout: [...STD, { model_id: MID, tree_size: 3 }], partial: [1],
+    });
+    lc('lc-size-beyond-log', 'verify', '§8: an entry of this model beyond the log (tree_size 8 > 6) is not compared', {
+      layout: [...STD, { model_id: MID, tree_size: 9 }],
+    });
+    // Head 3 (tree_size 6, the log's size) without a receipt.
+    const noHead3Receipt = (d) => { d.anchors.splice(2, 1); };
+    const heads3 = (() => {
+      const d = clone(BF);
+      resign(d, SEED);
+      return { head: headHashes(d)[2], root: d.tree_heads[2].head.root_hash };
+    })();
+    lc('lc-proof-head-wrong-root', 'fail', '§8: in a full proof, an entry naming the log\'s own head (size 6, "no larger than the log") with another root_hash', {
+      proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: heads3.head }],
+    });
+    lc('lc-proof-head-right-root', 'verify', '§8: an entry naming the log\'s own head with its root, no receipt in the proof', {
+      proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: heads3.head, root_hash: heads3.root }],
+    });
+  }
+  lc('lc-entry-key-id-other', 'open', '§8 lists no check of a file entry\'s key_id (another model\'s entry signed by the signer but naming another key id); this verifier does not compare it', {
+    hooks: { entry: (e, pos) => { if (pos === 0) e.key_id = 'ab'.repeat(32); } },
+  });
+  lc('lc-entry-timestamp-far-future', 'verify', '§6.1: entry timestamps are not compared with anything', {
+    layout: [other(1, { timestamp: '2099-01-01T00:00:00.000000Z' }), { receipt: 0 }, other(2), { receipt: 1 }, { receipt: 2 }],
+  });
+  lc('lc-entries-of-other-model-not-increasing', 'verify', '§8: nothing orders another model\'s sizes in the file (size 2 before size 1)', {
+    layout: [other(2), { receipt: 0 }, other(1), { receipt: 1 }, { receipt: 2 }],
+  });
+  // Line syntax.
+  const json = (l) => JSON.parse(l);
+  lc('lc-line-with-spaces', 'verify', '§6.1: a line is UTF-8 JSON; whitespace between tokens is JSON', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? `${JSON.stringify(json(l), null, 1).replace(/\n/g, ' ')}\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-crlf', 'open', '§6.1: lines end in a newline; is "\\r\\n" one (the \\r being JSON whitespace)? This verifier reads a line as a JSON text, so it accepts', {
+    edit: (lines) => lines.map((l) => `${l}\r\n`).join(''),
+  });
+  lc('lc-blank-line', 'fail', '§6.1: any other line that is not an entry makes the file damaged (an empty line after line 4)', {
+    edit: (lines) => lines.map((l, i) => (i === 4 ? `${l}\n\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-line-extra-key', 'fail', '§6.1: a line is exactly {"entry", "signature"}', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? `${l.slice(0, -1)},"note":1}\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-line-duplicate-key', 'fail', '§1: a duplicate key in a line', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? `${l.slice(0, -1)},"signature":${JSON.stringify(json(l).signature)}}\n` : `${l}\n`)).join(''),
+  });
+  lc('lc-bom', 'fail', '§1: JSON without a byte order mark (the file starts with one)', { edit: (_, t) => `\ufeff${t}` });
+  lc('lc-not-json-line', 'fail', '§6.1: a line that is not an entry (damaged)', {
+    edit: (lines) => lines.map((l, i) => (i === 2 ? 'garbage\n' : `${l}\n`)).join(''),
+  });
+  // The last line without a newline.
+  const NEXT = (t, lines, cut) => {
+    // A seventh entry for another model, linked to line 5, cut after `cut` characters.
+    const last = json(lines[lines.length - 1]).entry;
+    const e = tree({ index: lines.length, prev_entry: 'x', model_id: 'other-model', tree_size: 3, root_hash: 'ab'.repeat(32),
+      head_hash: 'cd'.repeat(32), timestamp: '2026-11-22T13:00:00.000000Z', key_id: last.key_id });
+    e.prev_entry = sha256(signingInput('pot.v1.local-chain-entry', tree(last))).toString('hex');
+    const line = serialize(tree({ entry: e, signature: keyFromSeed(SEED).sign(signingInput('pot.v1.local-chain-entry', e)) }), 0);
+    return t + (cut === null ? line : line.slice(0, cut));
+  };
+  lc('lc-partial-last-line', 'verify', '§6.1: a last line without a newline that is a prefix of an entry line is not part of the chain', {
+    edit: (lines, t) => NEXT(t, lines, 60),
+  });
+  lc('lc-partial-last-line-one-byte', 'verify', '§6.1: the shortest prefix, "{"', { edit: (lines, t) => NEXT(t, lines, 1) });
+  lc('lc-complete-last-line-without-newline', 'verify', '§6.1: a whole entry line without its newline is a prefix of such a line: not part of the chain', {
+    edit: (lines, t) => NEXT(t, lines, null),
+  });
+  lc('lc-receipt-on-unterminated-last-line', 'fail', '§6.1/§8: the receipt\'s entry on a last line without a newline is not part of the chain, so the file does not hold it', {
+    layout: STD.slice(0, 5),
+    edit: (lines) => lines.map((l) => `${l}\n`).join('').slice(0, -1),
+  });
+  lc('lc-garbage-last-line', 'fail', '§6.1: a last line without a newline that is no prefix of an entry line makes the file damaged', {
+    edit: (lines, t) => `${t}xyz`,
+  });
+  lc('lc-partial-last-line-wrong-key', 'fail', '§6.1: {"note": ... is no prefix of {"entry": ..., "signature": ...}', {
+    edit: (lines, t) => `${t}{"note": {"index": 6`,
+  });
+  {
+    const cutUtf8 = (lines, t) => {
+      // The next line's model_id is "é-model"; cut inside the two bytes of é.
+      const full = Buffer.from(NEXT(t, lines, null).replace('"other-model","tree_size":3', '"\u00e9-model","tree_size":3'));
+      const at = full.indexOf(Buffer.from('\u00e9')) + 1;
+      return full.subarray(0, at);
+    };
+    lc('lc-partial-last-line-cut-in-utf8', 'verify', '§6.1: a writer stopped mid-write can cut a UTF-8 sequence: the bytes are a prefix of such a line', { edit: cutUtf8 });
+  }
+}
+
+// ---------------------------------------------------------------- more probes of number and chain-file edges
+for (const [name, spec, text, why] of [
+  ['0e-400', 'verify', '0e-400', '§1: 0 with any exponent is zero, not an underflow'],
+  ['minus-0e400', 'verify', '-0e400', '§1: -0 with a large exponent is zero, not an overflow'],
+  ['smallest-subnormal-rounding-up', 'verify', '2.4703282292062328e-324', '§1: rounds to 5e-324, not to zero'],
+  ['below-half-smallest-subnormal', 'fail', '2.4703282292062327e-324', '§1: rounds to zero: an underflow'],
+  ['largest-double-rounding-down', 'verify', '1.7976931348623158e308', '§1: rounds to the largest double'],
+  ['above-largest-double', 'fail', '1.7976931348623159e308', '§1: rounds to infinity: an overflow'],
+]) {
+  if (spec === 'verify') {
+    kase(`free-form-${name}`, spec, `${why} (${text})`, LF, (d) => {
+      rec(d, 0).data.config.x = new Num(text, Number(text));
+      rehash(d);
+    });
+  } else {
+    // The value has no JCS (infinity) or the wrong one (zero): only the spelling is swapped in.
+    const doc = clone(LF);
+    rec(doc, 0).data.config.x = N(0.5);
+    rehash(doc);
+    resign(doc, SEED);
+    emit(`free-form-${name}`, spec, `${why} (${text})`, null, { text: serialize(doc).replace('"x": 0.5', `"x": ${text}`) });
+  }
+}
+{
+  const MID = BF.model_id;
+  const other = (tree_size, extra = {}) => ({ model_id: 'other-model', tree_size, ...extra });
+  const lc2 = (name, spec, why, { layout, proofEdit = null, edit = null, partial = null, hooks = {} }) => {
+    const doc = clone(BF);
+    const old = headHashes(doc);
+    proofEdit?.(doc);
+    resign(doc, SEED, {}, old);
+    const built = localChainFile(doc, SEED, layout, hooks);
+    const text = edit ? edit(built.lines, built.text) : built.text;
+    emit(name, spec, why, partial ? toPartial(built.doc, partial, SEED) : built.doc, { chain: text });
+  };
+  const noHead3Receipt = (d) => { d.anchors.splice(2, 1); };
+  const head3 = (() => {
+    const d = clone(BF);
+    resign(d, SEED);
+    return headHashes(d)[2];
+  })();
+  lc2('lc-proof-head-wrong-root-partial', 'verify', '§8: in a partial proof only the head named is compared (the root rule is for full proofs)', {
+    proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: head3 }], partial: [1],
+  });
+  lc2('lc-index-spelled-0.0', 'fail', '§1/§6.1: index is an integer field (line 0, another model\'s, spelled 0.0, re-signed: JCS is unchanged)', {
+    layout: [other(1), { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+    hooks: { entry: (e, pos) => { if (pos === 0) e.index = new Num('0.0', 0); } },
+  });
+  lc2('lc-only-a-newline', 'fail', '§6.1: an empty line is not an entry: the file is damaged', {
+    proofEdit: (d) => { d.anchors = []; }, layout: [], edit: () => '\n',
+  });
+  lc2('lc-line-leading-space', 'verify', '§6.1: a line is UTF-8 JSON: whitespace before the object is JSON whitespace', {
+    layout: [other(1), { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+    edit: (lines) => lines.map((l, i) => (i === 0 ? ` ${l}\n` : `${l}\n`)).join(''),
+  });
+  lc2('lc-big-integer-in-line', 'fail', '§1: an integer spelling beyond 2^53−1 in a line (tree_size of another model)', {
+    layout: [other(1), { receipt: 0 }, { receipt: 1 }, { receipt: 2 }],
+    hooks: { entry: (e, pos) => { if (pos === 0) e.tree_size = new Num('9007199254740993', 9007199254740992); } },
+  });
+}
+
+// ---------------------------------------------------------------- what "a prefix of such a line" admits (§6.1)
+{
+  const STD4 = [{ model_id: 'other-model', tree_size: 1 }, { receipt: 0 }, { receipt: 1 }, { receipt: 2 }];
+  const tailCase = (name, spec, tail, why) => {
+    const doc = clone(BF);
+    resign(doc, SEED);
+    const built = localChainFile(doc, SEED, STD4);
+    emit(name, spec, `§6.1: a last line without a newline, ${JSON.stringify(tail)}: ${why}`, built.doc, { chain: built.text + tail });
+  };
+  tailCase('lc-tail-compact-start', 'verify', '{"entry":{"index":4,"prev', 'the start of a line as written compactly');
+  tailCase('lc-tail-whitespace-only', 'open', ' ', 'JSON may start with whitespace, and a whole line with a leading space is accepted; is a lone space the start of such a line? (this verifier: yes)');
+  tailCase('lc-tail-spaced', 'open', '{"entry": {"index": 4, "prev', 'the start of a line written with spaces (a whole spaced line is accepted; this verifier: a prefix)');
+  tailCase('lc-tail-other-key-order', 'open', '{"signature":"ab', 'the start of a line with its keys in another order (JSON objects are unordered; this verifier: a prefix)');
+  tailCase('lc-tail-entry-keys-reordered', 'open', '{"entry":{"prev_entry":"ab', 'the start of an entry with its keys in another order (this verifier: a prefix)');
+  // Whether "such a line" must hold a valid entry, or only have the form {"entry", "signature"}:
+  // this verifier reads the former, so a cut value must be able to become a valid one.
+  tailCase('lc-tail-unknown-key', 'fail', '{"note', 'no line of the form {"entry", "signature"} starts so');
+  tailCase('lc-tail-index-a-string', 'open', '{"entry":{"index":"x', 'an index is an integer: no such line starts so');
+  tailCase('lc-tail-tree-size-0', 'open', '{"entry":{"index":4,"prev_entry":null,"model_id":"m","tree_size":0', 'tree_size is at least 1 (and 0 cannot grow into another integer)');
+  tailCase('lc-tail-upper-hex', 'open', '{"entry":{"index":4,"prev_entry":"AB', 'hex is lower case');
+  tailCase('lc-tail-whole-object-not-an-entry', 'fail', '{"entry":{"index":4},"signature":"00"}', 'a whole object but for the newline, and not such a line (no entry keys, a short signature)');
+  tailCase('lc-tail-cut-in-escaped-pair', 'verify', `{"entry":{"index":4,"prev_entry":"${'ab'.repeat(32)}","model_id":"\\ud83d`, 'cut between the two escapes of a surrogate pair (\\ud83d\\ude00): such a line starts so');
+  tailCase('lc-tail-refused-code-point', 'open', `{"entry":{"index":4,"prev_entry":"${'ab'.repeat(32)}","model_id":"a\\u200b`, 'a model_id is a name: U+200B is refused');
 }
 
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
@@ -969,9 +1475,6 @@ function rehash(d) {
       r.data.config_hash = sha256(jcsBytes(r.data.config)).toString('hex');
       r.data.environment_hash = sha256(jcsBytes(r.data.environment)).toString('hex');
     }
-}
-function isoPlusDays(days) {
-  return new Date(Date.now() + days * 86400e3).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 // Moves lineage-full's second head, its receipts and the proof later so that record 9
 // can be placed at `ts` relative to the ethereum receipt's block_time (12:05:45).

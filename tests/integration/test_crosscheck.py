@@ -7,6 +7,7 @@ a finding in tests/crosscheck/README.md, and strict: fixed, it fails until remov
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import shutil
@@ -33,56 +34,79 @@ POT = [str(_POT_BIN)] if _POT_BIN.exists() else [shutil.which("pot") or "pot"]
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH (scripts/test.sh installs it)")
 
 # Edge cases where pot and the spec-only verifier disagree: case name -> the finding.
-KNOWN_DISAGREEMENTS = {
-    "free-form-big-integer": (
-        "§1 bounds only integer fields to +-(2^53-1); a free-form number need only be a finite double. "
-        "pot refuses 12345678901234567890 in a RunStarted config; the spec-only verifier accepts it"
+# The spec revision of 7ce7d36 settled every earlier entry (integer spellings beyond
+# 2^53-1 anywhere, inputs naming one validation_id, a trusted key in either case).
+_PREFIX = (
+    "§6.1: 'A last line without a newline that is a prefix of such a line' is not part of the chain; any "
+    "other line that is not an entry makes the file damaged. pot, seen from outside, takes a last line as "
+    "such a prefix exactly when it and the bytes {\"entry\":{\"index\": start alike, whatever follows. "
+)
+KNOWN_DISAGREEMENTS: dict[str, str] = {
+    "partial-input-names-a-checkpoint": (
+        "§3 says 'a validation_id is the id of a validation record of the same log', but §8.8 checks inputs "
+        "against records only under 'Full proofs also'. A partial proof here discloses a promotion and the "
+        "checkpoint its input names: the spec-only verifier reads §8.1 ('every event's data its schema (§3)') "
+        "as refusing it; pot verifies it"
     ),
-    "metric-double-in-integer-spelling": (
-        "ECMAScript, so JCS, writes doubles from 2^53 to 1e21 as bare digits (3.776160457637161e20 is "
-        "377616045763716100000); in a field that is not an integer field that is a double like any other "
-        "(§1), but pot reads it as an integer out of range and refuses the proof"
+    # pot bugs, not the spec's: its clock overflows one day before the end of the timestamp range.
+    "now-on-the-last-day-of-9999": (
+        "§1 timestamps run to 9999-12-31T23:59:59.999999Z and §8.7/§8.9 compare dates with now + one day. "
+        "pot verify --now 9999-12-31T00:00:00.000000Z fails a valid 2026 proof: checks timestamps and anchors "
+        "'broke' (OverflowError: date value out of range, computing now + one day past year 9999); the "
+        "spec-only verifier verifies it. --now 9999-12-30T23:59:59.999999Z is fine in both"
     ),
-    "free-form-1e20-in-integer-spelling": "as above, 1e20 written 100000000000000000000 in validation_result",
-    "proof-with-1e20-written-as-jcs": (
-        "a valid proof (pot verifies it as written, 1e+20) is refused by pot once written in its own "
-        "canonical form (JCS), although §1 says spelling does not matter outside integer fields"
+    "proof-made-in-9999": (
+        "the same overflow: a proof whose every timestamp is on 9999-12-31, verified as of that day's end "
+        "(pot: OverflowError in timestamps and anchors; js verifies)"
     ),
-    "partial-inputs-same-validation-different-metrics": (
-        "§3 says promotion inputs are 'distinct' without saying by what: pot refuses two inputs naming one "
-        "validation_id; the spec-only verifier refuses only identical inputs"
-    ),
-    "trusted-key-upper-case": (
-        "§1 says hex is lower case; pot accepts a trusted key given in upper case, the spec-only verifier "
-        "compares it as written and refuses"
+    # The spec-only verifier reads a line as JSON (any whitespace, any key order: pot accepts whole lines
+    # written so, lc-line-with-spaces, lc-line-leading-space), so their starts are prefixes; pot refuses them.
+    "lc-tail-whitespace-only": _PREFIX + "A last line of one space: pot calls the file damaged, js drops it",
+    "lc-tail-spaced": _PREFIX + "{\"entry\": {\"index\": 4, ... written with spaces: pot damaged, js dropped",
+    "lc-tail-other-key-order": _PREFIX + "{\"signature\":\"ab: pot damaged, js dropped",
+    "lc-tail-entry-keys-reordered": _PREFIX + "{\"entry\":{\"prev_entry\":...: pot damaged, js dropped",
+    # The spec-only verifier reads "such a line" as a line holding an entry (§6.1's keys and value forms),
+    # so a cut value must still be able to become a valid one; pot accepts any continuation.
+    "lc-tail-index-a-string": _PREFIX + "{\"entry\":{\"index\":\"x: pot drops it, js calls the file damaged",
+    "lc-tail-tree-size-0": _PREFIX + "an entry start with tree_size 0: pot drops it, js damaged",
+    "lc-tail-upper-hex": _PREFIX + "an entry start with prev_entry in upper case: pot drops it, js damaged",
+    "lc-tail-refused-code-point": _PREFIX + "a model_id holding U+200B: pot drops it, js damaged",
+    "lc-tail-whole-object-not-an-entry": _PREFIX + (
+        "{\"entry\":{\"index\":4},\"signature\":\"00\"} is a whole JSON object, not an entry line, and "
+        "not the prefix of one (only whitespace can follow it): pot drops it as an interrupted write, js calls "
+        "the file damaged"
     ),
 }
 # Cases where both verify but the per-head strength differs: case name -> the finding.
-KNOWN_STRENGTH_DISAGREEMENTS = {
-    "only-latest-head-anchored-locally": (
-        "§10 defines coverage for chain receipts only: pot calls heads before a locally anchored head "
-        "'none', the spec-only verifier extends coverage to local receipts and calls them 'local'"
-    ),
-}
+# (Heads before a locally anchored head are "local" since 7ce7d36, in both.)
+KNOWN_STRENGTH_DISAGREEMENTS: dict[str, str] = {}
 
 
 def run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
-def js_verify(path: Path, trusted_key: str | None = None) -> tuple[int, dict[str, Any]]:
-    cmd = [NODE or "node", str(CROSSCHECK / "verify.mjs"), str(path), "--json"]
+def _options(trusted_key: str | None, now: str | None, local_chain: Path | None) -> list[str]:
+    out = []
     if trusted_key is not None:
-        cmd += ["--trusted-key", trusted_key]
-    p = run(cmd)
+        out += ["--trusted-key", trusted_key]
+    if now is not None:
+        out += ["--now", now]
+    if local_chain is not None:
+        out += ["--local-chain", str(local_chain)]
+    return out
+
+
+def js_verify(path: Path, trusted_key: str | None = None, now: str | None = None,
+              local_chain: Path | None = None) -> tuple[int, dict[str, Any]]:
+    p = run([NODE or "node", str(CROSSCHECK / "verify.mjs"), str(path), "--json",
+             *_options(trusted_key, now, local_chain)])
     return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr})
 
 
-def pot_verify(path: Path, trusted_key: str | None = None) -> tuple[int, dict[str, Any]]:
-    cmd = [*POT, "verify", "--proof", str(path), "--json"]
-    if trusted_key is not None:
-        cmd += ["--trusted-key", trusted_key]
-    p = run(cmd)
+def pot_verify(path: Path, trusted_key: str | None = None, now: str | None = None,
+               local_chain: Path | None = None) -> tuple[int, dict[str, Any]]:
+    p = run([*POT, "verify", "--proof", str(path), "--json", *_options(trusted_key, now, local_chain)])
     try:
         out = json.loads(p.stdout)
     except json.JSONDecodeError:
@@ -90,10 +114,11 @@ def pot_verify(path: Path, trusted_key: str | None = None) -> tuple[int, dict[st
     return p.returncode, out
 
 
-def both(path: Path, trusted_key: str | None = None) -> tuple[tuple[int, Any], tuple[int, Any]]:
+def both(path: Path, trusted_key: str | None = None, now: str | None = None,
+         local_chain: Path | None = None) -> tuple[tuple[int, Any], tuple[int, Any]]:
     with ThreadPoolExecutor(2) as ex:
-        a = ex.submit(pot_verify, path, trusted_key)
-        b = ex.submit(js_verify, path, trusted_key)
+        a = ex.submit(pot_verify, path, trusted_key, now, local_chain)
+        b = ex.submit(js_verify, path, trusted_key, now, local_chain)
         return a.result(), b.result()
 
 
@@ -124,12 +149,32 @@ def test_corpus_proof_verifies_in_both(name: str) -> None:
     assert strengths(prep) == strengths(jrep)
 
 
-@pytest.mark.parametrize("name", sorted(f.name for f in (ASSETS / "hostile").glob("*.json")))
-def test_hostile_file_fails_in_both(name: str) -> None:
-    (prc, prep), (jrc, jrep) = both(ASSETS / "hostile" / name, VECTOR_KEY)
-    assert prc == 1, prep
-    assert jrc == 1, jrep
-    assert jrep["ok"] is False
+HOSTILE = sorted(f.name for f in (ASSETS / "hostile").glob("*.json"))
+# A few hostile files also go through pot's command line (exit code 1, not 2, 3 or 70).
+HOSTILE_CLI = {"deep-nesting.json", "not-utf8.json", "integer-4301-digits.json", "identity-public-key.json",
+               "trailing-data.json"}
+
+
+@pytest.fixture(scope="module")
+def hostile_js() -> dict[str, dict[str, Any]]:
+    """The spec-only verifier on every hostile file in one node process (one JSON line each)."""
+    paths = [ASSETS / "hostile" / n for n in HOSTILE]
+    batch = run([NODE or "node", str(CROSSCHECK / "verify.mjs"), "--json", "--trusted-key", VECTOR_KEY,
+                 *(str(p) for p in paths)], timeout=120)
+    assert batch.returncode == 1, batch.stderr
+    return {Path(r["file"]).name: r for r in map(json.loads, batch.stdout.splitlines())}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_file_fails_in_both(name: str, hostile_js: dict[str, Any]) -> None:
+    path = ASSETS / "hostile" / name
+    if name in HOSTILE_CLI:
+        prc, prep = pot_verify(path, VECTOR_KEY)
+        assert prc == 1, prep
+    else:
+        with contextlib.suppress(pot.PotError):
+            assert not pot.verify_proof(pot.ProvenanceProof.load(path), trusted_key=VECTOR_KEY).ok
+    assert hostile_js[name]["ok"] is False, hostile_js[name]
 
 
 # ---------------------------------------------------------------- proofs pot writes here
@@ -181,6 +226,24 @@ def test_fresh_proofs_verify_in_both(fresh: dict[str, Any]) -> None:
         assert prc == 0, first_failure(prep)
         assert jrc == 0, jrep
         assert strengths(prep) == strengths(jrep)
+
+
+def test_fresh_proofs_with_their_local_chain_in_both(fresh: dict[str, Any]) -> None:
+    """§8's optional local chain check on the file pot's store wrote, and on that file cut
+    short (the last receipt's entry gone) or with a line changed."""
+    chain = fresh["dir"] / "store" / "localchain.jsonl"
+    lines = chain.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 2
+    short = fresh["dir"] / "short.localchain.jsonl"
+    short.write_bytes(b"".join(lines[:-1]))
+    changed = fresh["dir"] / "changed.localchain.jsonl"
+    changed.write_bytes(b"".join([*lines[:-1], lines[-1].replace(b'"tree_size":', b'"tree_size":1', 1)]))
+    runs = [(path, file, want) for path in (fresh["full"], fresh["partial"])
+            for file, want in ((chain, 0), (short, 1), (changed, 1))]
+    with ThreadPoolExecutor(3) as ex:
+        results = list(ex.map(lambda r: both(r[0], fresh["key"], local_chain=r[1]), runs))
+    for (path, file, want), ((prc, prep), (jrc, jrep)) in zip(runs, results, strict=True):
+        assert (prc, jrc) == (want, want), (path.name, file.name, first_failure(prep), jrep)
 
 
 def _leaves(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -300,19 +363,45 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
 
 
 
+def _through_the_cli(c: dict[str, Any]) -> bool:
+    """Cases run through pot's command line: a clock (`pot verify --now`, as the spec-only
+    verifier was given it), or a trusted key as a user gives it out of band (another case,
+    another key). The rest, local chain files included, run in this process."""
+    return c["now"] is not None or c["trusted_key"] not in (None, VECTOR_KEY)
+
+
+def _pot_cli_verdict(out: Path, c: dict[str, Any]) -> tuple[bool, list[tuple[int, str]]]:
+    chain = out / c["local_chain"] if c["local_chain"] else None
+    rc, rep = pot_verify(out / c["file"], c["trusted_key"], c["now"], chain)
+    assert rc in (0, 1), (c["name"], rc, rep)
+    return rc == 0, strengths(rep) if rc == 0 else []
+
+
 def test_edge_cases_agree(cases: tuple[Path, list[dict[str, Any]]]) -> None:
     out, manifest = cases
     assert len(manifest) > 150
     disagreements = {}
     spec_violations = []
     strength_diffs = {}
+    with ThreadPoolExecutor(2) as ex:
+        cli = {c["name"]: ex.submit(_pot_cli_verdict, out, c) for c in manifest if _through_the_cli(c)}
+        for c in manifest:
+            if c["name"] in cli:
+                continue
+            chain = out / c["local_chain"] if c["local_chain"] else None
+            try:
+                report = pot.verify_proof(pot.ProvenanceProof.load(out / c["file"]), trusted_key=c["trusted_key"],
+                                          local_chain=chain)
+                pot_ok = report.ok
+                pot_strengths = [(h["tree_size"], h["strength"]) for h in report.to_json()["heads"]] if pot_ok else []
+            except pot.PotError:
+                pot_ok, pot_strengths = False, []
+            c["pot"] = (pot_ok, pot_strengths)
+        for c in manifest:
+            if c["name"] in cli:
+                c["pot"] = cli[c["name"]].result()
     for c in manifest:
-        try:
-            report = pot.verify_proof(pot.ProvenanceProof.load(out / c["file"]), trusted_key=c["trusted_key"])
-            pot_ok = report.ok
-            pot_strengths = [(h["tree_size"], h["strength"]) for h in report.to_json()["heads"]] if pot_ok else []
-        except pot.PotError:
-            pot_ok, pot_strengths = False, []
+        pot_ok, pot_strengths = c["pot"]
         js_ok = c["js"]["ok"]
         if c["spec"] != "open" and js_ok != (c["spec"] == "verify"):
             spec_violations.append(f"{c['name']}: spec says {c['spec']}, js {c['js']}")
@@ -338,26 +427,59 @@ def test_edge_cases_agree_through_the_cli(cases: tuple[Path, list[dict[str, Any]
     out, manifest = cases
     sample = [c for c in manifest if c["name"] in {
         "resign-lineage", "partial-of-lineage", "integer-field-spelled-1.0", "free-form-depth-65",
-        "proof-signature-zero-nonce", "record-past-allowance", "checks-ordered-by-code-point",
-        "jcs-number-forms", "ethereum-dev-chain",
+        "proof-signature-zero-nonce", "record-past-allowance", "jcs-number-forms", "utf8-bom",
+        "free-form-integer-above-max-safe", "only-latest-head-anchored-locally",
+        "lc-basic", "lc-partial-last-line", "lc-other-head-for-a-proof-size",
     }]
-    assert len(sample) == 9
-    for c in sample:
-        (prc, prep), (jrc, jrep) = both(out / c["file"], c["trusted_key"])
+    assert len(sample) == 13
+
+    def one(c: dict[str, Any]) -> tuple[tuple[int, Any], tuple[int, Any]]:
+        chain = out / c["local_chain"] if c["local_chain"] else None
+        return pot_verify(out / c["file"], c["trusted_key"], c["now"], chain), \
+            js_verify(out / c["file"], c["trusted_key"], c["now"], chain)
+
+    with ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(one, sample))
+    for c, ((prc, prep), (jrc, jrep)) in zip(sample, results, strict=True):
         assert prc == jrc, (c["name"], first_failure(prep), jrep)
         if prc == 0:
             assert strengths(prep) == strengths(jrep), c["name"]
 
 
-@pytest.mark.parametrize("key", [
+INVALID_TRUSTED_KEYS = [
     "0100000000000000000000000000000000000000000000000000000000000000",  # identity
     "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2
     "ea5ef8400c31ef41e28f22e718b43f66981b29cf645af2a0e223799bedaace47",  # vector key + order-2 point
     "0200000000000000000000000000000000000000000000000000000000000000",  # off the curve
     "efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 2
-])
-def test_invalid_trusted_key_is_refused_by_both(key: str) -> None:
-    """§2: a verifier MUST NOT accept an invalid trusted key (both treat it as bad usage, exit 2)."""
-    (prc, prep), (jrc, jrep) = both(ASSETS / "proofs" / "v1" / "basic-full.proof.json", key)
+    "ECFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7F",  # order 2, upper case
+    "EA5EF8400C31EF41E28F22E718B43F66981B29CF645AF2A0E223799BEDAACE47",  # torsion component, upper case
+    "EEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7F",  # y = p + 1, upper case
+]
+BAD_NOW = ["2026-11-22", "2026-11-22T12:00:00Z", "2026-11-22T12:00:00.000Z", "yesterday", "2026-02-30T12:00:00.000000Z"]
+BASIC = ASSETS / "proofs" / "v1" / "basic-full.proof.json"
+BAD_INPUT_RUNS: dict[str, tuple[Path, str, str | None]] = {
+    **{f"key:{k}": (BASIC, k, None) for k in INVALID_TRUSTED_KEYS},
+    # §8: "refused before anything is verified": exit 2 even for a proof that would fail, or none.
+    "before:hostile/nan.json": (ASSETS / "hostile" / "nan.json", INVALID_TRUSTED_KEYS[0], None),
+    "before:no-such.proof.json": (ASSETS / "no-such.proof.json", INVALID_TRUSTED_KEYS[0], None),
+    **{f"now:{n}": (BASIC, VECTOR_KEY, n) for n in BAD_NOW},
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_verdicts() -> dict[str, tuple[tuple[int, Any], tuple[int, Any]]]:
+    """Both command lines on every bad-input run, two runs at a time."""
+    with ThreadPoolExecutor(2) as ex:
+        futures = {k: ex.submit(both, *args) for k, args in BAD_INPUT_RUNS.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
+@pytest.mark.parametrize("run_name", list(BAD_INPUT_RUNS))
+def test_bad_input_is_refused_by_both(run_name: str, bad_input_verdicts: dict[str, Any]) -> None:
+    """§2, §8: an invalid trusted key, in either case, is bad input (exit 2), refused before anything is
+    verified; §8 gives a verifier a clock, and pot verify --now takes a §1 timestamp: anything else is bad
+    usage (exit 2) too."""
+    (prc, prep), (jrc, jrep) = bad_input_verdicts[run_name]
     assert prc == 2, prep
     assert jrc == 2, jrep

@@ -120,6 +120,15 @@ export function publicKeyProblemHex(hex) {
   return publicKeyProblem(Buffer.from(hex, 'hex'));
 }
 
+// §8: a trusted key, given out of band, may be written in either case (it is compared
+// with the signer's as 32 bytes), and must be a valid key (§2). Returns {bytes} or {error}.
+export function parseTrustedKey(hex) {
+  if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) return { error: 'not 64 hex digits' };
+  const bytes = Buffer.from(hex, 'hex');
+  const p = publicKeyProblem(bytes);
+  return p ? { error: p } : { bytes };
+}
+
 // §2 signature validity over msg under a valid key (both as bytes / hex).
 export function verifySignature(publicKeyHex, sigHex, msg) {
   if (typeof sigHex !== 'string' || !/^[0-9a-f]{128}$/.test(sigHex)) return false;

@@ -7,7 +7,9 @@ import { keyFromSeed } from './ed25519.mjs';
 import { consistencyProof, inclusionPath, mth, sha256 } from './merkle.mjs';
 import { DOMAIN, leafHash, objectHash, proofSigningInput, signingInput } from './verifier.mjs';
 
-export const N = (x) => new Num(String(x), x);
+// A number as a writer spells it: §1 wants an integer beyond ±(2^53−1) written with an
+// exponent, where ECMAScript's String() writes digits up to 1e21.
+export const N = (x) => new Num(Number.isInteger(x) && Math.abs(x) > Number.MAX_SAFE_INTEGER ? x.toExponential() : String(x), x);
 const hex = (b) => Buffer.from(b).toString('hex');
 const intOf = (n) => (n instanceof Num ? Number(n.text) : n);
 
@@ -198,4 +200,43 @@ export function oddSignature(seedHex, msg, kind) {
   const k = le(crypto.createHash('sha512').update(Buffer.concat([R, Buffer.from(key.publicKey, 'hex'), msg])).digest()) % L;
   void P;
   return Buffer.concat([R, toLe((k * a) % L)]).toString('hex');
+}
+
+// A local chain file (§6.1) for a full proof, re-signing the proof to match. `layout`
+// lists the file's lines in order: {receipt: i} puts doc.anchors[i]'s entry there, any
+// other object is an entry of the store (another model, or this one) with the fields it
+// gives. Each entry gets its index and prev_entry; `hooks.entry(e, pos)` may then change
+// an entry before the next one links to it, `hooks.line(line, pos)` a line before it is
+// signed... or after (`hooks.signed`). Returns {doc, lines: [text without "\n"], text}.
+export function localChainFile(doc, seedHex, layout, hooks = {}) {
+  const key = keyFromSeed(seedHex);
+  resign(doc, seedHex);
+  const keyId = hex(sha256(Buffer.from(key.publicKey, 'hex')));
+  const entries = layout.map((item, pos) => {
+    if ('receipt' in item) return doc.anchors[item.receipt].details.entry;
+    const e = Object.create(null);
+    e.index = N(pos);
+    e.prev_entry = null;
+    e.model_id = item.model_id;
+    e.tree_size = N(item.tree_size);
+    e.root_hash = item.root_hash || hex(sha256(Buffer.from(`root ${pos}`)));
+    e.head_hash = item.head_hash || hex(sha256(Buffer.from(`head ${pos}`)));
+    e.timestamp = item.timestamp || '2026-11-22T11:00:00.000000Z';
+    e.key_id = keyId;
+    return e;
+  });
+  entries.forEach((e, pos) => {
+    e.index = N(pos);
+    e.prev_entry = pos === 0 ? null : objectHash(DOMAIN.entry, entries[pos - 1]);
+    hooks.entry?.(e, pos);
+  });
+  resign(doc, seedHex);
+  const lines = entries.map((e, pos) => {
+    const line = Object.create(null);
+    line.entry = e;
+    line.signature = key.sign(signingInput(DOMAIN.entry, e));
+    hooks.signed?.(line, pos);
+    return serialize(line, 0);
+  });
+  return { doc, lines, text: lines.map((l) => `${l}\n`).join('') };
 }

@@ -2,12 +2,15 @@
 //
 // JSON.parse cannot see duplicate keys or how a number was spelled, so this parser
 // keeps every number as a Num holding its source text and its double value, refuses
-// duplicate keys, NaN/Infinity, trailing data, nesting deeper than MAX_DEPTH, numbers
-// that overflow to infinity or underflow to zero, and lone surrogates (which have no
-// UTF-8 encoding, so no JCS form).
+// a byte order mark, duplicate keys, NaN/Infinity, trailing data, nesting deeper than
+// MAX_DEPTH, numbers that overflow to infinity or underflow to zero, a number spelled
+// as an integer beyond ±(2^53−1) wherever it appears, and lone surrogates (which have
+// no UTF-8 encoding, so no JCS form).
 
 export const MAX_DEPTH = 64;
 export const MAX_BYTES = 1024 * 1024 * 1024;
+export const MAX_SAFE_INTEGER = 2n ** 53n - 1n;
+const INTEGER_TEXT = /^-?(0|[1-9][0-9]*)$/;
 
 export class JsonError extends Error {}
 
@@ -18,7 +21,7 @@ export class Num {
   }
   // An integer as §1 spells it: optional minus, digits, no fraction, no exponent.
   get isIntegerText() {
-    return /^-?(0|[1-9][0-9]*)$/.test(this.text);
+    return INTEGER_TEXT.test(this.text);
   }
   get bigint() {
     return BigInt(this.text);
@@ -85,6 +88,12 @@ export function parse(text) {
     const v = Number(t);
     if (!Number.isFinite(v)) fail(`number ${t} overflows a double`);
     if (v === 0 && /[1-9]/.test(t.replace(/[eE].*$/, ''))) fail(`number ${t} underflows to zero`);
+    // §1: a number written as an integer is within ±(2^53−1) wherever it appears (a
+    // larger value is written with an exponent).
+    if (INTEGER_TEXT.test(t) && t.replace('-', '').length >= 16) {
+      const b = BigInt(t);
+      if (b > MAX_SAFE_INTEGER || b < -MAX_SAFE_INTEGER) fail(`number ${t} is written as an integer beyond ±(2^53−1)`);
+    }
     return new Num(t, v);
   }
   function hex4() {
@@ -182,6 +191,8 @@ export function parse(text) {
     }
   }
 
+  // §1: UTF-8 without a byte order mark.
+  if (text.charCodeAt(0) === 0xfeff) fail('starts with a byte order mark');
   const v = value(0);
   ws();
   if (i < n) fail('trailing data after the document');

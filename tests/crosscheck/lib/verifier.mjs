@@ -3,10 +3,11 @@
 // returns {ok, failed_check, reason, heads}.
 import { JsonError, Num, isObject, parseBytes } from './json.mjs';
 import { jcs, jcsBytes } from './jcs.mjs';
-import { publicKeyProblem, publicKeyProblemHex, verifySignature } from './ed25519.mjs';
+import { parseTrustedKey, publicKeyProblem, publicKeyProblemHex, verifySignature } from './ed25519.mjs';
 import { isEip55 } from './keccak.mjs';
 import { mth, sha256, verifyConsistency, verifyInclusion } from './merkle.mjs';
 import { OPS, asDouble, combine, decide } from './gate.mjs';
+import { checkLocalChain } from './localchain.mjs';
 
 export const MEDIA_TYPE = 'application/vnd.pot.proof.v1+json';
 export const CHECKS = {
@@ -21,6 +22,7 @@ export const CHECKS = {
   9: 'anchors',
   10: 'summary',
   11: 'proof signature',
+  12: 'local chain', // §8's optional further check, run when the file is given
 };
 export const DOMAIN = {
   head: 'pot.v1.tree-head',
@@ -308,15 +310,15 @@ function checkEventData(s, rec, path) {
       checkGateShape(s, d.gate, `${dp}.gate`);
       s.array(d.inputs, `${dp}.inputs`);
       if (d.inputs.length === 0) s.fail(`${dp}.inputs`, 'must not be empty');
+      // §3: no two inputs name the same validation_id.
       const seen = new Set();
       d.inputs.forEach((inp, i) => {
         const ip = `${dp}.inputs[${i}]`;
         s.keys(inp, ip, ['validation_id', 'metrics']);
         s.hex(inp.validation_id, `${ip}.validation_id`, 64);
         s.nameMap(inp.metrics, `${ip}.metrics`, s.metricValue);
-        const c = jcs(inp);
-        if (seen.has(c)) s.fail(ip, 'inputs must be distinct');
-        seen.add(c);
+        if (seen.has(inp.validation_id)) s.fail(`${ip}.validation_id`, 'two inputs name the same validation_id');
+        seen.add(inp.validation_id);
       });
       checkDecisionShape(s, d.decision, `${dp}.decision`);
       break;
@@ -385,6 +387,8 @@ export function checkRecordShape(s, rec, path, partial) {
       s.nullable(rec.fingerprint_hash, `${path}.fingerprint_hash`, s.name);
       s.nullable(rec.validation_hash, `${path}.validation_hash`, s.name);
       if ('step' in rec) s.int(rec.step, `${path}.step`, 0);
+      // §3: file_name is present exactly when file_sha256 is.
+      if ('file_sha256' in rec !== 'file_name' in rec) s.fail(path, 'file_name and file_sha256 come together');
       if ('file_sha256' in rec) s.hex(rec.file_sha256, `${path}.file_sha256`, 64);
       if ('file_name' in rec) {
         s.name(rec.file_name, `${path}.file_name`);
@@ -445,8 +449,10 @@ export function checkRecordShape(s, rec, path, partial) {
 
 export function checkEntryShape(s, e, path) {
   s.keys(e, path, ['index', 'prev_entry', 'model_id', 'tree_size', 'root_hash', 'head_hash', 'timestamp', 'key_id']);
-  s.int(e.index, `${path}.index`, 0);
-  s.nullable(e.prev_entry, `${path}.prev_entry`, (v, p) => s.hex(v, p, 64));
+  const index = s.int(e.index, `${path}.index`, 0);
+  // §6.1: an entry has a prev_entry exactly when its index is not 0.
+  if (index === 0 && e.prev_entry !== null) s.fail(`${path}.prev_entry`, 'must be null at index 0');
+  if (index !== 0) s.hex(e.prev_entry, `${path}.prev_entry`, 64);
   s.name(e.model_id, `${path}.model_id`);
   s.int(e.tree_size, `${path}.tree_size`, 1);
   s.hex(e.root_hash, `${path}.root_hash`, 64);
@@ -566,7 +572,7 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
   if (pkProblem) F(2, `signer.public_key is not a valid key (${pkProblem})`);
   const keyId = sha256(Buffer.from(pk, 'hex')).toString('hex');
   if (doc.signer.key_id !== keyId) F(2, 'signer.key_id is not the hash of public_key');
-  if (trustedKey !== undefined && trustedKey !== null && pk !== trustedKey)
+  if (trustedKey !== undefined && trustedKey !== null && !Buffer.from(pk, 'hex').equals(trustedKey))
     F(2, 'signer.public_key is not the trusted key');
 
   // 3. Records
@@ -740,7 +746,7 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
   if (!verifySignature(pk, doc.signature_hash, proofSigningInput(doc)))
     F(11, 'signature_hash does not verify');
 
-  return headStrengths(heads, doc.anchors, headIndexOf);
+  return { strengths: headStrengths(heads, doc.anchors, headIndexOf), ctx: { doc, pk, leaves, headHashes, partial } };
 }
 
 export function proofSigningInput(doc) {
@@ -811,6 +817,18 @@ function checkLineage(doc, recs, partial, F) {
     if ((r.event === 'ModelPromoted') !== expect.passed)
       F(8, `records[${i}]: ${r.event} but the decision ${expect.passed ? 'passed' : 'failed'}`);
   });
+  // §3: "a validation_id is the id of a validation record of the same log". A partial
+  // proof can show this false only when the record it names is disclosed (reading: §8.1
+  // checks every event's data against §3, so a disclosed record of another type fails).
+  const typeById = new Map(recs.map((r) => [r.id, r.type]));
+  recs.forEach((r, i) => {
+    if (r.type !== 'event' || (r.event !== 'ModelPromoted' && r.event !== 'PromotionRefused')) return;
+    r.data.inputs.forEach((inp, j) => {
+      const t = typeById.get(inp.validation_id);
+      if (t !== undefined && t !== 'validation')
+        F(8, `records[${i}].data.inputs[${j}].validation_id names a ${t} record, not a validation`);
+    });
+  });
   if (partial) return;
   // Full proofs: runs, hashes, promotion inputs, rollbacks.
   const started = new Set();
@@ -857,17 +875,27 @@ function checkLineage(doc, recs, partial, F) {
 
 // ---------------------------------------------------------------- entry point
 
+// The verifier's clock (§8): this machine's, or a §1 timestamp it is given. Microseconds
+// since 1970, or null when `s` is not a §1 timestamp.
 export function parseNow(s) {
   if (s === undefined || s === null) return Date.now() * 1000;
-  const exact = timestampMicros(s);
-  if (exact !== null) return exact;
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) return null;
-  return t * 1000;
+  return timestampMicros(s);
 }
 
-export function verifyProof(bytes, { trustedKey = null, now = null } = {}) {
+// A trusted key that is not valid is bad input (§8), refused before anything is verified:
+// verifyProof throws a UsageError for it (verify.mjs exits 2), as for a `now` that is not
+// a timestamp.
+export class UsageError extends Error {}
+
+export function verifyProof(bytes, { trustedKey = null, now = null, localChain = null } = {}) {
   const nowMicros = parseNow(now);
+  if (nowMicros === null) throw new UsageError(`now is not a timestamp YYYY-MM-DDTHH:MM:SS.ffffffZ: ${now}`);
+  let trusted = null;
+  if (trustedKey !== null && trustedKey !== undefined) {
+    const t = parseTrustedKey(trustedKey);
+    if (t.error) throw new UsageError(`the trusted key is not a valid Ed25519 public key (${t.error})`);
+    trusted = t.bytes;
+  }
   let doc;
   try {
     doc = parseBytes(bytes);
@@ -876,7 +904,15 @@ export function verifyProof(bytes, { trustedKey = null, now = null } = {}) {
     throw e;
   }
   try {
-    const heads = verifyDocument(doc, { trustedKey, nowMicros });
+    const { strengths: heads, ctx } = verifyDocument(doc, { trustedKey: trusted, nowMicros });
+    if (localChain !== null) {
+      const problem = checkLocalChain(localChain, {
+        ...ctx,
+        entryHash: (e) => objectHash(DOMAIN.entry, e),
+        signingInput: (e) => signingInput(DOMAIN.entry, e),
+      }, { Shape, checkEntryShape });
+      if (problem) throw new Fail(12, problem);
+    }
     return { ok: true, failed_check: null, check_name: null, reason: null, heads };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, failed_check: e.check, check_name: CHECKS[e.check], reason: e.message, heads: [] };
@@ -884,4 +920,4 @@ export function verifyProof(bytes, { trustedKey = null, now = null } = {}) {
   }
 }
 
-export { publicKeyProblemHex };
+export { parseTrustedKey, publicKeyProblemHex };
