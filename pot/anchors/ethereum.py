@@ -56,7 +56,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from pot.anchors.base import Strength
+from pot.anchors.base import TIME_ALLOWANCE_SECONDS, Strength
 from pot.anchors.ethereum_receipt import BACKEND, DEV_CHAIN_IDS, POA_CHAIN_IDS, chain_name, check_details
 from pot.config import MAX_CHAIN_ID, ChainSettings, ProvenanceConfig, Secret, endpoint_of, secret_url_parts
 from pot.errors import (
@@ -924,10 +924,9 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
     return check
 
 
-# Chains date a block by its slot, not by when its transactions arrived: an Ethereum block is stamped with its
-# slot's start (12 s slots) and can be proposed seconds later. A record made just before its head was anchored
-# may therefore be dated up to a slot after the block's time without anyone lying.
-BLOCK_TIME_ALLOWANCE_SECONDS = 15
+# The same allowance the offline check applies to a receipt's claim (pot.anchors.base.TIME_ALLOWANCE_SECONDS): here
+# the chain has confirmed the block times, so the rule runs again on times the chain vouches for.
+BLOCK_TIME_ALLOWANCE_SECONDS = TIME_ALLOWANCE_SECONDS
 
 
 def _check_records_predate_blocks(proof: ProvenanceProof, anchored_by: dict[int, tuple[datetime, int]]) -> None:

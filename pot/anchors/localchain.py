@@ -418,6 +418,8 @@ class LocalChain:
                                          "removed, added or moved")
             if entry["prev_entry"] != prev:
                 raise AnchorReceiptError(f"{where} does not link to the entry before it")
+            if entry["key_id"] != key.key_id:
+                raise AnchorReceiptError(f"{where} names another signing key")
             if not key.verify(DOMAIN_LOCAL_CHAIN_ENTRY, entry, signature):
                 raise AnchorReceiptError(f"{where}: the signature does not verify (the entry was changed, or "
                                          "signed by another key)")

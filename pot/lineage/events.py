@@ -395,17 +395,21 @@ def check_events(records: Sequence[Record], *, complete: bool) -> str:
     except VerificationError as exc:
         raise LineageError(str(exc)) from None
     events = [r for r in records if isinstance(r, EventRecord)]
+    disclosed: dict[str, Record] = {r.record_id: r for r in records}
     decisions = 0
     for event in events:
         if event.event in (MODEL_PROMOTED, PROMOTION_REFUSED):
-            _check_decision(event, f"event seq {event.seq} ({event.event})")
+            where = f"event seq {event.seq} ({event.event})"
+            _check_decision(event, where)
+            # An input the proof discloses must be what it claims, in a partial proof too; in a full proof every
+            # input is disclosed (checked below).
+            _check_inputs_in_log(event, disclosed, where, every=complete)
             decisions += 1
     if not complete:
         return (f"{len(events)} event(s) disclosed, {decisions} promotion decision(s) re-derived; causal order "
                 "holds")
     started: set[str] = set()
     completed: set[str] = set()
-    validations = {r.validation_id: r for r in records if isinstance(r, ValidationRecord)}
     promoted: dict[str, set[str]] = {}
     for record in records:
         run_id = record.run_id
@@ -427,7 +431,6 @@ def check_events(records: Sequence[Record], *, complete: bool) -> str:
                 raise LineageError(f"{where}: environment_hash is not the hash of the environment it records")
             started.add(run_id)
         elif record.event in (MODEL_PROMOTED, PROMOTION_REFUSED):
-            _check_inputs_in_log(record, validations, where)
             if record.event == MODEL_PROMOTED:
                 promoted.setdefault(data["stage"], set()).add(data["model_hash"])
         elif record.event == MODEL_ROLLED_BACK:
@@ -460,12 +463,15 @@ def _check_decision(record: EventRecord, where: str) -> None:
         raise LineageError(f"{where}: a gate that {'passed' if passed else 'failed'} is recorded as {record.event}")
 
 
-def _check_inputs_in_log(record: EventRecord, validations: Mapping[str, ValidationRecord], where: str) -> None:
-    """Each input names a validation earlier in this log, of the model hash promoted, with those numeric results."""
+def _check_inputs_in_log(record: EventRecord, disclosed: Mapping[str, Record], where: str, *, every: bool) -> None:
+    """Each input names a validation earlier in this log, of the model hash promoted, with those numeric results.
+    ``every``: every input must be among the ``disclosed`` records (a full proof); else only those that are."""
     data = record.data
     for item in data["inputs"]:
-        validation = validations.get(item["validation_id"])
-        if validation is None or validation.seq > record.seq:
+        validation = disclosed.get(item["validation_id"])
+        if validation is None and not every:
+            continue
+        if not isinstance(validation, ValidationRecord) or validation.seq > record.seq:
             raise LineageError(f"{where}: input {item['validation_id'][:16]}... is not a validation recorded "
                                "before it in this log")
         if validation.model_hash != data["model_hash"]:

@@ -13,17 +13,23 @@ failed. It never returns a report with a failure in it. The checks, in order:
    last head covers every record.
 4. ``consistency``: each head's RFC 9162 consistency proof from the head before it.
 5. ``inclusion`` (partial proofs): each disclosed record's inclusion proof against the latest head.
-6. ``timestamps``: no record is newer than the first head that covers it, no head newer than the proof.
-   ``lineage``: the Lamport stamps agree with the log's order, and (full proofs) runs, promotions and rollbacks
-   are consistent with the records around them (pot.lineage.events.check_events).
-7. ``anchors``: each receipt names a head of the proof and its root, is signed by the signer, and passes its
-   backend's offline check; no head is anchored twice by one backend.
-8. ``summary``: ``final_model_hash``, ``merkle_root``, ``blockchain_transactions`` and
+6. ``timestamps``: no record is newer than the first head that covers it, no head newer than the proof, every
+   receipt between its head and the proof, and nothing more than a day past the verifier's clock.
+7. ``lineage``: the Lamport stamps agree with the log's order and every promotion decision is re-derived; (full
+   proofs) runs, promotion inputs and rollbacks are consistent with the records around them
+   (pot.lineage.events.check_events).
+8. ``anchors``: each receipt names a head of the proof and its root, is signed by the signer, and passes its
+   backend's offline check; no head is anchored twice by one backend, no two local chain entries share an index;
+   no record post-dates the time a chain receipt covering it claims (the signer's claim, checked for consistency).
+9. ``summary``: ``final_model_hash``, ``merkle_root``, ``blockchain_transactions`` and
    ``verification_metadata`` are what the document's content says they are.
-9. ``proof-signature``: the signature over the whole document.
-10. ``local-chain`` (when a local chain file is given): the file is intact and holds each local receipt's entry.
-11. ``chain`` (when an RPC endpoint is given): see :mod:`pot.anchors.ethereum`.
-12. ``parents`` (when a run names parent proofs): each supplied parent proof verifies and holds the head named.
+10. ``proof-signature``: the signature over the whole document.
+11. ``parents`` (when a run names parent proofs): each supplied parent proof verifies and holds the head named.
+12. ``local-chain`` (when a local chain file is given): the file is intact (every line an entry, every link and
+    signature), holds no two heads for one model and size, holds each local receipt's entry, and anchors no other
+    head (or, for a full proof, no other root) of this model than the proof's.
+13. ``chain`` (when an RPC endpoint is given): see :mod:`pot.anchors.ethereum`. Only then is a head dated by a chain
+    in the report; offline, a chain receipt is the signer's word and the report says so.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +67,7 @@ from pot.log.heads import TreeHead
 from pot.log.keys import PublicKey
 from pot.log.merkle import Frontier, verify_consistency, verify_inclusion
 from pot.log.proof import ProvenanceProof, chain_transactions, expected_metadata, paused_gc, signed_view
-from pot.log.records import TrainingCheckpoint, format_timestamp, parse_timestamp
+from pot.log.records import TrainingCheckpoint, format_timestamp
 
 # How far past the verifier's clock a proof's dates may lie: clocks disagree, a day is generous, and a proof dated
 # later than that was made with a wrong clock or a lie. Frozen by format v1 (docs/PROOF_FORMAT.md section 8).
@@ -373,7 +379,7 @@ def _check_timestamps(proof: ProvenanceProof, now: datetime) -> str:
             raise TimestampError(f"anchor receipt {n} is dated before the head it anchors")
         if receipt.timestamp > proof.proof_timestamp:
             raise TimestampError(f"anchor receipt {n} is dated after the proof")
-    horizon = format_timestamp(now + timedelta(seconds=FUTURE_ALLOWANCE_SECONDS))
+    horizon = _timestamp_at(int(now.timestamp()) + FUTURE_ALLOWANCE_SECONDS)
     if proof.proof_timestamp > horizon:
         raise TimestampError(f"the proof is dated {proof.proof_timestamp}, more than a day after this verifier's "
                              f"clock ({format_timestamp(now)})")
@@ -386,7 +392,7 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
     counts: dict[str, int] = {}
     entries: dict[int, dict[str, Any]] = {}  # local chain index -> entry, across this proof's receipts
     claimed: dict[int, int] = {}  # head index -> earliest time its own chain receipts claim (Unix seconds)
-    horizon = int((now + timedelta(seconds=FUTURE_ALLOWANCE_SECONDS)).timestamp())
+    horizon = int(now.timestamp()) + FUTURE_ALLOWANCE_SECONDS
     for n, receipt in enumerate(proof.anchors):
         where = f"anchor receipt {n} ({receipt.backend})"
         if receipt.head_hash not in heads:
@@ -424,6 +430,7 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
     covering: int | None = None
     local_covering: int | None = None
     earliest: int | None = None
+    bounds: list[int | None] = [None] * len(report.heads)  # per head: the earliest claimed time covering it
     for index in range(len(report.heads) - 1, -1, -1):  # consistency proofs make every head a prefix of later ones
         status = report.heads[index]
         if any(STRENGTHS.get(b) == "chain" for b in status.anchors):
@@ -434,33 +441,46 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
         if index in claimed and (earliest is None or claimed[index] < earliest):
             earliest = claimed[index]
         status.covered_by = covering
-        status.claimed_time = None if earliest is None else format_timestamp(datetime.fromtimestamp(earliest, UTC))
-    _check_records_predate_claims(proof, report)
+        status.claimed_time = None if earliest is None else _timestamp_at(earliest)
+        bounds[index] = earliest
+    _check_records_predate_claims(proof, bounds)
     summary = ", ".join(f"{count} {backend}" for backend, count in sorted(counts.items())) or "none"
     return f"receipts: {summary}"
 
 
-def _check_records_predate_claims(proof: ProvenanceProof, report: VerificationReport) -> None:
+def _check_records_predate_claims(proof: ProvenanceProof, bounds: Sequence[int | None]) -> None:
     """No record is dated after the earliest time a chain receipt covering it claims, beyond the allowance
     (compared in whole seconds, the resolution of block times). Offline the claimed time is the signer's word, but a
     signer whose records contradict their own receipts is caught without any chain."""
     h = 0
-    heads = report.heads
+    sizes = [entry.head.tree_size for entry in proof.tree_heads]
+    limits: dict[int, str] = {}
     for item in proof.disclosed:
         record = item.record
-        while h < len(heads) and heads[h].tree_size <= record.seq:
+        while h < len(sizes) and sizes[h] <= record.seq:
             h += 1
-        if h == len(heads) or heads[h].claimed_time is None:
+        if h == len(sizes) or bounds[h] is None:
             continue
-        bound = heads[h].claimed_time
+        bound = bounds[h]
         assert bound is not None
-        if record.timestamp[:19] > _plus_seconds(bound, TIME_ALLOWANCE_SECONDS)[:19]:
+        limit = limits.get(bound)
+        if limit is None:
+            limit = limits[bound] = _timestamp_at(bound + TIME_ALLOWANCE_SECONDS)[:19]
+        if record.timestamp[:19] > limit:  # fixed-width UTC timestamps: string order is time order
             raise AnchorReceiptError(f"record seq {record.seq} is dated {record.timestamp}, after the block time "
-                                     f"{bound} of a chain anchor covering it (allowing {TIME_ALLOWANCE_SECONDS} s)")
+                                     f"{_timestamp_at(bound)} of a chain anchor covering it (allowing "
+                                     f"{TIME_ALLOWANCE_SECONDS} s)")
 
 
-def _plus_seconds(timestamp: str, seconds: int) -> str:
-    return format_timestamp(parse_timestamp(timestamp) + timedelta(seconds=seconds))
+_LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a timestamp can name
+
+
+def _timestamp_at(unix_seconds: int) -> str:
+    """The timestamp of a Unix second; past the last one a timestamp can name, that one (so "later than this"
+    stays false for every timestamp instead of overflowing)."""
+    if unix_seconds >= _LAST_SECOND:
+        return "9999-12-31T23:59:59.999999Z"
+    return format_timestamp(datetime.fromtimestamp(unix_seconds, UTC))
 
 
 def _note_unproven_times(report: VerificationReport, *, checked_online: bool) -> None:
