@@ -564,8 +564,9 @@ kase('trusted-key-upper-case', 'verify', '§8: a trusted key given out of band m
 
 // ---------------------------------------------------------------- more probes
 {
-  // Two inputs naming one validation with different metrics, in a partial proof (no
-  // full-proof input check applies): §3 says inputs are "distinct", not by what.
+  // Two inputs naming one validation with different metrics, in a partial proof that does
+  // not disclose the validation (so §8.8's input check has nothing to compare): §3 says no
+  // two inputs name the same validation_id.
   const doc = clone(LF);
   resign(doc, SEED);
   const p = rec(doc, 8);
@@ -1074,26 +1075,72 @@ kase2('inputs-two-validations', 'verify', '§3: two inputs naming two validation
   // The rollback needs the staging promotion: keep it only when the gate still passes.
   if (p.event !== 'ModelPromoted') throw new Error('inputs-two-validations: the gate should pass');
 });
+// §8.8, every proof: an input that names a record the proof discloses names a validation
+// record earlier in the log, of the promoted model_hash, whose numeric results equal the
+// input's metrics (JCS). Full proofs: every input names a record of the proof. In
+// lineage-full the validation is record 4 and the promotion record 8.
 {
-  const full = clone(LF);
-  resign(full, SEED);
-  // A partial proof disclosing a promotion and a checkpoint its input names.
-  const doc = clone(full);
-  const p = rec(doc, 8);
-  p.data.inputs[0].validation_id = rec(doc, 3).id;
-  resign(doc, SEED);
-  emit('partial-input-names-a-checkpoint', 'open', '§3: "a validation_id is the id of a validation record of the same log"; §8 checks inputs against records in full proofs only. This verifier refuses a disclosed record of another type', toPartial(doc, [3, 8], SEED));
-  emit('partial-input-names-undisclosed-record', 'verify', '§3/§8: the named record is not disclosed, so a partial proof cannot show what it is', toPartial(doc, [8], SEED));
-  const doc2 = clone(full);
-  rec(doc2, 8).data.inputs[0].validation_id = 'ab'.repeat(32);
-  resign(doc2, SEED);
-  emit('partial-input-names-unknown-id', 'verify', '§8: inputs are checked against the log in full proofs only', toPartial(doc2, [8], SEED));
+  // derive(edit, after): lineage-full edited, re-signed, its promotion pointed at the
+  // validation (inputs whose validation_id is null) and re-decided, re-signed again.
+  const derive = (edit, after = () => {}) => {
+    const doc = clone(LF);
+    const old = headHashes(doc);
+    edit(doc);
+    resign(doc, SEED, {}, old);
+    fixPromotion(doc);
+    after(doc);
+    resign(doc, SEED);
+    return doc;
+  };
+  // Each variant as a full proof, a partial proof disclosing the promotion and the record
+  // its input names (`both`), and one disclosing the promotion alone (`alone`: nothing
+  // shows what the input names, so it verifies).
+  const variants = (name, full, both, why, d, positions) => {
+    if (full) emit(name, full, `§8.8 (full proof): ${why}`, d);
+    emit(`partial-${name}`, both, `§8.8 (partial proof disclosing both): ${why}`, toPartial(d, positions, SEED));
+    emit(`partial-${name}-undisclosed`, 'verify', `§8.8: ${why}; the partial proof discloses the promotion only, so nothing shows what its input names`, toPartial(d, [positions.find((x) => rec(d, x).type === 'event')], SEED));
+  };
+  const lf = derive(() => {});
+  emit('partial-input-names-disclosed-validation', 'verify', '§8.8: a partial proof disclosing the promotion and the earlier validation its input names, of the promoted model_hash, metrics = numeric results', toPartial(lf, [4, 8], SEED));
+  emit('partial-input-names-disclosed-validation-and-rollback', 'verify', '§8.8: the same with the rollback disclosed (the rollback rule is for full proofs)', toPartial(lf, [4, 8, 9], SEED));
+  // The input names checkpoint 3 (earlier, of the same model_hash cd..): not a validation.
+  const ck = derive((d) => { rec(d, 8).data.inputs[0].validation_id = null; }, (d) => { rec(d, 8).data.inputs[0].validation_id = rec(d, 3).id; });
+  variants('input-names-a-checkpoint', 'fail', 'fail', 'the input names a checkpoint, not a validation', ck, [3, 8]);
+  // The input names an id no record has.
+  const unknown = derive(() => {}, (d) => { rec(d, 8).data.inputs[0].validation_id = 'ab'.repeat(32); });
+  emit('input-names-unknown-id', 'fail', '§8.8 (full proof): every promotion input names a record of the proof', unknown);
+  emit('partial-input-names-unknown-id', 'verify', '§8.8: an input naming no disclosed record is not checked in a partial proof (in a full proof it fails)', toPartial(unknown, [8], SEED));
+  // The promotion (and the rollback, so that only the input rule fails) of another model_hash.
+  const other = derive((d) => {
+    rec(d, 8).data.model_hash = 'ef'.repeat(32);
+    rec(d, 9).data.to_model_hash = 'ef'.repeat(32);
+    rec(d, 9).data.from_model_hash = 'ef'.repeat(32);
+  });
+  variants('input-validates-another-model-hash', 'fail', 'fail', 'the validation the input names is of cd.., the promotion of ef..', other, [4, 8]);
+  // The validation holds a numeric result the input's metrics lack.
+  const extra = derive((d) => {
+    validation(d).validation_result.extra = N(1);
+    rec(d, 8).data.inputs[0].validation_id = null;
+  });
+  variants('input-metrics-lack-a-numeric-result', 'fail', 'fail', 'the validation has a numeric result "extra" the input\'s metrics lack', extra, [4, 8]);
+  // The same values spelled otherwise in the validation: JCS, hence the id, unchanged.
+  const spelled = derive((d) => { validation(d).validation_result.a = new Num('7.2e-2', 0.072); });
+  variants('input-metrics-spelled-otherwise', 'verify', 'verify', 'the validation spells a as 7.2e-2, the input as 0.072: JCS equal', spelled, [4, 8]);
+  // The validation moved after the promotion (its run_id dropped, so that it does not follow
+  // RunCompleted): records 0-3, 5-8 (the promotion at 7), the validation at 8, the rollback.
+  const later = derive((d) => {
+    const [v] = d.records.splice(4, 1);
+    delete v.run_id;
+    d.records.splice(8, 0, v);
+    d.records.forEach((x, i) => {
+      x.seq = N(i);
+      x.lamport = N(i + 1);
+    });
+    rec(d, 7).data.inputs[0].validation_id = null;
+  });
+  if (rec(later, 7).event !== 'ModelPromoted' || rec(later, 8).type !== 'validation') throw new Error('input-names-a-later-validation: layout');
+  variants('input-names-a-later-validation', 'fail', 'fail', 'the input names a validation that comes after the promotion', later, [7, 8]);
 }
-kase('input-names-a-checkpoint', 'fail', '§3/§8.8: in a full proof each input names an earlier validation record', LF, () => {}, {
-  records: (d) => {
-    rec(d, 8).data.inputs[0].validation_id = rec(d, 3).id;
-  },
-});
 
 // ---------------------------------------------------------------- checkpoint file (§3)
 kase('checkpoint-file-name-and-sha', 'verify', '§3: file_name with file_sha256', BF, (d) => {
@@ -1162,6 +1209,16 @@ kase('proof-timestamp-at-one-day-fractional-now', 'verify', '§8.7: one day afte
 kase('proof-timestamp-past-one-day-fractional-now', 'fail', '§8.7: one microsecond past a day after a now with a fraction', BF, (d) => {
   d.proof_timestamp = '2026-11-23T12:00:00.500001Z';
 }, {}, { now: '2026-11-22T12:00:00.500000Z' });
+kase('proof-timestamp-at-the-whole-second-of-fractional-now', 'verify', '§8.7: one day after the whole second of a now with a fraction (half a second less than a day after now)', BF, (d) => {
+  d.proof_timestamp = '2026-11-23T12:00:00.000000Z';
+}, {}, { now: '2026-11-22T12:00:00.500000Z' });
+// From about 2255 on, microseconds since 1970 exceed 2^53: a double cannot tell the next one.
+kase('proof-timestamp-at-one-day-in-2300', 'verify', '§8.7: exactly one day after now, in 2300 (microseconds beyond 2^53)', BF, (d) => {
+  d.proof_timestamp = '2300-01-02T12:00:00.000000Z';
+}, {}, { now: '2300-01-01T12:00:00.000000Z' });
+kase('proof-timestamp-past-one-day-in-2300', 'fail', '§8.7: one microsecond more than a day after now, in 2300 (microseconds beyond 2^53)', BF, (d) => {
+  d.proof_timestamp = '2300-01-02T12:00:00.000001Z';
+}, {}, { now: '2300-01-01T12:00:00.000000Z' });
 kase('proof-timestamp-before-now', 'verify', '§8.7: a proof made long before now', BF, () => {}, {}, { now: '2040-01-01T00:00:00.000000Z' });
 kase('proof-before-the-corpus-clock', 'fail', '§8.7: basic-full as of two days before it was made', BF, () => {}, {}, { now: '2026-11-20T12:00:00.000000Z' });
 // Claimed times: LF's ethereum receipt (head 2). The proof and receipt are moved to one day
@@ -1199,6 +1256,19 @@ kase('now-the-day-before-the-last-of-9999', 'verify', '§8.7: a 2026 proof verif
   };
   kase('proof-made-in-9999', 'verify', '§1: every timestamp on 9999-12-31, verified as of its end', BF, to9999, {}, { now: '9999-12-31T23:59:59.999999Z' });
 }
+// The proof dated in the last second of the range, a day after now and just past it.
+kase('proof-dated-the-last-second-at-one-day', 'verify', '§8.7: proof_timestamp 9999-12-31T23:59:59.000000Z, exactly one day after now', BF, (d) => {
+  d.proof_timestamp = '9999-12-31T23:59:59.000000Z';
+}, {}, { now: '9999-12-30T23:59:59.000000Z' });
+kase('proof-dated-the-last-second-past-one-day', 'fail', '§8.7: proof_timestamp 9999-12-31T23:59:59.000001Z, one microsecond more than a day after now', BF, (d) => {
+  d.proof_timestamp = '9999-12-31T23:59:59.000001Z';
+}, {}, { now: '9999-12-30T23:59:59.000000Z' });
+kase('proof-dated-the-last-moment-a-second-past-one-day', 'fail', '§8.7: proof_timestamp 9999-12-31T23:59:59.999999Z, one second more than a day after now', BF, (d) => {
+  d.proof_timestamp = '9999-12-31T23:59:59.999999Z';
+}, {}, { now: '9999-12-30T23:59:58.999999Z' });
+kase('proof-dated-the-last-moment-at-one-day', 'verify', '§8.7: proof_timestamp 9999-12-31T23:59:59.999999Z, exactly one day after now', BF, (d) => {
+  d.proof_timestamp = '9999-12-31T23:59:59.999999Z';
+}, {}, { now: '9999-12-30T23:59:59.999999Z' });
 
 // ---------------------------------------------------------------- merged_from (§3)
 kase('merged-from-a-checkpoint', 'verify', '§3: merged_from names a record of any kind (an earlier checkpoint of another node)', LF, (d) => {
@@ -1306,9 +1376,20 @@ kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps rec
       proofEdit: noHead3Receipt, layout: [other(1), { receipt: 0 }, { receipt: 1 }, { model_id: MID, tree_size: 6, head_hash: heads3.head, root_hash: heads3.root }],
     });
   }
-  lc('lc-entry-key-id-other', 'open', '§8 lists no check of a file entry\'s key_id (another model\'s entry signed by the signer but naming another key id); this verifier does not compare it', {
+  lc('lc-entry-key-id-other', 'fail', '§8: every entry\'s key_id is the signer\'s (another model\'s entry, signed by the signer, naming another key id)', {
     hooks: { entry: (e, pos) => { if (pos === 0) e.key_id = 'ab'.repeat(32); } },
   });
+  {
+    // Line 0 (another model's) is another key's entry: its key id, signed by that key.
+    const k2 = keyFromSeed('11'.repeat(32));
+    const k2Id = sha256(Buffer.from(k2.publicKey, 'hex')).toString('hex');
+    lc('lc-entry-of-another-signer', 'fail', '§8: every entry\'s key_id is the signer\'s and its signature verifies by the signer (line 0 is another key\'s, consistently signed)', {
+      hooks: {
+        entry: (e, pos) => { if (pos === 0) e.key_id = k2Id; },
+        signed: (line, pos) => { if (pos === 0) line.signature = k2.sign(signingInput('pot.v1.local-chain-entry', line.entry)); },
+      },
+    });
+  }
   lc('lc-entry-timestamp-far-future', 'verify', '§6.1: entry timestamps are not compared with anything', {
     layout: [other(1, { timestamp: '2099-01-01T00:00:00.000000Z' }), { receipt: 0 }, other(2), { receipt: 1 }, { receipt: 2 }],
   });
@@ -1346,21 +1427,38 @@ kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps rec
     const line = serialize(tree({ entry: e, signature: keyFromSeed(SEED).sign(signingInput('pot.v1.local-chain-entry', e)) }), 0);
     return t + (cut === null ? line : line.slice(0, cut));
   };
-  lc('lc-partial-last-line', 'verify', '§6.1: a last line without a newline that is a prefix of an entry line is not part of the chain', {
+  lc('lc-partial-last-line', 'verify', '§6.1: a last line without a newline that begins with {"entry":{"index": is not part of the chain', {
     edit: (lines, t) => NEXT(t, lines, 60),
   });
-  lc('lc-partial-last-line-one-byte', 'verify', '§6.1: the shortest prefix, "{"', { edit: (lines, t) => NEXT(t, lines, 1) });
-  lc('lc-complete-last-line-without-newline', 'verify', '§6.1: a whole entry line without its newline is a prefix of such a line: not part of the chain', {
+  lc('lc-partial-last-line-one-byte', 'verify', '§6.1: the shortest beginning of {"entry":{"index":, "{"', { edit: (lines, t) => NEXT(t, lines, 1) });
+  lc('lc-complete-last-line-without-newline', 'verify', '§6.1: a whole entry line without its newline begins with {"entry":{"index":: not part of the chain', {
     edit: (lines, t) => NEXT(t, lines, null),
+  });
+  // A whole seventh entry written otherwise: an entry with its newline, damage without it
+  // (§6.1: only a last line beginning with {"entry":{"index": is an interrupted write).
+  const spaced = (l) => JSON.stringify(json(l), null, 1).replace(/\n/g, ' ');
+  const sigFirst = (l) => `{"signature":${JSON.stringify(json(l).signature)},"entry":${l.slice('{"entry":'.length, l.lastIndexOf(',"signature":'))}}`;
+  const nextLine = (lines) => NEXT('', lines, null);
+  lc('lc-spaced-last-line', 'verify', '§6.1: a whole entry line written with spaces, with its newline, is an entry', {
+    edit: (lines, t) => `${t}${spaced(nextLine(lines, t))}\n`,
+  });
+  lc('lc-spaced-last-line-without-newline', 'fail', '§6.1: the same line without its newline does not begin with {"entry":{"index": : the file is damaged', {
+    edit: (lines, t) => `${t}${spaced(nextLine(lines, t))}`,
+  });
+  lc('lc-signature-first-last-line', 'verify', '§6.1: a whole entry line with its keys in another order, with its newline, is an entry', {
+    edit: (lines, t) => `${t}${sigFirst(nextLine(lines, t))}\n`,
+  });
+  lc('lc-signature-first-last-line-without-newline', 'fail', '§6.1: the same line without its newline does not begin with {"entry":{"index": : the file is damaged', {
+    edit: (lines, t) => `${t}${sigFirst(nextLine(lines, t))}`,
   });
   lc('lc-receipt-on-unterminated-last-line', 'fail', '§6.1/§8: the receipt\'s entry on a last line without a newline is not part of the chain, so the file does not hold it', {
     layout: STD.slice(0, 5),
     edit: (lines) => lines.map((l) => `${l}\n`).join('').slice(0, -1),
   });
-  lc('lc-garbage-last-line', 'fail', '§6.1: a last line without a newline that is no prefix of an entry line makes the file damaged', {
+  lc('lc-garbage-last-line', 'fail', '§6.1: a last line without a newline that does not begin with {"entry":{"index": makes the file damaged', {
     edit: (lines, t) => `${t}xyz`,
   });
-  lc('lc-partial-last-line-wrong-key', 'fail', '§6.1: {"note": ... is no prefix of {"entry": ..., "signature": ...}', {
+  lc('lc-partial-last-line-wrong-key', 'fail', '§6.1: {"note": ... does not begin with {"entry":{"index":', {
     edit: (lines, t) => `${t}{"note": {"index": 6`,
   });
   {
@@ -1370,7 +1468,7 @@ kase('merged-from-a-steps-record', 'verify', '§3: merged_from names a steps rec
       const at = full.indexOf(Buffer.from('\u00e9')) + 1;
       return full.subarray(0, at);
     };
-    lc('lc-partial-last-line-cut-in-utf8', 'verify', '§6.1: a writer stopped mid-write can cut a UTF-8 sequence: the bytes are a prefix of such a line', { edit: cutUtf8 });
+    lc('lc-partial-last-line-cut-in-utf8', 'verify', '§6.1: a writer stopped mid-write can cut a UTF-8 sequence: the line begins with {"entry":{"index":', { edit: cutUtf8 });
   }
 }
 
@@ -1435,29 +1533,50 @@ for (const [name, spec, text, why] of [
   });
 }
 
-// ---------------------------------------------------------------- what "a prefix of such a line" admits (§6.1)
+// ---------------------------------------------------------------- which unterminated last line is an interrupted write (§6.1)
 {
   const STD4 = [{ model_id: 'other-model', tree_size: 1 }, { receipt: 0 }, { receipt: 1 }, { receipt: 2 }];
   const tailCase = (name, spec, tail, why) => {
     const doc = clone(BF);
     resign(doc, SEED);
     const built = localChainFile(doc, SEED, STD4);
-    emit(name, spec, `§6.1: a last line without a newline, ${JSON.stringify(tail)}: ${why}`, built.doc, { chain: built.text + tail });
+    const bytes = Buffer.isBuffer(tail) ? tail : Buffer.from(tail);
+    emit(name, spec, `§6.1: a last line without a newline, ${JSON.stringify(bytes.toString('latin1'))}: ${why}`, built.doc, { chain: Buffer.concat([Buffer.from(built.text), bytes]) });
   };
-  tailCase('lc-tail-compact-start', 'verify', '{"entry":{"index":4,"prev', 'the start of a line as written compactly');
-  tailCase('lc-tail-whitespace-only', 'open', ' ', 'JSON may start with whitespace, and a whole line with a leading space is accepted; is a lone space the start of such a line? (this verifier: yes)');
-  tailCase('lc-tail-spaced', 'open', '{"entry": {"index": 4, "prev', 'the start of a line written with spaces (a whole spaced line is accepted; this verifier: a prefix)');
-  tailCase('lc-tail-other-key-order', 'open', '{"signature":"ab', 'the start of a line with its keys in another order (JSON objects are unordered; this verifier: a prefix)');
-  tailCase('lc-tail-entry-keys-reordered', 'open', '{"entry":{"prev_entry":"ab', 'the start of an entry with its keys in another order (this verifier: a prefix)');
-  // Whether "such a line" must hold a valid entry, or only have the form {"entry", "signature"}:
-  // this verifier reads the former, so a cut value must be able to become a valid one.
-  tailCase('lc-tail-unknown-key', 'fail', '{"note', 'no line of the form {"entry", "signature"} starts so');
-  tailCase('lc-tail-index-a-string', 'open', '{"entry":{"index":"x', 'an index is an integer: no such line starts so');
-  tailCase('lc-tail-tree-size-0', 'open', '{"entry":{"index":4,"prev_entry":null,"model_id":"m","tree_size":0', 'tree_size is at least 1 (and 0 cannot grow into another integer)');
-  tailCase('lc-tail-upper-hex', 'open', '{"entry":{"index":4,"prev_entry":"AB', 'hex is lower case');
-  tailCase('lc-tail-whole-object-not-an-entry', 'fail', '{"entry":{"index":4},"signature":"00"}', 'a whole object but for the newline, and not such a line (no entry keys, a short signature)');
-  tailCase('lc-tail-cut-in-escaped-pair', 'verify', `{"entry":{"index":4,"prev_entry":"${'ab'.repeat(32)}","model_id":"\\ud83d`, 'cut between the two escapes of a surrogate pair (\\ud83d\\ude00): such a line starts so');
-  tailCase('lc-tail-refused-code-point', 'open', `{"entry":{"index":4,"prev_entry":"${'ab'.repeat(32)}","model_id":"a\\u200b`, 'a model_id is a name: U+200B is refused');
+  // §6.1: "A last line without a newline that begins with {"entry":{"index":, or is a
+  // beginning of that text, is what a writer that stopped mid-write leaves ... Any other line
+  // that is not an entry makes the file damaged." What follows those bytes is not read.
+  const START = '{"entry":{"index":';
+  tailCase('lc-tail-compact-start', 'verify', '{"entry":{"index":4,"prev', 'begins with {"entry":{"index":');
+  tailCase('lc-tail-exactly-the-start', 'verify', START, 'exactly {"entry":{"index":');
+  tailCase('lc-tail-start-but-its-last-byte', 'verify', START.slice(0, -1), 'a beginning of {"entry":{"index":');
+  tailCase('lc-tail-one-byte', 'verify', '{', 'the shortest beginning of {"entry":{"index":');
+  tailCase('lc-tail-start-last-byte-differs', 'fail', `${START.slice(0, -1)};`, 'neither begins with {"entry":{"index": nor is a beginning of it (the last byte differs)');
+  tailCase('lc-tail-space-before-colon', 'fail', '{"entry":{"index" :4', 'a space where {"entry":{"index": has its colon');
+  tailCase('lc-tail-whitespace-only', 'fail', ' ', 'a lone space is no beginning of {"entry":{"index":');
+  tailCase('lc-tail-leading-space', 'fail', ` ${START}4`, 'a space before {"entry":{"index":');
+  tailCase('lc-tail-spaced', 'fail', '{"entry": {"index": 4, "prev', 'the start of a line written with spaces');
+  tailCase('lc-tail-other-key-order', 'fail', '{"signature":"ab', 'the start of a line with its keys in another order');
+  tailCase('lc-tail-entry-keys-reordered', 'fail', '{"entry":{"prev_entry":"ab', 'the start of an entry with its keys in another order');
+  tailCase('lc-tail-upper-case-key', 'fail', '{"Entry":{"index":4', 'keys are case-sensitive');
+  tailCase('lc-tail-unknown-key', 'fail', '{"note', 'no beginning of {"entry":{"index":');
+  tailCase('lc-tail-index-a-string', 'verify', `${START}"x`, 'begins with {"entry":{"index":, whatever follows');
+  tailCase('lc-tail-tree-size-0', 'verify', `${START}4,"prev_entry":null,"model_id":"m","tree_size":0`, 'begins with {"entry":{"index":, whatever follows');
+  tailCase('lc-tail-upper-hex', 'verify', `${START}4,"prev_entry":"AB`, 'begins with {"entry":{"index":, whatever follows');
+  tailCase('lc-tail-whole-object-not-an-entry', 'verify', `${START}4},"signature":"00"}`, 'begins with {"entry":{"index":, though no entry line can follow so');
+  tailCase('lc-tail-cut-in-escaped-pair', 'verify', `${START}4,"prev_entry":"${'ab'.repeat(32)}","model_id":"\\ud83d`, 'cut between the two escapes of a surrogate pair');
+  tailCase('lc-tail-refused-code-point', 'verify', `${START}4,"prev_entry":"${'ab'.repeat(32)}","model_id":"a\\u200b`, 'begins with {"entry":{"index":, whatever follows');
+  tailCase('lc-tail-start-then-bytes-not-utf8', 'verify', Buffer.concat([Buffer.from(`${START}4,"model_id":"`), Buffer.from([0xff, 0xfe])]), 'begins with {"entry":{"index":, whatever bytes follow');
+  tailCase('lc-tail-start-then-newline', 'fail', `${START}4\n`, 'with its newline it is a whole line, and not an entry: the file is damaged');
+  // A file holding nothing but a beginning (a proof without local receipts needs no entry).
+  const onlyTail = (name, spec, tail, why) => {
+    const doc = clone(BF);
+    doc.anchors = [];
+    resign(doc, SEED);
+    emit(name, spec, `§6.1: a file holding only ${JSON.stringify(tail)} without a newline: ${why}`, doc, { chain: tail });
+  };
+  onlyTail('lc-only-a-beginning', 'verify', '{"entry":{"in', 'the first write was interrupted; no entries');
+  onlyTail('lc-only-a-space', 'fail', ' ', 'no beginning of {"entry":{"index":: damaged');
 }
 
 fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));

@@ -35,46 +35,27 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH (scrip
 
 # Edge cases where pot and the spec-only verifier disagree: case name -> the finding.
 # The spec revision of 7ce7d36 settled every earlier entry (integer spellings beyond
-# 2^53-1 anywhere, inputs naming one validation_id, a trusted key in either case).
-_PREFIX = (
-    "§6.1: 'A last line without a newline that is a prefix of such a line' is not part of the chain; any "
-    "other line that is not an entry makes the file damaged. pot, seen from outside, takes a last line as "
-    "such a prefix exactly when it and the bytes {\"entry\":{\"index\": start alike, whatever follows. "
+# 2^53-1 anywhere, inputs naming one validation_id, a trusted key in either case); that of
+# 41fac1a the rest (which unterminated last line of a local chain file is an interrupted
+# write, the key_id of a file's entries, promotion inputs a partial proof discloses, and
+# pot's clock at the end of the timestamp range). What remains are pot bugs in its clock.
+_ONE_DAY = (
+    "§8.7: 'proof_timestamp is at most one day (86,400 s) after now'. pot verify --now "
 )
 KNOWN_DISAGREEMENTS: dict[str, str] = {
-    "partial-input-names-a-checkpoint": (
-        "§3 says 'a validation_id is the id of a validation record of the same log', but §8.8 checks inputs "
-        "against records only under 'Full proofs also'. A partial proof here discloses a promotion and the "
-        "checkpoint its input names: the spec-only verifier reads §8.1 ('every event's data its schema (§3)') "
-        "as refusing it; pot verifies it"
+    "proof-timestamp-at-one-day-fractional-now": _ONE_DAY + (
+        "2026-11-22T12:00:00.500000Z fails a proof dated 2026-11-23T12:00:00.500000Z, exactly one day after "
+        "('more than a day after this verifier's clock'); js verifies. pot behaves as if now's fraction were "
+        "dropped: it verifies 2026-11-23T12:00:00.000000Z (proof-timestamp-at-the-whole-second-of-fractional-now) "
+        "and fails .000001Z, .499999Z and .500000Z. Its claimed-time check (§8.9) agrees with js on fractional now"
     ),
-    # pot bugs, not the spec's: its clock overflows one day before the end of the timestamp range.
-    "now-on-the-last-day-of-9999": (
-        "§1 timestamps run to 9999-12-31T23:59:59.999999Z and §8.7/§8.9 compare dates with now + one day. "
-        "pot verify --now 9999-12-31T00:00:00.000000Z fails a valid 2026 proof: checks timestamps and anchors "
-        "'broke' (OverflowError: date value out of range, computing now + one day past year 9999); the "
-        "spec-only verifier verifies it. --now 9999-12-30T23:59:59.999999Z is fine in both"
+    "proof-dated-the-last-second-past-one-day": _ONE_DAY + (
+        "9999-12-30T23:59:59.000000Z verifies a proof dated 9999-12-31T23:59:59.000001Z, one microsecond more than "
+        "a day after; js fails it. The same microsecond in 2026 or 2300 fails in pot too"
     ),
-    "proof-made-in-9999": (
-        "the same overflow: a proof whose every timestamp is on 9999-12-31, verified as of that day's end "
-        "(pot: OverflowError in timestamps and anchors; js verifies)"
-    ),
-    # The spec-only verifier reads a line as JSON (any whitespace, any key order: pot accepts whole lines
-    # written so, lc-line-with-spaces, lc-line-leading-space), so their starts are prefixes; pot refuses them.
-    "lc-tail-whitespace-only": _PREFIX + "A last line of one space: pot calls the file damaged, js drops it",
-    "lc-tail-spaced": _PREFIX + "{\"entry\": {\"index\": 4, ... written with spaces: pot damaged, js dropped",
-    "lc-tail-other-key-order": _PREFIX + "{\"signature\":\"ab: pot damaged, js dropped",
-    "lc-tail-entry-keys-reordered": _PREFIX + "{\"entry\":{\"prev_entry\":...: pot damaged, js dropped",
-    # The spec-only verifier reads "such a line" as a line holding an entry (§6.1's keys and value forms),
-    # so a cut value must still be able to become a valid one; pot accepts any continuation.
-    "lc-tail-index-a-string": _PREFIX + "{\"entry\":{\"index\":\"x: pot drops it, js calls the file damaged",
-    "lc-tail-tree-size-0": _PREFIX + "an entry start with tree_size 0: pot drops it, js damaged",
-    "lc-tail-upper-hex": _PREFIX + "an entry start with prev_entry in upper case: pot drops it, js damaged",
-    "lc-tail-refused-code-point": _PREFIX + "a model_id holding U+200B: pot drops it, js damaged",
-    "lc-tail-whole-object-not-an-entry": _PREFIX + (
-        "{\"entry\":{\"index\":4},\"signature\":\"00\"} is a whole JSON object, not an entry line, and "
-        "not the prefix of one (only whitespace can follow it): pot drops it as an interrupted write, js calls "
-        "the file damaged"
+    "proof-dated-the-last-moment-a-second-past-one-day": _ONE_DAY + (
+        "9999-12-30T23:59:58.999999Z verifies a proof dated 9999-12-31T23:59:59.999999Z, a whole second more than "
+        "a day after; js fails it (pot fails 9999-12-31T23:59:59.000000Z against now 9999-12-30T23:59:58.500000Z)"
     ),
 }
 # Cases where both verify but the per-head strength differs: case name -> the finding.
@@ -207,11 +188,17 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     partial = out / "partial.proof.json"
     assert ck0 and val
     rec.generate_proof_of_training(mid, disclose=[ck0, val]).save(str(partial))
+    # §8.8 in a partial proof: the promotions and the validation their inputs name, disclosed.
+    promotions = [r["id"] for r in json.loads(full.read_text())["records"]
+                  if r.get("event") in ("ModelPromoted", "PromotionRefused")]
+    assert len(promotions) == 2
+    partial_promotions = out / "partial-promotions.proof.json"
+    rec.generate_proof_of_training(mid, disclose=[val, *promotions]).save(str(partial_promotions))
     key_hex = rec.public_key.hex
     if callable(key_hex):
         key_hex = key_hex()
     rec.close()
-    return {"dir": out, "full": full, "partial": partial, "key": key_hex}
+    return {"dir": out, "full": full, "partial": partial, "partial_promotions": partial_promotions, "key": key_hex}
 
 
 def test_fresh_proofs_verify_in_both(fresh: dict[str, Any]) -> None:
@@ -221,7 +208,12 @@ def test_fresh_proofs_verify_in_both(fresh: dict[str, Any]) -> None:
     assert {"RunStarted", "steps", "checkpoint", "validation", "ModelPromoted", "PromotionRefused",
             "ModelRolledBack", "RunCompleted"} <= kinds
     assert doc["signer"]["public_key"] == fresh["key"]
-    for path in (fresh["full"], fresh["partial"]):
+    partial_promotions = json.loads(fresh["partial_promotions"].read_text())
+    assert [r.get("event", r["type"]) for r in partial_promotions["records"]] == [
+        "validation", "ModelPromoted", "PromotionRefused"]
+    assert all(i["validation_id"] == partial_promotions["records"][0]["id"]
+               for r in partial_promotions["records"][1:] for i in r["data"]["inputs"])
+    for path in (fresh["full"], fresh["partial"], fresh["partial_promotions"]):
         (prc, prep), (jrc, jrep) = both(path, fresh["key"])
         assert prc == 0, first_failure(prep)
         assert jrc == 0, jrep

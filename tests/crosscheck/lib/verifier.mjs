@@ -83,7 +83,9 @@ export const nameProblem = (s) => textProblem(s, 1, 256);
 
 const TS_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z$/;
 
-// Microseconds since 1970 of a §1 timestamp, or null when it is not one.
+// Microseconds since 1970 of a §1 timestamp, as a BigInt (from about 2255 on they exceed
+// 2^53, where a double can no longer tell one microsecond from the next), or null when it
+// is not one.
 export function timestampMicros(s) {
   if (typeof s !== 'string') return null;
   const m = TS_RE.exec(s);
@@ -93,9 +95,10 @@ export function timestampMicros(s) {
   const leap = (Y % 4 === 0 && Y % 100 !== 0) || Y % 400 === 0;
   const mdays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Mo - 1];
   if (Dd > mdays) return null;
-  return Date.UTC(Y, Mo - 1, Dd, h, mi, se) * 1000 + Number(m[7]);
+  return BigInt(Date.UTC(Y, Mo - 1, Dd, h, mi, se)) * 1000n + BigInt(m[7]);
 }
-const wholeSeconds = (s) => Math.floor(timestampMicros(s) / 1e6);
+const MICROS = 1000000n;
+const wholeSeconds = (s) => Number(timestampMicros(s) / MICROS); // the fraction dropped (from 2000 on: positive)
 
 // ---------------------------------------------------------------- schema (check 1)
 
@@ -659,7 +662,7 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
     if (hi !== undefined && r.timestamp < heads[hi].timestamp) F(7, `anchors[${i}].timestamp is before its head's`);
     if (r.timestamp > doc.proof_timestamp) F(7, `anchors[${i}].timestamp is after proof_timestamp`);
   });
-  if (timestampMicros(doc.proof_timestamp) > nowMicros + DAY * 1e6)
+  if (timestampMicros(doc.proof_timestamp) > nowMicros + BigInt(DAY) * MICROS)
     F(7, 'proof_timestamp is more than one day after now');
 
   // 8. Lineage
@@ -703,7 +706,7 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
       if (d.meta_hash !== `0x${r.head_hash}`) F(9, `${p}.details.meta_hash is not 0x + the head hash`);
       const bt = intOf(d.block_time);
       if (bt > wholeSeconds(r.timestamp) + ALLOWANCE) F(9, `${p}: block_time is later than the receipt's timestamp`);
-      if (bt * 1e6 > nowMicros + DAY * 1e6) F(9, `${p}: claimed time is more than one day after now`);
+      if (BigInt(bt) * MICROS > nowMicros + BigInt(DAY) * MICROS) F(9, `${p}: claimed time is more than one day after now`);
       claimed[hi].push(bt);
     }
   });
@@ -746,7 +749,7 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
   if (!verifySignature(pk, doc.signature_hash, proofSigningInput(doc)))
     F(11, 'signature_hash does not verify');
 
-  return { strengths: headStrengths(heads, doc.anchors, headIndexOf), ctx: { doc, pk, leaves, headHashes, partial } };
+  return { strengths: headStrengths(heads, doc.anchors, headIndexOf), ctx: { doc, pk, keyId, leaves, headHashes, partial } };
 }
 
 export function proofSigningInput(doc) {
@@ -817,23 +820,33 @@ function checkLineage(doc, recs, partial, F) {
     if ((r.event === 'ModelPromoted') !== expect.passed)
       F(8, `records[${i}]: ${r.event} but the decision ${expect.passed ? 'passed' : 'failed'}`);
   });
-  // §3: "a validation_id is the id of a validation record of the same log". A partial
-  // proof can show this false only when the record it names is disclosed (reading: §8.1
-  // checks every event's data against §3, so a disclosed record of another type fails).
-  const typeById = new Map(recs.map((r) => [r.id, r.type]));
+  // §8.8, every proof: an input that names a record the proof discloses names a
+  // validation record earlier in the log, of the promoted model_hash, whose numeric
+  // results equal the input's metrics (JCS). In a full proof every record is disclosed, so
+  // an input naming none fails; in a partial proof an input naming an undisclosed record
+  // is not checked (nothing shows what it names).
+  const posById = new Map(recs.map((r, i) => [r.id, i]));
   recs.forEach((r, i) => {
     if (r.type !== 'event' || (r.event !== 'ModelPromoted' && r.event !== 'PromotionRefused')) return;
     r.data.inputs.forEach((inp, j) => {
-      const t = typeById.get(inp.validation_id);
-      if (t !== undefined && t !== 'validation')
-        F(8, `records[${i}].data.inputs[${j}].validation_id names a ${t} record, not a validation`);
+      const p = `records[${i}].data.inputs[${j}]`;
+      const vi = posById.get(inp.validation_id);
+      if (vi === undefined) {
+        if (!partial) F(8, `${p}.validation_id names no record of the proof`);
+        return;
+      }
+      const v = recs[vi];
+      if (v.type !== 'validation') F(8, `${p}.validation_id names a ${v.type} record, not a validation`);
+      if (vi >= i) F(8, `${p}.validation_id names a validation that does not come earlier in the log`);
+      if (v.model_hash !== r.data.model_hash) F(8, `${p} validates another model_hash`);
+      if (jcs(numericResults(v.validation_result)) !== jcs(inp.metrics))
+        F(8, `${p}.metrics are not the validation's numeric results`);
     });
   });
   if (partial) return;
-  // Full proofs: runs, hashes, promotion inputs, rollbacks.
+  // Full proofs: runs, hashes, rollbacks.
   const started = new Set();
   const completed = new Set();
-  const validations = new Map(); // id -> index
   const promoted = new Set(); // stage\0model_hash
   recs.forEach((r, i) => {
     const isStart = r.type === 'event' && r.event === 'RunStarted';
@@ -854,31 +867,20 @@ function checkLineage(doc, recs, partial, F) {
       if (r.data.environment_hash !== h(r.data.environment))
         F(8, `records[${i}]: environment_hash is not H(JCS(environment))`);
     }
-    if (r.type === 'event' && (r.event === 'ModelPromoted' || r.event === 'PromotionRefused')) {
-      r.data.inputs.forEach((inp, j) => {
-        const vi = validations.get(inp.validation_id);
-        if (vi === undefined) F(8, `records[${i}].data.inputs[${j}] names no earlier validation record`);
-        const v = recs[vi];
-        if (v.model_hash !== r.data.model_hash) F(8, `records[${i}].data.inputs[${j}] validates another model_hash`);
-        if (jcs(numericResults(v.validation_result)) !== jcs(inp.metrics))
-          F(8, `records[${i}].data.inputs[${j}].metrics are not the validation's numeric results`);
-      });
-      if (r.event === 'ModelPromoted') promoted.add(`${r.data.stage}\0${r.data.model_hash}`);
-    }
+    if (r.type === 'event' && r.event === 'ModelPromoted') promoted.add(`${r.data.stage}\0${r.data.model_hash}`);
     if (r.type === 'event' && r.event === 'ModelRolledBack') {
       if (!promoted.has(`${r.data.stage}\0${r.data.to_model_hash}`))
         F(8, `records[${i}]: rollback to a model_hash never promoted to ${JSON.stringify(r.data.stage)}`);
     }
-    if (r.type === 'validation') validations.set(r.id, i);
   });
 }
 
 // ---------------------------------------------------------------- entry point
 
 // The verifier's clock (§8): this machine's, or a §1 timestamp it is given. Microseconds
-// since 1970, or null when `s` is not a §1 timestamp.
+// since 1970 (a BigInt), or null when `s` is not a §1 timestamp.
 export function parseNow(s) {
-  if (s === undefined || s === null) return Date.now() * 1000;
+  if (s === undefined || s === null) return BigInt(Date.now()) * 1000n;
   return timestampMicros(s);
 }
 
