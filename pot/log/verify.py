@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,7 +379,10 @@ def _check_timestamps(proof: ProvenanceProof, now: datetime) -> str:
             raise TimestampError(f"anchor receipt {n} is dated before the head it anchors")
         if receipt.timestamp > proof.proof_timestamp:
             raise TimestampError(f"anchor receipt {n} is dated after the proof")
-    horizon = _timestamp_at(int(now.timestamp()) + FUTURE_ALLOWANCE_SECONDS)
+    try:
+        horizon = format_timestamp(now + timedelta(seconds=FUTURE_ALLOWANCE_SECONDS))  # to the microsecond
+    except OverflowError:  # a clock within a day of the end of the range: no timestamp is later than that
+        horizon = "9999-12-31T23:59:59.999999Z"
     if proof.proof_timestamp > horizon:
         raise TimestampError(f"the proof is dated {proof.proof_timestamp}, more than a day after this verifier's "
                              f"clock ({format_timestamp(now)})")
