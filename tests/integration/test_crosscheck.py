@@ -38,10 +38,8 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH (scrip
 # 2^53-1 anywhere, inputs naming one validation_id, a trusted key in either case); that of
 # 41fac1a the rest (which unterminated last line of a local chain file is an interrupted
 # write, the key_id of a file's entries, promotion inputs a partial proof discloses, and
-# pot's clock at the end of the timestamp range). What remains are pot bugs in its clock.
-_ONE_DAY = (
-    "§8.7: 'proof_timestamp is at most one day (86,400 s) after now'. pot verify --now "
-)
+# pot's clock at the end of the timestamp range), and d4db8f2 fixed pot's one-day horizon (it dropped the clock's
+# microseconds). Nothing is left: a new disagreement is a finding about the spec or about pot.
 KNOWN_DISAGREEMENTS: dict[str, str] = {}
 # Cases where both verify but the per-head strength differs: case name -> the finding.
 # (Heads before a locally anchored head are "local" since 7ce7d36, in both.)
