@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pot.errors import FormatError
-from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, _encode_string, canonical_json, to_json_value
+from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, _encode_string, canonical_json, es_number, to_json_value
 from pot.log.canonical import _fast as _fast_canonical
 
 LEAF_PREFIX = b"\x00"
@@ -386,7 +386,7 @@ class PreparedRecord:
                 self._lamport_token and self._text.count(self._lamport_token) != 1):
             self._text = None  # a value elsewhere spells a stand-in (astronomically rare): encode the whole body
 
-    def complete(self, seq: int, lamport: int | None) -> tuple[Record, str]:
+    def complete(self, seq: int, lamport: int | None) -> CompletedRecord:
         kind, values = self._kind, {**self._values, "seq": seq, "lamport": lamport}
         stamped = lamport is not None
         if self._entries is not None and stamped == (self._lamport_at >= 0):
@@ -401,8 +401,41 @@ class PreparedRecord:
                 text = text.replace(self._lamport_token, f'"lamport":{lamport}', 1)
         else:
             text = canonical_json(kind._make_body(values)).decode("utf-8")
-        leaf = hashlib.sha256(LEAF_PREFIX + text.encode("utf-8")).hexdigest()
-        return kind(**values, **{kind.ID_FIELD: leaf}), text
+        leaf = hashlib.sha256(LEAF_PREFIX + text.encode("utf-8")).digest()
+        return CompletedRecord(kind, values, leaf, text)
+
+
+class CompletedRecord:
+    """A record with its seq, stamp, canonical JSON text and leaf hash, as a store appends it. The record object
+    itself (:meth:`record`) is built only when asked for: a training loop that records a checkpoint needs its id."""
+
+    __slots__ = ("_record", "kind", "leaf", "text", "values")
+
+    def __init__(self, kind: type[Record], values: dict[str, Any], leaf: bytes, text: str) -> None:
+        self.kind, self.values, self.leaf, self.text = kind, values, leaf, text
+        self._record: Record | None = None
+
+    @property
+    def record_id(self) -> HexDigest:
+        return HexDigest(self.leaf.hex())
+
+    @property
+    def seq(self) -> int:
+        return int(self.values["seq"])
+
+    @property
+    def lamport(self) -> int | None:
+        stamp: int | None = self.values["lamport"]
+        return stamp
+
+    @property
+    def timestamp(self) -> str:
+        return str(self.values["timestamp"])
+
+    def record(self) -> Record:
+        if self._record is None:
+            self._record = self.kind(**self.values, **{self.kind.ID_FIELD: self.leaf.hex()})
+        return self._record
 
 
 # --- the one-pass path: plain values checked and encoded together ------------------------------------------------
@@ -457,12 +490,38 @@ def _plain_hex64(value: Any) -> str | None:
     return '"' + value + '"' if value.__class__ is str and _HEX64.fullmatch(value) else None
 
 
+_METRIC_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # names as given -> (name, '"name":') sorted
+
+
 def _plain_metrics(value: Any) -> str | None:
-    if value.__class__ is not dict or not _plain_metric_values(value):
+    """Checkpoint metrics: names seen valid before, finite floats or JSON-safe ints. A training loop logs the same
+    names every time, so their order and JSON are worked out once per set of names."""
+    if value.__class__ is not dict:
         return None
-    text = _fast_canonical(value)
-    # names outside the Basic Multilingual Plane sort differently in UTF-16: the general path's encoder decides
-    return text if text.isascii() or max(text) <= "\uffff" else None
+    names = tuple(value)
+    layout = _METRIC_LAYOUTS.get(names)
+    if layout is None:
+        if not all(name in _VALID_NAMES and (name.isascii() or max(name) <= "\uffff") for name in names):
+            return None  # unknown yet, or outside the BMP (UTF-16 order): the general path decides
+        layout = tuple((name, _encode_string(name) + ":") for name in sorted(names))
+        if len(_METRIC_LAYOUTS) < 1024:
+            _METRIC_LAYOUTS[names] = layout
+    parts = []
+    for name, key in layout:
+        item = value[name]
+        kind = item.__class__
+        if kind is float:
+            text = float.__repr__(item)
+            if "e" in text or text.endswith(".0") or text[-1] in "fn":  # not already ECMAScript's form
+                if item - item != 0.0:
+                    return None  # nan or an infinity: the general path records it as a string
+                text = es_number(item)
+        elif kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            text = int.__repr__(item)
+        else:
+            return None
+        parts.append(key + text)
+    return "{" + ",".join(parts) + "}"
 
 
 def _plain_object(value: Any) -> str | None:
@@ -489,6 +548,13 @@ def _plain_object(value: Any) -> str | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain_file_name(value: Any) -> str | None:
+    text = _plain_short_text(value)
+    if text is None or "/" in value or "\\" in value or value in (".", ".."):
+        return None
+    return text
 
 
 def _plain_confidence(value: Any) -> str | None:
@@ -519,43 +585,60 @@ def _plan(kind: type[Record]) -> tuple[_Row, ...]:
 
 
 def _prepare_plain(kind: type[Record], values: dict[str, Any]) -> PreparedRecord | None:
-    if kind not in _ONE_PASS_KINDS or not values.keys() <= kind.FIELDS.keys():
-        return None
-    entries: list[str] = []
-    checked: dict[str, Any] = {}
-    seq_at = lamport_at = -1
+    prepare = _ONE_PASS.get(kind)
+    if prepare is None:
+        if kind not in _ONE_PASS_KINDS:
+            return None
+        prepare = _ONE_PASS[kind] = _compile_one_pass(kind)
+    return prepare(values)
+
+
+_ONE_PASS: dict[type[Record], Callable[[dict[str, Any]], PreparedRecord | None]] = {}
+
+
+def _compile_one_pass(kind: type[Record]) -> Callable[[dict[str, Any]], PreparedRecord | None]:
+    """The one-pass function of a kind, written out field by field from its plan (as ``dataclasses`` writes
+    ``__init__``): the same steps a loop over the plan would take, without the loop's bookkeeping per field, which
+    was most of its cost. Returns None wherever the general path must decide."""
+    namespace: dict[str, Any] = {"PreparedRecord": PreparedRecord, "kind": kind, "MAX": MAX_SAFE_INTEGER,
+                                 "FIELDS": frozenset(kind.FIELDS)}
+    lines = ["def one_pass(values):", "    if not values.keys() <= FIELDS:", "        return None",
+             "    entries = []", "    append = entries.append", "    lamport_at = -1"]
     for name, key, role, plain, nullable, omit in _plan(kind):
         if role is _TYPE:
-            entries.append(key + _encode_string(kind.KIND))
-            continue
-        value = checked[name] = values.get(name)
-        if role is _VALUE:
-            if value is None:
-                if omit:
-                    continue
-                if not nullable:
-                    return None
-                entries.append(key + "null")
-                continue
-            text = plain(value) if plain is not None else None
-            if text is None:
-                return None
-            entries.append(key + text)
+            lines.append(f"    append({key + _encode_string(kind.KIND)!r})")
         elif role is _SEQ:
-            seq_at = len(entries)
-            entries.append("")
-        elif value is not None:  # lamport, filled in later like seq
-            if value.__class__ is not int or not 1 <= value <= MAX_SAFE_INTEGER:
-                return None
-            lamport_at = len(entries)
-            entries.append("")
-    if (checked["node_id"] is None) != (checked["lamport"] is None):
-        return None
+            lines += ["    seq_at = len(entries)", "    append('')"]
+        elif role is _LAMPORT:
+            lines += ["    lamport = values.get('lamport')", "    if lamport is not None:",
+                      "        if lamport.__class__ is not int or not 1 <= lamport <= MAX:", "            return None",
+                      "        lamport_at = len(entries)", "        append('')"]
+        else:
+            if plain is None:  # a field with no plain check: the general path decides whenever it has a value
+                encode = ["        return None"]
+            else:
+                namespace[f"plain_{name}"] = plain
+                encode = [f"        text = plain_{name}(value)", "        if text is None:", "            return None",
+                          f"        append({key!r} + text)"]
+            lines.append(f"    value = values.get({name!r})")
+            if omit:
+                lines += ["    if value is not None:", *encode]
+            elif nullable:
+                lines += ["    if value is None:", f"        append({key + 'null'!r})", "    else:", *encode]
+            else:
+                lines += ["    if value is None:", "        return None", "    if True:", *encode]
+    lines += ["    if (values.get('node_id') is None) != (values.get('lamport') is None):", "        return None"]
     if kind is TrainingCheckpoint:
-        if (checked["file_name"] is None) != (checked["file_sha256"] is None):
-            return None
-        checked["metrics"] = dict(checked["metrics"])  # the record keeps its own copy, as the checks make one
-    return PreparedRecord(kind, checked, entries=entries, seq_at=seq_at, lamport_at=lamport_at)
+        lines += ["    if (values.get('file_name') is None) != (values.get('file_sha256') is None):",
+                  "        return None"]
+    checked = ", ".join(f"{name!r}: values.get({name!r})" for name in kind.FIELDS)
+    lines.append(f"    checked = {{{checked}}}")
+    if "metrics" in kind.FIELDS:
+        lines.append("    checked['metrics'] = dict(checked['metrics'])  # the record keeps its own copy")
+    lines.append("    return PreparedRecord(kind, checked, entries=entries, seq_at=seq_at, lamport_at=lamport_at)")
+    exec("\n".join(lines), namespace)
+    function: Callable[[dict[str, Any]], PreparedRecord | None] = namespace["one_pass"]
+    return function
 
 
 def _fields(**specific: FieldSpec) -> dict[str, FieldSpec]:
@@ -789,7 +872,8 @@ RECORD_KINDS: dict[str, type[Record]] = {
 
 _PLAIN.update({check_name: _plain_name, check_short_text: _plain_short_text, check_count: _plain_count,
                check_timestamp: _plain_timestamp, check_salt: _plain_salt, check_hex64: _plain_hex64,
-               check_metrics: _plain_metrics, check_confidence: _plain_confidence, check_object: _plain_object})
+               check_metrics: _plain_metrics, check_confidence: _plain_confidence, check_object: _plain_object,
+               check_file_name: _plain_file_name})
 # The kinds a training loop records many of; the others (steps blocks, events) always take the general path.
 _ONE_PASS_KINDS = frozenset({TrainingCheckpoint, ValidationRecord})
 

@@ -31,7 +31,7 @@ from pot.anchors.base import AnchorReceipt
 from pot.errors import StoreError, UsageError
 from pot.log.canonical import canonical_json
 from pot.log.heads import SignedTreeHead, TreeHead
-from pot.log.records import Record, record_from_body
+from pot.log.records import CompletedRecord, Record, record_from_body
 
 SCHEMA_VERSION = 1
 DB_NAME = "pot.db"
@@ -92,6 +92,7 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, started);
 _APPEND_ONLY = ("records", "heads", "anchors")
 
 T = TypeVar("T")
+R = TypeVar("R", Record, CompletedRecord)
 
 
 def _append_only_triggers() -> str:
@@ -238,33 +239,34 @@ class Store:
 
     # --- records ----------------------------------------------------------------------------------------------
 
-    def append(self, model_id: str, make: Callable[[int, int], Record | tuple[Record, str]],
-               index: Callable[[sqlite3.Connection, Record], None] | None = None) -> Record:
+    def append(self, model_id: str, make: Callable[[int, int], R],
+               index: Callable[[sqlite3.Connection, Record], None] | None = None) -> R:
         """Append the record ``make(seq, last_lamport)`` at the next ``seq`` of ``model_id``'s log, durably.
 
-        ``make`` returns the record, or the record and its canonical JSON text (a
-        :meth:`pot.log.records.PreparedRecord.complete` result), which is then stored as it is. ``last_lamport`` is
-        the Lamport stamp of the log's last record (0 for none): appending after reading the log is receiving its
-        last message. ``index(conn, record)``, when given, updates derived tables (the run registry, the lineage
-        graph) in the same transaction; if it raises, nothing is stored.
+        ``make`` returns the record, or a :class:`pot.log.records.CompletedRecord` (its canonical JSON text already
+        made, stored as it is); ``append`` returns it. ``last_lamport`` is the Lamport stamp of the log's last record
+        (0 for none): appending after reading the log is receiving its last message. ``index(conn, record)``, when
+        given, updates derived tables (the run registry, the lineage graph) in the same transaction; if it raises,
+        nothing is stored.
 
         The next seq is remembered from this process's last append; if another process appended since, the
         primary key refuses the row and the seq is read from the table (inside the same write lock).
         """
-        def insert(conn: sqlite3.Connection, seq: int, last_lamport: int) -> Record:
+        def insert(conn: sqlite3.Connection, seq: int, last_lamport: int) -> R:
             made = make(seq, last_lamport)
-            if isinstance(made, tuple):
-                record, text = made
+            if isinstance(made, CompletedRecord):
+                completed = made
             else:
-                record, text = made, canonical_json(made.body()).decode("utf-8")
+                text = canonical_json(made.body()).decode("utf-8")
+                completed = CompletedRecord(type(made), {}, bytes.fromhex(made.record_id), text)
             conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (model_id, seq, record.KIND, record.record_id, bytes.fromhex(record.record_id),
-                          record.timestamp, record.lamport, text))
+                         (model_id, made.seq, made.kind.KIND if isinstance(made, CompletedRecord) else made.KIND,
+                          made.record_id, completed.leaf, made.timestamp, made.lamport, completed.text))
             if index is not None:
-                index(conn, record)
-            return record
+                index(conn, made.record() if isinstance(made, CompletedRecord) else made)
+            return made
 
-        def work(conn: sqlite3.Connection) -> Record:
+        def work(conn: sqlite3.Connection) -> R:
             guess = self._next_seq.get(model_id)
             if guess is not None:
                 try:
@@ -273,7 +275,7 @@ class Store:
                     pass  # another process appended: ask the table
             return work_from_table(conn)
 
-        def work_from_table(conn: sqlite3.Connection) -> Record:
+        def work_from_table(conn: sqlite3.Connection) -> R:
             row = conn.execute("SELECT seq, lamport FROM records WHERE model_id = ? ORDER BY seq DESC LIMIT 1",
                                (model_id,)).fetchone()
             return insert(conn, 0, 0) if row is None else insert(conn, row[0] + 1, row[1] or 0)
