@@ -33,7 +33,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, VerificationError, verify_proof
+from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, UsageError, VerificationError, verify_proof
+from pot._internal.files import check_output, output_file
 from pot._internal.render import report as render_report
 from pot.hashing import hash_buffers
 from pot.integrations.torch import model_hash
@@ -126,6 +127,12 @@ def main() -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoint, proof_path = out / "digits-mlp.pt", out / "digits-mlp.proof.json"
+    try:  # before training, not after it: pot never writes an output file inside its store
+        for path in (checkpoint, proof_path):
+            check_output(path, stores=[args.store])
+    except UsageError as exc:
+        parser.error(str(exc))
     model_id = "digits-mlp/" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     data = load_data(config["seed"])
 
@@ -137,8 +144,8 @@ def main() -> int:
                   f"{len(data.x_val)}; store {args.store}" + (f"; a rerun of {rerun_of}" if rerun_of else ""))
             model = train(data, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
                           seed=config["seed"], recorder=recorder, model_id=model_id)
-            checkpoint = out / "digits-mlp.pt"
-            torch.save(model.state_dict(), checkpoint)
+            with output_file(checkpoint, stores=[args.store]) as handle:  # whole or not at all
+                torch.save(model.state_dict(), handle)
             recorder.record_training_checkpoint(
                 model_hash=model_hash(model), metrics={"train_accuracy": accuracy(model, data.x_train, data.y_train)},
                 epoch=config["epochs"] - 1, model_id=model_id, model_fn=lambda x: model(x),
@@ -155,7 +162,6 @@ def main() -> int:
         trusted_key = recorder.public_key
     trained = time.perf_counter() - started
 
-    proof_path = out / "digits-mlp.proof.json"
     proof.save(proof_path)
     print(f"wrote {proof_path} ({proof_path.stat().st_size:,} bytes) after {trained:.1f} s of training and "
           "recording\n")

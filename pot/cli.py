@@ -220,6 +220,22 @@ def _store_dir(args: argparse.Namespace) -> Path:
     return Path(store) if store else ProvenanceConfig().resolve_store()
 
 
+def _protected(args: argparse.Namespace) -> dict[str, list[Path]]:
+    """What an output file must never replace: the store directory and the signing key (with its .pub copy)."""
+    from pot.config import ProvenanceConfig
+
+    store = _store_dir(args)
+    return {"stores": [store], "key_files": [ProvenanceConfig().resolve_key_file(store)]}
+
+
+def _output(args: argparse.Namespace, value: str) -> Path:
+    """An output file's path, checked before any work is done (it is checked again when written)."""
+    from pot._internal import files
+
+    files.check_output(value, **_protected(args))
+    return Path(value)
+
+
 def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
     from pot.log.store import Store
 
@@ -338,15 +354,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 @handler("proof")
 def _proof(args: argparse.Namespace) -> int:
-    output = Path(args.output)
-    if paths.is_dir(output, "--output"):
-        raise UsageError(f"--output {output} is a directory")
+    output = _output(args, args.output)  # refused before a head is signed or anything written
     with _recorder(args) as recorder:
         proof = recorder.generate_proof_of_training(args.model_id, disclose=args.record)
-    try:
-        proof.save(output)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
+    proof.save(output, **_protected(args))
     latest = proof.latest_head
     data = {"output": str(output), "model_id": proof.model_id, "disclosure": proof.disclosure,
             "records": len(proof.disclosed), "tree_heads": len(proof.tree_heads), "merkle_root": proof.merkle_root,
@@ -419,6 +430,12 @@ def _history(args: argparse.Namespace) -> int:
     from pot._internal import render
     from pot.log.records import record_fields
 
+    plot = None
+    if args.plot:
+        if not args.model_id:
+            raise UsageError("--plot needs --model-id: one model's metrics are plotted")
+        plot = _output(args, args.plot)
+        render.plot_format(plot)  # a format matplotlib cannot write is refused before anything is read
     with _open_store(args) as store:
         if not args.model_id:
             models = [(m, store.size(m)) for m in store.models()]
@@ -428,8 +445,8 @@ def _history(args: argparse.Namespace) -> int:
         store.require_model(args.model_id)
         records = list(store.records(args.model_id))
     text = render.history(args.model_id, records)
-    if args.plot:
-        render.plot_metrics(args.model_id, records, Path(args.plot))
+    if plot is not None:
+        render.plot_metrics(args.model_id, records, plot, **_protected(args))
         text += f"\nplotted to {args.plot}"
     _emit(args, text, [{"kind": r.KIND, **record_fields(r)} for r in records])
     return EXIT_OK
@@ -574,11 +591,11 @@ def _runs(args: argparse.Namespace) -> int:
             _emit(args, render.run_details(run, started, records),
                   {**run, "started_data": started, "records": [{"kind": r.KIND, **record_fields(r)} for r in records]})
         elif args.runs_verb == "export-config":
+            from pot._internal import files
+
+            out = _output(args, args.out)
             exported = registry.export_config(store, args.run_id)
-            try:
-                Path(args.out).write_text(json.dumps(exported, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
+            files.write_output(out, json.dumps(exported, indent=1, ensure_ascii=False) + "\n", **_protected(args))
             _emit(args, f"wrote the config of {args.run_id} to {args.out}", exported)
         else:
             stats = registry.run_stats(store)

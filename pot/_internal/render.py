@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pot._internal import files
 from pot.errors import UsageError
 from pot.log.records import EventRecord, Record, StepsRecord, TrainingCheckpoint, ValidationRecord
 from pot.log.verify import VerificationReport
@@ -237,8 +238,7 @@ def checks(title: str, rows: Sequence[tuple[str, bool, str]], verdict: str) -> s
     return "\n".join([*lines, verdict])
 
 
-def plot_metrics(model_id: str, records: Sequence[Record], path: Path) -> None:
-    """Checkpoint metrics over epochs and step metrics over steps, as a PNG (matplotlib, headless)."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -246,6 +246,33 @@ def plot_metrics(model_id: str, records: Sequence[Record], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'pot-provenance[plot]'") from None
+    return plt
+
+
+def plot_format(path: Path) -> str:
+    """The image format for ``path`` (its extension; png without one), or a UsageError naming those there are.
+
+    Checked before anything is read or written, so a name matplotlib cannot write costs nothing.
+    """
+    _pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    fmt = path.suffix[1:].lower() or "png"
+    if fmt not in supported:
+        raise UsageError(f"--plot {path}: cannot plot to a .{fmt} file; use one of "
+                         f"{', '.join('.' + name for name in sorted(supported))}")
+    return fmt
+
+
+def plot_metrics(model_id: str, records: Sequence[Record], path: Path, *, stores: Sequence[Path] = (),
+                 key_files: Sequence[Path] = ()) -> None:
+    """Checkpoint metrics over epochs and step metrics over steps, as an image (matplotlib, headless).
+
+    The file is written whole or not at all, never inside a store or over a key (see pot._internal.files).
+    """
+    fmt = plot_format(path)
+    plt = _pyplot()
     epochs: dict[str, list[tuple[int, float]]] = {}
     for record in records:
         if isinstance(record, TrainingCheckpoint) and record.file_sha256 is None:
@@ -263,16 +290,15 @@ def plot_metrics(model_id: str, records: Sequence[Record], path: Path) -> None:
     if not panels:
         raise UsageError(f"{model_id!r} has no numeric metrics to plot")
     figure, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), squeeze=False)
-    for axis, (title, points) in zip(axes[:, 0], panels, strict=True):
-        xs, ys = zip(*points, strict=True)
-        axis.plot(xs, ys, marker="." if len(points) < 60 else None)
-        axis.set_title(title, fontsize=9)
-        axis.grid(alpha=0.3)
-    figure.suptitle(model_id, fontsize=10)
-    figure.tight_layout()
     try:
-        figure.savefig(path, dpi=110)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        for axis, (title, points) in zip(axes[:, 0], panels, strict=True):
+            xs, ys = zip(*points, strict=True)
+            axis.plot(xs, ys, marker="." if len(points) < 60 else None)
+            axis.set_title(title, fontsize=9)
+            axis.grid(alpha=0.3)
+        figure.suptitle(model_id, fontsize=10)
+        figure.tight_layout()
+        with files.output_file(path, stores=stores, key_files=key_files) as handle:
+            figure.savefig(handle, format=fmt, dpi=110)
     finally:
         plt.close(figure)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pot import __version__
-from pot._internal import strictjson
+from pot._internal import files, strictjson
 from pot.anchors.base import STRENGTHS, AnchorReceipt
 from pot.errors import FormatError, MalformedProof, UsageError
 from pot.log.canonical import DOMAIN_PROOF
@@ -130,8 +130,14 @@ class ProvenanceProof:
     def dumps(self, indent: int | None = None) -> str:
         return json.dumps(self.to_json(), indent=indent, ensure_ascii=False, allow_nan=False)
 
-    def save(self, path: Path | str) -> None:
-        Path(path).write_text(self.dumps(indent=1) + "\n", encoding="utf-8")
+    def save(self, path: Path | str, *, stores: Iterable[Path | str] = (), key_files: Iterable[Path | str] = ()
+             ) -> None:
+        """Write the proof to ``path`` whole or not at all (a crash never leaves half a proof under its name).
+
+        Refuses, with a UsageError, a path inside a pot store or naming a signing key: every store this process
+        opened, ``stores``, ``POT_HOME``, and ``key_files`` are checked (see :mod:`pot._internal.files`).
+        """
+        files.write_output(path, self.dumps(indent=1) + "\n", stores=stores, key_files=key_files)
 
     @classmethod
     def load(cls, path: Path | str, *, max_bytes: int = MAX_PROOF_BYTES) -> ProvenanceProof:
