@@ -46,6 +46,16 @@ exit codes:
  70  a bug in pot (set POT_DEBUG=1 to see the traceback, and please report it)
 """
 
+INIT_HELP = """\
+the signing key:
+  A new key is encrypted with POT_KEY_PASSPHRASE when it is set. init never rewrites an existing key: if the
+  store already has an unencrypted key, POT_KEY_PASSPHRASE does not encrypt it; init says so on stderr and the
+  key keeps working as it is. To encrypt it yourself (same key, so the store's logs stay one signer's):
+    openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out KEY.new && chmod 600 KEY.new && mv KEY.new KEY
+  Running init again is safe: it never replaces a key or a record, and it finishes what an interrupted init
+  left (a key file cut short, while nothing is signed yet, is renamed aside and a new key made).
+"""
+
 log = logging.getLogger("pot")
 MAX_JSON_ARGUMENT = 1 << 20  # a metrics or result object on the command line; a larger one belongs in a file
 
@@ -78,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         return verbs.add_parser(name, help=help_text, description=help_text, parents=[common],
                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    p = verb("init", "create the store and its signing key (passphrase from POT_KEY_PASSPHRASE, if set)")
+    p = verb("init", "create the store and its signing key, or finish a store whose creation was interrupted")
+    p.epilog = INIT_HELP + "\n" + EXIT_CODES_HELP
     p.add_argument("--blockchain", action="store_true", help="anchor tree heads on a chain (see .env.example)")
     p.add_argument("--fingerprint", action="store_true", help="fingerprint checkpoints by default")
 
@@ -270,10 +281,16 @@ def _emit(args: argparse.Namespace, text: str, data: Any) -> None:
 @handler("init")
 def _init(args: argparse.Namespace) -> int:
     from pot.config import ProvenanceConfig
-    from pot.recorder import open_signing_key
+    from pot.log.keys import PASSPHRASE_ENV, passphrase_from_env
+    from pot.recorder import settle_signing_key
 
     with _open_store(args, create=True) as store:
-        key = open_signing_key(store, ProvenanceConfig().resolve_key_file(store.root))
+        opened = settle_signing_key(store, ProvenanceConfig().resolve_key_file(store.root))
+        key = opened.key
+        if passphrase_from_env() and not opened.encrypted:
+            print(f"pot: warning: {PASSPHRASE_ENV} is set but the existing signing key {opened.path} is not "
+                  "encrypted, and init never rewrites a key: it stays unencrypted (see `pot init --help`)",
+                  file=sys.stderr)
         if args.blockchain:
             store.set_setting("blockchain_enabled", "true")
         if args.fingerprint:
@@ -355,6 +372,10 @@ def _validate(args: argparse.Namespace) -> int:
 @handler("proof")
 def _proof(args: argparse.Namespace) -> int:
     output = _output(args, args.output)  # refused before a head is signed or anything written
+    with _open_store(args) as store:
+        # The new head is signed over the latest one: one that cannot be read is reported here, once, rather than
+        # by each attempt of the background signer.
+        store.latest_head(args.model_id)
     with _recorder(args) as recorder:
         proof = recorder.generate_proof_of_training(args.model_id, disclose=args.record)
     proof.save(output, **_protected(args))

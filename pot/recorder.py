@@ -25,10 +25,12 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pot._internal import files
 from pot.anchors.base import Anchor, AnchorReceipt
 from pot.anchors.localchain import LocalChainAnchor
 from pot.config import ProvenanceConfig
@@ -79,36 +81,121 @@ def _now_timestamp() -> str:
     return f"{cached[1]}.{micro:06d}Z"
 
 
-def open_signing_key(store: Store, path: Path) -> SigningKey:
-    """The store's signing key. Created (mode 0600) only for a store that has never signed anything.
+@dataclass(frozen=True, slots=True)
+class OpenedKey:
+    """A store's signing key as :func:`settle_signing_key` found or made it."""
 
-    A store remembers its key id; a different key, or a missing key file once heads exist, is an error rather
-    than a silent new signer, which would split the store's logs between two keys.
+    key: SigningKey
+    path: Path
+    created: bool  # made just now, for a store that had never signed anything
+    encrypted: bool  # the key file is encrypted with a passphrase
+
+
+def open_signing_key(store: Store, path: Path) -> SigningKey:
+    """The store's signing key (see :func:`settle_signing_key`)."""
+    return settle_signing_key(store, path).key
+
+
+def settle_signing_key(store: Store, path: Path) -> OpenedKey:
+    """The store's signing key. Created (mode 0600, encrypted with ``POT_KEY_PASSPHRASE`` if set) only for a store
+    that has never signed anything.
+
+    A store remembers its key id; a different key, or a missing or damaged key file once heads exist, is an error
+    rather than a silent new signer, which would split the store's logs between two keys. Creating the key and
+    remembering its id happen under the store's write lock, so processes opening a new store at once agree on
+    one key. What an interrupted creation leaves is finished: a key the store does not remember yet is
+    remembered; a key file cut short (empty, or a PEM block without its end line), while nothing is signed yet,
+    is set aside (renamed, never deleted) and a new key made.
     """
     passphrase = passphrase_from_env()
     saved_id = store.get_setting("key_id")
-    if saved_id is None and not path.exists():
-        key = SigningKey.generate()
-        key.save(path, passphrase)
-        with contextlib.suppress(OSError):  # a convenience copy; `pot key public` derives the key anyway
-            path.with_suffix(".pub").write_text(key.public.hex + "\n", encoding="utf-8")
-        log.info("created signing key %s (key id %s)", path, key.key_id)
-    elif not path.exists():
-        assert saved_id is not None
-        raise KeyringError(f"no signing key at {path}, but this store's logs are signed with key {saved_id[:16]}...;"
-                           " restore that key file or point POT_KEY_FILE at it")
-    else:
-        key = SigningKey.load(path, passphrase)
+    if saved_id is not None:  # the common case: nothing to create or repair, so nothing to write or lock
+        return _known_key(store, path, passphrase, saved_id)
+    return store.exclusive(lambda: _settle_key_locked(store, path, passphrase))
+
+
+def _known_key(store: Store, path: Path, passphrase: str | None, expected: str) -> OpenedKey:
+    """The key file of a store whose logs are signed with key ``expected`` (nothing may replace it)."""
+    state, data = _key_file_state(path)
+    if state == "missing":
+        raise KeyringError(f"no signing key at {path}, but this store's logs are signed with key "
+                           f"{expected[:16]}...; restore that key file or point POT_KEY_FILE at it")
+    if state == "incomplete":
+        raise KeyringError(f"signing key file {path} is incomplete ({len(data)} bytes, no PEM end line), but this "
+                           f"store's logs are signed with key {expected[:16]}...; restore that key file from a backup "
+                           "or point POT_KEY_FILE at it")
+    key = SigningKey.load(path, passphrase)
     _check_store_key(store, key, where=str(path))
-    return key
+    return _opened(key, path, created=False, encrypted=_pem_encrypted(data))
+
+
+def _settle_key_locked(store: Store, path: Path, passphrase: str | None) -> OpenedKey:
+    """The key decision, inside the store's write lock: the store's key id and the key file do not change under it."""
+    expected = store.get_setting("key_id") or _head_key_id(store)  # another process may have won the race
+    if expected is not None:
+        return _known_key(store, path, passphrase, expected)
+    state, data = _key_file_state(path)
+    if state == "complete":  # a key the store does not remember yet (creation stopped before it was noted)
+        key = SigningKey.load(path, passphrase)
+        _check_store_key(store, key, where=str(path))
+        return _opened(key, path, created=False, encrypted=_pem_encrypted(data))
+    if state == "incomplete":
+        aside = path.with_name(f"{path.name}.incomplete-{os.urandom(4).hex()}")
+        try:
+            os.rename(path, aside)
+        except OSError as exc:
+            raise KeyringError(f"signing key file {path} is incomplete and cannot be set aside: {exc.strerror}"
+                               ) from None
+        log.warning("signing key file %s was incomplete (%d bytes; an interrupted `pot init`?) and nothing was "
+                    "signed with it: set it aside as %s and made a new key", path, len(data), aside.name)
+    key = SigningKey.generate()
+    key.save(path, passphrase)
+    _check_store_key(store, key, where=str(path))
+    log.info("created signing key %s (key id %s)", path, key.key_id)
+    return _opened(key, path, created=True, encrypted=bool(passphrase))
+
+
+def _opened(key: SigningKey, path: Path, *, created: bool, encrypted: bool) -> OpenedKey:
+    files.remember_key_file(path)  # output files must never replace it
+    public = path.with_suffix(".pub")
+    if not public.exists():  # a convenience copy (`pot key public` derives the key anyway), made once
+        with contextlib.suppress(OSError):
+            files.create_exclusive(public, (key.public.hex + "\n").encode())
+    return OpenedKey(key, path, created, encrypted)
+
+
+def _pem_encrypted(data: bytes) -> bool:
+    return b"ENCRYPTED" in data.split(b"\n", 1)[0]
+
+
+def _key_file_state(path: Path) -> tuple[str, bytes]:
+    """("missing" | "complete" | "incomplete", the file's bytes). Complete means it holds a PEM end line; whether
+    it is a good key is for SigningKey.load to say."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(1 << 16)  # a PEM key is a few hundred bytes
+    except FileNotFoundError:
+        return "missing", b""
+    except IsADirectoryError:
+        raise KeyringError(f"signing key {path} is a directory, not a key file") from None
+    except OSError as exc:
+        raise KeyringError(f"cannot read signing key {path}: {exc.strerror}") from None
+    return ("complete" if b"-----END " in data else "incomplete"), data
+
+
+def _head_key_id(store: Store) -> str | None:
+    """The key id a store's heads are signed with, for stores that predate remembering it in their settings."""
+    signed = store.read("SELECT model_id FROM heads LIMIT 1")
+    head = store.latest_head(signed[0][0]) if signed else None
+    return None if head is None else head.head.key_id
 
 
 def _check_store_key(store: Store, key: SigningKey, where: str = "the given key") -> None:
     """A store's logs are all signed by one key: remember it the first time, refuse any other after."""
     saved_id = store.get_setting("key_id")
     if saved_id is None:
-        store.set_setting("key_id", key.key_id)
-    elif saved_id != key.key_id:
+        saved_id = store.claim_setting("key_id", key.key_id)  # of processes racing here, one key wins
+    if saved_id != key.key_id:
         raise KeyringError(f"{where} holds key {key.key_id[:16]}..., but this store's logs are signed with key "
                            f"{saved_id[:16]}...; use that key (POT_KEY_FILE)")
 

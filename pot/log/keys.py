@@ -58,6 +58,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from pot._internal import files
 from pot._internal.paths import names_a_file
 from pot.errors import FormatError, KeyringError
 from pot.log.canonical import HexDigest, sha256_hex, signing_input
@@ -255,7 +256,12 @@ class SigningKey:
         return self._key.sign(signing_input(domain, body)).hex()
 
     def save(self, path: Path, passphrase: str | None = None) -> None:
-        """Write the key to a new file with mode 0600. Never overwrites an existing file."""
+        """Write the key to a new file with mode 0600. Never overwrites an existing file.
+
+        The file appears complete or not at all (written beside it, fsynced, then hard-linked into place), so a
+        process killed while saving never leaves a cut-short key, and of several processes saving at once one
+        wins and the others get "already exists".
+        """
         encryption: serialization.KeySerializationEncryption
         if passphrase:
             encryption = serialization.BestAvailableEncryption(passphrase.encode())
@@ -263,16 +269,11 @@ class SigningKey:
             encryption = serialization.NoEncryption()
         pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError as exc:
-            raise KeyringError(f"key file {path} already exists; refusing to overwrite it") from exc
+            created = files.create_exclusive(Path(path), pem, 0o600)
         except OSError as exc:
             raise KeyringError(f"cannot create key file {path}: {exc.strerror}") from exc
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not created:
+            raise KeyringError(f"key file {path} already exists; refusing to overwrite it")
 
     @classmethod
     def load(cls, path: Path, passphrase: str | None = None) -> SigningKey:

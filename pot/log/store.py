@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pot._internal import files
 from pot.anchors.base import AnchorReceipt
-from pot.errors import StoreError, UsageError
+from pot.errors import FormatError, StoreError, UsageError
 from pot.log.canonical import canonical_json
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.records import CompletedRecord, Record, record_from_body
@@ -90,6 +94,8 @@ CREATE INDEX IF NOT EXISTS runs_by_kind ON runs (kind, started);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, started);
 """
 _APPEND_ONLY = ("records", "heads", "anchors")
+_TABLES = {"meta", "records", "heads", "anchors", "settings", "runs", "lineage_nodes", "lineage_edges"}
+_GITIGNORE = b"# pot store: keys and local records, never committed\n*\n"
 
 T = TypeVar("T")
 R = TypeVar("R", Record, CompletedRecord)
@@ -106,7 +112,13 @@ def _append_only_triggers() -> str:
 
 
 class Store:
-    """A store directory. Thread-safe: each thread gets its own SQLite connection."""
+    """A store directory. Thread-safe: each thread gets its own SQLite connection.
+
+    Opening never refuses what a concurrent or interrupted creation leaves behind: with ``create=True`` a missing
+    directory, ``.gitignore``, database or schema is made (each step idempotent, the schema inside SQLite's write
+    lock), so every rank of a distributed job may open a new store at once. A store this process may read but
+    not write (an auditor's copy, read-only media) is opened read-only: reads work, writes raise StoreError.
+    """
 
     def __init__(self, root: Path | str, *, create: bool = False) -> None:
         self.root = Path(root)
@@ -114,27 +126,110 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._read_only_uri: str | None = None  # set when this process can only read the store (see _connect)
         self._write_lock = _process_write_lock(self.db_path)
         self._next_seq: dict[str, tuple[int, int]] = {}  # per model: (next seq, last lamport) after our last append
-        if not self.db_path.exists():
+        if not self._locate():
             if not create:
                 raise StoreError(f"no pot store at {self.root}; run `pot init` (or pass --store / set POT_HOME)")
             self._create()
-        self._check_schema()
+        try:
+            self._check_schema(create)
+        except BaseException:
+            self.close()
+            raise
+        files.remember_store(self.root)  # output files must never replace this store's files
 
     # --- connection handling ----------------------------------------------------------------------------------
 
+    def _locate(self) -> bool:
+        """True when the database exists; StoreError when the path cannot be a store (a file, too long ...)."""
+        root = self._stat(self.root)
+        if root is not None and not stat.S_ISDIR(root.st_mode):
+            raise StoreError(f"store {self.root} is a file, not a directory; give --store (or POT_HOME) a directory")
+        db = None if root is None else self._stat(self.db_path)
+        if db is not None and stat.S_ISDIR(db.st_mode):
+            raise StoreError(f"{self.db_path} is a directory, not a pot database")
+        return db is not None
+
+    def _stat(self, path: Path) -> os.stat_result | None:
+        try:
+            return os.stat(path)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            raise StoreError(f"cannot open store {self.root}: part of its path is a file, not a directory") from None
+        except OSError as exc:  # ENAMETOOLONG, EACCES, ELOOP ...
+            raise StoreError(f"cannot open store {self.root}: {exc.strerror}") from None
+
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
+            if self._read_only_uri is not None:
+                conn = self._open_read_only(self._read_only_uri)
+            else:
+                conn = self._open_writable() or self._open_read_only(self._immutable_uri())
         except sqlite3.Error as exc:
             raise StoreError(self._explain(exc)) from exc
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _open_writable(self) -> sqlite3.Connection | None:
+        """A read-write connection, or None when the store can only be read and SQLite cannot open it as it is."""
+        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # Reading the schema opens the WAL index (pot.db-shm): where it cannot be created this fails now,
+            # not at the first query.
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            text = str(exc)
+            if ("readonly" in text or "read-only" in text or "unable to open" in text) and not self._writable():
+                return None
+            raise
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _immutable_uri(self) -> str:
+        """How to read a store whose directory this process cannot write, when a plain open failed.
+
+        A WAL database is read through its index file, pot.db-shm; SQLite opens it read-only (``?mode=ro``) only
+        if that file exists or can be created, which is why a plain open works while a writer has the store open
+        (the -wal and -shm files are there) and fails on a closed store in a read-only directory. Then the only
+        way in is ``immutable=1``, which reads pot.db alone, without locks. That is safe only when pot.db holds
+        every commit: no -wal file with content (the last connection to close checkpoints it into pot.db and
+        deletes it). A writer that starts later appends to a new -wal, which this view does not see, so a read
+        stays one consistent snapshot. With a non-empty -wal and no -shm, refuse rather than miss records.
+        """
+        wal = self.db_path.with_name(DB_NAME + "-wal")
+        wal_stat = self._stat(wal)
+        if wal_stat is not None and wal_stat.st_size > 0:
+            raise StoreError(f"store {self.root} is read-only and {wal.name} holds commits not yet in {DB_NAME}, "
+                             f"which cannot be read without creating {DB_NAME}-shm; open the store once with write "
+                             "access, or copy it with all its pot.db* files")
+        return self.db_path.absolute().as_uri() + "?mode=ro&immutable=1"
+
+    def _open_read_only(self, uri: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        self._read_only_uri = uri
+        return conn
+
+    @property
+    def read_only(self) -> bool:
+        """True when this process can only read the store (it was opened with SQLite's ``immutable=1``)."""
+        if self._read_only_uri is None:
+            _ = self._conn  # the first connection decides
+        return self._read_only_uri is not None
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -156,6 +251,7 @@ class Store:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._read_only_uri = None  # the next connection decides afresh (the store may have become writable)
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` inside one write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front).
@@ -163,8 +259,24 @@ class Store:
         Threads of one process queue on a Python lock first: a thread that found SQLite's lock taken would sleep
         in SQLite's busy handler for a millisecond or more, far longer than the transaction it waits for.
         """
+        if getattr(self._local, "writing", False):
+            return work(self._conn)  # called from inside a write (see exclusive): join its transaction
+        if self.read_only:
+            raise StoreError(f"store {self.root} is read-only; nothing was written")
         with self._write_lock:
-            return self._write_locked(work)
+            self._local.writing = True
+            try:
+                return self._write_locked(work)
+            finally:
+                self._local.writing = False
+
+    def exclusive(self, work: Callable[[], T]) -> T:
+        """Run ``work()`` holding the store's write lock, in one transaction that the store writes it makes join.
+
+        Other processes and threads wait for it to finish. For decisions that must not race and must land
+        together with what they write, such as creating the store's signing key and remembering its id.
+        """
+        return self._write(lambda _conn: work())
 
     def _write_locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
@@ -208,33 +320,60 @@ class Store:
             return False
 
     def _create(self) -> None:
+        """The directory and its .gitignore (the database and schema follow in ``_check_schema``).
+
+        Run whenever the store is not complete yet, so it also finishes what an interrupted creation left.
+        """
+        ignore = self.root / ".gitignore"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            ignore = self.root / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# pot store: keys and local records, never committed\n*\n")
+            # Published whole, once, by whichever of several processes creating the store gets there first: never
+            # a short file that would let the store, key included, into a commit.
+            if not files.create_exclusive(ignore, _GITIGNORE) and ignore.stat().st_size == 0:
+                files.replace_file(ignore, _GITIGNORE)  # left empty by an interrupted pot before this one
         except OSError as exc:
             raise StoreError(f"cannot create store {self.root}: {exc.strerror}") from exc
 
-        def create(conn: sqlite3.Connection) -> None:
-            for statement in (_SCHEMA + _append_only_triggers()).split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-
-        self._write(create)
-
-    def _check_schema(self) -> None:
+    def _schema_version(self) -> int | None:
+        """The stored schema version; None when the database has no schema yet (new, or creation interrupted)."""
         try:
-            rows = self._read("SELECT value FROM meta WHERE key = 'schema_version'")
-        except StoreError as exc:
-            if "read-only" in str(exc):
-                raise
-            raise StoreError(f"{exc} (is {self.db_path} a pot store?)") from exc
+            rows = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise StoreError(self._explain(exc)) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
         if not rows:
-            raise StoreError(f"{self.db_path} is not a pot store (no schema version)")
-        version = int(rows[0][0])
-        if version > SCHEMA_VERSION:
+            return None
+        value = str(rows[0][0])
+        if not value.isdecimal() or len(value) > 9:
+            raise StoreError(f"store {self.root} is corrupt: its schema version {value[:40]!r} is not a number")
+        return int(value)
+
+    def _check_schema(self, create: bool) -> None:
+        version = self._schema_version()
+        if version is None:
+            tables = {row[0] for row in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            foreign = sorted(t for t in tables - _TABLES if not t.startswith("sqlite_"))
+            if foreign:
+                raise StoreError(f"{self.db_path} is not a pot store (it holds other tables: {', '.join(foreign[:5])})")
+            if not create:
+                raise StoreError(f"store {self.root} is not set up completely (an interrupted `pot init`?); run "
+                                 "`pot init` to finish it")
+            self._create()
+
+            def make_schema(conn: sqlite3.Connection) -> None:
+                # Every statement is idempotent, and the write lock serialises processes creating the store at
+                # once: the first makes the schema, the others find it made.
+                for statement in (_SCHEMA + _append_only_triggers()).split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+            self._write(make_schema)
+            version = self._schema_version()
+        if version is not None and version > SCHEMA_VERSION:
             raise StoreError(f"store {self.root} was written by a newer pot (schema {version}); upgrade pot")
 
     # --- records ----------------------------------------------------------------------------------------------
@@ -314,10 +453,10 @@ class Store:
         end = self.size(model_id) if end is None else end
         try:
             cursor = self._conn.execute(
-                "SELECT body FROM records WHERE model_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                "SELECT seq, body FROM records WHERE model_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
                 (model_id, start, end))
-            for (body,) in cursor:
-                yield record_from_body(json.loads(body))
+            for seq, body in cursor:
+                yield _parsed(self.root, f"record {seq} of {model_id!r}", partial(_record_from_text, body))
         except sqlite3.Error as exc:
             raise StoreError(self._explain(exc)) from exc
 
@@ -327,19 +466,21 @@ class Store:
         try:
             conn.execute("BEGIN")
             try:
-                heads = [_head_from_row(row) for row in conn.execute(
-                    "SELECT body, signature FROM heads WHERE model_id = ? ORDER BY tree_size", (model_id,))]
+                heads = [_head_from_row(self.root, row) for row in conn.execute(
+                    "SELECT body, signature, model_id, tree_size FROM heads WHERE model_id = ? ORDER BY tree_size",
+                    (model_id,))]
                 size = heads[-1].head.tree_size if heads else 0
                 rows = conn.execute("SELECT leaf, body FROM records WHERE model_id = ? AND seq < ? ORDER BY seq",
                                     (model_id, size)).fetchall()
-                receipts = [AnchorReceipt.from_json(json.loads(row[0])) for row in conn.execute(
-                    "SELECT body FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))]
+                receipts = [_receipt_from_row(self.root, row) for row in conn.execute(
+                    "SELECT body, id FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))]
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(self._explain(exc)) from exc
-        return LogSnapshot(model_id, [json.loads(row[1]) for row in rows], [bytes(row[0]) for row in rows],
-                           heads, receipts)
+        bodies = [_parsed(self.root, f"record {seq} of {model_id!r}", partial(_json_object, row[1]))
+                  for seq, row in enumerate(rows)]
+        return LogSnapshot(model_id, bodies, [bytes(row[0]) for row in rows], heads, receipts)
 
     # --- tree heads -------------------------------------------------------------------------------------------
 
@@ -353,9 +494,9 @@ class Store:
         new head, or None when there is nothing new to sign.
         """
         def work(conn: sqlite3.Connection) -> SignedTreeHead | None:
-            row = conn.execute("SELECT body, signature FROM heads WHERE model_id = ? "
+            row = conn.execute("SELECT body, signature, model_id, tree_size FROM heads WHERE model_id = ? "
                                "ORDER BY tree_size DESC LIMIT 1", (model_id,)).fetchone()
-            latest = None if row is None else _head_from_row(row)
+            latest = None if row is None else _head_from_row(self.root, row)
             rows = conn.execute("SELECT leaf, timestamp FROM records WHERE model_id = ? AND seq >= ? ORDER BY seq",
                                 (model_id, known_leaves)).fetchall()
             newest = max((r[1] for r in rows), default=None)
@@ -368,13 +509,14 @@ class Store:
         return self._write(work)
 
     def heads(self, model_id: str) -> list[SignedTreeHead]:
-        rows = self._read("SELECT body, signature FROM heads WHERE model_id = ? ORDER BY tree_size", (model_id,))
-        return [_head_from_row(row) for row in rows]
+        rows = self._read("SELECT body, signature, model_id, tree_size FROM heads WHERE model_id = ? "
+                          "ORDER BY tree_size", (model_id,))
+        return [_head_from_row(self.root, row) for row in rows]
 
     def latest_head(self, model_id: str) -> SignedTreeHead | None:
-        rows = self._read("SELECT body, signature FROM heads WHERE model_id = ? ORDER BY tree_size DESC LIMIT 1",
-                          (model_id,))
-        return _head_from_row(rows[0]) if rows else None
+        rows = self._read("SELECT body, signature, model_id, tree_size FROM heads WHERE model_id = ? "
+                          "ORDER BY tree_size DESC LIMIT 1", (model_id,))
+        return _head_from_row(self.root, rows[0]) if rows else None
 
     # --- anchor receipts --------------------------------------------------------------------------------------
 
@@ -389,8 +531,8 @@ class Store:
         return self._write(work)
 
     def receipts(self, model_id: str) -> list[AnchorReceipt]:
-        rows = self._read("SELECT body FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))
-        return [AnchorReceipt.from_json(json.loads(row[0])) for row in rows]
+        rows = self._read("SELECT body, id FROM anchors WHERE model_id = ? ORDER BY id", (model_id,))
+        return [_receipt_from_row(self.root, row) for row in rows]
 
     def pending_heads(self, backend: str, model_id: str | None = None, *, newest_only: bool = False
                       ) -> list[SignedTreeHead]:
@@ -399,14 +541,16 @@ class Store:
         the one to anchor."""
         covered = ("SELECT MAX(h2.tree_size) FROM heads h2 JOIN anchors a ON a.head_hash = h2.head_hash "
                    "AND a.backend = ? WHERE h2.model_id = h.model_id")
-        sql = f"SELECT h.body, h.signature FROM heads h WHERE h.tree_size > COALESCE(({covered}), 0)"
+        sql = (f"SELECT h.body, h.signature, h.model_id, h.tree_size FROM heads h "
+               f"WHERE h.tree_size > COALESCE(({covered}), 0)")
         params: tuple[Any, ...] = (backend,)
         if newest_only:
             sql += " AND h.tree_size = (SELECT MAX(h3.tree_size) FROM heads h3 WHERE h3.model_id = h.model_id)"
         if model_id is not None:
             sql += " AND h.model_id = ?"
             params += (model_id,)
-        return [_head_from_row(row) for row in self._read(sql + " ORDER BY h.model_id, h.tree_size", params)]
+        return [_head_from_row(self.root, row) for row in self._read(sql + " ORDER BY h.model_id, h.tree_size",
+                                                                      params)]
 
     # --- settings ---------------------------------------------------------------------------------------------
 
@@ -421,6 +565,14 @@ class Store:
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
         return rows[0][0] if rows else default
+
+    def claim_setting(self, key: str, value: str) -> str:
+        """Set ``key`` to ``value`` unless it holds a value already; return the value it holds now (one step, so
+        of several processes claiming at once exactly one wins and all of them learn which)."""
+        def work(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT OR IGNORE INTO settings VALUES (?, ?)", (key, value))
+            return str(conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0])
+        return self._write(work)
 
     def set_setting(self, key: str, value: str) -> None:
         self._write(lambda conn: conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value)))
@@ -490,5 +642,36 @@ class LogSnapshot:
     receipts: list[AnchorReceipt]
 
 
-def _head_from_row(row: tuple[str, str]) -> SignedTreeHead:
-    return SignedTreeHead(TreeHead.from_body(json.loads(row[0])), row[1])
+def _parsed(root: Path, what: str, parse: Callable[[], T]) -> T:
+    """``parse()`` of a stored row; a row that does not parse is a corrupt store (exit 3), not bad input."""
+    try:
+        return parse()
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, FormatError) as exc:
+        reason = str(exc) or type(exc).__name__
+        reason = reason if len(reason) <= 100 else reason[:97] + "..."
+        raise StoreError(f"store {root} is corrupt: {what} cannot be read ({reason})") from None
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise FormatError(f"a JSON object was expected, not {type(value).__name__}")
+    return value
+
+
+def _record_from_text(text: Any) -> Record:
+    return record_from_body(_json_object(text))
+
+
+def _head_from_row(root: Path, row: tuple[Any, ...]) -> SignedTreeHead:
+    """A head from ``(body, signature, model_id, tree_size)``."""
+    def parse() -> SignedTreeHead:
+        if not isinstance(row[1], str):
+            raise FormatError("its signature is not text")
+        return SignedTreeHead(TreeHead.from_body(_json_object(row[0])), row[1])
+    return _parsed(root, f"tree head {row[3]} of {row[2]!r}", parse)
+
+
+def _receipt_from_row(root: Path, row: tuple[Any, ...]) -> AnchorReceipt:
+    """A receipt from ``(body, id)``."""
+    return _parsed(root, f"anchor receipt {row[1]}", lambda: AnchorReceipt.from_json(_json_object(row[0])))
