@@ -37,17 +37,20 @@ from pot.config import ProvenanceConfig
 from pot.errors import AnchorError, FormatError, KeyringError, PotError, UsageError, VerificationError
 from pot.lineage.lamport import LamportClock
 from pot.lineage.registry import index_event
+from pot.log.canonical import MAX_SAFE_INTEGER, to_json_value
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
 from pot.log.merkle import Frontier
 from pot.log.proof import ProvenanceProof, build_proof
 from pot.log.records import (
+    MAX_STEPS_PER_BLOCK,
     CompletedRecord,
     EventRecord,
     Record,
     StepsRecord,
     TrainingCheckpoint,
     ValidationRecord,
+    check_count,
     check_name,
     format_timestamp,
 )
@@ -362,32 +365,58 @@ class ProvenanceRecorder:
         Steps are buffered in memory and written as one ``steps`` record per ``step_block`` steps, before the
         model's next checkpoint or validation, and on ``flush()``/``close()``. Every step's values are in the log;
         what a crash can lose is the steps not yet written, never an acknowledged checkpoint or validation.
-        Values are checked when the block is written (a bad value raises then, naming the step).
+
+        Each call's values are checked before it returns: a value pot cannot record (a string, an object, a
+        non-scalar array) refuses this call alone with a FormatError naming the step, and the steps before it
+        stay buffered and are written. Plain floats take a fast path; anything else (ints, None, numpy or torch
+        scalars) is converted now, so a tensor is read with ``.item()`` here rather than kept alive in the buffer.
         """
         if not self.config.enabled:
             return
-        if isinstance(step, bool) or not isinstance(step, int):
-            raise UsageError(f"step must be an integer, got {type(step).__name__}")
+        # Each check is one comparison for what training loops pass; the exact message comes from the slow path.
+        if type(step) is not int or not 0 <= step <= MAX_SAFE_INTEGER:
+            step = _step_number(step, model_id)
+        if type(metrics) is dict:
+            values = dict(metrics)  # a copy: the caller may reuse its dict
+            for name, value in values.items():
+                # Plain floats (nan and inf too: the block write spells them as strings) with string names.
+                if type(value) is not float or type(name) is not str:
+                    values = _step_metrics(step, model_id, metrics)
+                    break
+        else:
+            values = _step_metrics(step, model_id, metrics)
+        if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= MAX_SAFE_INTEGER):
+            try:
+                check_count(epoch, "epoch")
+            except FormatError as exc:
+                raise FormatError(f"step {step} of {model_id!r}: {exc}") from None
         with self._lock:
-            buffer = self._steps.setdefault(model_id, [])
-            buffer.append((step, epoch, dict(metrics)))
+            buffer = self._steps.get(model_id)
+            if buffer is None:  # the model id is checked once a block, not on every step
+                check_name(model_id, "model_id")
+                buffer = self._steps[model_id] = []
+            buffer.append((step, epoch, values))
             full = len(buffer) >= self.config.step_block
         if full:
             self._write_steps(model_id)
 
     def _write_steps(self, model_id: str) -> None:
-        """Write ``model_id``'s buffered steps as ``steps`` records (one per epoch and block)."""
+        """Write ``model_id``'s buffered steps as ``steps`` records (a new one where the step counter goes back).
+
+        If the store refuses a block (read-only, locked too long), it and the blocks after it go back to the
+        front of the buffer, so the next flush writes them: steps accepted by record_step are never dropped.
+        """
         with self._lock:
             buffer = self._steps.pop(model_id, None)
         if not buffer:
             return
         blocks: list[list[tuple[int, int | None, dict[str, Any]]]] = [[buffer[0]]]
         for item in buffer[1:]:
-            if item[0] <= blocks[-1][-1][0]:
+            if item[0] <= blocks[-1][-1][0] or len(blocks[-1]) >= MAX_STEPS_PER_BLOCK:
                 blocks.append([item])  # the step counter went back (a restart): steps must increase in a record
             else:
                 blocks[-1].append(item)
-        for block in blocks:
+        for index, block in enumerate(blocks):
             names = sorted({name for _, _, metrics in block for name in metrics})
             epochs = [epoch for _, epoch, _ in block]
             fields = {"steps": [step for step, _, _ in block],
@@ -395,8 +424,13 @@ class ProvenanceRecorder:
                       "metrics": {name: [metrics.get(name) for _, _, metrics in block] for name in names}}
             try:
                 self._append(StepsRecord, model_id, fields, write_steps=False)
-            except FormatError as exc:
+            except FormatError as exc:  # record_step checked every value: this would be a bug, and would recur
                 raise FormatError(f"steps {block[0][0]}..{block[-1][0]} of {model_id!r}: {exc}") from None
+            except BaseException:
+                with self._lock:
+                    unwritten = [item for rest in blocks[index:] for item in rest]
+                    self._steps[model_id] = unwritten + self._steps.get(model_id, [])
+                raise
 
     def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record:
         """Record any registered record kind (lineage events, run records) into ``model_id``'s log."""
@@ -777,6 +811,40 @@ class ProvenanceRecorder:
             return False
         return True
 
+
+
+def _step_number(step: Any, model_id: str) -> int:
+    """A step number record_step can record, or why not (the slow path of its check)."""
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise UsageError(f"step must be an integer, got {type(step).__name__}")
+    if not 0 <= step <= MAX_SAFE_INTEGER:
+        raise FormatError(f"step {step} of {model_id!r}: a step must be in 0..2**53-1")
+    return int(step)
+
+
+def _step_metrics(step: int, model_id: str, metrics: Any) -> dict[str, Any]:
+    """One step's metrics as JSON values (number, non-finite float as its string, or None), or a FormatError
+    naming the step: the slow path of record_step, for anything but finite plain floats."""
+    where = f"step {step} of {model_id!r}"
+    if not isinstance(metrics, Mapping):
+        raise FormatError(f"{where}: metrics must be a mapping of names to numbers, got {type(metrics).__name__}")
+    values: dict[str, Any] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str):
+            raise FormatError(f"{where}: metric names must be strings, got {type(name).__name__} {name!r}")
+        try:
+            converted = to_json_value(value, path=f"metrics.{name}")
+        except FormatError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+        if converted is not None and (isinstance(converted, bool) or not isinstance(converted, int | float | str) or (
+                isinstance(converted, str) and converted not in _NON_FINITE)):
+            shown = f"the string {value!r}" if isinstance(value, str) else type(value).__name__
+            raise FormatError(f"{where}: metrics.{name} must be a number or None, got {shown}")
+        values[name] = converted
+    return values
+
+
+_NON_FINITE = ("NaN", "Infinity", "-Infinity")  # how pot.log.canonical writes the floats JSON cannot carry
 
 
 def new_run_id(moment: datetime) -> str:
