@@ -13,6 +13,12 @@ nothing; only a power cut can lose the last commits. Several processes may write
 on SQLite's write lock (``BEGIN IMMEDIATE``), and a record's ``seq`` is assigned inside that lock.
 
 Rows are never updated or deleted: triggers refuse it.
+
+Opening (``Store(root, create=True)``, what the recorder and ``pot init`` do) finishes whatever is missing, each
+step idempotent, so several processes may create one store at once and an interrupted creation is completed
+by the next. A store this process cannot write (an auditor's copy, read-only media, another user's) is opened
+read-only: the read verbs work, writes raise StoreError (see ``Store._immutable_uri``). A stored row that does
+not parse is a StoreError naming it ("corrupt"), never an exception of the parser.
 """
 
 from __future__ import annotations
@@ -203,8 +209,10 @@ class Store:
         (the -wal and -shm files are there) and fails on a closed store in a read-only directory. Then the only
         way in is ``immutable=1``, which reads pot.db alone, without locks. That is safe only when pot.db holds
         every commit: no -wal file with content (the last connection to close checkpoints it into pot.db and
-        deletes it). A writer that starts later appends to a new -wal, which this view does not see, so a read
-        stays one consistent snapshot. With a non-empty -wal and no -shm, refuse rather than miss records.
+        deletes it), so no process has the store open. A writer that starts later commits to a new -wal, which
+        this view does not see, and changes pot.db only when it checkpoints (every 1,000 pages, and when it
+        closes): long after a read verb is done. With a non-empty -wal and no -shm, refuse rather than miss
+        records.
         """
         wal = self.db_path.with_name(DB_NAME + "-wal")
         wal_stat = self._stat(wal)
