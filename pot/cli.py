@@ -308,10 +308,14 @@ def _record(args: argparse.Namespace, call: Callable[[Any], str]) -> int:
     head: a script that retried on failure would record it a second time. What went wrong with the head is one
     line on stderr (and ``warning`` in --json); the head is signed or anchored later (``pot test`` says why not).
     """
+    from pot.log.records import check_name
     from pot.recorder import HEAD_FAILURE
 
     recorder = _recorder(args)
     try:
+        # A head that cannot be read (a corrupt store) could never be signed over: refuse before storing a record,
+        # in one line, rather than store it and fail at the head.
+        recorder.store.latest_head(check_name(args.model_id, "model_id"))
         record_id = call(recorder)
     except BaseException:
         with contextlib.suppress(PotError):  # the record was refused: that is the error to report
@@ -371,11 +375,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 @handler("proof")
 def _proof(args: argparse.Namespace) -> int:
+    from pot.log.records import check_name
+
     output = _output(args, args.output)  # refused before a head is signed or anything written
     with _open_store(args) as store:
         # The new head is signed over the latest one: one that cannot be read is reported here, once, rather than
         # by each attempt of the background signer.
-        store.latest_head(args.model_id)
+        store.latest_head(check_name(args.model_id, "model_id"))
     with _recorder(args) as recorder:
         proof = recorder.generate_proof_of_training(args.model_id, disclose=args.record)
     proof.save(output, **_protected(args))

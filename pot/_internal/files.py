@@ -80,14 +80,16 @@ def check_output(path: Path | str, *, stores: Iterable[Path | str] = (), key_fil
     ``stores`` and ``key_files`` name what to protect beyond what is always checked (see the module docstring).
     A symlink is followed: writing through it replaces the file it points to, as a plain write would.
     """
-    shown = str(path)
+    shown = _shown(path)
     try:
         real = Path(os.path.realpath(path))
         st = os.stat(real)
     except FileNotFoundError:
         st = None
-    except OSError as exc:
+    except OSError as exc:  # a name too long, a component that is a file, a directory that cannot be entered
         raise UsageError(f"cannot write {shown}: {exc.strerror}") from None
+    except ValueError as exc:  # an embedded NUL byte
+        raise UsageError(f"cannot write {shown}: {exc}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{shown} is a directory; give a file name")
     target = None if st is None else (st.st_dev, st.st_ino)
@@ -128,7 +130,7 @@ def output_file(path: Path | str, *, stores: Iterable[Path | str] = (), key_file
     On an exception nothing is left behind (the temporary file is removed) and ``path`` is unchanged. OSError
     while writing becomes a one-line UsageError naming ``path``.
     """
-    shown = str(path)
+    shown = _shown(path)
     real = check_output(path, stores=stores, key_files=key_files)
     try:
         mode = stat.S_IMODE(os.stat(real).st_mode)  # replacing a file keeps its permissions
@@ -220,6 +222,12 @@ def create_exclusive(path: Path, data: bytes, mode: int = 0o644) -> bool:
             os.unlink(tmp)
     _sync_directory(path.parent)
     return True
+
+
+def _shown(path: Path | str) -> str:
+    """A path for a one-line message: a name of hundreds of characters is shortened in the middle."""
+    text = str(path)
+    return text if len(text) <= 100 else f"{text[:50]}...{text[-40:]}"
 
 
 def _temporary(final: Path, mode: int) -> tuple[Path, int]:

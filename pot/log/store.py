@@ -133,9 +133,10 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._read_only_uri: str | None = None  # set when this process can only read the store (see _connect)
-        self._write_lock = _process_write_lock(self.db_path)
         self._next_seq: dict[str, tuple[int, int]] = {}  # per model: (next seq, last lamport) after our last append
-        if not self._locate():
+        exists = self._locate()  # first: a path that cannot be a store is refused before anything else uses it
+        self._write_lock = _process_write_lock(self.db_path)
+        if not exists:
             if not create:
                 raise StoreError(f"no pot store at {self.root}; run `pot init` (or pass --store / set POT_HOME)")
             self._create()
@@ -167,6 +168,8 @@ class Store:
             raise StoreError(f"cannot open store {self.root}: part of its path is a file, not a directory") from None
         except OSError as exc:  # ENAMETOOLONG, EACCES, ELOOP ...
             raise StoreError(f"cannot open store {self.root}: {exc.strerror}") from None
+        except ValueError as exc:  # an embedded NUL byte
+            raise StoreError(f"cannot open store {str(self.root)!r}: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
         try:
