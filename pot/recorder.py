@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -175,14 +176,14 @@ def _key_file_state(path: Path) -> tuple[str, bytes]:
     """("missing" | "complete" | "incomplete", the file's bytes). Complete means it holds a PEM end line; whether
     it is a good key is for SigningKey.load to say."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a directory, or a FIFO that would block the read
+            raise KeyringError(f"signing key {path} is not a regular file")
         with path.open("rb") as handle:
             data = handle.read(1 << 16)  # a PEM key is a few hundred bytes
     except FileNotFoundError:
         return "missing", b""
-    except IsADirectoryError:
-        raise KeyringError(f"signing key {path} is a directory, not a key file") from None
-    except OSError as exc:
-        raise KeyringError(f"cannot read signing key {path}: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte ...
+        raise KeyringError(f"cannot read signing key {path}: {getattr(exc, 'strerror', None) or exc}") from None
     return ("complete" if b"-----END " in data else "incomplete"), data
 
 
