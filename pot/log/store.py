@@ -30,6 +30,7 @@ import sqlite3
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -188,7 +189,7 @@ class Store:
         conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=60000")
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             # Reading the schema opens the WAL index (pot.db-shm): where it cannot be created this fails now,
             # not at the first query.
@@ -631,6 +632,27 @@ class Store:
 
 
 _LOCAL_CHAIN_TIP = "local_chain_tip"  # settings key: {"index": N, "entry_hash": H}
+
+
+def _enter_wal(conn: sqlite3.Connection, patience: float = 60.0) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting while another process holds the lock it needs.
+
+    Switching a new database to WAL takes an exclusive lock, and SQLite answers "database is locked" at once,
+    without its busy handler, to a connection that finds it taken (waiting could deadlock inside SQLite). That is
+    what every process but the first sees when several create one store at the same moment; so wait here, as
+    the busy timeout would, and try again. On a database already in WAL mode this returns at the first try.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
