@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import stat
 import tempfile
@@ -105,6 +106,14 @@ _TABLES = {"meta", "records", "heads", "anchors", "settings", "runs", "lineage_n
 _GITIGNORE = b"# pot store: keys and local records, never committed\n*\n"
 
 T = TypeVar("T")
+# A number of 17 or more digits in a JSON text (a key or string value holding such digits between a comma and a
+# bracket matches too, harmlessly): the only way an integer beyond 2**53-1 gets into a canonical record text.
+_LONG_INTEGER = re.compile(r"[:\[,]-?\d{17,}[,\]}]")
+
+
+def _long_as_double(text: str) -> int | float:
+    """An integer too long to be a record's integer (at most 16 digits) is the double RFC 8785 spelled in digits."""
+    return float(text) if len(text.lstrip("-")) > 16 else int(text)
 R = TypeVar("R", Record, CompletedRecord)
 
 
@@ -410,9 +419,15 @@ class Store:
             else:
                 text = canonical_json(made.body()).decode("utf-8")
                 completed = CompletedRecord(type(made), {}, bytes.fromhex(made.record_id), text)
+            text = completed.text
+            if _LONG_INTEGER.search(text):
+                # RFC 8785 spells a double from 2**53 to 1e21 in plain digits, which reads back as an integer no
+                # record may hold; the row keeps the body in a spelling that reads back as the same double.
+                text = json.dumps(json.loads(text, parse_int=_long_as_double), separators=(",", ":"),
+                                  ensure_ascii=False)
             conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (model_id, made.seq, made.kind.KIND if isinstance(made, CompletedRecord) else made.KIND,
-                          made.record_id, completed.leaf, made.timestamp, made.lamport, completed.text))
+                          made.record_id, completed.leaf, made.timestamp, made.lamport, text))
             if index is not None:
                 index(conn, made.record() if isinstance(made, CompletedRecord) else made)
             return made

@@ -124,3 +124,19 @@ def test_the_one_pass_path_takes_what_a_training_loop_records() -> None:
     TrainingCheckpoint.check_values(**made)  # the names are now known valid, as after a run's first record
     assert _prepare_plain(TrainingCheckpoint, made) is not None
     assert _prepare_plain(TrainingCheckpoint, {**made, "metrics": {"loss": math.nan}}) is None  # general path
+
+
+def test_a_double_that_canonical_json_spells_in_digits_reads_back(tmp_path: Any) -> None:
+    # RFC 8785 writes 3.4e16 and 1e20 in plain digits; read back, those digits are integers beyond 2**53-1, which
+    # no record may hold. The store keeps such a body in a spelling that reads back as the same doubles (found by
+    # the CLI fuzzer: `pot validate` stored the record, then every read of the store called it corrupt).
+    from pot import ProvenanceConfig, ProvenanceRecorder, verify_proof
+
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    recorder.record_validation(model_hash="h", validator_id="v", model_id="m",
+                               validation_result={"a": 3.426957717950155e16, "b": 1e20, "n": 12})
+    (record,) = recorder.store.records("m")
+    assert isinstance(record, ValidationRecord) and record.validation_result == {"a": 3.426957717950155e16,
+                                                                                 "b": 1e20, "n": 12}
+    verify_proof(recorder.generate_proof_of_training("m"), trusted_key=recorder.public_key)
+    recorder.close()
