@@ -173,6 +173,9 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
 
 
 def lineage(store: Any, node_id: str) -> LineageGraph:
+    if not store.read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lineage_nodes'"):
+        # nothing has been recorded into the lineage yet; a read-only copy of such a store cannot make the tables
+        raise UsageError(f"unknown lineage id {node_id!r}: this store has recorded no lineage yet")
     graph = LineageGraph(store.connection)
     if graph.node(node_id) is None:
         raise UsageError(f"unknown lineage id {node_id!r}: give a run id, model id, dataset id or artifact id")

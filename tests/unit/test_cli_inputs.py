@@ -103,3 +103,9 @@ def test_history_shows_stored_text_without_terminal_escapes(store: Path, capsys:
                "m")[0] == 0
     code, out, _ = run(capsys, "history", "--model-id", "m")
     assert code == 0 and "\x1b" not in out and "\u202e" not in out and "\\x1b[2J" in out
+
+
+def test_lineage_of_a_store_without_lineage_is_one_line(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, *checkpoint())[0] == 0
+    code, _, err = run(capsys, "lineage", "m")
+    assert code == 2 and "recorded no lineage yet" in err
