@@ -308,6 +308,10 @@ class Record:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Record:
         """Check a body and build the record; its id is computed, never taken from input."""
+        if type(body) is dict:
+            read = _read_plain(cls, body)  # the plain case in one pass; anything else is decided below
+            if read is not None:
+                return read
         values = cls._check_body(body)
         if type(body) is dict:
             # A body read from JSON holds plain values, which the checks left as they were, so its own canonical
@@ -593,48 +597,71 @@ def _prepare_plain(kind: type[Record], values: dict[str, Any]) -> PreparedRecord
     return prepare(values)
 
 
+def _read_plain(kind: type[Record], body: dict[str, Any]) -> Record | None:
+    """A record read from a plain body in one pass (its id from the canonical text that pass makes), or None."""
+    read = _READ_PLAIN.get(kind)
+    if read is None:
+        if kind not in _ONE_PASS_KINDS:
+            return None
+        read = _READ_PLAIN[kind] = _compile_one_pass(kind, body=True)
+    prepared = read(body)
+    if prepared is None:
+        return None
+    return prepared.complete(body["seq"], body.get("lamport")).record()
+
+
 _ONE_PASS: dict[type[Record], Callable[[dict[str, Any]], PreparedRecord | None]] = {}
+_READ_PLAIN: dict[type[Record], Callable[[dict[str, Any]], PreparedRecord | None]] = {}
 
 
-def _compile_one_pass(kind: type[Record]) -> Callable[[dict[str, Any]], PreparedRecord | None]:
+def _compile_one_pass(kind: type[Record], *, body: bool = False
+                      ) -> Callable[[dict[str, Any]], PreparedRecord | None]:
     """The one-pass function of a kind, written out field by field from its plan (as ``dataclasses`` writes
     ``__init__``): the same steps a loop over the plan would take, without the loop's bookkeeping per field, which
-    was most of its cost. Returns None wherever the general path must decide."""
+    was most of its cost. Returns None wherever the general path must decide.
+
+    ``body``: the function takes a record's body as read from JSON (with its ``type``, and a ``seq`` to check),
+    for :meth:`Record.from_body`, rather than a new record's values."""
     namespace: dict[str, Any] = {"PreparedRecord": PreparedRecord, "kind": kind, "MAX": MAX_SAFE_INTEGER,
-                                 "FIELDS": frozenset(kind.FIELDS)}
+                                 "FIELDS": frozenset(kind.FIELDS) | ({"type"} if body else set())}
     lines = ["def one_pass(values):", "    if not values.keys() <= FIELDS:", "        return None",
-             "    entries = []", "    append = entries.append", "    lamport_at = -1"]
+             "    get = values.get", "    entries = []", "    append = entries.append", "    lamport_at = -1"]
+    # every field read once, into a local the checks and the record's values share
+    lines += [f"    f_{name} = get({name!r})" for name in kind.FIELDS]
+    if body:
+        lines += [f"    if get('type') != {kind.KIND!r}:", "        return None"]
     for name, key, role, plain, nullable, omit in _plan(kind):
         if role is _TYPE:
             lines.append(f"    append({key + _encode_string(kind.KIND)!r})")
         elif role is _SEQ:
+            if body:
+                lines += ["    if f_seq.__class__ is not int or not 0 <= f_seq <= MAX:", "        return None"]
             lines += ["    seq_at = len(entries)", "    append('')"]
         elif role is _LAMPORT:
-            lines += ["    lamport = values.get('lamport')", "    if lamport is not None:",
-                      "        if lamport.__class__ is not int or not 1 <= lamport <= MAX:", "            return None",
+            lines += ["    if f_lamport is not None:",
+                      "        if f_lamport.__class__ is not int or not 1 <= f_lamport <= MAX:",
+                      "            return None",
                       "        lamport_at = len(entries)", "        append('')"]
         else:
             if plain is None:  # a field with no plain check: the general path decides whenever it has a value
                 encode = ["        return None"]
             else:
                 namespace[f"plain_{name}"] = plain
-                encode = [f"        text = plain_{name}(value)", "        if text is None:", "            return None",
-                          f"        append({key!r} + text)"]
-            lines.append(f"    value = values.get({name!r})")
+                encode = [f"        text = plain_{name}(f_{name})", "        if text is None:",
+                          "            return None", f"        append({key!r} + text)"]
             if omit:
-                lines += ["    if value is not None:", *encode]
+                lines += [f"    if f_{name} is not None:", *encode]
             elif nullable:
-                lines += ["    if value is None:", f"        append({key + 'null'!r})", "    else:", *encode]
+                lines += [f"    if f_{name} is None:", f"        append({key + 'null'!r})", "    else:", *encode]
             else:
-                lines += ["    if value is None:", "        return None", "    if True:", *encode]
-    lines += ["    if (values.get('node_id') is None) != (values.get('lamport') is None):", "        return None"]
+                lines += [f"    if f_{name} is None:", "        return None", "    if True:", *encode]
+    lines += ["    if (f_node_id is None) != (f_lamport is None):", "        return None"]
     if kind is TrainingCheckpoint:
-        lines += ["    if (values.get('file_name') is None) != (values.get('file_sha256') is None):",
-                  "        return None"]
-    checked = ", ".join(f"{name!r}: values.get({name!r})" for name in kind.FIELDS)
+        lines += ["    if (f_file_name is None) != (f_file_sha256 is None):", "        return None"]
+    checked = ", ".join(f"{name!r}: f_{name}" for name in kind.FIELDS)
     lines.append(f"    checked = {{{checked}}}")
     if "metrics" in kind.FIELDS:
-        lines.append("    checked['metrics'] = dict(checked['metrics'])  # the record keeps its own copy")
+        lines.append("    checked['metrics'] = dict(f_metrics)  # the record keeps its own copy")
     lines.append("    return PreparedRecord(kind, checked, entries=entries, seq_at=seq_at, lamport_at=lamport_at)")
     exec("\n".join(lines), namespace)
     function: Callable[[dict[str, Any]], PreparedRecord | None] = namespace["one_pass"]

@@ -140,3 +140,31 @@ def test_a_double_that_canonical_json_spells_in_digits_reads_back(tmp_path: Any)
                                                                                  "b": 1e20, "n": 12}
     verify_proof(recorder.generate_proof_of_training("m"), trusted_key=recorder.public_key)
     recorder.close()
+
+
+@pytest.mark.parametrize("kind", [TrainingCheckpoint, ValidationRecord])
+def test_reading_a_body_in_one_pass_agrees_with_the_general_path(kind: type[Record]) -> None:
+    """What a verifier reads from a proof: a body parsed from JSON, with its type and seq, and maybe off."""
+    from pot.log.records import _read_plain, leaf_hash
+
+    taken = []
+
+    @settings(max_examples=600, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(values(kind), st.sampled_from([0, 7, -1, 2**53, 1.0, None]), st.booleans())
+    def agree(given_values: dict[str, Any], seq: Any, wrong_type: bool) -> None:
+        body = {"type": "validation" if wrong_type == (kind is TrainingCheckpoint) else kind.KIND,
+                **{k: v for k, v in given_values.items() if v is not None or not kind.FIELDS[k].omit_if_none},
+                "seq": seq}
+        try:
+            values = kind._check_body(body)
+            expected: Record | None = kind(**values, **{kind.ID_FIELD: leaf_hash(body).hex()})
+        except (FormatError, TypeError):
+            expected = None
+        read = _read_plain(kind, body)
+        if read is not None:
+            taken.append(1)
+            assert read == expected
+
+    agree()
+    assert len(taken) > 50
