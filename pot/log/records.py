@@ -638,6 +638,8 @@ def _compile_one_pass(kind: type[Record], *, body: bool = False
                 lines += ["    if f_seq.__class__ is not int or not 0 <= f_seq <= MAX:", "        return None"]
             lines += ["    seq_at = len(entries)", "    append('')"]
         elif role is _LAMPORT:
+            if body:
+                lines += ["    if f_lamport is None and 'lamport' in values:", "        return None"]
             lines += ["    if f_lamport is not None:",
                       "        if f_lamport.__class__ is not int or not 1 <= f_lamport <= MAX:",
                       "            return None",
@@ -650,6 +652,8 @@ def _compile_one_pass(kind: type[Record], *, body: bool = False
                 encode = [f"        text = plain_{name}(f_{name})", "        if text is None:",
                           "            return None", f"        append({key!r} + text)"]
             if omit:
+                if body:  # in a body, an optional field is absent, never null (null would hash differently)
+                    lines += [f"    if f_{name} is None and {name!r} in values:", "        return None"]
                 lines += [f"    if f_{name} is not None:", *encode]
             elif nullable:
                 lines += [f"    if f_{name} is None:", f"        append({key + 'null'!r})", "    else:", *encode]

@@ -151,10 +151,11 @@ def test_reading_a_body_in_one_pass_agrees_with_the_general_path(kind: type[Reco
 
     @settings(max_examples=600, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow])
-    @given(values(kind), st.sampled_from([0, 7, -1, 2**53, 1.0, None]), st.booleans())
-    def agree(given_values: dict[str, Any], seq: Any, wrong_type: bool) -> None:
+    @given(values(kind), st.sampled_from([0, 7, -1, 2**53, 1.0, None]), st.booleans(), st.booleans())
+    def agree(given_values: dict[str, Any], seq: Any, wrong_type: bool, keep_nulls: bool) -> None:
         body = {"type": "validation" if wrong_type == (kind is TrainingCheckpoint) else kind.KIND,
-                **{k: v for k, v in given_values.items() if v is not None or not kind.FIELDS[k].omit_if_none},
+                **{k: v for k, v in given_values.items()
+                   if v is not None or keep_nulls or not kind.FIELDS[k].omit_if_none},
                 "seq": seq}
         try:
             values = kind._check_body(body)
