@@ -42,10 +42,10 @@ from pot.log.canonical import MAX_SAFE_INTEGER, to_json_value
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
 from pot.log.merkle import Frontier
+from pot.log.prepared import CompletedRecord
 from pot.log.proof import ProvenanceProof, build_proof
 from pot.log.records import (
     MAX_STEPS_PER_BLOCK,
-    CompletedRecord,
     EventRecord,
     Record,
     StepsRecord,

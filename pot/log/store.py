@@ -43,7 +43,8 @@ from pot.anchors.base import AnchorReceipt
 from pot.errors import FormatError, StoreError, UsageError
 from pot.log.canonical import canonical_json
 from pot.log.heads import SignedTreeHead, TreeHead
-from pot.log.records import CompletedRecord, Record, record_from_body
+from pot.log.prepared import CompletedRecord
+from pot.log.records import Record, record_from_body
 
 SCHEMA_VERSION = 1
 DB_NAME = "pot.db"

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pot.errors import FormatError
-from pot.log.records import PreparedRecord, Record, TrainingCheckpoint, ValidationRecord, _prepare_plain
+from pot.log.prepared import PreparedRecord, _prepare_plain, _read_plain
+from pot.log.records import Record, TrainingCheckpoint, ValidationRecord, leaf_hash
 
 # Mostly what a training loop records (the one-pass path's business), and now and then something it must hand on.
 GOOD_NAMES = st.sampled_from(["loss", "acc", "m", "validator", "é", "名前", "\U0001f600x", "x" * 256])
@@ -145,8 +146,6 @@ def test_a_double_that_canonical_json_spells_in_digits_reads_back(tmp_path: Any)
 @pytest.mark.parametrize("kind", [TrainingCheckpoint, ValidationRecord])
 def test_reading_a_body_in_one_pass_agrees_with_the_general_path(kind: type[Record]) -> None:
     """What a verifier reads from a proof: a body parsed from JSON, with its type and seq, and maybe off."""
-    from pot.log.records import _read_plain, leaf_hash
-
     taken = []
 
     @settings(max_examples=600, deadline=None, derandomize=True, database=None,
