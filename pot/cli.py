@@ -19,6 +19,7 @@ from pot import __version__
 from pot._internal import paths
 from pot.errors import (
     AnchorError,
+    ChainUnreachable,
     FormatError,
     KeyringError,
     PotError,
@@ -427,6 +428,7 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_VERIFY_FAILED
     parents = [ProvenanceProof.load(path) for path in args.parent]
     failure = None
+    unreachable = False
     try:
         report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker,
                               parents=parents, now=now)
@@ -434,22 +436,28 @@ def _verify(args: argparse.Namespace) -> int:
         report, failure = exc.report, f"{exc.check}: {exc}"
         if report is None:
             raise
+        # The chain check is the last to run, so a first failure there means every other check passed: the chain
+        # could not be asked, which is this machine's network or endpoint, not the proof (exit 3, not 1).
+        unreachable = isinstance(exc, ChainUnreachable)
     checkpoint_match = None
     if args.checkpoint:
-        from pot.log.verify import find_checkpoint_file
+        from pot.log.verify import Check, find_checkpoint_file
 
+        # One verdict: whether the file is one the proof recorded is a check of the report like the others.
         checkpoint_match = find_checkpoint_file(proof, args.checkpoint)
+        report.checks.append(Check("checkpoint", checkpoint_match["recorded"], checkpoint_match["message"]))
+        if failure is None and not checkpoint_match["recorded"]:
+            failure = f"checkpoint: {checkpoint_match['message']}"
     data = report.to_json()
-    text = render.report(args.proof, report, failure)
     if checkpoint_match is not None:
         data["checkpoint"] = checkpoint_match
-        text += "\n" + checkpoint_match["message"]
-    _emit(args, text, data)
-    if failure is not None:
-        return EXIT_VERIFY_FAILED
-    if checkpoint_match is not None and not checkpoint_match["recorded"]:
-        return EXIT_VERIFY_FAILED
-    return EXIT_OK
+    unreachable = unreachable and all(c.passed for c in report.checks if c.name != "chain")
+    if unreachable:
+        data["unchecked"] = ["chain"]
+    _emit(args, render.report(args.proof, report, failure, unchecked=unreachable), data)
+    if failure is None:
+        return EXIT_OK
+    return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
 
 
 @handler("history")

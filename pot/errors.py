@@ -105,5 +105,10 @@ class ChainCheckError(VerificationError):
     check = "chain"
 
 
+class ChainUnreachable(ChainCheckError):
+    """The chain could not be asked (unreachable, or no JSON-RPC answer): its receipts were not checked. Not the
+    proof's fault: ``pot verify --rpc`` exits 3 for it, as for any environment that refuses."""
+
+
 class ParentProofError(VerificationError):
     check = "parents"

@@ -65,6 +65,7 @@ from pot.errors import (
     AnchorUnavailable,
     ChainCheckError,
     ChainMismatch,
+    ChainUnreachable,
     PotError,
     UsageError,
 )
@@ -893,7 +894,10 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
                 w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name="poa", layer=0)
                 state["poa"] = True
         except Exception as exc:
-            raise ChainCheckError(f"cannot ask {endpoint} for its chain id: {_describe(exc, rpc_url)}") from None
+            raise ChainUnreachable(f"cannot ask {endpoint} for its chain id: {_describe(exc, rpc_url)}") from None
+        if chain_id in DEV_CHAIN_IDS:
+            report.notes.append(f"{endpoint} is {chain_name(chain_id)}: whoever runs a development chain sets its "
+                                "clock and can rewrite it, so its block times prove no time to anyone else")
         abi = load_artifact()["abi"]
         for receipt in receipts:
             if receipt.head_hash not in heads:
@@ -910,7 +914,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             except ChainCheckError:
                 raise
             except Exception as exc:
-                raise ChainCheckError(f"{where}: {endpoint} could not answer: {_describe(exc, rpc_url)}") from None
+                raise ChainUnreachable(f"{where}: {endpoint} could not answer: {_describe(exc, rpc_url)}") from None
             block_time = datetime.fromtimestamp(details["block_time"], UTC)
             earliest = anchored_by.get(index)
             if earliest is None or block_time < earliest[0]:

@@ -606,21 +606,90 @@ def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:
 
 
 def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, Any]:
-    """Is the file (or directory) at ``path`` a checkpoint this proof recorded? Compares digests.
+    """Is the file (or directory) at ``path`` something this proof recorded? Compares digests two ways:
 
-    Returns ``{"recorded": bool, "sha256", "matches": [{"seq", "epoch", "file_name", "checkpoint_id"}],
-    "message"}``. Only meaningful once the proof itself verifies.
+    - the file's SHA-256 (a directory's ``pot.file-set.v1`` digest) with every checkpoint's ``file_sha256``;
+    - for a weights file (``.safetensors``, or a PyTorch state dict: ``.pt``/``.pth``/``.bin``/``.ckpt``, read with
+      ``torch.load(weights_only=True)`` when torch is installed), its ``pot.model-hash.v1`` weights digest with every
+      model hash the proof records (checkpoints, validations, promotions), so a released weights file is found
+      whatever file it was saved in.
+
+    Returns ``{"recorded": bool, "sha256", "weights_digest" (or None), "matches": [{"by": "file" | "weights", "seq",
+    "kind", "record_id", "epoch" (checkpoints), "file_name"}], "message"}``. Only meaningful once the proof itself
+    verifies.
     """
     from pot.hashing import checkpoint_digest
 
     digest = checkpoint_digest(path)
-    matches = [{"seq": r.seq, "epoch": r.epoch, "file_name": r.file_name, "checkpoint_id": r.checkpoint_id}
-               for r in proof.training_chain if r.file_sha256 == digest]
+    weights, why_not = _weights_digest(Path(path))
+    matches: list[dict[str, Any]] = []
+    for record in proof.records:
+        model_hashes = _model_hashes(record)
+        by = ("file" if isinstance(record, TrainingCheckpoint) and record.file_sha256 == digest else
+              "weights" if weights is not None and weights in model_hashes else None)
+        if by is not None:
+            matches.append({"by": by, "seq": record.seq, "kind": _kind_name(record), "record_id": record.record_id,
+                            "epoch": getattr(record, "epoch", None), "file_name": getattr(record, "file_name", None)})
+    shown = f"{path} (sha256 {digest[:16]}..." + (f", weights digest {weights[:16]}..." if weights else "") + ")"
     if matches:
-        where = ", ".join(f"epoch {m['epoch']} (record {m['seq']})" for m in matches)
-        message = f"checkpoint file {path} (sha256 {digest[:16]}...) was recorded at {where}"
+        where = "; ".join(_where(m) for m in matches)
+        message = f"{shown} was recorded: {where}"
     else:
-        recorded = sum(1 for r in proof.training_chain if r.file_sha256)
-        message = (f"checkpoint file {path} (sha256 {digest[:16]}...) is NOT one of the {recorded} checkpoint "
-                   "file(s) this proof recorded")
-    return {"recorded": bool(matches), "sha256": digest, "matches": matches, "message": message}
+        files = sum(1 for r in proof.training_chain if r.file_sha256)
+        hashes = len({h for r in proof.records for h in _model_hashes(r)})
+        message = (f"{shown} is NOT a file or weights this proof recorded ({files} checkpoint file(s), {hashes} "
+                   "model hash(es))" + (f"; {why_not}" if why_not else ""))
+    return {"recorded": bool(matches), "sha256": digest, "weights_digest": weights, "matches": matches,
+            "message": message}
+
+
+_WEIGHTS_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt"}
+
+
+def _weights_digest(path: Path) -> tuple[str | None, str | None]:
+    """(the weights digest of a weights file, or None; why there is none, when the file looked like weights)."""
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from pot.hashing import hash_safetensors
+
+        try:
+            return hash_safetensors(path).digest, None
+        except PotError as exc:
+            return None, f"not read as safetensors weights ({exc})"
+    if suffix not in _WEIGHTS_SUFFIXES or not path.is_file():
+        return None, None
+    try:
+        import torch
+    except ImportError:
+        return None, "torch is not installed, so its weights were not compared (pip install 'pot-provenance[torch]')"
+    from pot.integrations.torch import hash_model
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is no state dict; the match just fails
+        return None, f"not read as PyTorch weights ({type(exc).__name__})"
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None  # a Lightning checkpoint nests it
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return None, "not a state dict of tensors"
+    try:
+        return hash_model(state).digest, None
+    except PotError as exc:
+        return None, f"its weights cannot be digested ({exc})"
+
+
+def _model_hashes(record: Any) -> set[str]:
+    hashes = {getattr(record, "model_hash", None)}
+    data = getattr(record, "data", None)
+    if isinstance(data, dict):
+        hashes |= {data.get("model_hash"), data.get("to_model_hash")}
+    return {h for h in hashes if isinstance(h, str)}
+
+
+def _kind_name(record: Any) -> str:
+    return str(getattr(record, "event", None) or record.KIND)
+
+
+def _where(match: dict[str, Any]) -> str:
+    what = f"epoch {match['epoch']} " if match["epoch"] is not None else ""
+    how = "as this file" if match["by"] == "file" else "as these weights"
+    return f"{how} at {what}(record {match['seq']}, {match['kind']})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,9 @@ import pytest
 from pot import ProvenanceConfig, ProvenanceRecorder
 from pot.anchors.base import AnchorReceipt
 from pot.anchors.ethereum import EthereumAnchor, deploy_registry, online_checker
+from pot.cli import main
 from pot.config import ChainSettings, Secret
-from pot.errors import AnchorReceiptError, ChainCheckError
+from pot.errors import AnchorReceiptError, ChainCheckError, ChainUnreachable
 from pot.log.proof import ProvenanceProof
 from pot.log.verify import VerificationReport, verify_proof
 from tests.support.anvil import Anvil
@@ -150,8 +152,34 @@ def test_rpc_down_fails(fresh_anvil: Anvil, make_proof: MakeProof) -> None:
     settings = dataclasses.replace(settings, contract_address=deploy_registry(settings))
     proof, recorder = make_proof(settings, records=2)
     fresh_anvil.stop()
-    with pytest.raises(ChainCheckError, match=r"cannot ask http://127\.0\.0\.1:\d+ for its chain id"):
+    with pytest.raises(ChainUnreachable, match=r"cannot ask http://127\.0\.0\.1:\d+ for its chain id"):
         online_checker(fresh_anvil.url)(proof, offline_report(proof, recorder))
+
+
+def test_cli_tells_a_chain_it_cannot_reach_from_a_bad_proof(fresh_anvil: Anvil, make_proof: MakeProof,
+                                                             tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    """A script must tell its own network being down (exit 3) from a proof that fails (exit 1)."""
+    settings = ChainSettings(rpc_url=fresh_anvil.url, private_key=Secret(fresh_anvil.private_keys[0]))
+    settings = dataclasses.replace(settings, contract_address=deploy_registry(settings))
+    proof, _ = make_proof(settings, records=2)
+    path = tmp_path / "p.json"
+    proof.save(path)
+    assert main(["verify", "--proof", str(path), "--rpc", fresh_anvil.url]) == 0
+    out = capsys.readouterr().out
+    assert "development chain" in out and "prove no time" in out  # anvil answers, but its times prove nothing
+    fresh_anvil.stop()
+    assert main(["verify", "--proof", str(path), "--rpc", fresh_anvil.url]) == 3
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1].startswith("NOT CHECKED: chain: cannot ask http://127.0.0.1:")
+    assert "VERIFIED" not in out and "FAILED" not in out
+    assert main(["verify", "--proof", str(path), "--rpc", fresh_anvil.url, "--json"]) == 3
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["unchecked"] == ["chain"]
+    document = json.loads(path.read_text())  # a bad proof stays a bad proof when the chain is down too
+    document["records"][0]["epoch"] = 99
+    path.write_text(json.dumps(document))
+    assert main(["verify", "--proof", str(path), "--rpc", fresh_anvil.url]) == 1
 
 
 def test_proof_without_chain_receipts_notes_it(anvil: Anvil, tmp_path: Path) -> None:
