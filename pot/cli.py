@@ -57,6 +57,9 @@ the signing key:
   left (a key file cut short, while nothing is signed yet, is renamed aside and a new key made).
 """
 
+EXIT_CODES_SHORT = ("exit codes: 0 ok, 1 verification failed, 2 bad usage or input, 3 the environment refused, "
+                    "70 a bug\n(`pot --help` says more)")
+
 log = logging.getLogger("pot")
 MAX_JSON_ARGUMENT = 1 << 20  # a metrics or result object on the command line; a larger one belongs in a file
 
@@ -87,38 +90,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     def verb(name: str, help_text: str) -> argparse.ArgumentParser:
         return verbs.add_parser(name, help=help_text, description=help_text, parents=[common],
-                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=EXIT_CODES_SHORT, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = verb("init", "create the store and its signing key, or finish a store whose creation was interrupted")
-    p.epilog = INIT_HELP + "\n" + EXIT_CODES_HELP
+    p.epilog = INIT_HELP + "\n" + EXIT_CODES_SHORT
     p.add_argument("--blockchain", action="store_true", help="anchor tree heads on a chain (see .env.example)")
     p.add_argument("--fingerprint", action="store_true", help="fingerprint checkpoints by default")
 
     p = verb("checkpoint", "record a training checkpoint")
-    p.add_argument("--model-hash", required=True, metavar="H")
-    p.add_argument("--epoch", required=True, type=int, metavar="N")
+    p.add_argument("--model-hash", required=True, metavar="H",
+                   help="the weights' digest (`pot hash weights.safetensors` prints it) or any name for them")
+    p.add_argument("--epoch", required=True, type=int, metavar="N", help="the epoch just finished (0 or more)")
     p.add_argument("--metrics", required=True, metavar="JSON", help='e.g. \'{"loss": 0.1}\'')
-    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--model-id", required=True, metavar="ID", help="the model's log to record into")
     p.add_argument("--step", type=int, metavar="N", help="global training step")
     p.add_argument("--checkpoint-file", metavar="FILE", help="record this file's SHA-256 with the checkpoint")
     p.add_argument("--fingerprint-hash", metavar="H", help="a behavioural fingerprint computed elsewhere")
 
     p = verb("validate", "record a validation result")
-    p.add_argument("--model-hash", required=True, metavar="H")
-    p.add_argument("--validator", required=True, metavar="V")
+    p.add_argument("--model-hash", required=True, metavar="H", help="the digest of the weights that were validated")
+    p.add_argument("--validator", required=True, metavar="V", help="who or what validated (a name)")
     p.add_argument("--result", required=True, metavar="JSON", help='e.g. \'{"accuracy": 0.95}\'')
-    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--model-id", required=True, metavar="ID", help="the model's log to record into")
     p.add_argument("--confidence", type=float, metavar="C", help="confidence in [0, 1]")
-    p.add_argument("--challenge-hash", metavar="H")
+    p.add_argument("--challenge-hash", metavar="H", help="a digest of the challenge set or configuration used")
 
     p = verb("proof", "write the proof of training of a model")
-    p.add_argument("--model-id", required=True, metavar="ID")
-    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--model-id", required=True, metavar="ID", help="the model whose log to prove")
+    p.add_argument("--output", required=True, metavar="FILE", help="where to write the proof (JSON)")
     p.add_argument("--record", action="append", metavar="ID",
                    help="disclose only this record (repeatable): a partial proof with inclusion proofs")
 
     p = verb("verify", "verify a proof offline (and, with --rpc, its anchors on chain)")
-    p.add_argument("--proof", required=True, metavar="FILE")
+    p.add_argument("--proof", required=True, metavar="FILE", help="the proof file to verify")
     p.add_argument("--trusted-key", metavar="KEY",
                    help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
     p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
@@ -138,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blockchain", action="store_true", help="also check the chain settings and RPC")
 
     p = verb("hash", "digest of a checkpoint file, a .safetensors file (its weights) or a directory of shards")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", help="a file, a .safetensors file, or a directory (of shards)")
     p.add_argument("--manifest", action="store_true", help="also list every tensor's or file's digest")
 
     p = verb("key", "show the signing key")
@@ -153,36 +157,38 @@ def build_parser() -> argparse.ArgumentParser:
         "environment or .env) and save its address in the store")
     deploy.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
 
-    p = verb("anchor", "put tree-head roots on the chain")
-    p.add_argument("--pending", action="store_true", required=True,
-                   help="anchor every head that no chain anchor holds yet (heads recorded while the chain was away)")
+    p = verb("anchor", "anchor on the chain every head that no chain anchor covers yet (heads recorded while the "
+                       "chain was away)")
+    p.add_argument("--pending", action="store_true",
+                   help="what `pot anchor` does (kept for scripts that say it; it is the only mode)")
     p.add_argument("--model-id", metavar="ID", help="only this model's heads")
     p.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
 
     p = verb("runs", "the run registry: every run, its configuration, environment and lineage")
     run_verbs = p.add_subparsers(dest="runs_verb", metavar="ACTION", parser_class=_Parser, required=True)
     listing = run_verbs.add_parser("list", parents=[common], help="the newest runs first")
-    listing.add_argument("--kind", metavar="K")
-    listing.add_argument("--status", metavar="S", choices=("running", "completed", "failed"))
+    listing.add_argument("--kind", metavar="K", help="only runs of this kind (train, eval ...)")
+    listing.add_argument("--status", metavar="S", choices=("running", "completed", "failed"),
+                         help="only runs in this state: running, completed or failed")
     listing.add_argument("-n", type=int, default=20, metavar="N", help="how many (default 20)")
     show = run_verbs.add_parser("show", parents=[common], help="one run in full")
-    show.add_argument("run_id", metavar="ID")
+    show.add_argument("run_id", metavar="ID", help="a run id (pot runs list shows them)")
     export = run_verbs.add_parser("export-config", parents=[common], help="write what it takes to run it again")
-    export.add_argument("run_id", metavar="ID")
-    export.add_argument("--out", required=True, metavar="FILE")
+    export.add_argument("run_id", metavar="ID", help="a run id (pot runs list shows them)")
+    export.add_argument("--out", required=True, metavar="FILE", help="where to write the configuration (JSON)")
     run_verbs.add_parser("stats", parents=[common], help="counts and durations by kind and status")
     reproducible = run_verbs.add_parser("reproducible", parents=[common],
                                         help="whether every input and parent proof is present and verifies")
-    reproducible.add_argument("run_id", metavar="ID")
+    reproducible.add_argument("run_id", metavar="ID", help="a run id (pot runs list shows them)")
     reproducible.add_argument("--parent", action="append", metavar="FILE", default=[],
                               help="a parent model's proof file (repeatable)")
 
     p = verb("lineage", "ancestors and descendants of a run, model, dataset or artifact")
-    p.add_argument("node_id", metavar="ID")
+    p.add_argument("node_id", metavar="ID", help="a run, model, dataset or artifact id")
     p.add_argument("--dot", action="store_true", help="Graphviz DOT output")
 
     p = verb("promote", "promote a model to a stage if its latest validation passes a gate (exit 1 when refused)")
-    p.add_argument("--model-id", required=True, metavar="ID")
+    p.add_argument("--model-id", required=True, metavar="ID", help="the model to promote")
     p.add_argument("--stage", required=True, metavar="STAGE", help="e.g. staging, production")
     p.add_argument("--gate", required=True, metavar="GATE",
                    help='a gate as JSON or a file holding it: {"thresholds": {"accuracy": {">=": 0.9}}} or '
@@ -190,10 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validator", metavar="V", help="use the latest validation by this validator")
 
     p = verb("rollback", "record that a stage went back to an earlier promoted model")
-    p.add_argument("--model-id", required=True, metavar="ID")
-    p.add_argument("--stage", required=True, metavar="STAGE")
+    p.add_argument("--model-id", required=True, metavar="ID", help="the model whose stage rolls back")
+    p.add_argument("--stage", required=True, metavar="STAGE", help="the stage that rolls back")
     p.add_argument("--to", required=True, metavar="MODEL_HASH", help="a model hash promoted to that stage before")
-    p.add_argument("--reason", required=True, metavar="TEXT")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the record")
 
     return parser
 
@@ -530,9 +536,26 @@ def _key(args: argparse.Namespace) -> int:
     from pot.log.keys import SigningKey, passphrase_from_env
 
     with _open_store(args) as store:
-        key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
-    _emit(args, key.public.hex, {"algorithm": "ed25519", "public_key": key.public.hex, "key_id": key.key_id})
+        key_file = ProvenanceConfig().resolve_key_file(store.root)
+        public = _stored_public_key(key_file, store.get_setting("key_id"))
+        if public is None:  # no plain copy to trust: derive it from the key itself (asks for the passphrase)
+            public = SigningKey.load(key_file, passphrase_from_env()).public
+    _emit(args, public.hex, {"algorithm": "ed25519", "public_key": public.hex, "key_id": public.key_id})
     return EXIT_OK
+
+
+def _stored_public_key(key_file: Path, key_id: str | None) -> Any:
+    """The public half the store keeps beside its key (``signing-key.pub``), if it is the key this store signs
+    with: a public key needs no passphrase to show."""
+    from pot.log.keys import PublicKey
+
+    if key_id is None:
+        return None
+    try:
+        public = PublicKey.from_text(key_file.with_suffix(".pub").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, PotError):
+        return None
+    return public if public.key_id == key_id else None
 
 
 def _chain_settings(args: argparse.Namespace, store: Any) -> Any:

@@ -132,6 +132,29 @@ class Secret:
         return hash(self._value)
 
 
+def _checked_rpc_url(value: Any) -> str | None:
+    """An RPC URL pot can use: http(s) or ws(s), with a host. A mistyped one (``htp:/localhost``) is named by what
+    is wrong with it, never echoed whole (hosted URLs carry API keys)."""
+    if value is None:
+        return None
+    url = str(value).strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises for a port that is no number
+    except ValueError:
+        raise UsageError("RPC_URL is not a URL (its host or port cannot be read); expected e.g. "
+                         "http://127.0.0.1:8545") from None
+    if parts.scheme.lower() not in ("http", "https", "ws", "wss"):
+        shown = parts.scheme if parts.scheme.isalnum() and len(parts.scheme) <= 10 else "?"
+        raise UsageError(f"RPC_URL must start with http://, https://, ws:// or wss:// (it starts with {shown!r}); "
+                         "expected e.g. http://127.0.0.1:8545")
+    if not host:
+        raise UsageError(f"RPC_URL has no host after {parts.scheme}:// (a missing slash?); expected e.g. "
+                         "http://127.0.0.1:8545")
+    return url
+
+
 def endpoint_of(url: str) -> str:
     """scheme://host:port of an RPC URL: the only part of it pot ever shows (see the module docstring)."""
     try:
@@ -296,7 +319,7 @@ class ChainSettings:
             raise UsageError(f"CHAIN_ID must be between 1 and {MAX_CHAIN_ID}")
         force = get("FORCE_LOCAL_BLOCKCHAIN")
         return cls(
-            rpc_url=get("RPC_URL"),
+            rpc_url=_checked_rpc_url(get("RPC_URL")),
             private_key=key if isinstance(key, Secret) else (Secret(str(key)) if key else None),
             contract_address=get("CONTRACT_ADDRESS"),
             client_type=client_type,
