@@ -301,9 +301,9 @@ def _plot_value(value: Any) -> float | None:
 
 
 def _plot_text(value: Any) -> str:
-    """Text from a record as matplotlib should draw it: escaped for a terminal's sake by :func:`safe`, and with
-    ``$`` escaped, since matplotlib reads text between two dollar signs as TeX (``$\\bogus$`` would fail to
-    draw, and a name is never a formula)."""
+    """Text from a record as matplotlib should draw it: control and invisible characters shown as escapes, as
+    everywhere pot shows a record's text (:func:`safe`), and ``$`` escaped, since matplotlib reads text between two
+    dollar signs as TeX (``$\\bogus$`` would fail to draw, and a name is never a formula)."""
     return safe(value).replace("$", r"\$")
 
 
