@@ -37,6 +37,7 @@ import itertools
 import math
 import mmap
 import os
+import re
 import stat
 import sys
 import threading
@@ -444,9 +445,13 @@ def hash_directory(
 
     Paths in the manifest are relative POSIX paths. A symlink to a file inside the directory is hashed under the
     link's path; a symlink to a directory inside it is not descended (its files are already covered under their
-    own paths). Raises :class:`UsageError` for a symlink that points outside the directory, a broken symlink,
-    a special file (FIFO, socket, device), a name that is not valid UTF-8, a file that changes size while being
-    hashed, or when ``path`` is not a directory.
+    own paths). In a Hugging Face cache snapshot (``.../models--org--name/snapshots/<revision>/``, or a folder
+    inside one) a file's symlink may also lead anywhere inside ``models--org--name/``: that is where the cache keeps
+    the snapshot's files (``blobs/``), so the snapshot hashes as a plain copy of its files would.
+
+    Raises :class:`UsageError` for a symlink that points outside the directory (outside the repository folder, for
+    a snapshot's files), a broken symlink, a special file (FIFO, socket, device), a name that is not valid UTF-8,
+    a file that changes size while being hashed, or when ``path`` is not a directory.
     """
     root = Path(path)
     if paths.status(root, "directory") is None:
@@ -454,6 +459,11 @@ def hash_directory(
     if not paths.is_dir(root, "directory"):
         raise UsageError(f"{root} is not a directory")
     real_root = root.resolve()
+    directories_may_reach = files_may_reach = _Boundary(real_root, f"{root}; pot hashes only files inside it")
+    repository = _hf_cache_repository(real_root)
+    if repository is not None:
+        files_may_reach = _Boundary(repository, f"{repository}, the Hugging Face cache repository folder of {root}; "
+                                                "pot follows a snapshot's links only into its own repository")
     found: list[tuple[str, Path, int]] = []
 
     def walk_error(exc: OSError) -> None:
@@ -463,7 +473,8 @@ def hash_directory(
         here = Path(dirpath)
         for name in list(dirnames):
             if (here / name).is_symlink():
-                _inside(here / name, root, real_root)
+                # not descended, so it may only lead to files listed under their own paths: never widened
+                _inside(here / name, directories_may_reach)
                 dirnames.remove(name)
         for name in filenames:
             full = here / name
@@ -472,7 +483,7 @@ def hash_directory(
                 relative.encode("utf-8")
             except UnicodeEncodeError:
                 raise UsageError(f"file name {relative!r} under {root} is not valid UTF-8") from None
-            target = _inside(full, root, real_root) if full.is_symlink() else full
+            target = _inside(full, files_may_reach) if full.is_symlink() else full
             try:
                 info = target.stat()
             except OSError as exc:
@@ -491,14 +502,41 @@ def hash_directory(
     return file_set_digest(files)
 
 
-def _inside(link: Path, root: Path, real_root: Path) -> Path:
-    """The resolved target of a symlink, which must exist and lie inside the directory being hashed."""
+_HF_REPOSITORY_FOLDER = re.compile(r"(models|datasets|spaces)--[^/]+")
+"""How huggingface_hub names a repository's folder in its cache: ``{type}s--{org}--{name}`` (``/`` -> ``--``)."""
+
+
+def _hf_cache_repository(directory: Path) -> Path | None:
+    """The repository folder of a Hugging Face cache (``.../models--org--name``) when ``directory`` (resolved) is
+    one of its snapshots, ``<repository>/snapshots/<revision>``, or a folder inside one; else None.
+
+    The cache stores each file once under ``<repository>/blobs/`` and makes every snapshot a tree of relative
+    symlinks to them (``../../blobs/<hash>``), so a snapshot's files are by design outside the snapshot itself.
+    """
+    for revision in (directory, *directory.parents):
+        snapshots = revision.parent
+        repository = snapshots.parent
+        if (snapshots.name == "snapshots" and _HF_REPOSITORY_FOLDER.fullmatch(repository.name)
+                and (repository / "blobs").is_dir()):
+            return repository
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Boundary:
+    folder: Path  # resolved: where a symlink's final target must lie
+    words: str  # how an error names it
+
+
+def _inside(link: Path, boundary: _Boundary) -> Path:
+    """The resolved target of a symlink (every link on the way followed), which must exist and lie inside the
+    boundary: the directory being hashed, or the repository folder of a Hugging Face cache snapshot."""
     try:
         target = link.resolve(strict=True)
     except (OSError, RuntimeError):
         raise UsageError(f"{link} is a broken symlink") from None
-    if not target.is_relative_to(real_root):
-        raise UsageError(f"{link} is a symlink to {target}, outside {root}; pot hashes only files inside it")
+    if not target.is_relative_to(boundary.folder):
+        raise UsageError(f"{link} is a symlink to {target}, outside {boundary.words}")
     return target
 
 

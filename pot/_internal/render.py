@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -244,15 +246,11 @@ def checks(title: str, rows: Sequence[tuple[str, bool, str]], verdict: str) -> s
     return "\n".join([*lines, verdict])
 
 
-def _pyplot() -> Any:
+def _require_matplotlib() -> None:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'pot-provenance[plot]'") from None
-    return plt
 
 
 def plot_format(path: Path) -> str:
@@ -260,7 +258,7 @@ def plot_format(path: Path) -> str:
 
     Checked before anything is read or written, so a name matplotlib cannot write costs nothing.
     """
-    _pyplot()
+    _require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     supported = FigureCanvasAgg.get_supported_filetypes()
@@ -271,40 +269,229 @@ def plot_format(path: Path) -> str:
     return fmt
 
 
+PLOT_DPI = 110
+PANEL_INCHES = (9.0, 2.6)  # width, height of one panel: room on the right for a legend of run ids
+
+LOG_SPAN = 100.0
+"""Positive values whose largest is more than this many times their smallest are plotted on a log axis whatever
+the metric is called: two decades, so that an accuracy climbing from chance (0.05 to 0.95 is 19x) stays linear
+while a learning-rate schedule or a gradient norm spanning decades becomes readable."""
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}  # how the format writes them
+
+_SeriesKey = tuple[str | None, int | None]  # (run_id, rank): steps restart per run, and each rank counts its own
+
+
+def uses_log_scale(metric: str, values: Sequence[float]) -> bool:
+    """Whether a panel's y axis is logarithmic: every value is positive, and the metric is a loss (its name
+    contains "loss", any case) or its values span more than :data:`LOG_SPAN`. Otherwise linear: a log axis cannot
+    show zero or a negative number."""
+    if not values or min(values) <= 0:
+        return False
+    return "loss" in metric.lower() or max(values) > LOG_SPAN * min(values)
+
+
+def _plot_value(value: Any) -> float | None:
+    """A metric value as a float (non-finite ones included, to be counted and left out), or None for what is no
+    number at all: booleans, text, nested objects, and the null of a step that lacks the metric."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any double: cannot be drawn, so counted with the infinities
+            return math.inf
+    if isinstance(value, str):
+        return _NON_FINITE.get(value)
+    return None
+
+
+def _plot_text(value: Any) -> str:
+    """Text from a record as matplotlib should draw it: control and invisible characters shown as escapes, as
+    everywhere pot shows a record's text (:func:`safe`), and ``$`` escaped, since matplotlib reads text between two
+    dollar signs as TeX (``$\\bogus$`` would fail to draw, and a name is never a formula)."""
+    return safe(value).replace("$", r"\$")
+
+
+@dataclass(slots=True)
+class _Panel:
+    metric: str
+    unit: str  # "epoch" or "step": the x axis
+    lines: dict[_SeriesKey, list[tuple[float, float]]] = field(default_factory=dict)
+    marks: dict[tuple[str, _SeriesKey], list[tuple[float, float]]] = field(default_factory=dict)  # validations
+    left_out: int = 0  # NaN and infinities
+
+    def add(self, points: list[tuple[float, float]], x: float, value: float) -> None:
+        if math.isfinite(value):
+            points.append((x, value))
+        else:
+            self.left_out += 1
+
+
+def _validation_epochs(records: Sequence[Record]) -> dict[int, int]:
+    """Where each validation (by its index in ``records``) falls on the epoch axis. A validation names the weights
+    it checked, not an epoch, so: the epoch of a checkpoint of the same weights (the last recorded before it, else
+    the first after it, for loops that validate before they save); else the epoch of the last checkpoint its run
+    recorded before it. A validation with neither is left out of the dict."""
+    by_hash_before: dict[str, int] = {}
+    by_run_before: dict[str | None, int] = {}
+    first_by_hash: dict[str, int] = {}
+    for record in records:
+        if isinstance(record, TrainingCheckpoint):
+            first_by_hash.setdefault(record.model_hash, record.epoch)
+    placed: dict[int, int] = {}
+    for index, record in enumerate(records):
+        if isinstance(record, TrainingCheckpoint):
+            by_hash_before[record.model_hash] = by_run_before[record.run_id] = record.epoch
+        elif isinstance(record, ValidationRecord):
+            epoch = by_hash_before.get(record.model_hash, first_by_hash.get(record.model_hash,
+                                                                            by_run_before.get(record.run_id)))
+            if epoch is not None:
+                placed[index] = epoch
+    return placed
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def metrics_figure(model_id: str, records: Sequence[Record]) -> Any:
+    """A matplotlib ``Figure`` of a model's metrics, one panel per metric, for a report.
+
+    - Checkpoint metrics over epochs (every checkpoint, however it was recorded), step metrics over steps.
+    - One line per run, labelled with its run id and in one colour across panels; records without a run make a
+      line called "no run", and a run recorded by several ranks a line per rank.
+    - Validations: a dotted vertical line at each validation's epoch on every epoch panel, and each numeric result
+      as a star, with its value, on the panel of the metric of that name (a panel of its own if no checkpoint
+      records it). Where a validation falls: see :func:`_validation_epochs`; one that falls nowhere is named in a
+      note under the panels.
+    - Axes labelled (epoch or step; the metric), whole-number ticks, a log y axis where :func:`uses_log_scale`
+      says so. NaN and infinite values are left out and counted in the panel's title.
+
+    Headless: a bare Figure on the Agg canvas (no pyplot, no global state, no GUI backend). Raises
+    :class:`UsageError` when nothing numeric was recorded or matplotlib is missing.
+    """
+    _require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epoch_panels: dict[str, _Panel] = {}
+    step_panels: dict[str, _Panel] = {}
+    keys: list[_SeriesKey] = []  # in the order they first appear: the order of colours and legends
+    for record in records:
+        key = (record.run_id, record.rank)
+        if isinstance(record, TrainingCheckpoint):
+            for name, raw in record.metrics.items():
+                if (value := _plot_value(raw)) is not None:
+                    panel = epoch_panels.setdefault(name, _Panel(name, "epoch"))
+                    panel.add(panel.lines.setdefault(key, []), record.epoch, value)
+        elif isinstance(record, StepsRecord):
+            for name, series in record.metrics.items():
+                for step, raw in zip(record.steps, series, strict=True):
+                    if (value := _plot_value(raw)) is not None:
+                        panel = step_panels.setdefault(name, _Panel(name, "step"))
+                        panel.add(panel.lines.setdefault(key, []), step, value)
+        else:
+            continue
+        if key not in keys:
+            keys.append(key)
+
+    placed = _validation_epochs(records)
+    unplaced: list[str] = []
+    validations = 0
+    for index, record in enumerate(records):
+        if not isinstance(record, ValidationRecord):
+            continue
+        validations += 1
+        numeric = {name: value for name, raw in record.validation_result.items()
+                   if (value := _plot_value(raw)) is not None}
+        if index not in placed:
+            results = ", ".join(f"{name} {value:.4g}" for name, value in numeric.items())
+            unplaced.append(f"validation by {record.validator_id}" + (f": {results}" if results else ""))
+            continue
+        for name, value in numeric.items():
+            panel = epoch_panels.setdefault(name, _Panel(name, "epoch"))
+            panel.add(panel.marks.setdefault((record.validator_id, (record.run_id, record.rank)), []),
+                      placed[index], value)
+    validation_epochs = sorted(set(placed.values()))
+
+    panels = [epoch_panels[name] for name in sorted(epoch_panels)] + [step_panels[name] for name in sorted(step_panels)]
+    if not panels:
+        raise UsageError(f"{model_id!r} has no numeric metrics to plot")
+
+    palette = [f"C{i % 10}" for i in range(len(keys))]  # matplotlib's default cycle, fixed per run across panels
+    colour = dict(zip(keys, palette, strict=True))
+    run_colour = {run_id: colour[(run_id, rank)] for run_id, rank in reversed(keys)}  # a run's first line
+    ranks: dict[str | None, set[int | None]] = {}
+    for run_id, rank in keys:
+        ranks.setdefault(run_id, set()).add(rank)
+
+    def label(key: _SeriesKey) -> str:
+        run_id, rank = key
+        text = run_id if run_id is not None else "no run"
+        return _plot_text(text + (f" rank {rank}" if len(ranks.get(run_id, ())) > 1 else ""))
+
+    width, height = PANEL_INCHES
+    figure = Figure(figsize=(width, height * len(panels) + 0.6), dpi=PLOT_DPI, layout="constrained")
+    FigureCanvasAgg(figure)  # attaches itself: the figure can be drawn and saved without pyplot
+    first_epoch_axis = None
+    for axis, panel in zip(figure.subplots(len(panels), 1, squeeze=False)[:, 0], panels, strict=True):
+        if panel.unit == "epoch":  # one epoch axis for all: a validation's star lines up with the runs' points
+            if first_epoch_axis is None:
+                first_epoch_axis = axis
+            else:
+                axis.sharex(first_epoch_axis)
+        values: list[float] = []
+        for key, points in panel.lines.items():
+            xs, ys = [x for x, _ in points], [y for _, y in points]
+            values += ys
+            axis.plot(xs, ys, color=colour[key], label=label(key), linewidth=1.3,
+                      marker="." if len(points) < 60 else None)
+        if panel.unit == "epoch":
+            for number, epoch in enumerate(validation_epochs):
+                axis.axvline(epoch, color="0.55", linestyle=":", linewidth=1.0, zorder=0, gid="validation",
+                             label="validation" if number == 0 else "_nolegend_")
+        for (validator, key), points in panel.marks.items():
+            xs, ys = [x for x, _ in points], [y for _, y in points]
+            values += ys
+            run_id = key[0]
+            axis.plot(xs, ys, linestyle="None", marker="*", markersize=13, markeredgecolor="black",
+                      markerfacecolor=colour.get(key, run_colour.get(run_id, "black")), zorder=3,
+                      label=_plot_text(f"validation by {validator}" + (f" ({run_id})" if run_id is not None else "")))
+            for x, y in points:
+                axis.annotate(f"{y:.4g}", (x, y), xytext=(7, 5), textcoords="offset points", fontsize=8)
+            axis.margins(y=0.15)  # room for the value written beside a star at the top or bottom
+        if not values:
+            axis.text(0.5, 0.5, "no finite values", transform=axis.transAxes, ha="center", va="center", color="0.4")
+        metric = _plot_text(panel.metric)
+        note = f" ({_plural(panel.left_out, 'NaN or infinite value')} left out)" if panel.left_out else ""
+        axis.set_title(f"{metric} by {panel.unit}{note}", fontsize=10, loc="left")
+        axis.set_xlabel(panel.unit)
+        axis.set_ylabel(metric)
+        axis.set_yscale("log" if uses_log_scale(panel.metric, values) else "linear")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs and steps, even one
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    runs = len({record.run_id for record in records if record.run_id is not None})
+    checkpoints = sum(isinstance(record, TrainingCheckpoint) for record in records)
+    counts = ([_plural(runs, "run")] if runs else []) + [_plural(checkpoints, "checkpoint"),
+                                                         _plural(validations, "validation")]
+    figure.suptitle(f"{_plot_text(model_id)}: {', '.join(counts)}", fontsize=11)
+    if unplaced:
+        figure.supxlabel(_plot_text("not on the epoch axis (no checkpoint of the same weights or of its run before "
+                                    "it): " + "; ".join(unplaced)), fontsize=8, wrap=True)
+    return figure
+
+
 def plot_metrics(model_id: str, records: Sequence[Record], path: Path, *, stores: Sequence[Path] = (),
                  key_files: Sequence[Path] = ()) -> None:
-    """Checkpoint metrics over epochs and step metrics over steps, as an image (matplotlib, headless).
+    """:func:`metrics_figure`, written as an image in the format of ``path``'s extension (png without one).
 
     The file is written whole or not at all, never inside a store or over a key (see pot._internal.files).
     """
     fmt = plot_format(path)
-    plt = _pyplot()
-    epochs: dict[str, list[tuple[int, float]]] = {}
-    for record in records:
-        if isinstance(record, TrainingCheckpoint) and record.file_sha256 is None:
-            for name, value in record.metrics.items():
-                if isinstance(value, int | float):
-                    epochs.setdefault(name, []).append((record.epoch, float(value)))
-    steps: dict[str, list[tuple[int, float]]] = {}
-    for record in records:
-        if isinstance(record, StepsRecord):
-            for name, values in record.metrics.items():
-                steps.setdefault(name, []).extend((s, float(v)) for s, v in zip(record.steps, values, strict=True)
-                                                  if isinstance(v, int | float))
-    panels = [(f"{name} by epoch", points) for name, points in sorted(epochs.items())] + \
-             [(f"{name} by step", points) for name, points in sorted(steps.items())]
-    if not panels:
-        raise UsageError(f"{model_id!r} has no numeric metrics to plot")
-    figure, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), squeeze=False)
-    try:
-        for axis, (title, points) in zip(axes[:, 0], panels, strict=True):
-            xs, ys = zip(*points, strict=True)
-            axis.plot(xs, ys, marker="." if len(points) < 60 else None)
-            axis.set_title(title, fontsize=9)
-            axis.grid(alpha=0.3)
-        figure.suptitle(model_id, fontsize=10)
-        figure.tight_layout()
-        with files.output_file(path, stores=stores, key_files=key_files) as handle:
-            figure.savefig(handle, format=fmt, dpi=110)
-    finally:
-        plt.close(figure)
+    figure = metrics_figure(model_id, records)
+    with files.output_file(path, stores=stores, key_files=key_files) as handle:
+        figure.savefig(handle, format=fmt, dpi=PLOT_DPI)

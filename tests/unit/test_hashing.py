@@ -7,6 +7,8 @@ import io
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -419,6 +421,147 @@ def test_hash_directory_errors(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(UsageError, match=r"pipe is not a regular file$"):
         hash_directory(tmp_path)
+
+
+# --- a Hugging Face cache snapshot (the layout huggingface_hub writes, built by hand: no download) -----------
+
+HF_REVISION = "0123456789abcdef0123456789abcdef01234567"  # a commit hash: what names a snapshot folder
+HF_FILES = {
+    "config.json": b'{"model_type": "bert", "hidden_size": 8}\n',
+    "model.safetensors": os.urandom(4096),
+    "tokenizer/vocab.txt": b"[PAD]\n[UNK]\nhello\n",
+    "tokenizer/special_tokens_map.json": b"{}\n",
+    "empty.txt": b"",
+}
+
+
+def make_hf_cache(cache: Path, repo_id: str = "acme/tiny-bert", files: dict[str, bytes] | None = None,
+                  revision: str = HF_REVISION) -> Path:
+    """``cache/models--org--name/{blobs,refs,snapshots/<revision>}``, each snapshot file a relative symlink to
+    its blob (``../../blobs/<hash>``, one ``../`` more per subfolder), as huggingface_hub lays a cache out.
+    Returns the snapshot folder."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "blobs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    for relative, data in (HF_FILES if files is None else files).items():
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()  # LFS blobs are named by their sha256
+        blob.write_bytes(data)
+        link = snapshot / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    return snapshot
+
+
+def test_a_hugging_face_cache_snapshot_hashes_like_a_plain_copy_of_its_files(tmp_path: Path) -> None:
+    snapshot = make_hf_cache(tmp_path / "hub")
+    assert os.readlink(snapshot / "config.json").startswith("../../blobs/")
+    assert os.readlink(snapshot / "tokenizer" / "vocab.txt").startswith("../../../blobs/")
+    plain = tmp_path / "plain"
+    shutil.copytree(snapshot, plain)  # follows the links: a directory of regular files
+    assert not any(p.is_symlink() for p in plain.rglob("*"))
+    entries = [{"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+               for p, d in sorted(HF_FILES.items())]
+    naive = hashlib.sha256(rfc8785.dumps({"format": "pot.file-set.v1", "files": entries})).hexdigest()
+
+    linked = hash_directory(snapshot, workers=2)
+    assert linked.digest == hash_directory(plain).digest == naive
+    assert [f.path for f in linked.manifest] == sorted(HF_FILES)  # under the links' names, not the blobs'
+    assert hashing.checkpoint_digest(snapshot) == naive
+    # a component folder of a snapshot (diffusers keeps one per model part) is inside the repository too
+    assert hash_directory(snapshot / "tokenizer").digest == hash_directory(plain / "tokenizer").digest
+    # reached through a symlink to the snapshot (a convenience link elsewhere), the snapshot is still recognised
+    (tmp_path / "latest").symlink_to(snapshot, target_is_directory=True)
+    assert hash_directory(tmp_path / "latest").digest == naive
+
+
+def test_huggingface_hub_sees_the_test_cache_as_a_snapshot(tmp_path: Path) -> None:
+    """The layout the tests build is the one huggingface_hub itself reads (its own scan, nothing downloaded)."""
+    hub = pytest.importorskip("huggingface_hub")
+    snapshot = make_hf_cache(tmp_path / "hub")
+    info = hub.scan_cache_dir(tmp_path / "hub")
+    assert not info.warnings
+    (repo,) = info.repos
+    assert (repo.repo_id, repo.repo_type) == ("acme/tiny-bert", "model")
+    (revision,) = repo.revisions
+    assert revision.commit_hash == HF_REVISION and Path(revision.snapshot_path) == snapshot
+    assert revision.refs == frozenset({"main"})
+    assert sorted(Path(f.file_path).relative_to(snapshot).as_posix() for f in revision.files) == sorted(HF_FILES)
+    assert {Path(f.blob_path).parent for f in revision.files} == {snapshot.parent.parent / "blobs"}
+
+
+def test_a_snapshot_link_that_leaves_its_repository_folder_is_refused(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    other = make_hf_cache(hub, "acme/other", {"secret.bin": b"another model"}, revision="f" * 40)
+    snapshot = make_hf_cache(hub)
+    (tmp_path / "outside.txt").write_text("outside the cache")
+    repo = snapshot.parent.parent
+    cases = {
+        "to-another-repo.bin": other / "secret.bin",  # the same cache, another model's blobs
+        "to-outside.txt": tmp_path / "outside.txt",
+        "to-cache-root": hub / "version.txt",
+    }
+    (hub / "version.txt").write_text("1")
+    for name, target in cases.items():
+        (snapshot / name).symlink_to(os.path.relpath(target, snapshot))
+        with pytest.raises(UsageError, match=rf"^{re.escape(str(snapshot / name))} is a symlink to .*, outside "
+                                             rf"{re.escape(str(repo))}, the Hugging Face cache repository "
+                                             rf"folder of {re.escape(str(snapshot))}"):
+            hash_directory(snapshot)
+        (snapshot / name).unlink()
+    # a blob that is itself a link out of the cache: the link's final target is what counts
+    blob = repo / "blobs" / hashlib.sha256(HF_FILES["config.json"]).hexdigest()
+    blob.unlink()
+    blob.symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(UsageError, match=r"config\.json is a symlink to .*outside\.txt, outside .*models--acme--tiny"):
+        hash_directory(snapshot)
+    # a download in progress: the link is there, its blob not yet
+    blob.unlink()
+    with pytest.raises(UsageError, match=r"config\.json is a broken symlink"):
+        hash_directory(snapshot)
+
+
+def test_a_directory_link_in_a_snapshot_still_must_stay_in_the_directory(tmp_path: Path) -> None:
+    """Only files are followed into the repository folder: a directory link to elsewhere in it would put files
+    the manifest does not list under the link's own path, so it is refused as before."""
+    snapshot = make_hf_cache(tmp_path / "hub")
+    (snapshot / "blobs").symlink_to("../../blobs", target_is_directory=True)
+    with pytest.raises(UsageError, match=r"blobs is a symlink to .*, outside"):
+        hash_directory(snapshot)
+
+
+@pytest.mark.parametrize("layout", [
+    "models--acme--tiny-bert/snapshot/REV",   # not "snapshots"
+    "acme--tiny-bert/snapshots/REV",          # not a repository folder's name
+    "models--/snapshots/REV",                 # no repository id
+    "models--acme--tiny-bert/REV",            # no snapshots level
+])
+def test_links_into_blobs_from_a_folder_that_is_no_snapshot_are_refused(tmp_path: Path, layout: str) -> None:
+    directory = tmp_path / layout.replace("REV", HF_REVISION)
+    blobs = directory.parent.parent / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "b").write_bytes(b"weights")
+    directory.mkdir(parents=True)
+    (directory / "model.bin").symlink_to(os.path.relpath(blobs / "b", directory))
+    with pytest.raises(UsageError, match=r"model\.bin is a symlink to .*, outside .*; pot hashes only files inside it"):
+        hash_directory(directory)
+
+
+def test_pot_hash_of_a_snapshot_and_of_a_link_out_of_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pot.cli import main
+
+    snapshot = make_hf_cache(tmp_path / "hub")
+    plain = tmp_path / "plain"
+    shutil.copytree(snapshot, plain)
+    assert main(["--json", "hash", str(snapshot)]) == 0
+    out, _ = capsys.readouterr()
+    assert json.loads(out)["digest"] == hash_directory(plain).digest
+    (tmp_path / "outside.txt").write_text("x")
+    (snapshot / "leak.txt").symlink_to(tmp_path / "outside.txt")
+    assert main(["hash", str(snapshot)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "Hugging Face cache repository folder" in err
 
 
 @pytest.mark.parametrize("path", ["", "/etc/passwd", "../up.bin", "a//b", "./a", "a/./b", "a/"])
