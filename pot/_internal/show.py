@@ -327,7 +327,7 @@ def _promotion_lines(promotions: Sequence[Mapping[str, Any]], rollbacks: Sequenc
                          f"{cell(check['threshold'])} (was {shown})")
         if decision["score"] is not None:
             lines.append(f"    {'ok  ' if decision['score'] >= p['gate']['min_score'] else 'FAIL'} composite score "
-                         f"{cell(decision['score'])} >= {cell(p['gate']['min_score'])}")
+                         f"{cell(decision['score'])} (needs >= {cell(p['gate']['min_score'])})")
         lines += [f"    why refused: {safe(reason)}" for reason in p["reasons"]]
     for r in rollbacks:
         lines.append(f"  seq {r['seq']} ROLLED BACK {safe(r['stage'])} to {short(r['to_model_hash'])}"
