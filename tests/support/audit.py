@@ -1,8 +1,10 @@
 """A store as an auditor receives one: two real runs recorded by the recorder, and proofs written from it.
 
-Run a trains ``digits-a`` (3 epochs, steps, a logged metric, an artifact, a validation, a promotion that passes,
-two that are refused, one on a composite score, and a rollback); run b trains ``digits-b`` with another
-configuration for 4 epochs. ``full`` is a's full proof, ``partial`` discloses only its validation.
+Run a trains ``digits-a`` (3 epochs, steps, a logged metric, an artifact also saved with the last checkpoint
+(``weights``), a validation, a promotion that passes, two that are refused, one on a composite score, and a
+rollback); run b trains ``digits-b`` with another configuration for 4 epochs. ``full`` is a's full proof,
+``partial`` discloses only its validation. How many tree heads the logs have depends on the background signer's
+pace: tests must not count them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Audited:
     store: Path
     full: Path
     partial: Path
+    weights: Path
     public_key: str
     run_a: str
     run_b: str
@@ -48,6 +51,7 @@ def make_audit_store(root: Path) -> Audited:
     artifact = root / "weights.bin"
     artifact.write_bytes(b"\x00" * 1000)
     a = record_run(spec(store, "digits-a", CONFIG_A, EPOCHS_A, logged={"test_loss": 0.31}, artifact=str(artifact),
+                        checkpoint_file=str(artifact),
                         validation={"validator": "holdout", "result": {"accuracy": 0.93, "f1": 0.9, "split": "20%"},
                                     "confidence": 0.9},
                         promotions=[{"stage": stage, "gate": gate} for stage, gate in GATES],
@@ -60,5 +64,5 @@ def make_audit_store(root: Path) -> Audited:
         validation = next(r for r in proof.records if isinstance(r, ValidationRecord))
         recorder.generate_proof_of_training("digits-a", disclose=[validation.record_id]).save(root / "partial.json")
         public_key = recorder.public_key.hex
-    return Audited(store, root / "a.proof.json", root / "partial.json", public_key, a["run_id"], b["run_id"],
+    return Audited(store, root / "a.proof.json", root / "partial.json", artifact, public_key, a["run_id"], b["run_id"],
                    a["model_hashes"])

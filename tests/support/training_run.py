@@ -7,7 +7,8 @@ directory (another git commit) or with other packages installed (another environ
     python -m tests.support.training_run SPEC_JSON        # prints {"run_id": ..., "model_hashes": [...]}
 
 The spec is a JSON object: ``store``, ``model_id``, ``config``, ``epochs`` (one metrics object per epoch), and
-optionally ``steps_per_epoch``, ``logged`` (name -> value), ``artifact`` (a file path), ``validation``
+optionally ``steps_per_epoch``, ``logged`` (name -> value), ``artifact`` (a file path), ``checkpoint_file`` (a file
+saved with the last epoch's checkpoint), ``validation``
 (``{"validator", "result", "confidence"}``), ``promotions`` (``[{"stage", "gate"}]``), ``rollback``
 (``{"stage", "reason"}``: back to the model hash first promoted to that stage), ``parents`` and ``kind``.
 """
@@ -38,8 +39,10 @@ def record_run(spec: dict[str, Any]) -> dict[str, Any]:
                 for _ in range(spec.get("steps_per_epoch", 2)):
                     step += 1
                     recorder.record_step(step, {"loss": metrics.get("loss", 0.0) + 1 / step}, model_id, epoch=epoch)
+                last = epoch == len(spec["epochs"]) - 1
                 recorder.record_training_checkpoint(model_hash=hashes[epoch], metrics=metrics, epoch=epoch,
-                                                    model_id=model_id, step=step)
+                                                    model_id=model_id, step=step,
+                                                    checkpoint_path=spec.get("checkpoint_file") if last else None)
             for name, value in spec.get("logged", {}).items():
                 run.log_metric(name, value)
             if spec.get("artifact"):
