@@ -129,9 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (no date in the proof may be more than "
                         "a day past it; default: this machine's clock)")
 
-    p = verb("show", "what a proof says, for a person: model, final weights, each run's configuration, environment "
-                     "and commit, metrics per epoch, validations, promotions, anchors and the time each proves; "
-                     "the proof is verified first, and one that fails is shown as its failure (exit 1)")
+    p = verb("show", "what a proof says, for a person: runs, metrics per epoch, validations, promotions, anchors "
+                     "(verified first: a proof that fails is shown as its failure, exit 1)")
     _proof_arguments(p)
     p.add_argument("--trusted-key", metavar="KEY",
                    help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
@@ -181,11 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id", metavar="ID")
     export.add_argument("--out", required=True, metavar="FILE")
     run_verbs.add_parser("stats", parents=[common], help="counts and durations by kind and status")
-    compare = run_verbs.add_parser("compare", parents=[common],
-                                   help="two runs side by side: configuration, environment and git differences, "
-                                        "metrics per epoch and final values (the runs may train different models)")
-    compare.add_argument("run_a", metavar="A")
-    compare.add_argument("run_b", metavar="B")
+    compare_help = ("two runs side by side: configuration, environment and git differences, metrics per epoch "
+                    "and final values (the runs may train different models)")
+    compare = run_verbs.add_parser("compare", parents=[common], help=compare_help, description=compare_help)
+    compare.add_argument("run_a", metavar="A", help="a run id (pot runs list); differences read from A to B")
+    compare.add_argument("run_b", metavar="B", help="another run id")
     reproducible = run_verbs.add_parser("reproducible", parents=[common],
                                         help="whether every input and parent proof is present and verifies")
     reproducible.add_argument("run_id", metavar="ID")

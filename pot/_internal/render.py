@@ -322,6 +322,19 @@ def cell(item: Any) -> str:
     return safe(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
 
 
+LONG_TABLE_ROWS = 40  # a page for a person stays a page: a longer table keeps its first and last rows
+
+
+def long_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
+    """:func:`table` as indented lines, cut to its first and last rows when it is long (``--json`` has them all)."""
+    half = LONG_TABLE_ROWS // 2
+    shown = rows if len(rows) <= LONG_TABLE_ROWS else [*rows[:half], *rows[-half:]]
+    lines = [indent + line for line in table(headers, shown).splitlines()]
+    if len(rows) > LONG_TABLE_ROWS:
+        lines.insert(2 + half, f"{indent}... {len(rows) - LONG_TABLE_ROWS} more (--json for all)")
+    return lines
+
+
 _ABSENT = "(absent)"
 
 
@@ -351,7 +364,7 @@ def run_comparison(data: dict[str, Any]) -> str:
     def took(run: dict[str, Any]) -> str:
         seconds = run["seconds"]
         if seconds is None:
-            return ""
+            return "-"
         return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
     rows = [("model", safe(a["model_id"]), safe(b["model_id"])),
@@ -394,8 +407,7 @@ def run_comparison(data: dict[str, Any]) -> str:
         headers = ["epoch", *(f"{safe(n)} {side}" for n in metrics["names"] for side in ("a", "b"))]
         epoch_rows = [[e["epoch"], *(cell(e[side][n]) if n in e[side] else "" for n in metrics["names"]
                                      for side in ("a", "b"))] for e in metrics["epochs"]]
-        lines += ["", "metrics by epoch (checkpoints):", *("  " + line for line in table(headers,
-                                                                                          epoch_rows).splitlines())]
+        lines += ["", "metrics by epoch (checkpoints):", *long_table(headers, epoch_rows)]
     else:
         lines += ["", "metrics by epoch: neither run recorded a checkpoint"]
 

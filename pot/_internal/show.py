@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pot._internal.render import cell, head_lines, safe, table
+from pot._internal.render import cell, head_lines, long_table, safe, table
 from pot.lineage.compare import flatten
 from pot.lineage.events import (
     ARTIFACT_SAVED,
@@ -32,9 +32,6 @@ from pot.lineage.gates import Gate, evaluate
 from pot.log.proof import ProvenanceProof
 from pot.log.records import EventRecord, StepsRecord, TrainingCheckpoint, ValidationRecord
 from pot.log.verify import VerificationReport
-
-# A page for a person stays a page: long tables keep their first and last rows (--json has every one).
-MAX_ROWS = 40
 
 
 def _get(value: Any, *keys: str) -> Any:
@@ -173,21 +170,6 @@ def short(digest: Any, length: int = 16) -> str:
     return text if len(text) <= length + 3 else text[:length] + "..."
 
 
-def _elide(rows: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], int]:
-    if len(rows) <= MAX_ROWS:
-        return list(rows), 0
-    half = MAX_ROWS // 2
-    return [*rows[:half], *rows[-half:]], len(rows) - MAX_ROWS
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
-    shown, hidden = _elide(rows)
-    lines = table(headers, shown).splitlines()
-    if hidden:
-        lines.insert(2 + MAX_ROWS // 2, f"... {hidden} more (--json for all)")
-    return [indent + line for line in lines]
-
-
 def _header(path: str, proof: ProvenanceProof, report: VerificationReport) -> list[str]:
     signer = next(c.detail for c in report.checks if c.name == "signer")
     online = any(c.name == "chain" for c in report.checks)
@@ -241,7 +223,8 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     status = "status not disclosed" if run["status"] is None else cell(run["status"])
     lines = [f"run {safe(run['run_id'])} ({cell(run['kind'])}): {status}"
              + (f" ({cell(run['error'])})" if run["error"] else "")]
-    lines.append(f"  started  {run['started']}" + (f", ended {run['ended']}" if run["ended"] else ""))
+    lines.append(f"  started  {run['started']}" + (f", ended {run['ended']}" if run["ended"] else "")
+                 + " (the signer's clock)")
     git = run["git"]
     commit = git.get("commit")
     code = (f"git {commit}" + (" with uncommitted changes" if git.get("dirty") else " (clean)"
@@ -252,7 +235,9 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     config = flatten(run["config"])
     lines.append(f"  config   {len(config)} key(s), hash {short(run['config_hash'])}" + (":" if config else ""))
     if config:
-        lines += _table(("key", "value"), [(safe(k), cell(v)) for k, v in config.items()], indent="    ")
+        # every key, however many: the configuration is what an auditor compares with what they were told
+        lines += ["    " + line for line in table(("key", "value"), [(safe(k), cell(v)) for k, v in config.items()])
+                  .splitlines()]
     if run["rerun_of"]:
         lines.append(f"  a rerun of {safe(run['rerun_of'])}")
     for parent in run["parents"]:
@@ -280,7 +265,7 @@ def _checkpoint_lines(checkpoints: Sequence[Mapping[str, Any]], several_runs: bo
                      "" if c["step"] is None else c["step"], *(cell(c["metrics"][n]) if n in c["metrics"] else ""
                                                              for n in names),
                      short(c["model_hash"]), safe(c["file_name"]) if c["file_name"] else ""])
-    return [f"metrics per epoch ({len(checkpoints)} checkpoint(s)):", *_table(headers, rows)]
+    return [f"metrics per epoch ({len(checkpoints)} checkpoint(s)):", *long_table(headers, rows)]
 
 
 def _steps_line(steps: Mapping[str, Any]) -> list[str]:
@@ -298,7 +283,7 @@ def _validation_lines(validations: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [(v["seq"], safe(v["validator_id"]), short(v["model_hash"]),
              ", ".join(f"{safe(k)} {cell(x)}" for k, x in v["results"].items()),
              "" if v["confidence_score"] is None else cell(v["confidence_score"])) for v in validations]
-    return [f"validations ({len(validations)}):", *_table(("seq", "validator", "weights", "results", "confidence"),
+    return [f"validations ({len(validations)}):", *long_table(("seq", "validator", "weights", "results", "confidence"),
                                                           rows)]
 
 
@@ -345,7 +330,7 @@ def _anchor_lines(receipts: Sequence[Mapping[str, Any]], report: VerificationRep
     if chain:
         checked = any(c.name == "chain" for c in report.checks)
         rows = [(r["tree_size"], safe(r["chain"]), r["block_number"], r["tx_hash"]) for r in chain]
-        lines += _table(("head size", "chain", "block", "transaction"), rows)
+        lines += long_table(("head size", "chain", "block", "transaction"), rows)
         if not checked:
             lines.append("  (these transactions are the signer's word until `pot show --rpc URL` checks them)")
     lines.append(f"  when the records existed ({len(report.heads)} tree head(s)):")

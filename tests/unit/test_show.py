@@ -223,3 +223,20 @@ def test_an_invented_chain_receipt_is_the_signers_word_offline(tmp_path: Path,
     data = json.loads(run(capsys, "--json", "show", str(tmp_path / "p.json"))[1])
     assert [h["strength"] for h in data["verification"]["heads"]] == ["chain-unchecked", "chain-unchecked"]
     assert data["anchors"][-1]["claimed_block_time"] == unix(ts(3)) + 5
+
+
+def test_a_long_run_keeps_its_first_and_last_epochs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    config = {f"key{i:02d}": i for i in range(50)}
+    record_run({"store": str(store), "model_id": "long", "config": config, "steps_per_epoch": 1,
+                "epochs": [{"loss": 1 / (epoch + 1)} for epoch in range(45)]})
+    with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store))) as recorder:
+        recorder.generate_proof_of_training("long").save(tmp_path / "long.json")
+    code, out = run(capsys, "show", str(tmp_path / "long.json"))[:2]
+    assert code == 0 and all(f"    key{i:02d}  " in out for i in range(50))  # every configuration key
+    metrics = section(out, "metrics per epoch (45 checkpoint(s)):").splitlines()
+    epochs = [line.split()[0] for line in metrics[3:-1]]  # the last line is about steps
+    assert epochs == [*map(str, range(20)), "...", *map(str, range(25, 45))]
+    assert metrics[23] == "  ... 5 more (--json for all)"
+    data = json.loads(run(capsys, "--json", "show", str(tmp_path / "long.json"))[1])
+    assert [c["epoch"] for c in data["checkpoints"]] == list(range(45))
