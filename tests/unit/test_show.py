@@ -240,3 +240,21 @@ def test_a_long_run_keeps_its_first_and_last_epochs(tmp_path: Path, capsys: pyte
     assert metrics[23] == "  ... 5 more (--json for all)"
     data = json.loads(run(capsys, "--json", "show", str(tmp_path / "long.json"))[1])
     assert [c["epoch"] for c in data["checkpoints"]] == list(range(45))
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "assets" / "hostile"
+HOSTILE_PROOFS = sorted(p.name for p in HOSTILE.glob("*.json") if p.name not in ("cli-invocations.json",
+                                                                                   "fuzz-index.json"))
+
+
+@pytest.mark.parametrize("name", HOSTILE_PROOFS)
+def test_hostile_proofs_are_refused_as_verify_refuses_them(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every document of the hostile corpus (each one a proof a verifier must refuse): pot show fails it with the
+    exit code pot verify gives, shows nothing of it as content, and prints no raw control character."""
+    now = ("--now", "2026-12-01T00:00:00.000000Z")  # one clock for both: a report may name it
+    verify_code, verified, _ = run(capsys, "verify", str(HOSTILE / name), *now)
+    code, out, err = run(capsys, "show", str(HOSTILE / name), *now)
+    assert code == verify_code == 1 and err == ""
+    assert out.rstrip().endswith("not shown: pot show presents only a proof that verifies")
+    assert out.splitlines()[:-1] == verified.splitlines()  # the failure, in verify's words
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", out)
