@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="disclose only this record (repeatable): a partial proof with inclusion proofs")
 
     p = verb("verify", "verify a proof offline (and, with --rpc, its anchors on chain)")
-    p.add_argument("--proof", required=True, metavar="FILE", help="the proof file to verify")
+    _proof_arguments(p)
     p.add_argument("--trusted-key", metavar="KEY",
                    help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
     p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
@@ -133,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", metavar="TIMESTAMP",
                    help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (no date in the proof may be more than "
                         "a day past it; default: this machine's clock)")
+
+    p = verb("show", "what a proof says, for a person: runs, metrics per epoch, validations, promotions, anchors "
+                     "(verified first: a proof that fails is shown as its failure, exit 1)")
+    _proof_arguments(p)
+    p.add_argument("--trusted-key", metavar="KEY",
+                   help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
+    p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
+    p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
+    p.add_argument("--now", metavar="TIMESTAMP",
+                   help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (default: this machine's clock)")
 
     p = verb("history", "show the recorded history of a model")
     p.add_argument("--model-id", metavar="ID", help="omit to list the store's models")
@@ -177,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id", metavar="ID", help="a run id (pot runs list shows them)")
     export.add_argument("--out", required=True, metavar="FILE", help="where to write the configuration (JSON)")
     run_verbs.add_parser("stats", parents=[common], help="counts and durations by kind and status")
+    compare_help = ("two runs side by side: configuration, environment and git differences, metrics per epoch "
+                    "and final values (the runs may train different models)")
+    compare = run_verbs.add_parser("compare", parents=[common], help=compare_help, description=compare_help)
+    compare.add_argument("run_a", metavar="A", help="a run id (pot runs list); differences read from A to B")
+    compare.add_argument("run_b", metavar="B", help="another run id")
     reproducible = run_verbs.add_parser("reproducible", parents=[common],
                                         help="whether every input and parent proof is present and verifies")
     reproducible.add_argument("run_id", metavar="ID", help="a run id (pot runs list shows them)")
@@ -202,6 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the record")
 
     return parser
+
+
+def _proof_arguments(parser: argparse.ArgumentParser) -> None:
+    """The proof file, as ``FILE`` or ``--proof FILE`` (the seed's form); :func:`_proof_path` reads it."""
+    parser.add_argument("proof_file", nargs="?", metavar="FILE", help="the proof file (or --proof FILE)")
+    parser.add_argument("--proof", metavar="FILE", help="the proof file (the same as FILE)")
+
+
+def _proof_path(args: argparse.Namespace) -> str:
+    if args.proof_file is not None and args.proof is not None:
+        raise UsageError("give the proof file once: as FILE or as --proof FILE, not both")
+    path: str | None = args.proof if args.proof is not None else args.proof_file
+    if path is None:
+        raise UsageError(f"which proof? pot {args.verb} FILE (or --proof FILE)")
+    return path
 
 
 _handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -409,6 +439,7 @@ def _verify(args: argparse.Namespace) -> int:
     from pot.log.proof import ProvenanceProof
     from pot.log.verify import verify_proof
 
+    args.proof = _proof_path(args)
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
     now = None
     if args.now is not None:
@@ -464,6 +495,61 @@ def _verify(args: argparse.Namespace) -> int:
     if failure is None:
         return EXIT_OK
     return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
+
+
+def _show_now(args: argparse.Namespace) -> Any:
+    if args.now is None:
+        return None
+    from pot.log.records import parse_timestamp
+
+    try:
+        return parse_timestamp(args.now)
+    except FormatError as exc:
+        raise UsageError(f"--now: {exc}") from None
+
+
+@handler("show")
+def _show(args: argparse.Namespace) -> int:
+    """Verify, then present. A proof that fails is shown as its failed report and nothing else, exit 1: its content
+    is not what it claims to be, and a page of it would read as fact."""
+    from pot._internal import render, show
+    from pot.log.keys import PublicKey
+    from pot.log.proof import ProvenanceProof
+    from pot.log.verify import verify_proof
+
+    path = _proof_path(args)
+    trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
+    now = _show_now(args)
+    local_chain = Path(args.local_chain) if args.local_chain else None
+    if local_chain is not None and not paths.is_file(local_chain, "--local-chain"):
+        raise UsageError(f"no local chain file at {local_chain}")
+    checker = None
+    if args.rpc:
+        from pot.anchors.ethereum import online_checker
+
+        checker = online_checker(args.rpc)
+    refused = "not shown: pot show presents only a proof that verifies"
+    try:
+        proof = ProvenanceProof.load(path)
+    except FormatError as exc:  # there, but no valid pot proof: a failed verification, as pot verify reports it
+        _emit(args, f"proof {render.safe(path)}\nFAILED: format: {render.safe(exc)}\n{refused}",
+              {"ok": False, "proof": path,
+               "verification": {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]}})
+        return EXIT_VERIFY_FAILED
+    try:
+        report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker, now=now)
+    except VerificationError as exc:
+        if exc.report is None:
+            raise
+        # As pot verify: a chain that cannot be asked, with every other check passed, is exit 3 (not the proof).
+        unreachable = isinstance(exc, ChainUnreachable) and all(c.passed for c in exc.report.checks
+                                                                 if c.name != "chain")
+        verification = exc.report.to_json() | ({"unchecked": ["chain"]} if unreachable else {})
+        _emit(args, render.report(path, exc.report, f"{exc.check}: {exc}", unchecked=unreachable) + f"\n{refused}",
+              {"ok": False, "proof": path, "verification": verification})
+        return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
+    _emit(args, show.page(path, proof, report), show.summary(path, proof, report))
+    return EXIT_OK
 
 
 @handler("history")
@@ -648,6 +734,11 @@ def _runs(args: argparse.Namespace) -> int:
             records = registry.run_records(store, run)
             _emit(args, render.run_details(run, started, records),
                   {**run, "started_data": started, "records": [{"kind": r.KIND, **record_fields(r)} for r in records]})
+        elif args.runs_verb == "compare":
+            from pot.lineage.compare import compare_runs
+
+            comparison = compare_runs(store, args.run_a, args.run_b)
+            _emit(args, render.run_comparison(comparison), comparison)
         elif args.runs_verb == "export-config":
             from pot._internal import files
 

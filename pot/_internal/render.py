@@ -495,3 +495,119 @@ def plot_metrics(model_id: str, records: Sequence[Record], path: Path, *, stores
     figure = metrics_figure(model_id, records)
     with files.output_file(path, stores=stores, key_files=key_files) as handle:
         figure.savefig(handle, format=fmt, dpi=PLOT_DPI)
+
+
+def head_lines(result: VerificationReport) -> list[str]:
+    """The verifier's per-head lines (when the records existed, on whose word), as ``pot verify`` prints them, for
+    other pages that must say no more than the verifier did (``pot show``)."""
+    return _head_spans(result)
+
+
+def cell(item: Any) -> str:
+    """One value from a proof or a store for a table cell, escaped: a float to 6 significant digits, a string as it
+    is, true/false/null as JSON writes them, anything else as compact JSON."""
+    if isinstance(item, float):
+        return f"{item:.6g}"
+    if isinstance(item, bool) or item is None:
+        return json.dumps(item)
+    if isinstance(item, int | str):
+        return safe(item)
+    return safe(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+
+
+LONG_TABLE_ROWS = 40  # a page for a person stays a page: a longer table keeps its first and last rows
+
+
+def long_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
+    """:func:`table` as indented lines, cut to its first and last rows when it is long (``--json`` has them all)."""
+    half = LONG_TABLE_ROWS // 2
+    shown = rows if len(rows) <= LONG_TABLE_ROWS else [*rows[:half], *rows[-half:]]
+    lines = [indent + line for line in table(headers, shown).splitlines()]
+    if len(rows) > LONG_TABLE_ROWS:
+        lines.insert(2 + half, f"{indent}... {len(rows) - LONG_TABLE_ROWS} more (--json for all)")
+    return lines
+
+
+_ABSENT = "(absent)"
+
+
+def _diff_rows(changes: dict[str, Any], prefix: str = "") -> list[tuple[str, str, str]]:
+    rows = [(prefix + safe(c["key"]), cell(c["a"]), cell(c["b"])) for c in changes["changed"]]
+    rows += [(prefix + safe(c["key"]), _ABSENT, cell(c["b"])) for c in changes["added"]]
+    rows += [(prefix + safe(c["key"]), cell(c["a"]), _ABSENT) for c in changes["removed"]]
+    return sorted(rows)
+
+
+def _diff_counts(changes: dict[str, Any]) -> str:
+    return (f"{len(changes['changed'])} changed, {len(changes['added'])} added, {len(changes['removed'])} removed, "
+            f"{changes['unchanged']} unchanged")
+
+
+def _git_words(git: dict[str, Any] | None) -> str:
+    if not git or not git.get("commit"):
+        return "no commit recorded"
+    dirty = {True: " with uncommitted changes", False: " (clean)"}.get(git["dirty"], "") if "dirty" in git else ""
+    return f"{safe(git['commit'])[:12]}{dirty}" + (f" on {safe(git['branch'])}" if git.get("branch") else "")
+
+
+def run_comparison(data: dict[str, Any]) -> str:
+    """``pot runs compare A B`` for people (the data is pot.lineage.compare.compare_runs's)."""
+    a, b = data["a"], data["b"]
+
+    def took(run: dict[str, Any]) -> str:
+        seconds = run["seconds"]
+        if seconds is None:
+            return "-"
+        return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+    rows = [("model", safe(a["model_id"]), safe(b["model_id"])),
+            ("kind", safe(a["kind"]), safe(b["kind"])),
+            ("status", safe(a["status"]) + (f" ({safe(a['error'])})" if a["error"] else ""),
+             safe(b["status"]) + (f" ({safe(b['error'])})" if b["error"] else "")),
+            ("started", a["started"], b["started"]), ("took", took(a), took(b)),
+            ("user", cell(a["user"]), cell(b["user"])), ("git", _git_words(a["git"]), _git_words(b["git"])),
+            ("records", f"{a['checkpoints']} checkpoint(s), {a['validations']} validation(s)",
+             f"{b['checkpoints']} checkpoint(s), {b['validations']} validation(s)")]
+    lines = [f"runs {safe(a['run_id'])} (a) and {safe(b['run_id'])} (b)",
+             *("  " + line for line in table(("", "a", "b"), rows).splitlines())]
+
+    config = data["config"]
+    lines += ["", "configuration: " + ("the same (one config hash)" if config["identical"] else _diff_counts(config))]
+    if _diff_rows(config):
+        lines += ["  " + line for line in table(("key", "a", "b"), _diff_rows(config)).splitlines()]
+
+    env = data["environment"]
+    packages = env["packages"]
+    words = "the same (one environment hash)" if env["identical"] else _diff_counts(env)
+    if packages is not None and not env["identical"]:
+        words += f"; packages: {_diff_counts(packages)}"
+    lines += ["", "environment: " + words]
+    env_rows = _diff_rows(env) + (_diff_rows(packages, "package ") if packages is not None else [])
+    if env_rows:
+        lines += ["  " + line for line in table(("key", "a", "b"), env_rows).splitlines()]
+
+    git = data["git"]
+    if git["same_commit"]:
+        lines += ["", f"git: the same commit {safe(a['git']['commit'])}"]
+    else:
+        lines += ["", "git: different commits" if a["git"] and b["git"] and a["git"].get("commit")
+                  and b["git"].get("commit") else "git: a commit is not recorded"]
+    if _diff_rows(git):
+        lines += ["  " + line for line in table(("key", "a", "b"), _diff_rows(git)).splitlines()]
+
+    metrics = data["metrics"]
+    if metrics["epochs"]:
+        headers = ["epoch", *(f"{safe(n)} {side}" for n in metrics["names"] for side in ("a", "b"))]
+        epoch_rows = [[e["epoch"], *(cell(e[side][n]) if n in e[side] else "" for n in metrics["names"]
+                                     for side in ("a", "b"))] for e in metrics["epochs"]]
+        lines += ["", "metrics by epoch (checkpoints):", *long_table(headers, epoch_rows)]
+    else:
+        lines += ["", "metrics by epoch: neither run recorded a checkpoint"]
+
+    if data["final"]:
+        final_rows = [(r["source"] + (f" {safe(r['validator'])}" if r["validator"] else ""), safe(r["metric"]),
+                       cell(r["a"]) if "a" in r else _ABSENT, cell(r["b"]) if "b" in r else _ABSENT,
+                       "" if r["difference"] is None else f"{r['difference']:+.6g}") for r in data["final"]]
+        lines += ["", "final values (the last recorded of each):",
+                  *("  " + line for line in table(("source", "metric", "a", "b", "b - a"), final_rows).splitlines())]
+    return "\n".join(lines)

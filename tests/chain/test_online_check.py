@@ -21,6 +21,7 @@ from pot.errors import AnchorReceiptError, ChainCheckError, ChainUnreachable
 from pot.log.proof import ProvenanceProof
 from pot.log.verify import VerificationReport, verify_proof
 from tests.support.anvil import Anvil
+from tests.unit.test_json_schemas import check
 
 pytestmark = pytest.mark.chain
 
@@ -176,6 +177,12 @@ def test_cli_tells_a_chain_it_cannot_reach_from_a_bad_proof(fresh_anvil: Anvil, 
     assert main(["verify", "--proof", str(path), "--rpc", fresh_anvil.url, "--json"]) == 3
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False and data["unchecked"] == ["chain"]
+    check("verify.schema.json", data)  # docs/schemas/verify.schema.json says what a script reads
+    assert main(["show", str(path), "--rpc", fresh_anvil.url]) == 3  # pot show reads the chain as verify does
+    out = capsys.readouterr().out
+    assert "NOT CHECKED: chain: cannot ask" in out and "not shown" in out and "VERIFIED" not in out
+    assert main(["show", str(path), "--rpc", fresh_anvil.url, "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["verification"]["unchecked"] == ["chain"]
     document = json.loads(path.read_text())  # a bad proof stays a bad proof when the chain is down too
     document["records"][0]["epoch"] = 99
     path.write_text(json.dumps(document))
