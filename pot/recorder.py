@@ -581,7 +581,7 @@ class ProvenanceRecorder:
                 self._anchor_newest_locally(model_id)
             return head
         except BaseException as exc:
-            log.error("pot: signing or anchoring the head of %r failed: %s (records are stored; the next flush "
+            log.error("signing or anchoring the head of %r failed: %s (records are stored; the next flush "
                       "retries)", model_id, exc, extra={HEAD_FAILURE: True})
             self._errors.append(exc)
             raise
@@ -624,7 +624,7 @@ class ProvenanceRecorder:
                     known = self._local_failures.get(model_id)
                 # Said once per problem, not once per head: a damaged file would otherwise log every head_interval.
                 if known is None or str(known) != str(exc):
-                    log.error("pot: head %d of %r is signed and stored but the %s anchor refused it: %s; heads stay "
+                    log.error("head %d of %r is signed and stored but the %s anchor refused it: %s; heads stay "
                               "unanchored there until that is repaired (`pot test` names the problem)",
                               head.head.tree_size, model_id, anchor.backend, exc, extra={HEAD_FAILURE: True})
         with self._failures_lock:
@@ -677,10 +677,10 @@ class ProvenanceRecorder:
                 try:
                     self._issue(model_id, waiting, anchor)
                 except AnchorError as exc:
-                    log.warning("pot: %s could not anchor head %d of %r now (%s); it stays pending for "
+                    log.warning("%s could not anchor head %d of %r now (%s); it stays pending for "
                                 "`pot anchor --pending`", anchor.backend, waiting.head.tree_size, model_id, exc)
                 except PotError as exc:
-                    log.error("pot: anchoring head %d of %r failed: %s", waiting.head.tree_size, model_id, exc)
+                    log.error("anchoring head %d of %r failed: %s", waiting.head.tree_size, model_id, exc)
 
         try:
             future = self._anchorer.submit(run)
@@ -754,7 +754,7 @@ class ProvenanceRecorder:
         try:
             self.flush()
             if not self.wait_for_anchors(timeout):
-                log.warning("pot: chain anchoring still running after %.0f s; the remaining heads stay pending "
+                log.warning("chain anchoring still running after %.0f s; the remaining heads stay pending "
                             "for `pot anchor --pending`", timeout)
         finally:
             self._closed = True
@@ -808,7 +808,7 @@ class ProvenanceRecorder:
             parsed = proof if isinstance(proof, ProvenanceProof) else ProvenanceProof.from_json(proof)
             verify_proof(parsed, trusted_key=self.key.public)
         except (VerificationError, PotError) as exc:
-            log.info("pot: proof did not verify: %s", exc)
+            log.info("proof did not verify: %s", exc)
             return False
         return True
 
@@ -948,4 +948,4 @@ def _close_at_exit() -> None:
         try:
             recorder.close(timeout=min(recorder.config.anchor_timeout, 5.0))
         except Exception as exc:  # never let exit-time cleanup raise
-            log.warning("pot: closing a recorder at exit failed: %s", exc)
+            log.warning("closing a recorder at exit failed: %s", exc)
