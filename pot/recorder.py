@@ -433,8 +433,11 @@ class ProvenanceRecorder:
                     self._steps[model_id] = unwritten + self._steps.get(model_id, [])
                 raise
 
-    def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record:
-        """Record any registered record kind (lineage events, run records) into ``model_id``'s log."""
+    def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record | None:
+        """Record any registered record kind (lineage events, run records) into ``model_id``'s log; return the
+        record (None when recording is disabled)."""
+        if not self.config.enabled:
+            return None
         return self._append(kind, model_id, fields).record()
 
     def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any], *, write_steps: bool = True
@@ -488,6 +491,11 @@ class ProvenanceRecorder:
         self._active_runs[model_id] = run_id
         return Run(self, run_id, model_id, kind)
 
+    def active_run(self, model_id: str) -> str | None:
+        """The id of the run this recorder is recording into ``model_id`` now, if any (so that code which starts
+        runs itself, a framework callback, can join a run its caller started instead)."""
+        return self._active_runs.get(model_id)
+
     def _end_run(self, run: Run, status: str, error: str | None) -> None:
         from pot.lineage import events
 
@@ -496,13 +504,19 @@ class ProvenanceRecorder:
         self._active_runs.pop(run.model_id, None)
 
     def promote(self, model_id: str, stage: str, gate: Any, *, validator_id: str | None = None
-                ) -> tuple[bool, EventRecord]:
+                ) -> tuple[bool, EventRecord | None]:
         """Promote ``model_id`` to ``stage`` if its latest validation (by ``validator_id``, if given) passes the
         gate (a :class:`pot.lineage.gates.Gate` or its JSON). Records ``ModelPromoted`` or, when the gate fails,
-        ``PromotionRefused``, with the gate, its inputs and its decision; returns (promoted, the event)."""
+        ``PromotionRefused``, with the gate, its inputs and its decision; returns (promoted, the event).
+
+        When recording is disabled: ``(False, None)``. Nothing is promoted, because there are no recorded
+        validations to judge and no log to record a decision in; a caller that deploys on ``promoted`` deploys
+        nothing it did not check itself."""
         from pot.lineage import events
         from pot.lineage.gates import Gate
 
+        if not self.config.enabled:
+            return False, None
         gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
         self.store.require_model(model_id)
         validation = None
@@ -517,10 +531,13 @@ class ProvenanceRecorder:
         assert isinstance(event, EventRecord)
         return name == events.MODEL_PROMOTED, event
 
-    def rollback(self, model_id: str, stage: str, to_model_hash: str, reason: str) -> EventRecord:
-        """Record that ``stage`` went back to ``to_model_hash``, which must have been promoted to it before."""
+    def rollback(self, model_id: str, stage: str, to_model_hash: str, reason: str) -> EventRecord | None:
+        """Record that ``stage`` went back to ``to_model_hash``, which must have been promoted to it before; return
+        the event (None when recording is disabled)."""
         from pot.lineage import events
 
+        if not self.config.enabled:
+            return None
         self.store.require_model(model_id)
         promoted = [r for r in self.store.records(model_id) if isinstance(r, EventRecord)
                     and r.event == events.MODEL_PROMOTED and r.data.get("stage") == stage]
@@ -701,6 +718,8 @@ class ProvenanceRecorder:
         of their model shows them covered by a chain anchor. Raises the first AnchorError; what was anchored before
         it stays anchored.
         """
+        if not self.config.enabled:
+            return []
         receipts = []
         for anchor in self._chain_anchors if anchors is None else anchors:
             for head in self.store.pending_heads(anchor.backend, model_id, newest_only=True):
@@ -729,6 +748,8 @@ class ProvenanceRecorder:
     def wait_for_anchors(self, timeout: float | None = None) -> bool:
         """Send what waits for a chain anchor now (not after ``chain_interval``) and wait for it; True when
         nothing is left outstanding."""
+        if not self.config.enabled:
+            return True
         with self._lock:
             self._chain_waiters += 1
             self._chain_hurry.set()
@@ -773,10 +794,12 @@ class ProvenanceRecorder:
     # --- proofs and history -----------------------------------------------------------------------------------
 
     def generate_proof_of_training(self, model_id: str, *, disclose: Sequence[str] | None = None
-                                   ) -> ProvenanceProof:
+                                   ) -> ProvenanceProof | None:
         """Sign what is unsigned, then build the proof of ``model_id``: a full proof, or, with ``disclose``
         (record ids), a partial proof of just those records. Verified before it is returned when
-        ``auto_verify`` is on."""
+        ``auto_verify`` is on. None when recording is disabled: there is nothing to prove."""
+        if not self.config.enabled:
+            return None
         store = self.store
         store.require_model(model_id)
         self.flush(model_id)
@@ -797,13 +820,16 @@ class ProvenanceRecorder:
             verify_proof(proof, trusted_key=self.key.public)
         return proof
 
-    def verify_training_provenance(self, proof: ProvenanceProof | Mapping[str, Any] | str | bytes) -> bool:
-        """The seed's check: True when ``proof`` verifies against this recorder's key, else False.
+    def verify_training_provenance(self, proof: ProvenanceProof | Mapping[str, Any] | str | bytes | None) -> bool:
+        """The seed's check: True when ``proof`` verifies against this recorder's key, else False (always False
+        when recording is disabled: there is no key to verify against, so nothing is verified).
 
         :func:`pot.verify_proof` is the form that says why: it raises a VerificationError.
         """
         from pot.log.verify import verify_proof
 
+        if not self.config.enabled or proof is None:
+            return False
         try:
             parsed = proof if isinstance(proof, ProvenanceProof) else ProvenanceProof.from_json(proof)
             verify_proof(parsed, trusted_key=self.key.public)
@@ -868,19 +894,21 @@ class Run:
             self.recorder._append(EventRecord, self.model_id, {"event": events.METRIC_LOGGED, "run_id": self.run_id,
                                                                 "data": events.metric_logged(name, value, step)})
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str:
-        """An ``ArtifactSaved`` event for a file or directory the run wrote; returns its digest."""
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str | None:
+        """An ``ArtifactSaved`` event for a file or directory the run wrote; returns its digest (None when
+        recording is disabled: the file is not read, as a large artifact would take long to hash)."""
         from pot.hashing import checkpoint_digest
         from pot.lineage import events
 
+        if not self.recorder.config.enabled:
+            return None
         digest = checkpoint_digest(path)
         target = Path(path)
         size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir() else \
             target.stat().st_size
-        if self.recorder.config.enabled:
-            self.recorder._append(EventRecord, self.model_id, {
-                "event": events.ARTIFACT_SAVED, "run_id": self.run_id,
-                "data": events.artifact_saved(name or target.name, digest, size)})
+        self.recorder._append(EventRecord, self.model_id, {
+            "event": events.ARTIFACT_SAVED, "run_id": self.run_id,
+            "data": events.artifact_saved(name or target.name, digest, size)})
         return digest
 
     def complete(self) -> None:
