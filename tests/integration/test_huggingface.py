@@ -107,8 +107,8 @@ def test_mid_epoch_saves_a_best_model_and_the_run(tmp_path: Path, capsys: pytest
     for step, epoch in ((4, 0), (8, 0), (12, 1), (20, 2), (24, 2)):
         out = pot(capsys, "verify", "--proof", str(tmp_path / "proof.json"), "--checkpoint",
                   str(tmp_path / "out" / f"checkpoint-{step}"))
-        said = out.strip().splitlines()[-1]
-        assert re.findall(r"epoch (\d+) \(record", said) == [str(epoch)], said
+        said = next(line for line in out.splitlines() if line.lstrip().startswith("ok   checkpoint"))
+        assert re.findall(r"as this file at epoch (\d+) \(record", said) == [str(epoch)], said
 
     runs = json.loads(pot(capsys, "--json", "--store", str(store), "runs", "list"))
     assert [(r["model_id"], r["status"]) for r in runs] == [("bert-digits", "completed")]

@@ -108,9 +108,9 @@ def test_lightning_fit_is_recorded_and_proves(tmp_path: Path, capsys: pytest.Cap
     for path in kept:
         epoch = 0 if path.parent.name == "best" else 4
         code, out = pot(capsys, "verify", "--proof", str(tmp_path / "proof.json"), "--checkpoint", str(path))
-        said = out.strip().splitlines()[-1]
-        assert code == 0 and said.startswith(f"checkpoint file {path} ") and " was recorded at epoch " in said, out
-        assert set(re.findall(r"epoch (\d+) \(record \d+\)", said)) == {str(epoch)}, said  # last.ckpt: a copy
+        said = next(line for line in out.splitlines() if line.lstrip().startswith("ok   checkpoint"))
+        assert code == 0 and f"{path} (sha256" in said and "as this file at epoch" in said, out
+        assert set(re.findall(r"at epoch (\d+) \(record", said)) == {str(epoch)}, said  # as this file, as weights
 
     # The fit is a run, and `pot runs list` shows it, completed, with the trainer's limits as its configuration.
     code, out = pot(capsys, "--json", "--store", str(store), "runs", "list")
