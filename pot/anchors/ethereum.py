@@ -777,7 +777,12 @@ def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | N
     """
     del key
     saved = {name: value for name in SAVED_SETTINGS if (value := store.get_setting(name)) is not None}
-    settings = ChainSettings.resolve(overrides=config.client_config, saved=saved)
+    try:
+        settings = ChainSettings.resolve(overrides=config.client_config, saved=saved)
+    except PotError as exc:
+        log.warning("blockchain anchoring is enabled but the chain settings are not usable (%s): tree heads are "
+                    "anchored to the local chain only and stay pending for `pot anchor --pending`", exc)
+        return None
     if not settings.wants_chain:
         reason = ("FORCE_LOCAL_BLOCKCHAIN is set" if settings.force_local else
                   "BLOCKCHAIN_CLIENT_TYPE is local" if settings.client_type == "local" else "no RPC_URL is set")
@@ -788,7 +793,12 @@ def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | N
         log.warning("blockchain anchoring is enabled but the chain client is not installed (%s): tree heads are "
                     "anchored to the local chain only and stay pending for `pot anchor --pending`", CHAIN_EXTRA)
         return None
-    return EthereumAnchor(settings)
+    try:
+        return EthereumAnchor(settings)
+    except UsageError as exc:  # no CONTRACT_ADDRESS yet (`pot contract deploy` makes one), no PRIVATE_KEY, a typo
+        log.warning("blockchain anchoring is enabled but %s; meanwhile tree heads are anchored to the local chain "
+                    "only and stay pending, and `pot anchor --pending` sends them once it is set", exc)
+        return None
 
 
 # --- `pot test --blockchain` ------------------------------------------------------------------------------------
