@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="also plot its metrics over epochs and steps (needs matplotlib)")
 
     p = verb("test", "check the store, the key and the local chain (and the blockchain client)")
-    p.add_argument("--blockchain", action="store_true", help="also check the chain settings and RPC")
+    p.add_argument("--blockchain", action="store_true",
+                   help="also check the chain settings, RPC, contract and balance; on a development chain (chain id "
+                        "31337) this sends one real anchor transaction of a random root, paid by PRIVATE_KEY")
 
     p = verb("hash", "digest of a checkpoint file, a .safetensors file (its weights) or a directory of shards")
     p.add_argument("path", metavar="PATH", help="a file, a .safetensors file, or a directory (of shards)")

@@ -62,7 +62,9 @@ class ProvenanceConfig:
     it are covered by its anchor. ``flush()``, ``close()`` and ``wait_for_anchors()`` send at once. 0: a
     transaction for every head the chain can take."""
     anchor_timeout: float = 30.0
-    """Seconds ``close()`` waits for outstanding chain anchors before leaving them in the pending queue."""
+    """Seconds ``close()`` waits for outstanding chain anchors before leaving them in the pending queue, and
+    ``generate_proof_of_training`` for the chain anchor of the model's newest head before making the proof without
+    it (saying so in a log line)."""
     node_id: str | None = None
     """This recorder's node in the Lamport order of its logs. Default: ``POT_NODE_ID``, else ``rank-N`` under
     torch.distributed, else ``main``."""
@@ -192,6 +194,25 @@ def _shown_setting(name: str, value: Any) -> Any:
     if lowered == "rpc_url" and isinstance(value, str):
         return endpoint_of(value)
     return value
+
+
+def chain_variables_set(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
+                        dotenv: Path | None = Path(".env")) -> list[str]:
+    """Which of RPC_URL and PRIVATE_KEY are set (in ``overrides``, the environment or ``.env``), unless
+    FORCE_LOCAL_BLOCKCHAIN or BLOCKCHAIN_CLIENT_TYPE=local says local anchoring is meant. Names only, no values."""
+    sources: list[Mapping[str, Any]] = [{k.upper(): v for k, v in (overrides or {}).items()},
+                                         os.environ if environ is None else environ]
+    if dotenv is not None:
+        sources.append(read_dotenv(dotenv))
+
+    def get(name: str) -> Any:
+        return next((v for source in sources if (v := source.get(name)) not in (None, "")), None)
+
+    force = get("FORCE_LOCAL_BLOCKCHAIN")
+    if str(get("BLOCKCHAIN_CLIENT_TYPE") or "").lower() == "local" or \
+            (force is not None and str(force).strip().lower() in ("1", "true", "yes", "on")):
+        return []
+    return [name for name in ("RPC_URL", "PRIVATE_KEY") if get(name) is not None]
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -34,7 +34,7 @@ from typing import Any
 from pot._internal import files
 from pot.anchors.base import Anchor, AnchorReceipt
 from pot.anchors.localchain import LocalChainAnchor
-from pot.config import ProvenanceConfig
+from pot.config import ProvenanceConfig, chain_variables_set
 from pot.errors import AnchorError, FormatError, KeyringError, PotError, UsageError, VerificationError
 from pot.lineage.lamport import LamportClock
 from pot.lineage.registry import index_event
@@ -58,6 +58,22 @@ from pot.log.records import (
 from pot.log.store import LOCAL_CHAIN_NAME, Store
 
 log = logging.getLogger("pot")
+_chain_settings_noted = False  # the "chain settings present but anchoring off" line is said once per process
+
+
+def _say_chain_settings_unused(config: ProvenanceConfig) -> None:
+    """Chain settings (RPC_URL, PRIVATE_KEY) present while anchoring is off would otherwise anchor locally without
+    a word; say it once per process, naming the variables (never their values) and the switch."""
+    global _chain_settings_noted
+    if _chain_settings_noted:
+        return
+    present = chain_variables_set(config.client_config)
+    if not present:
+        return
+    _chain_settings_noted = True
+    log.warning("%s %s set but blockchain anchoring is off for this store (`pot init --blockchain`, or "
+                "ProvenanceConfig(blockchain_enabled=True), turns it on): tree heads are anchored to the local "
+                "chain only", " and ".join(present), "is" if len(present) == 1 else "are")
 
 # Set on the log record of a head that could not be signed or anchored locally, so that a caller that reports the
 # failure itself (the CLI's record verbs) can leave that line out rather than say it twice.
@@ -258,7 +274,9 @@ class ProvenanceRecorder:
         self._frontiers: dict[str, Frontier] = {}  # worker thread only
         self._signer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-sign")
         self._anchorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-anchor")
-        self._chain_futures: set[Future[None]] = set()
+        self._chain_futures: dict[Future[None], str] = {}  # anchor jobs in flight, and the model each anchors
+        self._chain_failures: dict[tuple[str, str], str] = {}  # why a model's last chain anchor failed, per backend
+        self._chain_said: dict[str, str] = {}  # the chain failure last logged, per backend
         self._chain_waiting: dict[tuple[str, str], SignedTreeHead] = {}  # newest head waiting, per model and backend
         self._chain_running: set[tuple[str, str]] = set()
         self._chain_last: dict[tuple[str, str], float] = {}  # monotonic time of each model's last chain anchor
@@ -289,6 +307,7 @@ class ProvenanceRecorder:
 
     def _default_chain_anchors(self) -> list[Anchor]:
         if not self.config.blockchain_enabled:
+            _say_chain_settings_unused(self.config)
             return []
         from pot.anchors.ethereum import chain_anchor_for  # web3 is imported only when a chain is wanted
 
@@ -433,8 +452,11 @@ class ProvenanceRecorder:
                     self._steps[model_id] = unwritten + self._steps.get(model_id, [])
                 raise
 
-    def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record:
-        """Record any registered record kind (lineage events, run records) into ``model_id``'s log."""
+    def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record | None:
+        """Record any registered record kind (lineage events, run records) into ``model_id``'s log; return the
+        record (None when recording is disabled)."""
+        if not self.config.enabled:
+            return None
         return self._append(kind, model_id, fields).record()
 
     def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any], *, write_steps: bool = True
@@ -488,6 +510,11 @@ class ProvenanceRecorder:
         self._active_runs[model_id] = run_id
         return Run(self, run_id, model_id, kind)
 
+    def active_run(self, model_id: str) -> str | None:
+        """The id of the run this recorder is recording into ``model_id`` now, if any (so that code which starts
+        runs itself, a framework callback, can join a run its caller started instead)."""
+        return self._active_runs.get(model_id)
+
     def _end_run(self, run: Run, status: str, error: str | None) -> None:
         from pot.lineage import events
 
@@ -496,13 +523,19 @@ class ProvenanceRecorder:
         self._active_runs.pop(run.model_id, None)
 
     def promote(self, model_id: str, stage: str, gate: Any, *, validator_id: str | None = None
-                ) -> tuple[bool, EventRecord]:
+                ) -> tuple[bool, EventRecord | None]:
         """Promote ``model_id`` to ``stage`` if its latest validation (by ``validator_id``, if given) passes the
         gate (a :class:`pot.lineage.gates.Gate` or its JSON). Records ``ModelPromoted`` or, when the gate fails,
-        ``PromotionRefused``, with the gate, its inputs and its decision; returns (promoted, the event)."""
+        ``PromotionRefused``, with the gate, its inputs and its decision; returns (promoted, the event).
+
+        When recording is disabled: ``(False, None)``. Nothing is promoted, because there are no recorded
+        validations to judge and no log to record a decision in; a caller that deploys on ``promoted`` deploys
+        nothing it did not check itself."""
         from pot.lineage import events
         from pot.lineage.gates import Gate
 
+        if not self.config.enabled:
+            return False, None
         gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
         self.store.require_model(model_id)
         validation = None
@@ -517,10 +550,13 @@ class ProvenanceRecorder:
         assert isinstance(event, EventRecord)
         return name == events.MODEL_PROMOTED, event
 
-    def rollback(self, model_id: str, stage: str, to_model_hash: str, reason: str) -> EventRecord:
-        """Record that ``stage`` went back to ``to_model_hash``, which must have been promoted to it before."""
+    def rollback(self, model_id: str, stage: str, to_model_hash: str, reason: str) -> EventRecord | None:
+        """Record that ``stage`` went back to ``to_model_hash``, which must have been promoted to it before; return
+        the event (None when recording is disabled)."""
         from pot.lineage import events
 
+        if not self.config.enabled:
+            return None
         self.store.require_model(model_id)
         promoted = [r for r in self.store.records(model_id) if isinstance(r, EventRecord)
                     and r.event == events.MODEL_PROMOTED and r.data.get("stage") == stage]
@@ -581,7 +617,7 @@ class ProvenanceRecorder:
                 self._anchor_newest_locally(model_id)
             return head
         except BaseException as exc:
-            log.error("pot: signing or anchoring the head of %r failed: %s (records are stored; the next flush "
+            log.error("signing or anchoring the head of %r failed: %s (records are stored; the next flush "
                       "retries)", model_id, exc, extra={HEAD_FAILURE: True})
             self._errors.append(exc)
             raise
@@ -624,7 +660,7 @@ class ProvenanceRecorder:
                     known = self._local_failures.get(model_id)
                 # Said once per problem, not once per head: a damaged file would otherwise log every head_interval.
                 if known is None or str(known) != str(exc):
-                    log.error("pot: head %d of %r is signed and stored but the %s anchor refused it: %s; heads stay "
+                    log.error("head %d of %r is signed and stored but the %s anchor refused it: %s; heads stay "
                               "unanchored there until that is repaired (`pot test` names the problem)",
                               head.head.tree_size, model_id, anchor.backend, exc, extra={HEAD_FAILURE: True})
         with self._failures_lock:
@@ -676,11 +712,12 @@ class ProvenanceRecorder:
                 self._chain_last[key] = time.monotonic()
                 try:
                     self._issue(model_id, waiting, anchor)
-                except AnchorError as exc:
-                    log.warning("pot: %s could not anchor head %d of %r now (%s); it stays pending for "
-                                "`pot anchor --pending`", anchor.backend, waiting.head.tree_size, model_id, exc)
                 except PotError as exc:
-                    log.error("pot: anchoring head %d of %r failed: %s", waiting.head.tree_size, model_id, exc)
+                    self._chain_failed(key, waiting, exc)
+                else:
+                    with self._lock:
+                        self._chain_failures.pop(key, None)
+                        self._chain_said.pop(anchor.backend, None)
 
         try:
             future = self._anchorer.submit(run)
@@ -689,8 +726,25 @@ class ProvenanceRecorder:
                 self._chain_running.discard(key)
             return
         with self._lock:
-            self._chain_futures.add(future)
-        future.add_done_callback(self._chain_futures.discard)
+            self._chain_futures[future] = model_id
+        future.add_done_callback(lambda done: self._chain_futures.pop(done, None))
+
+    def _chain_failed(self, key: tuple[str, str], head: SignedTreeHead, exc: PotError) -> None:
+        """Log a failed chain anchor once per problem, not once per head: a chain that stays down (or a contract
+        not deployed yet) would otherwise log the same line every ``chain_interval`` for every model."""
+        model_id, backend = key
+        message = str(exc)
+        with self._lock:
+            self._chain_failures[key] = message
+            repeated = self._chain_said.get(backend) == message
+            self._chain_said[backend] = message
+        if repeated:
+            return
+        if isinstance(exc, AnchorError):
+            log.warning("%s could not anchor head %d of %r now (%s); it stays pending for `pot anchor --pending`",
+                        backend, head.head.tree_size, model_id, message)
+        else:
+            log.error("anchoring head %d of %r failed: %s", head.head.tree_size, model_id, message)
 
     def anchor_pending(self, model_id: str | None = None, *, anchors: Sequence[Anchor] | None = None
                        ) -> list[AnchorReceipt]:
@@ -701,6 +755,8 @@ class ProvenanceRecorder:
         of their model shows them covered by a chain anchor. Raises the first AnchorError; what was anchored before
         it stays anchored.
         """
+        if not self.config.enabled:
+            return []
         receipts = []
         for anchor in self._chain_anchors if anchors is None else anchors:
             for head in self.store.pending_heads(anchor.backend, model_id, newest_only=True):
@@ -726,13 +782,16 @@ class ProvenanceRecorder:
         heads = [f.result() for f in futures]  # re-raises a signing error
         return [h for h in heads if h is not None]
 
-    def wait_for_anchors(self, timeout: float | None = None) -> bool:
-        """Send what waits for a chain anchor now (not after ``chain_interval``) and wait for it; True when
-        nothing is left outstanding."""
+    def wait_for_anchors(self, timeout: float | None = None, *, model_id: str | None = None) -> bool:
+        """Send what waits for a chain anchor now (not after ``chain_interval``) and wait for it (for one model's
+        heads, or every model's); True when nothing is left outstanding. An anchor that failed is not
+        outstanding: its head stays pending (see :meth:`anchor_pending`)."""
+        if not self.config.enabled:
+            return True
         with self._lock:
             self._chain_waiters += 1
             self._chain_hurry.set()
-            futures = list(self._chain_futures)
+            futures = [f for f, model in self._chain_futures.items() if model_id in (None, model)]
         try:
             _, not_done = wait_futures(futures, timeout=timeout)
             return not not_done
@@ -754,7 +813,7 @@ class ProvenanceRecorder:
         try:
             self.flush()
             if not self.wait_for_anchors(timeout):
-                log.warning("pot: chain anchoring still running after %.0f s; the remaining heads stay pending "
+                log.warning("chain anchoring still running after %.0f s; the remaining heads stay pending "
                             "for `pot anchor --pending`", timeout)
         finally:
             self._closed = True
@@ -772,14 +831,25 @@ class ProvenanceRecorder:
 
     # --- proofs and history -----------------------------------------------------------------------------------
 
-    def generate_proof_of_training(self, model_id: str, *, disclose: Sequence[str] | None = None
-                                   ) -> ProvenanceProof:
+    def generate_proof_of_training(self, model_id: str, *, disclose: Sequence[str] | None = None,
+                                   anchor_timeout: float | None = None) -> ProvenanceProof | None:
         """Sign what is unsigned, then build the proof of ``model_id``: a full proof, or, with ``disclose``
         (record ids), a partial proof of just those records. Verified before it is returned when
-        ``auto_verify`` is on."""
+        ``auto_verify`` is on. None when recording is disabled: there is nothing to prove.
+
+        With chain anchoring on, the chain anchor of the head just signed is sent at once and waited for, up to
+        ``anchor_timeout`` seconds (default: the config's), so that a proof made right after recording carries
+        its transaction. If the newest head is still not covered by a chain anchor after that (the wait ran out,
+        or anchoring failed), the proof is made anyway, showing those heads anchored locally only, and one line is
+        logged saying why and how to get the chain anchor into a proof: a new proof once the anchor is mined, or
+        ``pot anchor --pending`` and then a new proof.
+        """
+        if not self.config.enabled:
+            return None
         store = self.store
         store.require_model(model_id)
         self.flush(model_id)
+        self._await_chain_anchors(model_id, self.config.anchor_timeout if anchor_timeout is None else anchor_timeout)
         snapshot = store.snapshot(model_id)
         indexes = None
         if disclose is not None:
@@ -797,18 +867,44 @@ class ProvenanceRecorder:
             verify_proof(proof, trusted_key=self.key.public)
         return proof
 
-    def verify_training_provenance(self, proof: ProvenanceProof | Mapping[str, Any] | str | bytes) -> bool:
-        """The seed's check: True when ``proof`` verifies against this recorder's key, else False.
+    def _await_chain_anchors(self, model_id: str, timeout: float) -> None:
+        """Wait up to ``timeout`` for ``model_id``'s chain anchors in flight; log one line if its newest head is
+        still not covered by a chain anchor then (the proof about to be made will show it anchored locally only)."""
+        if not self._chain_anchors:
+            return
+        done = self.wait_for_anchors(timeout, model_id=model_id)
+        for anchor in self._chain_anchors:
+            pending = self.store.pending_heads(anchor.backend, model_id)
+            if not pending:
+                continue
+            if not done:
+                log.warning("the proof of %r is made without the %s anchor of its newest tree head, still being sent "
+                            "after %g s (anchor_timeout): %d head(s) show as anchored locally only; make the proof "
+                            "again once it is mined (if this process ends first, `pot anchor --pending` sends it)",
+                            model_id, anchor.backend, timeout, len(pending))
+                continue
+            with self._lock:
+                failure = self._chain_failures.get((model_id, anchor.backend))
+            log.warning("the proof of %r has %d tree head(s) that no %s anchor covers (%s): they show as anchored "
+                        "locally only; `pot anchor --pending`, then a new proof, adds the chain anchor", model_id,
+                        len(pending), anchor.backend,
+                        f"anchoring failed: {failure}" if failure else "left pending by an earlier run")
+
+    def verify_training_provenance(self, proof: ProvenanceProof | Mapping[str, Any] | str | bytes | None) -> bool:
+        """The seed's check: True when ``proof`` verifies against this recorder's key, else False (always False
+        when recording is disabled: there is no key to verify against, so nothing is verified).
 
         :func:`pot.verify_proof` is the form that says why: it raises a VerificationError.
         """
         from pot.log.verify import verify_proof
 
+        if not self.config.enabled or proof is None:
+            return False
         try:
             parsed = proof if isinstance(proof, ProvenanceProof) else ProvenanceProof.from_json(proof)
             verify_proof(parsed, trusted_key=self.key.public)
         except (VerificationError, PotError) as exc:
-            log.info("pot: proof did not verify: %s", exc)
+            log.info("proof did not verify: %s", exc)
             return False
         return True
 
@@ -868,19 +964,21 @@ class Run:
             self.recorder._append(EventRecord, self.model_id, {"event": events.METRIC_LOGGED, "run_id": self.run_id,
                                                                 "data": events.metric_logged(name, value, step)})
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str:
-        """An ``ArtifactSaved`` event for a file or directory the run wrote; returns its digest."""
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str | None:
+        """An ``ArtifactSaved`` event for a file or directory the run wrote; returns its digest (None when
+        recording is disabled: the file is not read, as a large artifact would take long to hash)."""
         from pot.hashing import checkpoint_digest
         from pot.lineage import events
 
+        if not self.recorder.config.enabled:
+            return None
         digest = checkpoint_digest(path)
         target = Path(path)
         size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir() else \
             target.stat().st_size
-        if self.recorder.config.enabled:
-            self.recorder._append(EventRecord, self.model_id, {
-                "event": events.ARTIFACT_SAVED, "run_id": self.run_id,
-                "data": events.artifact_saved(name or target.name, digest, size)})
+        self.recorder._append(EventRecord, self.model_id, {
+            "event": events.ARTIFACT_SAVED, "run_id": self.run_id,
+            "data": events.artifact_saved(name or target.name, digest, size)})
         return digest
 
     def complete(self) -> None:
@@ -948,4 +1046,4 @@ def _close_at_exit() -> None:
         try:
             recorder.close(timeout=min(recorder.config.anchor_timeout, 5.0))
         except Exception as exc:  # never let exit-time cleanup raise
-            log.warning("pot: closing a recorder at exit failed: %s", exc)
+            log.warning("closing a recorder at exit failed: %s", exc)

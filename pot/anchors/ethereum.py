@@ -428,7 +428,7 @@ class _Client:
             if _is_unreachable(exc):
                 raise
             suggested = _node_message(exc, self.url)
-            log.info("pot: %s gives no priority fee (%s); using its fee history", self.endpoint, suggested)
+            log.info("%s gives no priority fee (%s); using its fee history", self.endpoint, suggested)
         # Nodes without eth_maxPriorityFeePerGas: what recent blocks paid (the median tip of the middle bidder).
         try:
             history = self.ask("eth_feeHistory", hex(_FEE_HISTORY_BLOCKS), "latest", [_FEE_HISTORY_PERCENTILE])
@@ -620,7 +620,7 @@ class EthereumAnchor:
                 existing = self.lookup(root, meta_hash)
                 if existing is not None:
                     return existing
-                log.info("pot: nonce %d of %s is taken; re-reading it from the node", nonce, self.address)
+                log.info("nonce %d of %s is taken; re-reading it from the node", nonce, self.address)
                 self._nonce, nonce, fees = None, None, None
                 continue
             if outcome == "underpriced":
@@ -634,7 +634,7 @@ class EthereumAnchor:
                 existing = self.lookup(root, meta_hash)  # mined while we were not looking?
                 if existing is not None:
                     return existing
-                log.warning("pot: anchor transaction %s not mined after %.0f s; resending with higher fees and the "
+                log.warning("anchor transaction %s not mined after %.0f s; resending with higher fees and the "
                             "same nonce", _hex(sent[-1]), self.receipt_timeout)
                 continue
             return self._finish(receipt, root, meta_hash, doing)
@@ -777,18 +777,28 @@ def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | N
     """
     del key
     saved = {name: value for name in SAVED_SETTINGS if (value := store.get_setting(name)) is not None}
-    settings = ChainSettings.resolve(overrides=config.client_config, saved=saved)
+    try:
+        settings = ChainSettings.resolve(overrides=config.client_config, saved=saved)
+    except PotError as exc:
+        log.warning("blockchain anchoring is enabled but the chain settings are not usable (%s): tree heads are "
+                    "anchored to the local chain only and stay pending for `pot anchor --pending`", exc)
+        return None
     if not settings.wants_chain:
         reason = ("FORCE_LOCAL_BLOCKCHAIN is set" if settings.force_local else
                   "BLOCKCHAIN_CLIENT_TYPE is local" if settings.client_type == "local" else "no RPC_URL is set")
-        log.warning("pot: blockchain anchoring is enabled but %s: tree heads are anchored to the local chain only",
+        log.warning("blockchain anchoring is enabled but %s: tree heads are anchored to the local chain only",
                     reason)
         return None
     if _missing_chain_client is not None:
-        log.warning("pot: blockchain anchoring is enabled but the chain client is not installed (%s): tree heads are "
+        log.warning("blockchain anchoring is enabled but the chain client is not installed (%s): tree heads are "
                     "anchored to the local chain only and stay pending for `pot anchor --pending`", CHAIN_EXTRA)
         return None
-    return EthereumAnchor(settings)
+    try:
+        return EthereumAnchor(settings)
+    except UsageError as exc:  # no CONTRACT_ADDRESS yet (`pot contract deploy` makes one), no PRIVATE_KEY, a typo
+        log.warning("blockchain anchoring is enabled but %s; meanwhile tree heads are anchored to the local chain "
+                    "only and stay pending, and `pot anchor --pending` sends them once it is set", exc)
+        return None
 
 
 # --- `pot test --blockchain` ------------------------------------------------------------------------------------

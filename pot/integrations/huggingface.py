@@ -6,27 +6,41 @@
                       callbacks=[ProvenanceTrainerCallback(model_id="bert-digits")])
     trainer.train()
 
-It records each logged training step (loss, learning rate, gradient norm) with ``record_step``, a checkpoint at
-the end of each epoch (the weights' digest and the epoch's last logged values), every evaluation as a
+It records the training as a run (``pot runs list`` shows it, with the training arguments that shape the result as
+its configuration), each logged training step (loss, learning rate, gradient norm) with ``record_step``, a
+checkpoint at the end of each epoch (the weights' digest and the epoch's last logged values), every evaluation as a
 validation, each checkpoint directory the Trainer saves (its ``pot.file-set.v1`` digest, so
-``pot verify --checkpoint DIR`` recognises it), and the final model when training ends. With ``proof_path`` it
-also writes the proof there. Only the main process records (``state.is_world_process_zero``).
+``pot verify --checkpoint DIR`` recognises it), and the final model when training ends (with
+``load_best_model_at_end``, as the best checkpoint's epoch and step). With ``proof_path`` it also writes the proof
+there. Only the main process records (``state.is_world_process_zero``).
+
+Epochs are recorded as 0-based indexes, as the Trainer counts them while training: a checkpoint saved halfway
+through the third epoch (``state.epoch`` 2.5) is epoch 2, one saved at its end (3.0) is epoch 2 too. A Trainer has
+no hook for a training that raises: such a run stays "running" in ``pot runs list``, its records kept.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from pot.integrations._common import CallbackCore
+from pot.integrations._common import CallbackCore, epoch_index, recordable_settings
 from pot.integrations.torch import model_hash, scalar_metrics
 from pot.recorder import ProvenanceRecorder
 
 # Trainer log keys that describe the run rather than a step's training.
 _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss")
+# The TrainingArguments that shape the trained weights, recorded as the run's configuration. Not all of them: the
+# rest are paths, hub settings and logging choices, which a proof shown to strangers has no need to carry.
+_TRAINING_SETTINGS = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                      "learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
+                      "lr_scheduler_type", "warmup_ratio", "warmup_steps", "optim", "seed", "data_seed", "fp16",
+                      "bf16", "label_smoothing_factor", "load_best_model_at_end", "metric_for_best_model")
 
 
 class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
@@ -40,31 +54,43 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
         record_steps: bool = True,
         validator_id: str = "hf-evaluation",
         proof_path: str | Path | None = None,
+        run_config: Mapping[str, Any] | None = None,
+        parents: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         CallbackCore.__init__(self, recorder, model_id, record_steps=record_steps, validator_id=validator_id,
-                              proof_path=proof_path)
+                              proof_path=proof_path, run_config=run_config, parents=parents)
         self._last_logs: dict[str, float] = {}
+        # checkpoint directory -> (epoch, step, metrics) of the weights saved there
+        self._saved: dict[str, tuple[int, int, dict[str, float]]] = {}
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if not (self.enabled and state.is_world_process_zero) or model is None:
+            return
+        settings = {name: getattr(args, name) for name in _TRAINING_SETTINGS if hasattr(args, name)}
+        settings = {name: getattr(value, "value", value) for name, value in settings.items()}  # enums: their value
+        self._start_run(self._model_id(model), recordable_settings({"framework": "transformers", **settings},
+                                                                   level=0))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, model: Any = None,
                **kwargs: Any) -> None:
-        if not state.is_world_process_zero or not logs or "loss" not in logs or model is None:
+        if not (self.enabled and state.is_world_process_zero) or not logs or "loss" not in logs or model is None:
             return
         values = scalar_metrics({k: v for k, v in logs.items() if k not in _SUMMARY_KEYS and k != "epoch"})
         self._last_logs = values
         if self.record_steps:
             self.recorder.record_step(int(state.global_step), values, self._model_id(model),
-                                      epoch=int(state.epoch or 0))
+                                      epoch=epoch_index(state.epoch))
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or model is None:
+        if not (self.enabled and state.is_world_process_zero) or model is None:
             return
         self.recorder.record_training_checkpoint(
-            model_hash=model_hash(model), metrics=self._last_logs, epoch=max(round(state.epoch or 0) - 1, 0),
+            model_hash=model_hash(model), metrics=self._last_logs, epoch=epoch_index(state.epoch),
             model_id=self._model_id(model), model_fn=self._fingerprint_fn(model), step=int(state.global_step))
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
                     model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or model is None or not metrics:
+        if not (self.enabled and state.is_world_process_zero) or model is None or not metrics:
             return
         results: dict[str, Any] = dict(scalar_metrics(metrics))
         results["global_step"] = int(state.global_step)
@@ -72,19 +98,38 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
                                         validation_result=results, model_id=self._model_id(model))
 
     def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or model is None:
+        if not (self.enabled and state.is_world_process_zero) or model is None:
             return
         directory = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if os.path.isdir(directory):
+            epoch, step = epoch_index(state.epoch), int(state.global_step)
+            self._saved[os.path.abspath(directory)] = (epoch, step, self._last_logs)
             self.recorder.record_training_checkpoint(
-                model_hash=model_hash(model), metrics=self._last_logs, epoch=max(round(state.epoch or 0) - 1, 0),
-                model_id=self._model_id(model), step=int(state.global_step), checkpoint_path=directory)
+                model_hash=model_hash(model), metrics=self._last_logs, epoch=epoch, model_id=self._model_id(model),
+                step=step, checkpoint_path=directory)
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or model is None:
+        if not (self.enabled and state.is_world_process_zero) or model is None:
             return
         model_id = self._model_id(model)
+        epoch, step, metrics = epoch_index(state.epoch), int(state.global_step), self._last_logs
+        best = state.best_model_checkpoint
+        if getattr(args, "load_best_model_at_end", False) and best:
+            # The Trainer has loaded the best checkpoint's weights back: they are that checkpoint's epoch and step.
+            found = self._saved.get(os.path.abspath(best)) or _saved_state(best)
+            if found is not None:
+                epoch, step, metrics = found
         self.recorder.record_training_checkpoint(
-            model_hash=model_hash(model), metrics=self._last_logs, epoch=max(round(state.epoch or 0) - 1, 0),
-            model_id=model_id, model_fn=self._fingerprint_fn(model), step=int(state.global_step))
+            model_hash=model_hash(model), metrics=metrics, epoch=epoch, model_id=model_id,
+            model_fn=self._fingerprint_fn(model), step=step)
         self._finish(model_id)
+
+
+def _saved_state(directory: str) -> tuple[int, int, dict[str, float]] | None:
+    """(epoch, step, no metrics) of a checkpoint directory another process saved (a resumed training's best), from
+    the ``trainer_state.json`` the Trainer writes into it; None when that cannot be read."""
+    try:
+        state = json.loads((Path(directory) / "trainer_state.json").read_text(encoding="utf-8"))
+        return epoch_index(float(state["epoch"])), int(state["global_step"]), {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +16,7 @@ transformers = pytest.importorskip("transformers")
 from sklearn.datasets import load_digits  # noqa: E402
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
+from pot.cli import main  # noqa: E402
 from pot.integrations.huggingface import ProvenanceTrainerCallback  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
 from pot.log.verify import find_checkpoint_file  # noqa: E402
@@ -59,4 +64,56 @@ def test_trainer_run_is_recorded_and_proves(tmp_path: Path) -> None:
     assert steps == list(range(2, trainer.state.global_step + 1, 2))  # every logged step
     losses = [v for r in proof.records if r.KIND == "steps" for v in r.metrics["loss"]]  # type: ignore[attr-defined]
     assert losses[-1] < losses[0]  # it really trained
+    recorder.close()
+
+
+def tiny_bert() -> Any:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=17, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64, num_labels=10)
+    return transformers.BertForSequenceClassification(config)
+
+
+def pot(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0 and "Traceback" not in out + err, out + err
+    return out
+
+
+def test_mid_epoch_saves_a_best_model_and_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Saves every 4 steps of 8-step epochs: checkpoint-20 is halfway through the third epoch (state.epoch 2.5),
+    so epoch 2 (the Trainer's counter rounded half to even said 1). The best model, loaded back at the end, is
+    the first evaluation's (step 4, epoch 0): the final record says so, not the last epoch and step."""
+    store = tmp_path / "store"
+    model = tiny_bert()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store)))
+    callback = ProvenanceTrainerCallback(recorder, model_id="bert-digits", proof_path=tmp_path / "proof.json")
+    calls = itertools.count()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=3, per_device_train_batch_size=64, learning_rate=3e-3,
+        logging_steps=4, eval_strategy="steps", eval_steps=4, save_strategy="steps", save_steps=4,
+        load_best_model_at_end=True, metric_for_best_model="call", greater_is_better=False, report_to=[],
+        use_cpu=True, disable_tqdm=True, seed=0)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=Digits(0, 512),
+                                   eval_dataset=Digits(1500, 1797), callbacks=[callback],
+                                   compute_metrics=lambda _: {"call": next(calls)})  # the first evaluation is best
+    trainer.train()
+
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    verify_proof(proof, trusted_key=recorder.public_key)
+    final = proof.training_chain[-1]
+    assert (final.model_hash, final.epoch, final.step) == (model_hash(model), 0, 4)  # the best, loaded back
+    for step, epoch in ((4, 0), (8, 0), (12, 1), (20, 2), (24, 2)):
+        out = pot(capsys, "verify", "--proof", str(tmp_path / "proof.json"), "--checkpoint",
+                  str(tmp_path / "out" / f"checkpoint-{step}"))
+        said = next(line for line in out.splitlines() if line.lstrip().startswith("ok   checkpoint"))
+        assert re.findall(r"as this file at epoch (\d+) \(record", said) == [str(epoch)], said
+
+    runs = json.loads(pot(capsys, "--json", "--store", str(store), "runs", "list"))
+    assert [(r["model_id"], r["status"]) for r in runs] == [("bert-digits", "completed")]
+    shown = json.loads(pot(capsys, "--json", "--store", str(store), "runs", "show", runs[0]["run_id"]))
+    config = shown["started_data"]["config"]
+    assert config["framework"] == "transformers" and config["num_train_epochs"] == 3
+    assert config["learning_rate"] == 3e-3 and "output_dir" not in config  # settings, not the machine's paths
     recorder.close()

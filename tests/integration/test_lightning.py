@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,15 +16,17 @@ from sklearn.datasets import load_digits  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
+from pot.cli import main  # noqa: E402
 from pot.integrations.lightning import ProvenanceCallback  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
 from pot.log.verify import find_checkpoint_file  # noqa: E402
 
 
 class DigitsMLP(lightning.LightningModule):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, hidden: int = 32, optimizer: str = "adam") -> None:
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
 
     def forward(self, x):  # type: ignore[no-untyped-def]
         return self.net(x)
@@ -35,6 +40,7 @@ class DigitsMLP(lightning.LightningModule):  # type: ignore[misc]
     def validation_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
         x, y = batch
         self.log("val_accuracy", (self(x).argmax(dim=1) == y).float().mean())
+        self.log("val_age", float(self.current_epoch))  # monitored with mode "min": the best file is epoch 0's
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         return torch.optim.Adam(self.parameters(), lr=1e-2)
@@ -49,28 +55,134 @@ def loaders() -> tuple[DataLoader, DataLoader]:
     return train, val
 
 
-def test_lightning_fit_is_recorded_and_proves(tmp_path: Path) -> None:
+def fit(tmp_path: Path, recorder: ProvenanceRecorder, *, max_epochs: int, model: Any = None,
+        **callback: Any) -> tuple[Any, Any, ProvenanceCallback]:
     torch.manual_seed(0)
-    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
-    callback = ProvenanceCallback(recorder, model_id="digits-lightning", proof_path=tmp_path / "proof.json")
-    checkpoints = lightning.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_accuracy",
-                                                      mode="max", save_last=True)
-    trainer = lightning.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False,
-                                enable_model_summary=False, callbacks=[callback, checkpoints])
-    model = DigitsMLP()
+    provenance = ProvenanceCallback(recorder, model_id="digits-lightning", **callback)
+    # Lightning's default keeps the newest epoch's file (and, with save_last, a copy as last.ckpt); a monitored one
+    # keeps its best, here always epoch 0's: older weights than the final ones.
+    checkpoints = lightning.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    oldest = lightning.callbacks.ModelCheckpoint(dirpath=tmp_path / "best", monitor="val_age", mode="min")
+    trainer = lightning.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                enable_model_summary=False, callbacks=[provenance, checkpoints, oldest])
+    model = model if model is not None else DigitsMLP()
     train, val = loaders()
     trainer.fit(model, train, val)
+    return trainer, model, provenance
+
+
+def pot(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out
+
+
+def test_lightning_fit_is_recorded_and_proves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store)))
+    trainer, model, _ = fit(tmp_path, recorder, max_epochs=5, proof_path=tmp_path / "proof.json")
 
     proof = ProvenanceProof.load(tmp_path / "proof.json")
     verify_proof(proof, trusted_key=recorder.public_key)
-    assert [c.epoch for c in proof.training_chain if c.file_sha256 is None] == [0, 1, 2]  # one per epoch
-    final = [c for c in proof.training_chain if c.file_sha256 is not None]  # the final model, with its files
-    assert final and {c.model_hash for c in final} == {model_hash(model)}
-    assert all(c.fingerprint_hash for c in proof.training_chain)
+    assert [c.epoch for c in proof.training_chain if c.file_sha256 is None] == [0, 1, 2, 3, 4]  # one per epoch
     assert proof.final_model_hash == model_hash(model)
-    assert len(proof.validation_chain) == 3 and "val_accuracy" in proof.validation_chain[-1].validation_result
+    final = [c for c in proof.training_chain if c.model_hash == model_hash(model)]
+    assert final and all(c.fingerprint_hash for c in final)
+    assert len(proof.validation_chain) == 5 and "val_accuracy" in proof.validation_chain[-1].validation_result
     assert proof.validation_chain[-1].validation_result["val_accuracy"] > 0.5  # it really learned
     steps = [s for r in proof.records if r.KIND == "steps" for s in r.steps]  # type: ignore[attr-defined]
     assert steps == list(range(1, trainer.global_step + 1))  # every optimizer step (counted after it) is in the log
-    assert find_checkpoint_file(proof, checkpoints.last_model_path)["recorded"]
+
+    # Each file Lightning kept is recorded as what it holds: its epoch, its step, its weights.
+    kept = {p for p in (tmp_path / "ckpt").iterdir()} | {p for p in (tmp_path / "best").iterdir()}
+    assert {p.relative_to(tmp_path).as_posix() for p in kept} == {"ckpt/epoch=4-step=70.ckpt", "ckpt/last.ckpt",
+                                                                  "best/epoch=0-step=14.ckpt"}
+    for path in kept:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        records = [c for c in proof.training_chain if c.file_sha256 == find_checkpoint_file(proof, path)["sha256"]
+                   and c.file_name == path.name]
+        assert [(c.epoch, c.step, c.model_hash) for c in records] == [
+            (saved["epoch"], saved["global_step"], model_hash(saved["state_dict"]))]
+    # ... and the auditor reads the epoch the file's name says (the last file was "recorded at epoch 5" before).
+    for path in kept:
+        epoch = 0 if path.parent.name == "best" else 4
+        code, out = pot(capsys, "verify", "--proof", str(tmp_path / "proof.json"), "--checkpoint", str(path))
+        said = next(line for line in out.splitlines() if line.lstrip().startswith("ok   checkpoint"))
+        assert code == 0 and f"{path} (sha256" in said and "as this file at epoch" in said, out
+        assert set(re.findall(r"at epoch (\d+) \(record", said)) == {str(epoch)}, said  # as this file, as weights
+
+    # The fit is a run, and `pot runs list` shows it, completed, with the trainer's limits as its configuration.
+    code, out = pot(capsys, "--json", "--store", str(store), "runs", "list")
+    runs = json.loads(out)
+    assert code == 0 and [(r["model_id"], r["kind"], r["status"]) for r in runs] == [
+        ("digits-lightning", "train", "completed")]
+    code, out = pot(capsys, "--json", "--store", str(store), "runs", "show", runs[0]["run_id"])
+    config = json.loads(out)["started_data"]["config"]
+    assert config["framework"] == "lightning" and config["max_epochs"] == 5
+    assert config["hyperparameters"] == {"hidden": 32, "optimizer": "adam"}
+    recorder.close()
+
+
+def test_a_fit_inside_the_callers_run_joins_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store)))
+    with recorder.start_run("digits-lightning", config={"mine": True}) as run:
+        fit(tmp_path, recorder, max_epochs=1)
+        assert recorder.active_run("digits-lightning") == run.run_id  # the callback did not end the caller's run
+    recorder.close()
+    _, out = pot(capsys, "--json", "--store", str(store), "runs", "list")
+    assert [(r["run_id"], r["status"]) for r in json.loads(out)] == [(run.run_id, "completed")]
+
+
+class Crashes(DigitsMLP):
+    def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        if self.current_epoch == 1:
+            raise RuntimeError("out of memory, say")
+        return super().training_step(batch, batch_idx)
+
+
+def test_a_fit_that_raises_is_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store)))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        fit(tmp_path, recorder, max_epochs=3, model=Crashes())
+    recorder.close()
+    _, out = pot(capsys, "--json", "--store", str(store), "runs", "list")
+    runs = json.loads(out)
+    assert [(r["status"], r["error"]) for r in runs] == [("failed", "RuntimeError: out of memory, say")]
+    assert pot(capsys, "--store", str(store), "proof", "--model-id", "digits-lightning", "--output",
+               str(tmp_path / "p.json"))[0] == 0  # epoch 0 is recorded, signed and proves
+
+
+def test_a_disabled_recorder_records_nothing_and_costs_nothing(tmp_path: Path) -> None:
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=False, store_dir=str(tmp_path / "store")))
+    _, _, callback = fit(tmp_path, recorder, max_epochs=1, proof_path=tmp_path / "proof.json")
+    assert callback.proof is None and callback.run is None
+    assert not (tmp_path / "store").exists() and not (tmp_path / "proof.json").exists()
+
+
+class ClassHyperparameter(DigitsMLP):
+    def __init__(self, activation: type = torch.nn.ReLU) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_a_file_that_cannot_be_read_safely_is_not_recorded_as_something_else(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """A class among the hyperparameters puts a pickled class into every file Lightning saves: reading the file
+    with weights_only refuses it, and running its pickle would run code. The file is then left out, with a warning,
+    rather than recorded with an epoch or weights it may not hold; the final model is still recorded."""
+    store = tmp_path / "store"
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store)))
+    _, model, callback = fit(tmp_path, recorder, max_epochs=2, model=ClassHyperparameter(),
+                                proof_path=tmp_path / "proof.json")
+    said = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("3 checkpoint file(s) are not recorded") and "\x1b" not in said[0]
+    assert callback.proof is not None and callback.proof.final_model_hash == model_hash(model)
+    assert [(c.epoch, c.file_sha256) for c in callback.proof.training_chain] == [(0, None), (1, None), (1, None)]
+    _, out = pot(capsys, "--json", "--store", str(store), "runs", "list")
+    _, out = pot(capsys, "--json", "--store", str(store), "runs", "show", json.loads(out)[0]["run_id"])
+    assert json.loads(out)["started_data"]["config"]["hyperparameters"] == {
+        "hidden": 32, "optimizer": "adam", "activation": "<type>"}  # a class is named by its type
     recorder.close()
