@@ -116,6 +116,9 @@ def main() -> int:
     parser.add_argument("--store", default=str(HERE / "out" / "store"), help="pot store directory")
     parser.add_argument("--out", default=str(HERE / "out"), help="where the checkpoint and proof go")
     parser.add_argument("--config", metavar="FILE", help="rerun: a config written by `pot runs export-config`")
+    parser.add_argument("--blockchain", action="store_true",
+                        help="anchor on a chain too (RPC_URL, PRIVATE_KEY and CONTRACT_ADDRESS or `pot contract "
+                             "deploy` on this store; see the README)")
     args = parser.parse_args()
 
     config = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
@@ -137,7 +140,8 @@ def main() -> int:
     data = load_data(config["seed"])
 
     started = time.perf_counter()
-    with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=args.store, batch_size=5)) as recorder:
+    with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=args.store, batch_size=5,
+                                             blockchain_enabled=args.blockchain)) as recorder:
         dataset = parent_dataset("sklearn-digits", digest=dataset_digest(data))
         with recorder.start_run(model_id, kind="train", config=config, parents=[dataset], rerun_of=rerun_of) as run:
             print(f"run {run.run_id}: training {model_id} on {len(data.x_train)} digits, validating on "
@@ -173,9 +177,12 @@ def main() -> int:
         print(render_report(str(proof_path), exc.report, f"{exc.check}: {exc}") if exc.report else exc)
         return 1
     print(render_report(str(proof_path), result))
-    pot = shutil.which("pot") or (str(Path(sys.executable).parent / "pot")
-                                  if (Path(sys.executable).parent / "pot").exists() else "python -m pot.cli")
-    print(f"\nverify it yourself: {pot} verify --proof {proof_path} --trusted-key {trusted_key.hex}")
+    beside = Path(sys.executable).parent / "pot"  # the pot of this environment, by name when it is on PATH
+    found = shutil.which("pot")
+    pot = "pot" if found and beside.exists() and Path(found).samefile(beside) else \
+        str(beside) if beside.exists() else "python -m pot"
+    online = ' --rpc "$RPC_URL"' if args.blockchain else ""  # the URL itself may carry an API key: not printed
+    print(f"\nverify it yourself: {pot} verify {proof_path} --trusted-key {trusted_key.hex}{online}")
     print(f"see the run:        {pot} --store {args.store} runs show {run.run_id}")
     return 0
 

@@ -336,9 +336,17 @@ def _init(args: argparse.Namespace) -> int:
             store.set_setting("fingerprint_checkpoints", "true")
         data = {"store": str(store.root), "key_id": key.key_id, "public_key": key.public.hex,
                 "blockchain_enabled": store.get_setting("blockchain_enabled") == "true"}
-    _emit(args, f"store ready at {store.root}\nsigning key id {key.key_id}\npublic key   {key.public.hex}"
-                + ("\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
-                   if data["blockchain_enabled"] else ""), data)
+        chain = ""
+        if data["blockchain_enabled"]:
+            chain = "\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
+            try:
+                contract = _chain_settings(args, store).contract_address
+            except UsageError:
+                contract = "?"  # a bad setting is named by the verbs that use it
+            if not contract:
+                chain += "; no CONTRACT_ADDRESS yet: `pot contract deploy` makes one and saves it here"
+    _emit(args, f"store ready at {store.root}\nsigning key id {key.key_id}\npublic key   {key.public.hex}" + chain,
+          data)
     return EXIT_OK
 
 

@@ -249,10 +249,11 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
 
 
 def _propagate_chain_time(report: VerificationReport) -> None:
-    """A head covered by a later head's chain anchor existed by that anchor's block time: the earliest such."""
+    """A head covered by a later head's chain anchor existed by that anchor's block time: the earliest such (of
+    equal times, the nearest head's: blocks seconds apart often share a time)."""
     best: tuple[str, str] | None = None
     for status in reversed(report.heads):
-        if status.chain_time is not None and (best is None or status.chain_time < best[0]):
+        if status.chain_time is not None and (best is None or status.chain_time <= best[0]):
             best = (status.chain_time, status.chain_detail or "")
         elif status.chain_time is None and best is not None:
             status.chain_time, status.chain_detail = best[0], f"covered by a later head: {best[1]}"
@@ -690,6 +691,6 @@ def _kind_name(record: Any) -> str:
 
 
 def _where(match: dict[str, Any]) -> str:
-    what = f"epoch {match['epoch']} " if match["epoch"] is not None else ""
+    when = f" at epoch {match['epoch']}" if match["epoch"] is not None else ""
     how = "as this file" if match["by"] == "file" else "as these weights"
-    return f"{how} at {what}(record {match['seq']}, {match['kind']})"
+    return f"{how}{when} (record {match['seq']}, {match['kind']})"

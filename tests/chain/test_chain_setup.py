@@ -87,7 +87,9 @@ def test_the_cli_warns_when_a_store_without_blockchain_meets_chain_settings(tmp_
 def test_blockchain_before_the_contract_exists_records_and_anchors_after_deploy(
         fresh_anvil: Anvil, tmp_path: Path) -> None:
     env = clean_env(tmp_path, RPC_URL=fresh_anvil.url, PRIVATE_KEY=KEY)  # the README's order: no CONTRACT_ADDRESS
-    assert pot(env, tmp_path, "init", "--blockchain").returncode == 0
+    made = pot(env, tmp_path, "init", "--blockchain")
+    assert made.returncode == 0 and made.stdout.rstrip().endswith(
+        "no CONTRACT_ADDRESS yet: `pot contract deploy` makes one and saves it here"), made.stdout
     recorded = checkpoint(env, tmp_path, 0)
     assert recorded.returncode == 0, recorded.stderr  # recording goes on ...
     lines = recorded.stderr.strip().splitlines()

@@ -117,3 +117,17 @@ def test_trusted_key_may_be_given_as_text_and_garbage_is_a_usage_error() -> None
         verify_proof(proof, trusted_key="not a key")
     with pytest.raises(UsageError, match="trusted_key must be a PublicKey"):
         verify_proof(proof, trusted_key=b"\x00" * 32)  # type: ignore[arg-type]
+
+
+def test_a_covered_head_is_dated_by_the_nearest_of_equally_timed_anchors() -> None:
+    """Blocks seconds apart often share a block time; a head with no anchor of its own is then shown with the
+    nearest later head's anchor (the first that covers it), not the last one's."""
+    from pot.log.verify import HeadStatus, VerificationReport, _propagate_chain_time
+
+    t = "2026-11-30T19:42:51.000000Z"
+    heads = [HeadStatus(5, "a" * 64, t, chain_time=t, chain_detail="block 2"), HeadStatus(13, "b" * 64, t),
+             HeadStatus(15, "c" * 64, t, chain_time=t, chain_detail="block 3"),
+             HeadStatus(26, "d" * 64, t, chain_time=t, chain_detail="block 4")]
+    report = VerificationReport("m", "full", 26, 26, "e" * 64, True, heads=heads)
+    _propagate_chain_time(report)
+    assert heads[1].chain_detail == "covered by a later head: block 3"
