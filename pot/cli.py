@@ -445,32 +445,15 @@ def _proof(args: argparse.Namespace) -> int:
 @handler("verify")
 def _verify(args: argparse.Namespace) -> int:
     from pot._internal import render
-    from pot.log.keys import PublicKey
     from pot.log.proof import ProvenanceProof
     from pot.log.verify import verify_proof
 
     args.proof = _proof_path(args)
-    trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
-    now = None
-    if args.now is not None:
-        from pot.log.records import parse_timestamp
-
-        try:
-            now = parse_timestamp(args.now)
-        except FormatError as exc:
-            raise UsageError(f"--now: {exc}") from None
-    local_chain = Path(args.local_chain) if args.local_chain else None
-    if local_chain is not None and not paths.is_file(local_chain, "--local-chain"):
-        raise UsageError(f"no local chain file at {local_chain}")
-    checker = None
-    if args.rpc:
-        from pot.anchors.ethereum import online_checker
-
-        checker = online_checker(args.rpc)
+    trusted, now, local_chain, checker = _verification_options(args)
     try:
         proof = ProvenanceProof.load(args.proof)
     except FormatError as exc:  # the file is there but is no valid pot proof (malformed, unknown version ...)
-        _emit(args, f"proof {args.proof}\nFAILED: format: {exc}",
+        _emit(args, f"proof {render.safe(args.proof)}\nFAILED: format: {render.safe(exc)}",
               {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]})
         return EXIT_VERIFY_FAILED
     parents = [ProvenanceProof.load(path) for path in args.parent]
@@ -507,29 +490,20 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
 
 
-def _show_now(args: argparse.Namespace) -> Any:
-    if args.now is None:
-        return None
-    from pot.log.records import parse_timestamp
-
-    try:
-        return parse_timestamp(args.now)
-    except FormatError as exc:
-        raise UsageError(f"--now: {exc}") from None
-
-
-@handler("show")
-def _show(args: argparse.Namespace) -> int:
-    """Verify, then present. A proof that fails is shown as its failed report and nothing else, exit 1: its content
-    is not what it claims to be, and a page of it would read as fact."""
-    from pot._internal import render, show
+def _verification_options(args: argparse.Namespace) -> tuple[Any, Any, Path | None, Any]:
+    """What `pot verify` and `pot show` pass the verifier: the pinned key, the clock (--now), the local chain file
+    and the online chain checker (--rpc), each refused as a usage error when malformed."""
     from pot.log.keys import PublicKey
-    from pot.log.proof import ProvenanceProof
-    from pot.log.verify import verify_proof
 
-    path = _proof_path(args)
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
-    now = _show_now(args)
+    now = None
+    if args.now is not None:
+        from pot.log.records import parse_timestamp
+
+        try:
+            now = parse_timestamp(args.now)
+        except FormatError as exc:
+            raise UsageError(f"--now: {exc}") from None
     local_chain = Path(args.local_chain) if args.local_chain else None
     if local_chain is not None and not paths.is_file(local_chain, "--local-chain"):
         raise UsageError(f"no local chain file at {local_chain}")
@@ -538,6 +512,19 @@ def _show(args: argparse.Namespace) -> int:
         from pot.anchors.ethereum import online_checker
 
         checker = online_checker(args.rpc)
+    return trusted, now, local_chain, checker
+
+
+@handler("show")
+def _show(args: argparse.Namespace) -> int:
+    """Verify, then present. A proof that fails is shown as its failed report and nothing else, exit 1: its content
+    is not what it claims to be, and a page of it would read as fact."""
+    from pot._internal import render, show
+    from pot.log.proof import ProvenanceProof
+    from pot.log.verify import verify_proof
+
+    path = _proof_path(args)
+    trusted, now, local_chain, checker = _verification_options(args)
     refused = "not shown: pot show presents only a proof that verifies"
     try:
         proof = ProvenanceProof.load(path)

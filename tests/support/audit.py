@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pot import ProvenanceConfig, ProvenanceRecorder
+from pot.cli import main
 from pot.log.records import ValidationRecord
 from tests.support.training_run import record_run
 
@@ -66,3 +69,11 @@ def make_audit_store(root: Path) -> Audited:
         public_key = recorder.public_key.hex
     return Audited(store, root / "a.proof.json", root / "partial.json", artifact, public_key, a["run_id"], b["run_id"],
                    a["model_hashes"])
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``pot ARGV`` in this process: its exit code, stdout and stderr (never a traceback)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err

@@ -10,6 +10,7 @@ import pytest
 
 from pot import ProvenanceConfig, ProvenanceRecorder
 from pot.log.keys import SigningKey
+from tests.support.audit import Audited, make_audit_store
 
 
 class StepClock:
@@ -57,3 +58,9 @@ def key() -> SigningKey:
 def digest(n: int) -> str:
     """A distinct, valid-looking 64-hex model hash for record n."""
     return f"{n:064x}"
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    """A store with two recorded runs and their proofs, as an auditor receives them (tests/support/audit.py)."""
+    return make_audit_store(tmp_path_factory.mktemp("audit"))

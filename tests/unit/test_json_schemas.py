@@ -19,7 +19,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from pot.cli import main
-from tests.support.audit import Audited, make_audit_store
+from tests.support.audit import Audited
 from tests.support.forge import ethereum, forge, records, ts, unix
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +42,6 @@ REGISTRY: Registry = Registry().with_resources(
 def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(_load(SCHEMAS / name), registry=REGISTRY)
 
-
-@pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Audited:
-    return make_audit_store(tmp_path_factory.mktemp("audit"))
 
 
 def output(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:

@@ -13,23 +13,10 @@ from pathlib import Path
 import pytest
 
 from pot import ProvenanceConfig, ProvenanceRecorder
-from pot.cli import main
 from pot.log.proof import ProvenanceProof
-from tests.support.audit import CONFIG_A, EPOCHS_A, Audited, make_audit_store
+from tests.support.audit import CONFIG_A, EPOCHS_A, Audited, run_cli
 from tests.support.forge import ethereum, forge, records, ts, unix
 from tests.support.training_run import record_run
-
-
-@pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Audited:
-    return make_audit_store(tmp_path_factory.mktemp("audit"))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def section(text: str, title: str) -> str:
@@ -38,7 +25,7 @@ def section(text: str, title: str) -> str:
 
 
 def test_a_verified_proof_reads_as_what_it_says(audited: Audited, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "show", str(audited.full), "--trusted-key", audited.public_key)
+    code, out, err = run_cli(capsys, "show", str(audited.full), "--trusted-key", audited.public_key)
     assert code == 0 and err == ""
     proof = ProvenanceProof.load(audited.full)
     started = next(r for r in proof.records if getattr(r, "event", None) == "RunStarted")
@@ -75,7 +62,7 @@ def test_a_verified_proof_reads_as_what_it_says(audited: Audited, capsys: pytest
 
 def test_promotions_show_each_gate_and_why_it_passed_or_failed(audited: Audited,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(capsys, "show", str(audited.full))
+    _, out, _ = run_cli(capsys, "show", str(audited.full))
     promotions = section(out, "promotions (3; every decision re-derived from its gate and inputs by the verifier):")
     weights = audited.model_hashes_a[-1][:16] + "..."
     assert promotions.splitlines()[1:] == [
@@ -96,8 +83,8 @@ def test_promotions_show_each_gate_and_why_it_passed_or_failed(audited: Audited,
 
 def test_the_time_each_head_proves_is_in_the_verifiers_words(audited: Audited,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    _, shown, _ = run(capsys, "show", str(audited.full))
-    _, verified, _ = run(capsys, "verify", str(audited.full))
+    _, shown, _ = run_cli(capsys, "show", str(audited.full))
+    _, verified, _ = run_cli(capsys, "verify", str(audited.full))
     heads = len(ProvenanceProof.load(audited.full).tree_heads)  # as many as the background signer made
     anchors = section(shown, f"anchors ({heads} localchain):").splitlines()
     # Every line pot verify prints about when the records existed, and its notes, word for word.
@@ -108,18 +95,18 @@ def test_the_time_each_head_proves_is_in_the_verifiers_words(audited: Audited,
 
 
 def test_an_unpinned_signer_is_said_to_be_unpinned(audited: Audited, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "show", "--proof", str(audited.full))
+    code, out, _ = run_cli(capsys, "show", "--proof", str(audited.full))
     assert code == 0
     lines = out.splitlines()
     assert lines[1].endswith(", NOT pinned") and "not who signed it" in lines[2] and "--trusted-key" in lines[2]
     assert ("  note: the signer's key was not pinned (--trusted-key): this proves the document is self-consistent, "
             "not who signed it") in lines
-    data = json.loads(run(capsys, "--json", "show", str(audited.full))[1])
+    data = json.loads(run_cli(capsys, "--json", "show", str(audited.full))[1])
     assert data["model"]["signer"]["pinned"] is False and data["verification"]["signer_pinned"] is False
 
 
 def test_json_holds_what_the_page_shows(audited: Audited, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "show", str(audited.full), "--json", "--trusted-key", audited.public_key)
+    code, out, _ = run_cli(capsys, "show", str(audited.full), "--json", "--trusted-key", audited.public_key)
     data = json.loads(out)
     assert code == 0 and data["ok"] is True and data["verification"]["ok"] is True
     assert data["model"]["final_model_hash"] == audited.model_hashes_a[-1]
@@ -139,7 +126,7 @@ def test_json_holds_what_the_page_shows(audited: Audited, capsys: pytest.Capture
 
 
 def test_a_partial_proof_names_no_final_weights(audited: Audited, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "show", str(audited.partial))
+    code, out, _ = run_cli(capsys, "show", str(audited.partial))
     assert code == 0
     assert "  weights  none named (a partial proof)" in out and "1 record(s) of 15, partial disclosure" in out
     assert "runs: none in this proof" in out and "metrics per epoch: no checkpoint" in out
@@ -153,13 +140,13 @@ def test_a_tampered_proof_is_shown_as_its_failure_and_nothing_else(audited: Audi
     checkpoint["metrics"]["accuracy"] = 0.99  # a better first epoch than was recorded
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(document))
-    code, out, _ = run(capsys, "show", str(tampered), "--trusted-key", audited.public_key)
+    code, out, _ = run_cli(capsys, "show", str(tampered), "--trusted-key", audited.public_key)
     assert code == 1
     assert "  FAIL records " in out and "its id is not the hash of its content" in out
     assert out.rstrip().endswith("FAILED: records: record 2: its id is not the hash of its content (changed after "
                                  "signing?)\nnot shown: pot show presents only a proof that verifies")
     assert "VERIFIED" not in out and "metrics per epoch" not in out and "0.99" not in out
-    code, out, _ = run(capsys, "show", str(tampered), "--json")
+    code, out, _ = run_cli(capsys, "show", str(tampered), "--json")
     data = json.loads(out)
     assert code == 1 and data["ok"] is False and set(data) == {"ok", "proof", "verification"}
     assert data["verification"]["ok"] is False
@@ -168,7 +155,7 @@ def test_a_tampered_proof_is_shown_as_its_failure_and_nothing_else(audited: Audi
 def test_a_file_that_is_no_proof_fails_like_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notes.json"
     path.write_text('{"model": "mine"}')
-    code, out, _ = run(capsys, "show", str(path))
+    code, out, _ = run_cli(capsys, "show", str(path))
     assert code == 1
     assert out.splitlines() == [f"proof {path}", "FAILED: format: this is not a pot proof (no media_type)",
                                 "not shown: pot show presents only a proof that verifies"]
@@ -185,7 +172,7 @@ def test_a_file_that_is_no_proof_fails_like_verify(tmp_path: Path, capsys: pytes
 def test_bad_input_is_one_line_and_exit_2(audited: Audited, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, *(a.replace("{proof}", str(audited.full)) for a in argv))
+    code, out, err = run_cli(capsys, *(a.replace("{proof}", str(audited.full)) for a in argv))
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
@@ -197,7 +184,7 @@ def test_text_from_the_proof_cannot_rewrite_the_screen(tmp_path: Path, capsys: p
                 "validation": {"validator": "holdout", "result": {"accuracy": 0.9, "remark": "\x07\u200bok"}}})
     with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store))) as recorder:
         recorder.generate_proof_of_training("m").save(tmp_path / "m.json")
-    code, out, _ = run(capsys, "show", str(tmp_path / "m.json"))
+    code, out, _ = run_cli(capsys, "show", str(tmp_path / "m.json"))
     assert code == 0
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f\u200b\u202e]", out)
     assert "sgd\\x1b[2J\\x1b[1;1H\\x0aVERIFIED\\u202e" in out and "note\\x0aforged" in out
@@ -212,7 +199,7 @@ def test_an_invented_chain_receipt_is_the_signers_word_offline(tmp_path: Path,
                      "validation_hash": None} for i in range(4)])
     proof = forge(made, heads=[(2, ts(10)), (4, ts(20))], receipts=[(1, ethereum(unix(ts(3)) + 5), ts(40))])
     proof.save(tmp_path / "p.json")
-    code, out, _ = run(capsys, "show", str(tmp_path / "p.json"))
+    code, out, _ = run_cli(capsys, "show", str(tmp_path / "p.json"))
     assert code == 0
     anchors = section(out, "anchors (1 ethereum, 2 localchain):").splitlines()
     assert anchors[3].split() == ["4", "Ethereum", "21000001", "0x" + f"{2:064x}"]
@@ -220,7 +207,7 @@ def test_an_invented_chain_receipt_is_the_signers_word_offline(tmp_path: Path,
     assert ("    records 0..3 (heads 1-2): a chain receipt (block time 2026-11-22T12:00:08.000000Z) NOT checked "
             "against a chain: the signer's word until pot verify --rpc URL checks it") in anchors
     assert "existed by" not in out
-    data = json.loads(run(capsys, "--json", "show", str(tmp_path / "p.json"))[1])
+    data = json.loads(run_cli(capsys, "--json", "show", str(tmp_path / "p.json"))[1])
     assert [h["strength"] for h in data["verification"]["heads"]] == ["chain-unchecked", "chain-unchecked"]
     assert data["anchors"][-1]["claimed_block_time"] == unix(ts(3)) + 5
 
@@ -232,13 +219,13 @@ def test_a_long_run_keeps_its_first_and_last_epochs(tmp_path: Path, capsys: pyte
                 "epochs": [{"loss": 1 / (epoch + 1)} for epoch in range(45)]})
     with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store))) as recorder:
         recorder.generate_proof_of_training("long").save(tmp_path / "long.json")
-    code, out = run(capsys, "show", str(tmp_path / "long.json"))[:2]
+    code, out = run_cli(capsys, "show", str(tmp_path / "long.json"))[:2]
     assert code == 0 and all(f"    key{i:02d}  " in out for i in range(50))  # every configuration key
     metrics = section(out, "metrics per epoch (45 checkpoint(s)):").splitlines()
     epochs = [line.split()[0] for line in metrics[3:-1]]  # the last line is about steps
     assert epochs == [*map(str, range(20)), "...", *map(str, range(25, 45))]
     assert metrics[23] == "  ... 5 more (--json for all)"
-    data = json.loads(run(capsys, "--json", "show", str(tmp_path / "long.json"))[1])
+    data = json.loads(run_cli(capsys, "--json", "show", str(tmp_path / "long.json"))[1])
     assert [c["epoch"] for c in data["checkpoints"]] == list(range(45))
 
 
@@ -252,8 +239,8 @@ def test_hostile_proofs_are_refused_as_verify_refuses_them(name: str, capsys: py
     """Every document of the hostile corpus (each one a proof a verifier must refuse): pot show fails it with the
     exit code pot verify gives, shows nothing of it as content, and prints no raw control character."""
     now = ("--now", "2026-12-01T00:00:00.000000Z")  # one clock for both: a report may name it
-    verify_code, verified, _ = run(capsys, "verify", str(HOSTILE / name), *now)
-    code, out, err = run(capsys, "show", str(HOSTILE / name), *now)
+    verify_code, verified, _ = run_cli(capsys, "verify", str(HOSTILE / name), *now)
+    code, out, err = run_cli(capsys, "show", str(HOSTILE / name), *now)
     assert code == verify_code == 1 and err == ""
     assert out.rstrip().endswith("not shown: pot show presents only a proof that verifies")
     assert out.splitlines()[:-1] == verified.splitlines()  # the failure, in verify's words

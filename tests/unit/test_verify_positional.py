@@ -7,30 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from pot.cli import main
-from tests.support.audit import Audited, make_audit_store
-
-
-@pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Audited:
-    return make_audit_store(tmp_path_factory.mktemp("audit"))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+from tests.support.audit import Audited, run_cli
 
 
 def test_positional_and_flag_verify_alike(audited: Audited, capsys: pytest.CaptureFixture[str]) -> None:
     key = ("--trusted-key", audited.public_key)
-    positional = run(capsys, "verify", str(audited.full), *key)
-    flag = run(capsys, "verify", "--proof", str(audited.full), *key)
+    positional = run_cli(capsys, "verify", str(audited.full), *key)
+    flag = run_cli(capsys, "verify", "--proof", str(audited.full), *key)
     assert positional == flag and positional[0] == 0 and positional[1].rstrip().endswith("VERIFIED")
     assert positional[1].startswith(f"proof {audited.full}: model digits-a, full disclosure, 15 record(s)")
     # after the other flags, and with --json before the verb
-    code, out, _ = run(capsys, "--json", "verify", *key, str(audited.full))
+    code, out, _ = run_cli(capsys, "--json", "verify", *key, str(audited.full))
     assert code == 0 and json.loads(out)["ok"] is True
 
 
@@ -38,7 +25,7 @@ def test_positional_failure_exits_1(audited: Audited, tmp_path: Path, capsys: py
     document = json.loads(audited.full.read_text())
     document["model_id"] = "digits-z"
     (tmp_path / "p.json").write_text(json.dumps(document))
-    code, out, _ = run(capsys, "verify", str(tmp_path / "p.json"))
+    code, out, _ = run_cli(capsys, "verify", str(tmp_path / "p.json"))
     assert code == 1 and "FAILED: records: record 0 belongs to model 'digits-a', not 'digits-z'" in out
 
 
@@ -52,5 +39,5 @@ def test_usage_errors_are_one_line_and_exit_2(audited: Audited, tmp_path: Path, 
                                               capsys: pytest.CaptureFixture[str], argv: list[str],
                                               message: str) -> None:
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, *(a.replace("{proof}", str(audited.full)) for a in argv))
+    code, out, err = run_cli(capsys, *(a.replace("{proof}", str(audited.full)) for a in argv))
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
