@@ -17,9 +17,10 @@ Both name the same subjects: the final model's weights digest and the files reco
 attestation's signer and the proof's are one. :func:`verify_attestation` checks, in order:
 
 1. ``envelope``: the DSSE envelope's shape (:mod:`pot.attest.dsse`), its payload type ``application/vnd.in-toto+json``;
-2. ``statement``: the payload is an in-toto Statement v1 with one of the two predicate types;
-3. ``signature``: the DSSE signature over PAE(payloadType, payload), by the trusted key, else by the proof's
+2. ``signature``: the DSSE signature over PAE(payloadType, payload), by the trusted key, else by the proof's
    signer, else by the key the pot predicate names (then only self-consistency is shown, and the report says so);
+   nothing in the payload is read as a statement before this passes;
+3. ``statement``: the payload is an in-toto Statement v1 with one of the two predicate types;
 4. ``proof`` (given the proof file): the proof verifies (pot.log.verify.verify_proof), by the same key;
 5. ``agreement`` (given the proof file): the payload is byte for byte the statement this proof renders;
    ``predicate`` (without it): the pot predicate's head and receipts carry valid signatures of the signer, or
@@ -285,10 +286,14 @@ def verify_attestation(data: bytes | str, *, trusted_key: PublicKey | None = Non
     def step(name: str, check: Callable[[], str]) -> None:
         try:
             detail = check()
-        except VerificationError as exc:
+        except AttestationError as exc:
             report.checks.append(AttestationCheck(name, False, str(exc)))
-            exc.report = report
+            exc.check, exc.report = name, report
             raise
+        except VerificationError as exc:  # the proof's own verification: its failed check, named
+            message = f"the proof fails verification: {exc.check}: {exc}"
+            report.checks.append(AttestationCheck(name, False, message))
+            raise _failure(name, message, report) from None
         except UsageError:  # the caller must say more (which key): bad usage, not a failed attestation
             raise
         except PotError as exc:  # a malformed part is a failed check, never a pass
@@ -318,7 +323,7 @@ def verify_attestation(data: bytes | str, *, trusted_key: PublicKey | None = Non
                 + ", ".join(_subject_text(s) for s in value["subject"]))
 
     def signature() -> str:
-        key, whose = _signing_key(holder["statement"], trusted_key, proof_file)
+        key, whose = _signing_key(holder["envelope"].payload, trusted_key, proof_file)
         holder["key"] = key
         holder["envelope"].verify(key)
         report.signer_key_id = key.key_id
@@ -327,9 +332,10 @@ def verify_attestation(data: bytes | str, *, trusted_key: PublicKey | None = Non
                                 "which shows only that the attestation is consistent with itself")
         return f"DSSE signature over PAE(payloadType, payload) by {whose}, key id {key.key_id}"
 
+    # The signature before anything in the payload is believed (DSSE: verify, then parse).
     step("envelope", envelope)
-    step("statement", parsed_statement)
     step("signature", signature)
+    step("statement", parsed_statement)
     if proof_file is not None:
         def proof_check() -> str:
             from pot.log.verify import verify_proof
@@ -393,14 +399,23 @@ def _check_statement(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def _signing_key(value: Mapping[str, Any], trusted: PublicKey | None, proof_file: ProofFile | None
-                 ) -> tuple[PublicKey, str]:
+def _signing_key(raw: bytes, trusted: PublicKey | None, proof_file: ProofFile | None) -> tuple[PublicKey, str]:
+    """The key to check the signature with. Only when neither a trusted key nor the proof is given is the key read
+    from the (not yet verified) payload: then the check shows self-consistency, and the report says so."""
     if trusted is not None:
         return trusted, "the trusted key"
     if proof_file is not None:
         return proof_file.proof.signer, "the proof's signer"
-    signer = value["predicate"].get("signer") if value["predicateType"] == POT_PREDICATE_TYPE else None
-    if not isinstance(signer, Mapping) or not isinstance(signer.get("publicKey"), str):
+    try:
+        value = strictjson.loads(raw, "statement", max_bytes=dsse.MAX_ENVELOPE_BYTES)
+    except FormatError as exc:
+        raise AttestationError(f"no key to check the signature with, and the payload is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise AttestationError("no key to check the signature with, and the payload is not a JSON object")
+    predicate = value.get("predicate")
+    signer = predicate.get("signer") if isinstance(predicate, dict) else None
+    if (value.get("predicateType") != POT_PREDICATE_TYPE or not isinstance(signer, Mapping)
+            or not isinstance(signer.get("publicKey"), str)):
         raise UsageError("which key? give --trusted-key KEY or the proof (--proof FILE): this statement names no "
                          "public key of its own")
     try:
