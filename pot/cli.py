@@ -601,8 +601,9 @@ def _attest(args: argparse.Namespace) -> int:
     proof_output = None
     if args.model_id is not None:
         proof_output = _output(args, args.proof_output or _beside(output, ".proof.json"))
-    written = [p for p in (output, slsa, proof_output) if p is not None]
-    if len({p.resolve() for p in written}) != len(written):
+    # The proof read is never overwritten by what is written from it.
+    files_named = [p for p in (output, slsa, proof_output, Path(args.proof) if args.proof else None) if p is not None]
+    if len({p.resolve() for p in files_named}) != len(files_named):
         raise UsageError("--output, --slsa and the proof's file must be different files")
     with _open_store(args) as store:
         key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())

@@ -412,5 +412,8 @@ def test_cli_exit_codes(trained_store: Path, tmp_path: Path, capsys: pytest.Capt
     assert run(capsys, "attest", "--model-id", "nope", "--output", "x.json")[0] == 2
     assert run(capsys, "attest", "--proof", str(CORPUS / "basic-full.proof.json"), "--output", "x.json")[0] == 2
     assert not (tmp_path / "x.json").exists()
+    proof = (tmp_path / "m.proof.json").read_bytes()
+    assert run(capsys, "attest", "--proof", "m.proof.json", "--output", "m.proof.json")[0] == 2
+    assert (tmp_path / "m.proof.json").read_bytes() == proof
     code, _, _ = run(capsys, "attest", "--model-id", "m", "--output", ".pot/inside.json")
     assert code == 2 and not (trained_store / "inside.json").exists()
