@@ -144,6 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", metavar="TIMESTAMP",
                    help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (default: this machine's clock)")
 
+    p = verb("attest", "an in-toto attestation of a proof (a Statement v1 in a DSSE envelope, signed with the "
+                       "store's key; docs/ATTESTATIONS.md); the proof is verified first")
+    p.add_argument("--model-id", metavar="ID", help="make the model's proof now, as `pot proof` does, and attest it")
+    p.add_argument("--proof", metavar="FILE", help="attest this proof file instead (signed by this store's key)")
+    p.add_argument("--output", required=True, metavar="FILE",
+                   help="where to write the envelope of the pot predicate (the proof's digest, head and anchors)")
+    p.add_argument("--slsa", metavar="FILE", help="also write SLSA Provenance v1 of the final model's run, in its "
+                                                  "own envelope")
+    p.add_argument("--proof-output", metavar="FILE",
+                   help="with --model-id: where to write the proof attested (default: beside OUTPUT, *.proof.json)")
+
+    p = verb("verify-attestation", "check an attestation from pot attest: the DSSE signature, the in-toto statement "
+                                   "and, given the proof, that it renders that proof")
+    p.add_argument("attestation", metavar="FILE", help="the envelope (JSON) pot attest wrote")
+    p.add_argument("--proof", metavar="FILE", help="the proof it claims to render: verified, then compared byte for "
+                                                   "byte with a fresh rendering")
+    p.add_argument("--trusted-key", metavar="KEY",
+                   help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
+    p.add_argument("--now", metavar="TIMESTAMP",
+                   help="verify the proof as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (default: this machine's "
+                        "clock)")
+
     p = verb("history", "show the recorded history of a model")
     p.add_argument("--model-id", metavar="ID", help="omit to list the store's models")
     p.add_argument("--plot", metavar="FILE.png", help="also plot its metrics over epochs and steps (needs matplotlib)")
@@ -547,6 +569,95 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
     _emit(args, show.page(path, proof, report), show.summary(path, proof, report))
     return EXIT_OK
+
+
+@handler("attest")
+def _attest(args: argparse.Namespace) -> int:
+    from pot._internal import files
+    from pot.attest.intoto import POT_PREDICATE_TYPE, SLSA_PREDICATE_TYPE, ProofFile, attest, subjects
+    from pot.config import ProvenanceConfig
+    from pot.log.keys import SigningKey, passphrase_from_env
+    from pot.log.records import check_name
+
+    if (args.model_id is None) == (args.proof is None):
+        raise UsageError("what to attest? give --model-id ID (a new proof of the model) or --proof FILE, not both")
+    if args.proof_output is not None and args.model_id is None:
+        raise UsageError("--proof-output goes with --model-id (with --proof the proof file already exists)")
+    output = _output(args, args.output)  # every output is refused before a head is signed or anything written
+    slsa = _output(args, args.slsa) if args.slsa else None
+    proof_output = None
+    if args.model_id is not None:
+        proof_output = _output(args, args.proof_output or _beside(output, ".proof.json"))
+    # The proof read is never overwritten by what is written from it.
+    files_named = [p for p in (output, slsa, proof_output, Path(args.proof) if args.proof else None) if p is not None]
+    if len({p.resolve() for p in files_named}) != len(files_named):
+        raise UsageError("--output, --slsa and the proof's file must be different files")
+    with _open_store(args) as store:
+        key = SigningKey.load(ProvenanceConfig().resolve_key_file(store.root), passphrase_from_env())
+        if args.model_id is not None:
+            store.latest_head(check_name(args.model_id, "model_id"))
+    if args.model_id is not None:
+        with _recorder(args) as recorder:
+            proof_file = ProofFile.of(recorder.generate_proof_of_training(args.model_id))
+    else:
+        proof_file = ProofFile.load(args.proof)
+    kinds = (POT_PREDICATE_TYPE, SLSA_PREDICATE_TYPE) if slsa is not None else (POT_PREDICATE_TYPE,)
+    envelopes = attest(key, proof_file, kinds)
+    if proof_output is not None:
+        files.write_output(proof_output, proof_file.data, **_protected(args))
+    for path, envelope in zip((output, slsa), envelopes, strict=False):
+        assert path is not None
+        files.write_output(path, envelope.dumps(), **_protected(args))
+    digests = proof_file.digests()
+    named = subjects(proof_file.proof)
+    lines = [f"wrote {output}: an in-toto Statement v1 ({POT_PREDICATE_TYPE}) in a DSSE envelope signed by key id "
+             f"{key.key_id}"]
+    if slsa is not None:
+        lines.append(f"wrote {slsa}: SLSA Provenance v1 ({SLSA_PREDICATE_TYPE}) of the run, signed by the same key")
+    if proof_output is not None:
+        lines.append(f"wrote {proof_output}: the proof attested")
+    lines.append(f"proof {proof_output or args.proof}: sha256 {digests['sha256']}")
+    lines.extend(f"subject {s['name']}: " + ", ".join(f"{k} {v}" for k, v in s["digest"].items()) for s in named)
+    _emit(args, "\n".join(lines), {"output": str(output), "slsa": None if slsa is None else str(slsa),
+                                   "proof": str(proof_output or args.proof), "proof_digest": digests,
+                                   "key_id": key.key_id, "subjects": named})
+    return EXIT_OK
+
+
+def _beside(path: Path, suffix: str) -> str:
+    """``model.intoto.json`` -> ``model`` + suffix, in the same directory."""
+    name = path.name
+    for ending in (".json", ".jsonl", ".intoto"):
+        name = name.removesuffix(ending)
+    return str(path.with_name((name or "attestation") + suffix))
+
+
+@handler("verify-attestation")
+def _verify_attestation(args: argparse.Namespace) -> int:
+    from pot._internal import render
+    from pot.attest.dsse import MAX_ENVELOPE_BYTES
+    from pot.attest.intoto import ProofFile, verify_attestation
+    from pot.log.keys import PublicKey
+    from pot.log.proof import read_proof_file
+
+    trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
+    now = _show_now(args)
+    data = read_proof_file(args.attestation, max_bytes=MAX_ENVELOPE_BYTES, what="attestation file")
+    proof_file = ProofFile.load(args.proof) if args.proof else None
+    failure = None
+    try:
+        report = verify_attestation(data, trusted_key=trusted, proof_file=proof_file, now=now)
+    except VerificationError as exc:
+        if exc.report is None:
+            raise
+        report, failure = exc.report, f"{exc.check}: {exc}"
+    # One line per check: text read from the attestation is escaped whole, line breaks included.
+    lines = [f"attestation {render.safe(args.attestation)}: {render.safe(report.predicate_type or 'not read')}"]
+    lines += [f"  {'ok  ' if c.passed else 'FAIL'} {c.name:<10} {render.safe(c.detail)}" for c in report.checks]
+    lines += [f"  note: {render.safe(note)}" for note in report.notes]
+    lines.append("VERIFIED" if failure is None else f"FAILED: {render.safe(failure)}")
+    _emit(args, "\n".join(lines), report.to_json())
+    return EXIT_OK if failure is None else EXIT_VERIFY_FAILED
 
 
 @handler("history")

@@ -112,3 +112,9 @@ class ChainUnreachable(ChainCheckError):
 
 class ParentProofError(VerificationError):
     check = "parents"
+
+
+class AttestationError(VerificationError):
+    """An in-toto attestation (a DSSE envelope) failed a check, or does not agree with the proof it renders."""
+
+    check = "attestation"

@@ -65,6 +65,7 @@ from pot.log.canonical import HexDigest, sha256_hex, signing_input
 
 PASSPHRASE_ENV = "POT_KEY_PASSPHRASE"
 ALGORITHM = "ed25519"
+DSSE_PAE_PREFIX = b"DSSEv1 "  # the only raw bytes a key signs besides pot's own signing inputs (sign_dsse)
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _SIGNATURE_HEX = re.compile(r"[0-9a-f]{128}")
 
@@ -179,6 +180,16 @@ class PublicKey:
         """
         return self._verify_message(signing_input(domain, body), signature_hex)
 
+    def verify_dsse(self, pae: bytes, signature: bytes) -> bool:
+        """True when ``signature`` (64 raw bytes) is this key's signature over a DSSE pre-authentication encoding.
+
+        The same strict rules as :meth:`verify`; the message must begin with ``DSSEv1`` (see
+        :meth:`SigningKey.sign_dsse`).
+        """
+        if not pae.startswith(DSSE_PAE_PREFIX) or len(signature) != 64:
+            return False
+        return self._verify_message(pae, signature.hex())
+
     def _verify_message(self, message: bytes, signature_hex: str) -> bool:
         # Separate from verify() only so that known-answer tests can check RFC 8032's vectors, which sign raw bytes.
         if not isinstance(signature_hex, str) or not _SIGNATURE_HEX.fullmatch(signature_hex):
@@ -254,6 +265,17 @@ class SigningKey:
 
     def sign(self, domain: bytes, body: Mapping[str, Any]) -> str:
         return self._key.sign(signing_input(domain, body)).hex()
+
+    def sign_dsse(self, pae: bytes) -> bytes:
+        """Sign a DSSE pre-authentication encoding (pot.attest.dsse), returning the 64 raw signature bytes.
+
+        The one kind of message this key signs that is not a pot object. It must begin with ``DSSEv1 ``, and every
+        pot signing input begins with a ``pot.v1.`` domain tag, so no signature made here can stand for a pot
+        signature or the other way round.
+        """
+        if not pae.startswith(DSSE_PAE_PREFIX):
+            raise ValueError("only a DSSE pre-authentication encoding (DSSEv1 ...) is signed as raw bytes")
+        return self._key.sign(pae)
 
     def save(self, path: Path, passphrase: str | None = None) -> None:
         """Write the key to a new file with mode 0600. Never overwrites an existing file.

@@ -141,32 +141,8 @@ class ProvenanceProof:
 
     @classmethod
     def load(cls, path: Path | str, *, max_bytes: int = MAX_PROOF_BYTES) -> ProvenanceProof:
-        """Read and parse a proof file. Only a regular file is read (a FIFO would block, a device never end), and
-        never more than ``max_bytes``, whatever the file claims its size is."""
-        path = Path(path)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
-        except FileNotFoundError:
-            raise UsageError(f"no proof file at {path}") from None
-        except IsADirectoryError:
-            raise UsageError(f"{path} is a directory, not a proof file") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read proof file {path}: {exc.strerror}") from None
-        try:
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                raise UsageError(f"{path} is a directory, not a proof file")
-            if not stat.S_ISREG(info.st_mode):
-                raise UsageError(f"{path} is not a regular file (a pipe or a device), not a proof file")
-            if info.st_size > max_bytes:
-                raise FormatError(f"{path} is {info.st_size} bytes, over the {max_bytes}-byte limit for a proof")
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                data = handle.read(max_bytes + 1)  # a file that grew since fstat is still read only this far
-        except OSError as exc:
-            raise UsageError(f"cannot read proof file {path}: {exc.strerror}") from None
-        finally:
-            os.close(fd)
-        return cls.from_json(data, max_bytes=max_bytes)
+        """Read and parse a proof file (:func:`read_proof_file` says how it is read)."""
+        return cls.from_json(read_proof_file(path, max_bytes=max_bytes), max_bytes=max_bytes)
 
     @classmethod
     def from_json(cls, data: str | bytes | Mapping[str, Any], *, max_bytes: int = MAX_PROOF_BYTES
@@ -175,6 +151,36 @@ class ProvenanceProof:
         with paused_gc():
             document = data if isinstance(data, Mapping) else _parse_json(data, max_bytes)
             return _parse_document(document)
+
+
+def read_proof_file(path: Path | str, *, max_bytes: int = MAX_PROOF_BYTES, what: str = "proof file") -> bytes:
+    """A proof file's bytes (or another document's, named by ``what``). Only a regular file is read (a FIFO would
+    block, a device never end), and never more than ``max_bytes``, whatever the file claims its size is."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
+    except FileNotFoundError:
+        raise UsageError(f"no {what} at {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a {what}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{path} is a directory, not a {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path} is not a regular file (a pipe or a device), not a {what}")
+        if info.st_size > max_bytes:
+            raise FormatError(f"{path} is {info.st_size} bytes, over the {max_bytes}-byte limit for a "
+                              f"{what.removesuffix(' file')}")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)  # a file that grew since fstat is still read only this far
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return data
 
 
 # --- building ---------------------------------------------------------------------------------------------------
