@@ -512,20 +512,25 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
 
 
+def _parse_now(args: argparse.Namespace) -> Any:
+    """``--now T``: the verifier's clock, or None for the machine's."""
+    if args.now is None:
+        return None
+    from pot.log.records import parse_timestamp
+
+    try:
+        return parse_timestamp(args.now)
+    except FormatError as exc:
+        raise UsageError(f"--now: {exc}") from None
+
+
 def _verification_options(args: argparse.Namespace) -> tuple[Any, Any, Path | None, Any]:
     """What `pot verify` and `pot show` pass the verifier: the pinned key, the clock (--now), the local chain file
     and the online chain checker (--rpc), each refused as a usage error when malformed."""
     from pot.log.keys import PublicKey
 
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
-    now = None
-    if args.now is not None:
-        from pot.log.records import parse_timestamp
-
-        try:
-            now = parse_timestamp(args.now)
-        except FormatError as exc:
-            raise UsageError(f"--now: {exc}") from None
+    now = _parse_now(args)
     local_chain = Path(args.local_chain) if args.local_chain else None
     if local_chain is not None and not paths.is_file(local_chain, "--local-chain"):
         raise UsageError(f"no local chain file at {local_chain}")
@@ -641,7 +646,7 @@ def _verify_attestation(args: argparse.Namespace) -> int:
     from pot.log.proof import read_proof_file
 
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
-    now = _show_now(args)
+    now = _parse_now(args)
     data = read_proof_file(args.attestation, max_bytes=MAX_ENVELOPE_BYTES, what="attestation file")
     proof_file = ProofFile.load(args.proof) if args.proof else None
     failure = None
