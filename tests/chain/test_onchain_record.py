@@ -242,3 +242,24 @@ def test_calldata_command_and_cast_agree(anchored: Anchored) -> None:
 
     not_included = Web3.keccak(text="NotIncluded(bytes32,bytes32,uint256,uint256)")[:4].hex()
     assert bad.returncode != 0 and not_included in bad.stderr + bad.stdout, bad.stderr
+
+
+def test_the_vectors_calls_are_what_the_contract_answers(deployed_registry: Any) -> None:
+    """tests/assets/vectors/v1.json `onchain_record_call`: once its root is anchored by its submitter (anvil's first
+    account), the contract accepts both calldata as written and returns the record's leaf hash."""
+    from eth_abi.abi import decode
+    from web3 import Web3
+
+    from tests.chain.helpers import Registry
+
+    vector = json.loads((ROOT / "tests" / "assets" / "vectors" / "v1.json").read_text())["onchain_record_call"]
+    registry = Registry.at(deployed_registry.anvil, deployed_registry.address, account=0)
+    assert registry.account.address == vector["submitter"]
+    root = bytes.fromhex(vector["root"])
+    assert registry.transact(registry.contract.functions.anchor(root, os.urandom(32), vector["tree_size"]))["status"]
+    w3: Web3 = registry.w3
+    answer = bytes(w3.eth.call({"to": deployed_registry.address, "data": vector["check_record"]["calldata"]}))
+    leaf, _, _, size = decode(["bytes32", "uint256", "uint256", "uint256"], answer)
+    assert (leaf.hex(), size) == (vector["leaf_hash"], vector["tree_size"])
+    answer = bytes(w3.eth.call({"to": deployed_registry.address, "data": vector["check_leaf"]["calldata"]}))
+    assert decode(["uint256", "uint256", "uint256"], answer)[2] == vector["tree_size"]
