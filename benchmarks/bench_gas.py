@@ -9,7 +9,7 @@ committed artifact and sends real transactions, each signed locally. Every numbe
 - ``storeHash`` with a 64-hex-character hash and 100 bytes of metadata, as the seed's client sent it once per
   record. The first call on a fresh contract pays once more to set the id counter; it is reported apart, and the
   per-record figures use calls after it.
-- ``anchor(root, metaHash)``, once per batch: one Merkle root stands for every record of the batch.
+- ``anchor(root, metaHash, treeSize)``, once per batch: one Merkle root stands for every record of the batch.
 - Per record, at each batch size N: the seed's way sends N storeHash calls (their mean gas is reported); pot's
   way sends one anchor, so a record costs anchor gas / N.
 
@@ -83,7 +83,7 @@ def measure(batches: list[int]) -> dict[str, Any]:
         rows = []
         for size in batches:
             seed = sender.send_all([c.functions.storeHash(os.urandom(32).hex(), METADATA) for _ in range(size)])
-            (anchor,) = sender.send_all([c.functions.anchor(os.urandom(32), os.urandom(32))])
+            (anchor,) = sender.send_all([c.functions.anchor(os.urandom(32), os.urandom(32), size)])
             rows.append({
                 "records": size,
                 "seed_total_gas": sum(seed),
@@ -114,7 +114,7 @@ def render(result: dict[str, Any]) -> str:
         f"{'deploy ProvenanceRegistry':<52}{result['deploy_gas']:>12,}",
         f"{'storeHash(64-hex hash, 100-byte metadata), first call':<52}{result['store_hash_first_call_gas']:>12,}",
         f"{'storeHash(64-hex hash, 100-byte metadata), later':<52}{result['store_hash_gas']:>12,.0f}",
-        f"{'anchor(bytes32 root, bytes32 metaHash)':<52}{result['anchor_gas']:>12,.0f}",
+        f"{'anchor(bytes32 root, bytes32 metaHash, uint64 size)':<52}{result['anchor_gas']:>12,.0f}",
         "",
         f"{'records':>8}  {'seed: storeHash each':>22}  {'pot: one anchor':>18}  {'seed / pot':>10}",
         f"{'':>8}  {'gas per record':>22}  {'gas per record':>18}",

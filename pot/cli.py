@@ -198,6 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", metavar="ID", help="only this model's heads")
     p.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
 
+    p = verb("chain", "a record checked by a contract on chain: the ProvenanceRegistry's checkRecord view")
+    chain_verbs = p.add_subparsers(dest="chain_verb", metavar="ACTION", parser_class=_Parser, required=True)
+    for name, help_text in (
+            ("check-record", "ask the chain (an eth_call, nothing is sent) whether a record of the proof is in the "
+                             "log whose root its Ethereum receipt's account anchored; prints the anchoring block"),
+            ("calldata", "print the checkRecord call for a record (contract, function, arguments, raw data) for "
+                         "cast or any other tool")):
+        action = chain_verbs.add_parser(name, parents=[common], help=help_text, description=help_text,
+                                        epilog=EXIT_CODES_SHORT)
+        _proof_arguments(action)
+        action.add_argument("--record", required=True, metavar="RECORD_ID",
+                            help="the record's id in the proof (or 8 or more of its first hex digits)")
+        action.add_argument("--leaf-only", action="store_true",
+                            help="send the leaf hash instead of the record's bytes (checkLeaf: membership only)")
+        if name == "check-record":
+            action.add_argument("--rpc", required=True, metavar="URL", help="an RPC endpoint of the receipt's chain")
+
     p = verb("runs", "the run registry: every run, its configuration, environment and lineage")
     run_verbs = p.add_subparsers(dest="runs_verb", metavar="ACTION", parser_class=_Parser, required=True)
     listing = run_verbs.add_parser("list", parents=[common], help="the newest runs first")
@@ -817,6 +834,35 @@ def _anchor(args: argparse.Namespace) -> int:
     _emit(args, f"anchored {len(receipts)} head(s) on chain, covering every earlier head of their models; "
                 f"{left} still pending", data)
     return EXIT_OK if left == 0 else EXIT_ENVIRONMENT
+
+
+@handler("chain")
+def _chain(args: argparse.Namespace) -> int:
+    from pot.anchors.ethereum_receipt import chain_name
+    from pot.anchors.onchain import check_record_on_chain, record_call
+    from pot.log.proof import ProvenanceProof
+
+    call = record_call(ProvenanceProof.load(_proof_path(args)), args.record, leaf_only=args.leaf_only)
+    where = f"{call.contract} on {chain_name(call.chain_id)}"
+    if args.chain_verb == "calldata":
+        data = call.to_json()
+        _emit(args, "\n".join([f"to        {where}", f"function  {call.signature} returns {call.returns}",
+                                *(f"  {name:<9} {value}" for name, value in zip(
+                                    ("submitter", "root", "leafHash" if call.leaf_only else "record", "index",
+                                     "proof"), call.cast_arguments(), strict=True)),
+                                f"data      {data['data']}"]), data)
+        return EXIT_OK
+    result = check_record_on_chain(call, args.rpc)
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(result.block_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = (f"record {call.record_id} (seq {call.seq}) is in the log whose root {call.submitter} anchored on {where}"
+            f"\n  checked on chain by {call.signature}: leaf {result.leaf_hash.hex()}, index {call.seq} of "
+            f"{result.tree_size}\n  anchored in block {result.block_number} at {when} (the record existed by then)")
+    if result.development_chain:
+        text += "\n  note: a development chain: whoever runs it sets its clock, so its block time proves no time"
+    _emit(args, text, result.to_json())
+    return EXIT_OK
 
 
 @handler("runs")

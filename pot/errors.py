@@ -110,6 +110,13 @@ class ChainUnreachable(ChainCheckError):
     proof's fault: ``pot verify --rpc`` exits 3 for it, as for any environment that refuses."""
 
 
+class RecordRefused(VerificationError):
+    """The chain refused a record: the registry's checkRecord (or checkLeaf) reverted, or the anchor it holds is not
+    the one the receipt names (``pot chain check-record``)."""
+
+    check = "on-chain record"
+
+
 class ParentProofError(VerificationError):
     check = "parents"
 

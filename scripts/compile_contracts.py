@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Compile contracts/ProvenanceRegistry.sol into the committed artifacts pot deploys from.
+"""Compile the contracts in contracts/ into the committed artifacts (pot deploys the registry from them).
 
     python scripts/compile_contracts.py           # write contracts/build/ and pot/contracts/
     python scripts/compile_contracts.py --check   # recompile; exit 1 if a committed artifact differs
+
+Each contract of ``TARGETS`` is compiled on its own, with exactly the sources it imports (found by following its
+``import`` lines), so adding a contract never changes another's bytecode. ProvenanceRegistry's artifact goes to
+contracts/build/ and into the package (pot/contracts/); the example and the test harness only to contracts/build/.
 
 Compiler: solc 0.8.37 (the contract's exact pragma), ``evmVersion`` cancun, optimizer on with 200 runs. A native
 solc 0.8.37 is used through py-solc-x when one is installed (in py-solc-x's folder or as ``solc`` on PATH); else
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -27,12 +32,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT = "ProvenanceRegistry"
-SOURCE_NAME = f"contracts/{CONTRACT}.sol"  # the key in standard JSON; it is hashed into the bytecode's metadata
 SOLC_VERSION = "0.8.37"
 SOLC_JS = ROOT / "node_modules" / "solc" / "solc.js"
 _NPM_CI = "`npm install --ignore-scripts` in the repository root"  # the pinned packages need no install scripts
-ARTIFACTS = (ROOT / "contracts" / "build" / f"{CONTRACT}.json", ROOT / "pot" / "contracts" / f"{CONTRACT}.json")
+BUILD = ROOT / "contracts" / "build"
+# (source path, which is the key in standard JSON and is hashed into the bytecode's metadata; contract; artifacts)
+TARGETS: tuple[tuple[str, str, tuple[Path, ...]], ...] = (
+    ("contracts/ProvenanceRegistry.sol", "ProvenanceRegistry",
+     (BUILD / "ProvenanceRegistry.json", ROOT / "pot" / "contracts" / "ProvenanceRegistry.json")),
+    ("contracts/examples/ValidationEscrow.sol", "ValidationEscrow", (BUILD / "ValidationEscrow.json",)),
+    ("contracts/test/RFC9162Harness.sol", "RFC9162Harness", (BUILD / "RFC9162Harness.json",)),
+)
+ARTIFACTS = tuple(path for _, _, paths in TARGETS for path in paths)
+_IMPORT = re.compile(r'^\s*import\s+(?:\{[^}]*\}\s+from\s+)?"([^"]+)"\s*;', re.MULTILINE)
 SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",
     "optimizer": {"enabled": True, "runs": 200},
@@ -87,26 +99,66 @@ def _node() -> str:
     return node
 
 
+# solc-js's own command line writes its JSON to a pipe and exits, and node cuts a piped stdout short on exit once
+# the output passes 64 KiB. This drives the same package through its API and writes the answer to a file instead.
+_SOLC_JS_DRIVER = (
+    "const fs = require('fs'); const solc = require(process.argv[1]);"
+    "fs.writeFileSync(process.argv[2], solc.compile(fs.readFileSync(0, 'utf8')));"
+    "fs.writeFileSync(process.argv[3], solc.version());"
+)
+
+
 def _compile_js(standard_input: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    import tempfile
+
     node = _node()
-    run = subprocess.run([node, str(SOLC_JS), "--standard-json"], input=json.dumps(standard_input),
-                         capture_output=True, text=True, check=False)
-    if run.returncode != 0:
-        raise BuildError(f"solc-js failed ({run.returncode}): {run.stderr.strip()[:500]}")
-    # solc-js prints notices such as ">>> Cannot retry compilation with SMT ..." before its JSON.
-    text = "\n".join(line for line in run.stdout.splitlines() if not line.startswith(">>>"))
-    try:
-        output = json.loads(text)
-    except ValueError as exc:
-        raise BuildError(f"solc-js printed something that is not JSON: {exc}") from exc
-    version = subprocess.run([node, str(SOLC_JS), "--version"], capture_output=True, text=True, check=True)
-    return output, version.stdout.strip()
+    with tempfile.TemporaryDirectory() as scratch:
+        out, version = Path(scratch) / "out.json", Path(scratch) / "version.txt"
+        run = subprocess.run([node, "-e", _SOLC_JS_DRIVER, str(SOLC_JS.parent), str(out), str(version)],
+                             input=json.dumps(standard_input), capture_output=True, text=True, check=False)
+        if run.returncode != 0:
+            raise BuildError(f"solc-js failed ({run.returncode}): {run.stderr.strip()[:500]}")
+        try:
+            output = json.loads(out.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BuildError(f"solc-js wrote something that is not JSON: {exc}") from exc
+        return output, version.read_text(encoding="utf-8").strip()
 
 
-def build() -> tuple[dict[str, Any], str]:
-    """Compile and return (artifact, which compiler)."""
-    source = (ROOT / SOURCE_NAME).read_bytes()
-    standard_input = {"language": "Solidity", "sources": {SOURCE_NAME: {"content": source.decode("utf-8")}},
+def _closure(source_name: str) -> dict[str, str]:
+    """``source_name`` and every source it imports, directly or not: {source name: text}."""
+    sources: dict[str, str] = {}
+    todo = [source_name]
+    while todo:
+        name = todo.pop()
+        if name in sources:
+            continue
+        path = ROOT / name
+        if not path.is_file():
+            raise BuildError(f"{name} is imported but does not exist")
+        sources[name] = path.read_bytes().decode("utf-8")
+        for target in _IMPORT.findall(sources[name]):
+            if not target.startswith("."):
+                raise BuildError(f"{name}: import {target!r} is not relative; contracts import only each other")
+            todo.append(_normal(f"{Path(name).parent.as_posix()}/{target}"))
+    return dict(sorted(sources.items()))
+
+
+def _normal(name: str) -> str:
+    """A source name with ``.`` and ``..`` resolved, as solc resolves a relative import."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part == "..":
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def build_one(source_name: str, contract: str) -> tuple[dict[str, Any], str]:
+    """Compile one contract and return (artifact, which compiler)."""
+    sources = _closure(source_name)
+    standard_input = {"language": "Solidity", "sources": {name: {"content": text} for name, text in sources.items()},
                       "settings": SETTINGS}
     solc = _native_solc()
     output, long_version = _compile_native(solc, standard_input) if solc else _compile_js(standard_input)
@@ -116,16 +168,23 @@ def build() -> tuple[dict[str, Any], str]:
                                               for e in errors))
     if not long_version.startswith(SOLC_VERSION + "+"):
         raise BuildError(f"compiler is {long_version}, not solc {SOLC_VERSION}")
-    compiled = output["contracts"][SOURCE_NAME][CONTRACT]
+    compiled = output["contracts"][source_name][contract]
     artifact = {
-        "contractName": CONTRACT,
+        "contractName": contract,
         "abi": compiled["abi"],
         "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
         "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
         "compiler": {"version": long_version, "settings": SETTINGS},
-        "sourceSha256": hashlib.sha256(source).hexdigest(),
+        "sourceSha256": hashlib.sha256(sources[source_name].encode("utf-8")).hexdigest(),
+        "sources": {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in sources.items()},
     }
     return artifact, ("native solc " if solc else "solc-js ") + long_version
+
+
+def build() -> tuple[dict[str, Any], str]:
+    """Compile the registry and return (artifact, which compiler); kept for callers of the one-contract script."""
+    source_name, contract, _ = TARGETS[0]
+    return build_one(source_name, contract)
 
 
 def render(artifact: dict[str, Any]) -> str:
@@ -160,26 +219,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="recompile and exit 1 if a committed artifact differs from the fresh build")
     args = parser.parse_args(argv)
+    built: list[tuple[tuple[Path, ...], dict[str, Any]]] = []
     try:
-        artifact, compiler = build()
+        for source_name, contract, paths in TARGETS:
+            artifact, compiler = build_one(source_name, contract)
+            built.append((paths, artifact))
     except BuildError as exc:
         print(f"compile_contracts: {exc}", file=sys.stderr)
         return 2
-    text = render(artifact)
     if args.check:
-        stale = []
-        for path in ARTIFACTS:
-            if not _matches(path, artifact):
-                stale.append(str(path.relative_to(ROOT)))
+        stale = [str(path.relative_to(ROOT)) for paths, artifact in built for path in paths
+                 if not _matches(path, artifact)]
         if stale:
             print(f"compile_contracts: {', '.join(stale)} differ(s) from a fresh build with {compiler}; "
                   "run python scripts/compile_contracts.py and commit the result", file=sys.stderr)
             return 1
         print(f"compile_contracts: committed artifacts match a fresh build with {compiler}")
         return 0
-    for path in ARTIFACTS:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    for paths, artifact in built:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(artifact), encoding="utf-8")
     print(f"compile_contracts: wrote {', '.join(str(p.relative_to(ROOT)) for p in ARTIFACTS)} with {compiler}")
     return 0
 

@@ -12,6 +12,7 @@ file is missing: proofs written by a release stay as they were and must keep ver
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -128,6 +129,7 @@ def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
         "signature": ethereum_receipt.signature,
         "note": "an invented receipt: no chain holds this transaction. Offline it verifies and the report must "
                 "call its head dated by the signer's word, never by a chain."}
+    vectors["onchain_record_call"] = onchain_record_call(records, tree)
     vectors["gate_decisions"] = gate_decisions()
     vectors["eip55"] = [to_checksum_address(a) for a in (
         "0x5fbdb2315678afecb367f032d93f642f64180aa3", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
@@ -218,6 +220,27 @@ def lineage_log(key: SigningKey) -> tuple[ProvenanceProof, list[Record], AnchorR
 # products in floating point gives: a verifier that does float arithmetic refuses what pot promotes.
 WEIGHTED_GATE = {"weights": {"a": 0.32, "b": 0.15, "c": 0.65}, "min_score": 0.30476785714285715,
                  "thresholds": {"a": {">": 0.05, "<=": 1}}}
+
+
+def onchain_record_call(records: list[Record], tree: MerkleTree) -> dict[str, Any]:
+    """The registry calls of section 6.3 for the validation record (seq 3) in the tree of all six records, anchored by
+    anvil's first published development account (an invented anchor: no chain holds it)."""
+    from pot.anchors.onchain import RecordCall
+
+    record = records[3]
+    size = len(records)
+    body = canonical_json(record.body())
+    call = RecordCall(record_id=record.record_id, seq=record.seq, record=body,
+                      leaf_hash=bytes.fromhex(record.record_id),
+                      root=tree.root(size), tree_size=size, path=tuple(tree.inclusion_proof(record.seq, size)),
+                      head_hash="", chain_id=31337, contract="0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                      submitter="0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", receipt_block=0, receipt_time=0,
+                      tx_hash="")
+    leaf = dataclasses.replace(call, leaf_only=True)
+    return {"submitter": call.submitter, "root": call.root.hex(), "tree_size": size, "index": record.seq,
+            "record_hex": body.hex(), "leaf_hash": call.leaf_hash.hex(), "path": [h.hex() for h in call.path],
+            "check_record": {"function": call.signature, "calldata": "0x" + call.calldata().hex()},
+            "check_leaf": {"function": leaf.signature, "calldata": "0x" + leaf.calldata().hex()}}
 
 
 def gate_decisions() -> list[dict[str, Any]]:

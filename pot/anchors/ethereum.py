@@ -12,10 +12,14 @@ How an anchor is sent, and why:
 
 - Transactions are signed here with eth-account, never by the node: a node's unlocked account is a key held by
   whoever runs the node.
-- Anchoring is idempotent. ``anchorOf(root)`` is asked before every send, after a receipt wait times out and after
-  a nonce error, and an anchored root's details are read back from its ``Anchored`` event. Every resend for one
-  root reuses the nonce of the first send (with higher fees), so at most one of them can be mined: retries never
-  pay twice, and the contract refuses a second anchor of a root anyway.
+- Anchoring is idempotent. ``anchorOf(account, root)`` is asked before every send, after a receipt wait times out
+  and after a nonce error, and an anchored root's details are read back from its ``Anchored`` event. Every resend for
+  one root reuses the nonce of the first send (with higher fees), so at most one of them can be mined: retries never
+  pay twice, and the contract refuses a second anchor of a root by one account anyway.
+- Anchors are the sending account's own: the contract keeps each account's anchor of a root apart, so someone who
+  sees the transaction waiting and anchors the same root first (under any ``metaHash``) has an anchor of their own
+  and takes nothing from this one. The receipt names this account as the submitter, and the online check reads
+  that account's anchor.
 - The nonce is kept here and re-read from the node (``pending``) only when the node says it is stale, so a
   burst of anchors does not wait for each other's receipts to learn the next nonce.
 - A mined transaction can still have failed: its receipt has status 0 and web3 raises nothing. The status is
@@ -524,50 +528,63 @@ class EthereumAnchor:
     # --- the Anchor protocol ----------------------------------------------------------------------------------
 
     def anchor(self, head: SignedTreeHead) -> dict[str, Any]:
-        """Anchor ``head``'s root with ``metaHash`` = its head hash; return the receipt details (idempotent)."""
-        return self.anchor_root(bytes.fromhex(head.head.root_hash), bytes.fromhex(head.head.head_hash))
+        """Anchor ``head``'s root and size with ``metaHash`` = its head hash; return the receipt details
+        (idempotent)."""
+        return self.anchor_root(bytes.fromhex(head.head.root_hash), bytes.fromhex(head.head.head_hash),
+                                head.head.tree_size)
 
-    def anchor_root(self, root: bytes, meta_hash: bytes) -> dict[str, Any]:
-        """Anchor a 32-byte root, or return the details of its existing anchor. See the module docstring."""
+    def anchor_root(self, root: bytes, meta_hash: bytes, tree_size: int) -> dict[str, Any]:
+        """Anchor a 32-byte root of a tree of ``tree_size`` leaves, or return the details of this account's existing
+        anchor of it. See the module docstring."""
         if len(root) != 32 or len(meta_hash) != 32:
             raise UsageError("root and meta hash must be 32 bytes each")
         if not any(root):
             raise UsageError("the zero root cannot be anchored")
+        if not 1 <= tree_size < 2**64:
+            raise UsageError(f"a tree size of {tree_size} cannot be anchored (1 to 2**64-1)")
         with self._lock:
             self._prepare()
-            existing = self.lookup(root, meta_hash)
+            existing = self.lookup(root, meta_hash, tree_size)
             if existing is not None:
                 return existing
-            return self._send_until_mined(root, meta_hash)
+            return self._send_until_mined(root, meta_hash, tree_size)
 
-    def lookup(self, root: bytes, meta_hash: bytes | None = None) -> dict[str, Any] | None:
-        """Details of ``root``'s anchor read from the chain, or None when it is not anchored.
+    def lookup(self, root: bytes, meta_hash: bytes | None = None, tree_size: int | None = None
+               ) -> dict[str, Any] | None:
+        """Details of this account's anchor of ``root`` read from the chain, or None when it has none. Other
+        accounts' anchors of the same root are theirs, and are not looked at.
 
-        Raises :class:`pot.errors.AnchorMismatch` when the root was anchored with another ``metaHash`` than
-        ``meta_hash`` (someone else anchored the same root for another head).
+        Raises :class:`pot.errors.AnchorMismatch` when this account anchored the root with another ``metaHash`` than
+        ``meta_hash`` or another tree size than ``tree_size`` (for another head).
         """
         self._prepare()
         client = self._client
         doing = f"looking up root 0x{root.hex()[:16]}..."
         with client.errors(doing):
             try:
-                timestamp, block_number, _ = self._contract.functions.anchorOf(root).call(block_identifier="latest")
+                timestamp, block_number, anchored_size = self._contract.functions.anchorOf(
+                    self.address, root).call(block_identifier="latest")
             except (BadFunctionCallOutput, ContractLogicError):
-                raise ChainMismatch(f"the contract at {self.contract_address} does not answer anchorOf(bytes32): it "
-                                    "is not a ProvenanceRegistry (check CONTRACT_ADDRESS)") from None
+                raise ChainMismatch(f"the contract at {self.contract_address} does not answer anchorOf(address,"
+                                    "bytes32): it is not a ProvenanceRegistry of this pot version (check "
+                                    "CONTRACT_ADDRESS, or deploy one with `pot contract deploy`)") from None
             if timestamp == 0:
                 return None
             logs = client.w3.eth.get_logs({"address": self.contract_address,  # type: ignore[typeddict-item]
                                            "fromBlock": block_number, "toBlock": block_number,
-                                           "topics": [ANCHORED_TOPIC, _hex(root)]})
+                                           "topics": [ANCHORED_TOPIC, _hex(root), None,
+                                                      "0x" + self.address[2:].lower().rjust(64, "0")]})
             found = [entry for entry in logs if not entry.get("removed")]
             if not found:
                 raise AnchorUnavailable(f"{doing}: anchored in block {block_number}, but {client.endpoint} returns "
                                         "no Anchored event for it (a node that prunes logs?)")
             details = self._details(found[0], int(timestamp))
         if meta_hash is not None and details["meta_hash"] != _hex(meta_hash):
-            raise AnchorMismatch(f"root 0x{root.hex()} was already anchored in block {block_number} (tx "
-                                 f"{details['tx_hash']}) for another tree head (metaHash {details['meta_hash']})")
+            raise AnchorMismatch(f"root 0x{root.hex()} was already anchored by {self.address} in block {block_number} "
+                                 f"(tx {details['tx_hash']}) for another tree head (metaHash {details['meta_hash']})")
+        if tree_size is not None and int(anchored_size) != tree_size:
+            raise AnchorMismatch(f"root 0x{root.hex()} was already anchored by {self.address} in block {block_number} "
+                                 f"(tx {details['tx_hash']}) as the root of {anchored_size} leaves, not {tree_size}")
         client.wait_confirmations(block_number, self.receipt_timeout, doing)
         return details
 
@@ -585,18 +602,19 @@ class EthereumAnchor:
             self._nonce = self._client.nonce(self.address)
         return self._nonce
 
-    def _estimate(self, root: bytes, meta_hash: bytes) -> int | None:
+    def _estimate(self, root: bytes, meta_hash: bytes, tree_size: int) -> int | None:
         """Gas for the call, or None when the call would revert because the root got anchored meanwhile."""
         if self.gas_limit is not None:
             return self.gas_limit
         with self._client.errors("estimating gas"):
             try:
-                estimate = self._contract.functions.anchor(root, meta_hash).estimate_gas({"from": self.address})
+                estimate = self._contract.functions.anchor(root, meta_hash, tree_size).estimate_gas(
+                    {"from": self.address})
             except ContractCustomError:
-                return None  # AlreadyAnchored: the only custom error `anchor` has
+                return None  # AlreadyAnchored (InvalidAnchor cannot be: anchor_root refuses those arguments)
         return int(estimate * _GAS_MARGIN)
 
-    def _send_until_mined(self, root: bytes, meta_hash: bytes) -> dict[str, Any]:
+    def _send_until_mined(self, root: bytes, meta_hash: bytes, tree_size: int) -> dict[str, Any]:
         client = self._client
         doing = f"anchoring root 0x{root.hex()[:16]}..."
         sent: list[bytes] = []  # every transaction sent for this root; all share one nonce
@@ -605,19 +623,19 @@ class EthereumAnchor:
         gas: int | None = None
         for _ in range(self.max_sends):
             if nonce is None:
-                gas = self._estimate(root, meta_hash)
+                gas = self._estimate(root, meta_hash, tree_size)
                 if gas is None:
-                    return self._existing_or_fail(root, meta_hash, doing)
+                    return self._existing_or_fail(root, meta_hash, tree_size, doing)
                 nonce = self._next_nonce()
             fees = _higher(client.fees(), _bump(fees) if fees else None)
             params: dict[str, Any] = {"from": self.address, "nonce": nonce, "gas": gas, "chainId": client.chain_id,
                                       **fees}
-            tx = self._contract.functions.anchor(root, meta_hash).build_transaction(params)
+            tx = self._contract.functions.anchor(root, meta_hash, tree_size).build_transaction(params)
             signed = self._account.sign_transaction(tx)
             outcome = self._send(signed.raw_transaction, doing)
             if outcome == "stale-nonce":
                 # Another transaction from this account took the nonce: maybe our own earlier send for this root.
-                existing = self.lookup(root, meta_hash)
+                existing = self.lookup(root, meta_hash, tree_size)
                 if existing is not None:
                     return existing
                 log.info("nonce %d of %s is taken; re-reading it from the node", nonce, self.address)
@@ -631,13 +649,13 @@ class EthereumAnchor:
             self._nonce = max(self._nonce or 0, nonce + 1)
             receipt = self._wait_for_receipt(sent, doing)
             if receipt is None:
-                existing = self.lookup(root, meta_hash)  # mined while we were not looking?
+                existing = self.lookup(root, meta_hash, tree_size)  # mined while we were not looking?
                 if existing is not None:
                     return existing
                 log.warning("anchor transaction %s not mined after %.0f s; resending with higher fees and the "
                             "same nonce", _hex(sent[-1]), self.receipt_timeout)
                 continue
-            return self._finish(receipt, root, meta_hash, doing)
+            return self._finish(receipt, root, meta_hash, tree_size, doing)
         raise AnchorUnavailable(f"{doing}: not mined after {self.max_sends} sends of {self.receipt_timeout:.0f} s "
                                 f"each (last tx {_hex(sent[-1]) if sent else 'none'}); the root stays pending")
 
@@ -671,13 +689,13 @@ class EthereumAnchor:
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    def _finish(self, receipt: Any, root: bytes, meta_hash: bytes, doing: str) -> dict[str, Any]:
+    def _finish(self, receipt: Any, root: bytes, meta_hash: bytes, tree_size: int, doing: str) -> dict[str, Any]:
         with self._client.errors(doing):  # the receipt is the node's answer: a malformed one is its fault
             tx = _hex(receipt["transactionHash"])
             status, block_number, gas_used = int(receipt["status"]), int(receipt["blockNumber"]), receipt.get("gasUsed")
         if status != 1:
-            # Lost a race for this root (the contract refuses a second anchor)? Then the root is anchored anyway.
-            existing = self.lookup(root, meta_hash)
+            # Did an earlier send of ours for this root win (the contract refuses an account's second anchor)?
+            existing = self.lookup(root, meta_hash, tree_size)
             if existing is not None:
                 return existing
             raise AnchorReverted(f"{doing}: transaction {tx} reverted in block {block_number} (status 0, "
@@ -685,7 +703,7 @@ class EthereumAnchor:
         self._client.wait_confirmations(block_number, self.receipt_timeout, doing)
         if self.settings.confirmation_blocks > 1:
             # A reorganisation may have moved or dropped the transaction while we waited for confirmations.
-            existing = self.lookup(root, meta_hash)
+            existing = self.lookup(root, meta_hash, tree_size)
             if existing is None:
                 raise AnchorUnavailable(f"{doing}: transaction {tx} was dropped by a chain reorganisation; the root "
                                         "stays pending")
@@ -716,8 +734,8 @@ class EthereumAnchor:
         check_details(details)
         return details
 
-    def _existing_or_fail(self, root: bytes, meta_hash: bytes, doing: str) -> dict[str, Any]:
-        existing = self.lookup(root, meta_hash)
+    def _existing_or_fail(self, root: bytes, meta_hash: bytes, tree_size: int, doing: str) -> dict[str, Any]:
+        existing = self.lookup(root, meta_hash, tree_size)
         if existing is None:
             raise AnchorUnavailable(f"{doing}: the node says the call would revert, yet the root is not anchored")
         return existing
@@ -849,8 +867,8 @@ def probe(settings: ChainSettings, *, request_timeout: float = 10.0) -> list[tup
         try:
             anchor = EthereumAnchor(settings, request_timeout=request_timeout, receipt_timeout=30.0)
             root, meta = os.urandom(32), os.urandom(32)
-            details = anchor.anchor_root(root, meta)
-            again = anchor.lookup(root, meta)
+            details = anchor.anchor_root(root, meta, 1)
+            again = anchor.lookup(root, meta, 1)
             ok = again is not None and again["tx_hash"] == details["tx_hash"]
             rows.append(("round trip", ok, f"anchored a random root in block {details['block_number']} (tx "
                                            f"{details['tx_hash']}); anchorOf {'finds' if ok else 'does NOT find'} it"))
@@ -875,7 +893,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
        which is the canonical block at that height, with timestamp ``block_time``;
     4. the log at ``log_index`` is ``Anchored(root, metaHash, submitter)`` from ``contract``, with the head's
        root, the receipt's ``meta_hash`` and ``submitter``;
-    5. ``anchorOf(root)`` on the contract names the same block;
+    5. ``anchorOf(submitter, root)`` on the contract names the same block and time, and the head's tree size;
     6. no disclosed record the head covers (``seq < tree_size``) is dated after the block time (compared in whole
        seconds, the resolution of block time).
 
@@ -920,7 +938,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             except ValueError as exc:
                 raise ChainCheckError(f"{where}: {exc}") from None
             try:
-                _check_on_chain(w3, abi, chain_id, head.root_hash, details, where)
+                _check_on_chain(w3, abi, chain_id, head, details, where)
             except ChainCheckError:
                 raise
             except Exception as exc:
@@ -983,8 +1001,9 @@ def _describe(exc: BaseException, url: str) -> str:
     return _describe_answer(exc, url)
 
 
-def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, root_hash: str, details: dict[str, Any],
+def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, head: TreeHead, details: dict[str, Any],
                     where: str) -> None:
+    root_hash = head.root_hash
     def fail(message: str) -> NoReturn:
         raise ChainCheckError(f"{where}: {message}")
 
@@ -1021,8 +1040,17 @@ def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, root_hash: str, det
     if topics[3][-40:] != details["submitter"][2:].lower():
         fail("the Anchored event names another submitter")
     registry = w3.eth.contract(address=contract, abi=abi)  # type: ignore[call-overload]
-    anchored_time, anchored_block, submitter = registry.functions.anchorOf(bytes.fromhex(root_hash)).call()
-    if (int(anchored_block), int(anchored_time), str(submitter).lower()) != (
-            details["block_number"], details["block_time"], details["submitter"].lower()):
-        fail(f"anchorOf(root) on the contract says block {anchored_block} at {anchored_time} by {submitter}, not "
-             f"block {details['block_number']} at {details['block_time']} by {details['submitter']}")
+    # The submitter's own anchor of the root: another account's anchor of the same root (a front-runner's) is
+    # another record, and cannot stand in for it or spoil it.
+    try:
+        anchored_time, anchored_block, anchored_size = registry.functions.anchorOf(
+            details["submitter"], bytes.fromhex(root_hash)).call()
+    except (BadFunctionCallOutput, ContractLogicError):
+        fail(f"the contract at {contract} does not answer anchorOf(address,bytes32): not a ProvenanceRegistry of "
+             "this pot version")
+    if (int(anchored_block), int(anchored_time)) != (details["block_number"], details["block_time"]):
+        fail(f"anchorOf({details['submitter']}, root) on the contract says block {anchored_block} at "
+             f"{anchored_time}, not block {details['block_number']} at {details['block_time']}")
+    if int(anchored_size) != head.tree_size:
+        fail(f"anchorOf({details['submitter']}, root) on the contract says the root is of {anchored_size} leaves, "
+             f"not of the head's {head.tree_size}")

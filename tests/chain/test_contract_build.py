@@ -40,13 +40,29 @@ def test_both_artifacts_are_identical_and_name_their_source() -> None:
     assert build == packaged
     artifact = json.loads(build)
     assert artifact == load_artifact()
-    source = (ROOT / "contracts" / "ProvenanceRegistry.sol").read_bytes()
-    assert artifact["sourceSha256"] == hashlib.sha256(source).hexdigest()
+    names = {item.get("name") for item in artifact["abi"]}
+    assert {"storeHash", "getHash", "verifyHash", "anchor", "anchorOf", "anchoredAt", "HashStored", "checkRecord",
+            "checkLeaf", "verifyInclusion", "verifyConsistency", "checkConsistency", "NotAnchored", "NotIncluded",
+            "Anchored", "AlreadyAnchored"} <= names
+
+
+@pytest.mark.parametrize(("name", "source", "imports"), [
+    ("ProvenanceRegistry", "contracts/ProvenanceRegistry.sol", ["contracts/RFC9162.sol"]),
+    ("ValidationEscrow", "contracts/examples/ValidationEscrow.sol",
+     ["contracts/PotRecord.sol", "contracts/ProvenanceRegistry.sol", "contracts/RFC9162.sol"]),
+    ("RFC9162Harness", "contracts/test/RFC9162Harness.sol", ["contracts/PotRecord.sol", "contracts/RFC9162.sol"]),
+])
+def test_each_artifact_names_every_source_it_was_built_from(name: str, source: str, imports: list[str]) -> None:
+    build = ROOT / "contracts" / "build" / f"{name}.json"
+    text = build.read_bytes()
+    artifact = json.loads(text)
+    assert artifact["contractName"] == name
+    assert artifact["sourceSha256"] == hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
+    assert artifact["sources"] == {path: hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+                                   for path in sorted([source, *imports])}
     assert artifact["compiler"]["version"].startswith("0.8.37+commit.")
     assert artifact["compiler"]["settings"]["evmVersion"] == "cancun"
     assert artifact["compiler"]["settings"]["optimizer"] == {"enabled": True, "runs": 200}
-    assert sorted(artifact) == ["abi", "bytecode", "compiler", "contractName", "deployedBytecode", "sourceSha256"]
-    assert build.endswith(b"}\n")
-    names = {item.get("name") for item in artifact["abi"]}
-    assert {"storeHash", "getHash", "verifyHash", "anchor", "anchorOf", "anchoredAt", "HashStored",
-            "Anchored", "AlreadyAnchored"} <= names
+    assert sorted(artifact) == ["abi", "bytecode", "compiler", "contractName", "deployedBytecode", "sourceSha256",
+                                "sources"]
+    assert text.endswith(b"}\n")

@@ -78,10 +78,9 @@ def test_anchor_on_anvil(deployed_registry: Any, caplog: pytest.LogCaptureFixtur
     assert receipt["status"] == 1
     assert "0x" + bytes(block["hash"]).hex() == details["block_hash"]
     assert block["timestamp"] == details["block_time"]
-    timestamp, block_number, submitter = registry.contract.functions.anchorOf(
-        bytes.fromhex(head.head.root_hash)).call()
-    assert (timestamp, block_number, submitter) == (details["block_time"], details["block_number"],
-                                                     details["submitter"])
+    timestamp, block_number, size = registry.contract.functions.anchorOf(
+        details["submitter"], bytes.fromhex(head.head.root_hash)).call()
+    assert (timestamp, block_number, size) == (details["block_time"], details["block_number"], head.head.tree_size)
     # EIP-1559 by default: maxFee = 2 x base fee + tip
     tx = registry.w3.eth.get_transaction(details["tx_hash"])
     assert tx["type"] == 2
@@ -120,11 +119,13 @@ def test_reanchoring_returns_the_same_transaction(deployed_registry: Any) -> Non
     sent = tx_count(node, node.accounts[2])
     again = EthereumAnchor(deployed_registry.settings(account=2)).anchor(head)  # a restarted process
     assert again == first
-    # and from another account: the root is anchored, whoever asks; nothing is sent
-    other = tx_count(node, node.accounts[3])
-    assert EthereumAnchor(deployed_registry.settings(account=3)).anchor(head) == first
-    assert tx_count(node, node.accounts[3]) == other
     assert tx_count(node, node.accounts[2]) == sent
+    # Another account's anchor is its own (anchors are per submitter): it sends once, then finds its own.
+    other = tx_count(node, node.accounts[3])
+    theirs = EthereumAnchor(deployed_registry.settings(account=3)).anchor(head)
+    assert theirs["submitter"] == node.accounts[3] and theirs["tx_hash"] != first["tx_hash"]
+    assert EthereumAnchor(deployed_registry.settings(account=3)).anchor(head) == theirs
+    assert tx_count(node, node.accounts[3]) == other + 1
 
 
 def test_anchoring_a_burst_keeps_nonces_in_order(deployed_registry: Any) -> None:
@@ -143,6 +144,16 @@ def test_root_anchored_for_another_head_is_a_mismatch(deployed_registry: Any) ->
         EthereumAnchor(deployed_registry.settings()).anchor(signed_head(root=root, model_id="b"))
 
 
+def test_root_anchored_with_another_tree_size_is_a_mismatch(deployed_registry: Any) -> None:
+    from pot.errors import AnchorMismatch
+
+    root, meta = os.urandom(32), os.urandom(32)
+    anchor = EthereumAnchor(deployed_registry.settings(account=6))
+    anchor.anchor_root(root, meta, 4)
+    with pytest.raises(AnchorMismatch, match="as the root of 4 leaves, not 5"):
+        anchor.anchor_root(root, meta, 5)
+
+
 def test_confirmations_are_waited_for() -> None:
     with Anvil(block_time=0.5) as node:
         settings = ChainSettings(rpc_url=node.url, private_key=Secret(node.private_keys[0]))
@@ -152,35 +163,54 @@ def test_confirmations_are_waited_for() -> None:
         assert anchor.w3.eth.block_number >= details["block_number"] + 2
 
 
-def test_lost_race_returns_the_winners_anchor(fresh_anvil: Anvil) -> None:
-    """Two senders, one root, one block: the contract takes the first; the loser reports the winner's anchor."""
+@pytest.mark.parametrize("rival_meta", ["same", "other"])
+def test_front_running_cannot_deny_a_head_its_anchor(fresh_anvil: Anvil, rival_meta: str) -> None:
+    """Someone watching the mempool sees pot's pending anchor and sends the same root first (a higher tip, so it is
+    mined first in the same block), with the same metaHash or another. Anchors are per submitter: pot's transaction
+    succeeds, its receipt names pot's own account and transaction, and `pot verify --rpc` accepts it."""
     node = fresh_anvil
     settings = ChainSettings(rpc_url=node.url, private_key=Secret(node.private_keys[0]))
     address = deploy_registry(settings)
     head = signed_head()
-    root, meta = bytes.fromhex(head.head.root_hash), bytes.fromhex(head.head.head_hash)
+    root = bytes.fromhex(head.head.root_hash)
     node.rpc("evm_setAutomine", False)
-    rival = Registry.at(node, address, account=1)
-    tx = rival.contract.functions.anchor(root, meta).build_transaction({
-        "from": rival.account.address, "nonce": 0, "gas": 100_000,
-        "maxFeePerGas": 50 * 10**9, "maxPriorityFeePerGas": 20 * 10**9})
-    rival_hash = rival.w3.eth.send_raw_transaction(rival.account.sign_transaction(tx).raw_transaction)
 
     result: dict[str, Any] = {}
-    anchor = EthereumAnchor(dataclasses.replace(settings, contract_address=address), gas_limit=100_000)
+    anchor = EthereumAnchor(dataclasses.replace(settings, contract_address=address))
     worker = threading.Thread(target=lambda: result.update(anchor.anchor(head)))
     worker.start()
     deadline = time.monotonic() + 10
-    while len(node.rpc("txpool_content")["pending"]) < 2 and time.monotonic() < deadline:  # type: ignore[index]
+    pending: list[dict[str, Any]] = []
+    while not pending and time.monotonic() < deadline:  # the front-runner reads the mempool
+        pool: Any = node.rpc("txpool_content")
+        pending = [tx for by_nonce in pool["pending"].values() for tx in by_nonce.values()]
         time.sleep(0.02)
+    (victim,) = pending
+    assert victim["input"][2:10] == Web3.keccak(text="anchor(bytes32,bytes32,uint64)")[:4].hex()
+    rival = Registry.at(node, address, account=1)
+    meta = bytes.fromhex(head.head.head_hash) if rival_meta == "same" else os.urandom(32)
+    tip = int(victim["maxPriorityFeePerGas"], 16) * 10
+    tx = rival.contract.functions.anchor(root, meta, head.head.tree_size).build_transaction({
+        "from": rival.account.address, "nonce": 0, "gas": 100_000,
+        "maxFeePerGas": int(victim["maxFeePerGas"], 16) + tip, "maxPriorityFeePerGas": tip})
+    rival_hash = rival.w3.eth.send_raw_transaction(rival.account.sign_transaction(tx).raw_transaction)
     node.mine()
-    worker.join(10)
-    assert result["tx_hash"] == "0x" + bytes(rival_hash).hex()
-    assert result["submitter"] == node.accounts[1]
-    ours = [t for t in anchor.w3.eth.get_block(result["block_number"], full_transactions=True)["transactions"]
-            if t["from"] == node.accounts[0]]
-    assert len(ours) == 1
-    assert anchor.w3.eth.get_transaction_receipt(ours[0]["hash"])["status"] == 0
+    worker.join(30)
+    assert not worker.is_alive()
+
+    block = anchor.w3.eth.get_block(result["block_number"], full_transactions=True)
+    order = [bytes(t["hash"]) for t in block["transactions"]]
+    assert order[0] == bytes(rival_hash), "the rival was not mined first: nothing was front-run"
+    assert anchor.w3.eth.get_transaction_receipt(rival_hash)["status"] == 1
+    assert result["submitter"] == node.accounts[0]
+    assert result["tx_hash"] == victim["hash"] and order[1].hex() == victim["hash"][2:]
+    assert anchor.w3.eth.get_transaction_receipt(result["tx_hash"])["status"] == 1
+    # the contract holds both anchors, each its sender's
+    registry = Registry.at(node, address)
+    ours = registry.contract.functions.anchorOf(node.accounts[0], root).call()
+    theirs = registry.contract.functions.anchorOf(node.accounts[1], root).call()
+    assert ours == theirs == [result["block_time"], result["block_number"], head.head.tree_size]
+    node.rpc("evm_setAutomine", True)
 
 
 # --- retries that never double-send -------------------------------------------------------------------------------

@@ -217,12 +217,13 @@ def test_cli_deploy_record_verify_rpc_and_cast_read_back(fresh_anvil: Anvil, tmp
     # A stranger's check with the pinned npm cast: the root is on chain, anchored in the receipt's block.
     receipt = next(r for r in proof.anchors if r.backend == "ethereum")
     answer = subprocess.run([str(CAST), "call", deployed["contract_address"],
-                             "anchorOf(bytes32)(uint256,uint256,address)", "0x" + receipt.root_hash,
+                             "anchorOf(address,bytes32)(uint256,uint256,uint256)", receipt.details["submitter"],
+                             "0x" + receipt.root_hash,
                              "--rpc-url", fresh_anvil.url], capture_output=True, text=True,
                             check=True).stdout.splitlines()
     values = [line.split()[0] for line in answer]  # cast prints "1795000000 [1.795e9]" per value
     assert int(values[1]) == receipt.details["block_number"] and int(values[0]) == receipt.details["block_time"]
-    assert values[2].lower() == receipt.details["submitter"].lower()
+    assert int(values[2]) == next(h.head.tree_size for h in proof.tree_heads if h.head.head_hash == receipt.head_hash)
 
     # The chain goes away: recording still works (exit 0), heads wait; `pot anchor --pending` fails clearly (3).
     run("test", "--blockchain")

@@ -106,24 +106,27 @@ def test_get_hash_of_unknown_id_reverts(registry: Registry, transaction_id: int)
     assert custom_error("UnknownTransaction", ["uint256"], call.call) == (transaction_id,)
 
 
-def test_anchor_records_one_slot_and_the_views_read_it(registry: Registry) -> None:
+def test_anchor_records_one_slot_and_the_views_read_it(registry: Registry, deployed_registry: Any) -> None:
     c = registry.contract
+    me = registry.account.address
     root, meta = os.urandom(32), os.urandom(32)
-    assert c.functions.anchorOf(root).call() == [0, 0, "0x" + "0" * 40]
-    assert c.functions.anchoredAt(root).call() == 0
+    assert c.functions.anchorOf(me, root).call() == [0, 0, 0]
+    assert c.functions.anchoredAt(me, root).call() == 0
 
-    receipt = registry.transact(c.functions.anchor(root, meta))
+    receipt = registry.transact(c.functions.anchor(root, meta, 7))
     assert receipt["status"] == 1
     block = registry.w3.eth.get_block(receipt["blockNumber"])
-    assert c.functions.anchorOf(root).call() == [block["timestamp"], receipt["blockNumber"],
-                                                 registry.account.address]
-    assert c.functions.anchoredAt(root).call() == block["timestamp"]
+    assert c.functions.anchorOf(me, root).call() == [block["timestamp"], receipt["blockNumber"], 7]
+    assert c.functions.anchoredAt(me, root).call() == block["timestamp"]
+    # another account has no anchor of that root
+    assert c.functions.anchorOf(deployed_registry.anvil.accounts[1], root).call() == [0, 0, 0]
+
 
 
 def test_anchored_event_has_every_field_indexed(registry: Registry) -> None:
     c = registry.contract
     root, meta = os.urandom(32), os.urandom(32)
-    receipt = registry.transact(c.functions.anchor(root, meta))
+    receipt = registry.transact(c.functions.anchor(root, meta, 1))
     (log,) = receipt["logs"]
     assert [bytes(t) for t in log["topics"]] == [
         Web3.keccak(text="Anchored(bytes32,bytes32,address)"), root, meta,
@@ -136,34 +139,63 @@ def test_anchored_event_has_every_field_indexed(registry: Registry) -> None:
     assert [entry["transactionHash"] for entry in found] == [receipt["transactionHash"]]
 
 
-def test_repeat_anchor_reverts_and_keeps_the_first(registry: Registry, deployed_registry: Any) -> None:
+def test_repeat_anchor_by_one_account_reverts_and_keeps_the_first(registry: Registry,
+                                                                  deployed_registry: Any) -> None:
     c = registry.contract
+    me = registry.account.address
     root = os.urandom(32)
-    first = registry.transact(c.functions.anchor(root, os.urandom(32)))
-    before = c.functions.anchorOf(root).call()
-
-    other = Registry.at(deployed_registry.anvil, deployed_registry.address, account=1)
-    for who in (registry, other):
-        call = c.functions.anchor(root, os.urandom(32))
-        assert custom_error("AlreadyAnchored", ["bytes32"],
-                            lambda call=call, who=who: call.call({"from": who.account.address})) == (root,)
+    first = registry.transact(c.functions.anchor(root, os.urandom(32), 3))
+    before = c.functions.anchorOf(me, root).call()
+    for size in (3, 4):
+        call = c.functions.anchor(root, os.urandom(32), size)
+        assert custom_error("AlreadyAnchored", ["bytes32"], lambda call=call: call.call({"from": me})) == (root,)
     # Mined anyway (explicit gas, no estimate): status 0, the first anchor stands.
-    repeat = other.transact(other.contract.functions.anchor(root, os.urandom(32)), gas=100_000)
+    repeat = registry.transact(c.functions.anchor(root, os.urandom(32), 4), gas=100_000)
     assert repeat["status"] == 0
     assert repeat["logs"] == []
-    assert c.functions.anchorOf(root).call() == before
-    assert before[1] == first["blockNumber"]
+    assert c.functions.anchorOf(me, root).call() == before
+    assert before[1] == first["blockNumber"] and before[2] == 3
 
 
-def test_zero_root_reverts(registry: Registry) -> None:
-    call = registry.contract.functions.anchor(bytes(32), os.urandom(32))
-    assert custom_error("AlreadyAnchored", ["bytes32"],
-                        lambda: call.call({"from": registry.account.address})) == (bytes(32),)
+def test_another_account_anchors_the_same_root_as_its_own(registry: Registry, deployed_registry: Any) -> None:
+    """Anchors are per submitter: a second account's anchor of a root neither fails nor touches the first's."""
+    c = registry.contract
+    root = os.urandom(32)
+    registry.transact(c.functions.anchor(root, os.urandom(32), 3))
+    mine = c.functions.anchorOf(registry.account.address, root).call()
+    other = Registry.at(deployed_registry.anvil, deployed_registry.address, account=1)
+    receipt = other.transact(other.contract.functions.anchor(root, os.urandom(32), 5))
+    assert receipt["status"] == 1
+    assert c.functions.anchorOf(registry.account.address, root).call() == mine
+    assert c.functions.anchorOf(other.account.address, root).call()[1:] == [receipt["blockNumber"], 5]
+
+
+@pytest.mark.parametrize(("root", "size"), [(bytes(32), 1), (b"\x01" * 32, 0)])
+def test_zero_root_or_empty_tree_reverts(registry: Registry, root: bytes, size: int) -> None:
+    call = registry.contract.functions.anchor(root, os.urandom(32), size)
+    assert custom_error("InvalidAnchor", ["bytes32", "uint256"],
+                        lambda: call.call({"from": registry.account.address})) == (root, size)
+
+
+def test_tree_size_must_fit_64_bits(registry: Registry) -> None:
+    """The contract itself refuses a size past 64 bits (web3 would refuse to encode it, so the call is raw)."""
+    from eth_abi import encode
+    from web3.exceptions import ContractLogicError
+
+    selector = Web3.keccak(text="anchor(bytes32,bytes32,uint64)")[:4]
+    for size, ok in ((2**64 - 1, True), (2**64, False)):
+        data = selector + encode(["bytes32", "bytes32", "uint256"], [os.urandom(32), os.urandom(32), size])
+        call = {"from": registry.account.address, "to": registry.contract.address, "data": data}
+        if ok:
+            registry.w3.eth.call(call)  # type: ignore[arg-type]
+        else:
+            with pytest.raises(ContractLogicError):
+                registry.w3.eth.call(call)  # type: ignore[arg-type]
 
 
 def test_gas_per_call(registry: Registry) -> None:
     c = registry.contract
-    anchor = registry.transact(c.functions.anchor(os.urandom(32), os.urandom(32)))
+    anchor = registry.transact(c.functions.anchor(os.urandom(32), os.urandom(32), 2**20))
     store = registry.transact(c.functions.storeHash(HASH64, METADATA100))
     assert anchor["status"] == store["status"] == 1
     assert anchor["gasUsed"] <= 50_000, f"anchor used {anchor['gasUsed']} gas"
