@@ -43,9 +43,14 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def client(tracking: str, request: pytest.FixtureRequest) -> MlflowClient:
-    mlflow.set_experiment(f"{request.node.name}-{uuid.uuid4().hex[:8]}")
-    return MlflowClient(tracking)
+def client(tracking: str, tmp_path: Path, request: pytest.FixtureRequest) -> MlflowClient:
+    """A client of the module's store, with a new experiment whose artifacts go under the test's own directory
+    (with a sqlite store, MLflow would otherwise put them in ./mlruns of the working directory)."""
+    client = MlflowClient(tracking)
+    name = f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+    client.create_experiment(name, artifact_location=(tmp_path / "artifacts").as_uri())
+    mlflow.set_experiment(name)
+    return client
 
 
 def recorder_at(path: Path, **config: Any) -> ProvenanceRecorder:
