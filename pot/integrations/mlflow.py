@@ -28,7 +28,7 @@ which is MLflow's one public, stable account of a run, while autologging flavour
 fluent functions, and a tracking-store plugin would make users move their runs to a pot URI scheme. The cost: a
 value is recorded into pot when it is synced (``sync()``, and always when the block ends), not the instant MLflow
 logged it, so a pot record's timestamp is the sync's. Call ``sync()`` once an epoch to have each epoch signed and
-anchored as training goes; each call reads the run's metric histories again, so not on every step.
+anchored as training goes; not on every step: each call reads the run's metric histories again and signs a head.
 
 **Parameters** are the pot run's configuration, under ``params`` (MLflow keeps parameter values as strings, and so
 does pot), with ``framework: mlflow`` and the MLflow run and experiment ids. A pot run's configuration is recorded
@@ -157,9 +157,13 @@ class MlflowTracker:
 
     def sync(self) -> int:
         """Record what the MLflow run holds that pot has not recorded yet: the parameters (starting the pot run,
-        the first time) and the metric values of every step but the newest. Returns the number of steps
-        recorded (0 with a disabled recorder)."""
-        return self._sync(final=False)
+        the first time) and the metric values of every step but the newest; then sign a tree head over the log
+        (``flush``: with chain anchoring on, its root is sent too), so what is synced is signed and anchored as
+        training goes. Returns the number of steps recorded (0 with a disabled recorder)."""
+        recorded = self._sync(final=False)
+        if self.enabled:
+            self.recorder.flush(self.model_id)
+        return recorded
 
     def _sync(self, *, final: bool) -> int:
         if not self.enabled:

@@ -355,3 +355,34 @@ def test_a_chain_anchored_log_names_its_newest_transaction(tmp_path: Path, clien
     covered = [r for r in proof.anchors if r.details.get("tx_hash") == tx]
     assert covered and covered[-1].root_hash == proof.merkle_root
     recorder.close()
+
+
+def test_the_example_shows_the_proof_as_an_artifact_of_its_mlflow_run(tmp_path: Path) -> None:
+    """The README's MLflow example, run as a user runs it: the proof is an artifact of the run in the tracking store
+    it made, the tags name it, and the proof downloaded from there verifies against the store's key."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(root / "examples" / "mlflow_with_provenance.py"), "--out", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.rstrip().endswith("\nVERIFIED") and "Traceback" not in result.stderr
+    assert "promotion to alias champion (gate: accuracy >= 0.9): promoted; champion is version 1" in result.stdout
+    assert not (tmp_path / "mlruns").exists()  # everything went under --out
+
+    store = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    [run] = store.search_runs([store.get_experiment_by_name("digits").experiment_id])
+    tags = run.data.tags
+    [artifact] = store.list_artifacts(run.info.run_id, "pot")
+    assert artifact.path == tags["pot.proof"] and f"artifact {artifact.path} ({artifact.file_size:,} bytes)" in \
+        result.stdout
+    proof = ProvenanceProof.load(Path(run.info.artifact_uri.removeprefix("file://")) / artifact.path)
+    key = (out / "pot" / "signing-key.pub").read_text().strip()  # pinned from the signer's store, not the tag
+    verify_proof(proof, trusted_key=key)
+    assert tags["pot.public_key"] == key
+    assert tags["pot.log_root"] == proof.merkle_root and tags["pot.model_id"] == proof.model_id
+    assert [e.data["stage"] for e in events(proof, MODEL_PROMOTED)] == ["champion"]
+    assert store.get_model_version_by_alias("digits-mlp", "champion").tags["pot.model_hash"] == \
+        proof.final_model_hash
