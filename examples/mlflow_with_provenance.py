@@ -45,6 +45,11 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (as a person would type it)."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -124,7 +129,7 @@ def main() -> int:
         pot_mlflow.attach_proof(client, run.info.run_id, recorder, model_id, pot_run_id=tracked.pot_run_id)
 
     # What anyone with access to the MLflow run sees: the proof among its artifacts, and the tags.
-    print(f"\nMLflow run {run.info.run_id} in the tracking store {out / 'mlflow.db'}:")
+    print(f"\nMLflow run {run.info.run_id} in the tracking store {shown(out / 'mlflow.db')}:")
     for item in client.list_artifacts(run.info.run_id, "pot"):
         print(f"  artifact {item.path} ({item.file_size:,} bytes)")
     for key, value in sorted(client.get_run(run.info.run_id).data.tags.items()):
