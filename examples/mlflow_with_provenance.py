@@ -110,7 +110,7 @@ def main() -> int:
             digest = tracked.record_model(f"runs:/{run.info.run_id}/model", epoch=args.epochs - 1, step=step)
             assert digest is not None  # recording is on
             held_out = accuracy(model, x_val, y_val)
-            mlflow.log_metric("val_accuracy", held_out)
+            mlflow.log_metric("val_accuracy", held_out, step=step)
             recorder.record_validation(model_hash=digest, validator_id="digits-holdout-20pct",
                                        validation_result={"accuracy": held_out, "samples": len(x_val)},
                                        model_id=model_id)

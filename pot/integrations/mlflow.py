@@ -152,8 +152,8 @@ class MlflowTracker:
         try:
             return self.client.get_run(self.run_id)
         except MlflowException as exc:
-            raise UsageError(f"cannot read MLflow run {self.run_id!r} from {self.client.tracking_uri}: "
-                             f"{exc.message}") from None
+            # The tracking URI is not named: a server's URI may carry credentials.
+            raise UsageError(f"cannot read MLflow run {self.run_id!r}: {exc.message}") from None
 
     def sync(self) -> int:
         """Record what the MLflow run holds that pot has not recorded yet: the parameters (starting the pot run,
