@@ -120,15 +120,15 @@ class MlflowTracker:
         run_config: Mapping[str, Any] | None = None,
         parents: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        self._owns_recorder = recorder is None
-        self.recorder = recorder if recorder is not None else ProvenanceRecorder(ProvenanceConfig(enabled=True))
-        self.model_id = model_id
         if run_id is None:
             active = mlflow.active_run()
             if active is None:
                 raise UsageError("no active MLflow run to track: call mlflow.start_run() first, or pass run_id=")
             run_id = active.info.run_id
         self.run_id: str = run_id
+        self._owns_recorder = recorder is None  # made after the checks above, so a refusal leaves none open
+        self.recorder = recorder if recorder is not None else ProvenanceRecorder(ProvenanceConfig(enabled=True))
+        self.model_id = model_id
         self.client = client if client is not None else MlflowClient()
         self.run_config = dict(run_config or {})
         self.parents = list(parents)
