@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 POSTGRES_EXTRA = "postgres"
+_FIRST_DELAY = 0.05  # seconds before the first retry; doubling up to one second
+log = logging.getLogger(__name__)
 _PAGE = 10_000  # records read per query when iterating a log
 
 # ? and :name become psycopg's %s and %(name)s; a literal % is doubled. Quoted text and identifiers keep their ?
@@ -230,7 +233,7 @@ class PostgresStore:
         if self._closed:
             raise StoreError(f"PostgreSQL store at {self.url} is closed")
         deadline = time.monotonic() + self.patience
-        delay = 0.05
+        delay = _FIRST_DELAY
         unsure = False  # a COMMIT went unanswered: first find out whether it landed
         outcome: list[T] = []  # the result of the work whose COMMIT went unanswered
         while True:
@@ -264,6 +267,8 @@ class PostgresStore:
                 unsure = phase == "commit" and landed is not None
                 if time.monotonic() > deadline:
                     raise StoreError(f"{self._explain(exc)} (gave up after {self.patience:g} s)") from exc
+                if delay == _FIRST_DELAY:  # once per operation: a restart makes every waiting append say it
+                    log.warning("%s; retrying for up to %g s", self._explain(exc), self.patience)
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
             except self._psycopg.Error as exc:
@@ -340,11 +345,16 @@ class PostgresStore:
             elif version > migrations.SCHEMA_VERSION:
                 raise StoreError(f"the store at {self.url} was written by a newer pot (schema {version}); "
                                  "upgrade pot")
-            for step in migrations.POSTGRES:
-                if version is None or step.version > version:
+            if version is not None and version >= migrations.SCHEMA_VERSION:
+                return
+            # One process applies each step; the others wait for the lock, then find it applied. The lock is the
+            # session's, taken before the transactions: a transaction that starts after another committed sees
+            # the tables it made, while one that was already open when it waited may still see the catalog as it
+            # was (PostgreSQL caches a missing table's name) and try to create them again.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                for step in migrations.POSTGRES:
                     with conn.transaction():
-                        # one process applies each step; the others wait here, then find it applied
-                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                         now = self._version(conn)
                         if now is not None and now >= step.version:
                             continue
@@ -353,6 +363,8 @@ class PostgresStore:
                         conn.execute(migrations.POSTGRES_VERSION_TABLE)
                         conn.execute("INSERT INTO schema_version VALUES (%s, to_char(now() AT TIME ZONE 'UTC', "
                                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), %s)", (step.version, step.about))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
         except self._psycopg.Error as exc:
             raise StoreError(f"cannot set up the PostgreSQL store at {self.url}: {self._scrub(exc)}") from exc
 

@@ -3,6 +3,7 @@ pending queue, settings, the run registry, the lineage graph, proofs, and the co
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def test_a_recorded_log_proves_and_verifies_with_heads_receipts_and_an_empty_pen
             frontier = Frontier()
             frontier.extend(leaves[:signed.head.tree_size])
             assert frontier.root().hex() == signed.head.root_hash
-        assert all(later.head.prev_head == earlier.head.head_hash for earlier, later in zip(heads, heads[1:]))
+        assert all(later.head.prev_head == earlier.head.head_hash for earlier, later in itertools.pairwise(heads))
         receipts = store.receipts("m")
         assert receipts and receipts[-1].head_hash == heads[-1].head.head_hash
         assert store.pending_heads("localchain", "m") == []
