@@ -197,11 +197,11 @@ class PostgresStore:
             first.close()
         if create:
             make_store_dir(self.root)  # the local directory: the signing key and the local chain file go there
-        # check: a connection that died while idle in the pool (a server restart) is replaced before it is handed
-        # out, rather than failing the first statement run on it.
+        # No check on checkout (a round trip per operation): a connection that died while idle in the pool (a
+        # server restart) fails its first statement, which nothing depends on yet, and _run takes another.
+        self._max_connections = max_connections
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=True, timeout=patience,
-                                    kwargs={"autocommit": True, "connect_timeout": 10},
-                                    check=ConnectionPool.check_connection, name="pot-store")
+                                    kwargs={"autocommit": True, "connect_timeout": 10}, name="pot-store")
         files.remember_store(self.root)
 
     # --- connections and transactions -------------------------------------------------------------------------
@@ -217,27 +217,36 @@ class PostgresStore:
         return f"PostgreSQL store at {self.url}: {self._scrub(exc)}"
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], T], *, begin: str | None = "BEGIN",
-             retry_after_work: bool = True, landed: Callable[[psycopg.Connection[Any]], bool] | None = None) -> T:
-        """``work(conn)`` in one transaction (``begin`` opens it; None: autocommit, for single reads).
+             lock: int | None = None, retry_after_work: bool | Callable[[], bool] = True,
+             landed: Callable[[psycopg.Connection[Any]], bool] | None = None) -> T:
+        """``work(conn)`` in one transaction (``begin`` opens it; None: autocommit, for single reads), holding the
+        advisory lock ``lock`` (taken in the same round trip as BEGIN: an append is latency-bound).
 
-        A lost connection is retried on a new one until ``patience`` runs out, unless ``work`` has run and
-        ``retry_after_work`` is False. When COMMIT got no answer, ``landed(conn)`` (on a new connection) says whether
-        it committed; without ``landed`` the work runs again, so it must be idempotent.
+        A lost connection is retried on a new one until ``patience`` runs out, unless ``work`` has started and
+        ``retry_after_work`` (or what it returns, when callable) is False. When COMMIT got no answer,
+        ``landed(conn)`` (on a new connection) says whether it committed; without ``landed`` the work runs again,
+        so it must be idempotent.
         """
         held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if held is not None:  # inside exclusive(): join its transaction
             try:
+                if lock is not None:
+                    held.execute(f"SELECT pg_advisory_xact_lock({int(lock)})")
                 return work(held)
             except self._psycopg.Error as exc:
                 raise StoreError(self._explain(exc)) from exc
         if self._closed:
             raise StoreError(f"PostgreSQL store at {self.url} is closed")
+        opening = None if begin is None else begin if lock is None else \
+            f"{begin}; SELECT pg_advisory_xact_lock({int(lock)})"  # an int we made: nothing to quote
         deadline = time.monotonic() + self.patience
         delay = _FIRST_DELAY
+        stale = 0  # pooled connections found dead on first use (after a server restart, all of them)
         unsure = False  # a COMMIT went unanswered: first find out whether it landed
         outcome: list[T] = []  # the result of the work whose COMMIT went unanswered
         while True:
             phase = "connect"
+            conn = None
             try:
                 with self._pool.connection() as conn:
                     if unsure and landed is not None:
@@ -245,11 +254,13 @@ class PostgresStore:
                         if landed(conn):
                             return outcome[0]
                         unsure = False
-                    phase = "work"
-                    if begin is None:
+                    if opening is None:
+                        phase = "read"
                         return work(conn)
-                    conn.execute(begin)
+                    phase = "begin"
+                    conn.execute(opening)
                     try:
+                        phase = "work"
                         outcome[:] = [work(conn)]
                         phase = "commit"
                         conn.execute("COMMIT")
@@ -260,13 +271,18 @@ class PostgresStore:
                                 conn.execute("ROLLBACK")
                         raise
             except self._psycopg.OperationalError as exc:
-                if phase in ("work", "commit") and not retry_after_work:
+                again = retry_after_work() if callable(retry_after_work) else retry_after_work
+                if phase in ("work", "commit") and not again:
                     raise StoreError(self._explain(exc)) from exc
                 # A COMMIT without an answer may have landed: check before running the work again. (One that
                 # was refused on a live connection did not; checking then costs a query and finds nothing.)
                 unsure = phase == "commit" and landed is not None
                 if time.monotonic() > deadline:
                     raise StoreError(f"{self._explain(exc)} (gave up after {self.patience:g} s)") from exc
+                if conn is not None and conn.broken and phase in ("begin", "read", "check") and \
+                        stale <= self._max_connections:
+                    stale += 1  # a connection that died while idle in the pool: the next one may be alive
+                    continue
                 if delay == _FIRST_DELAY:  # once per operation: a restart makes every waiting append say it
                     log.warning("%s; retrying for up to %g s", self._explain(exc), self.patience)
                 time.sleep(delay)
@@ -284,13 +300,12 @@ class PostgresStore:
             return work()
 
         def run(conn: psycopg.Connection[Any]) -> T:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_EXCLUSIVE_LOCK,))
             self._local.conn = conn
             try:
                 return work()
             finally:
                 self._local.conn = None
-        return self._run(run, retry_after_work=False)
+        return self._run(run, lock=_EXCLUSIVE_LOCK, retry_after_work=False)
 
     def _query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
         return self._run(lambda conn: conn.execute(sql, params).fetchall(), begin=None)
@@ -378,7 +393,6 @@ class PostgresStore:
         made: list[Any] = []
 
         def work(conn: psycopg.Connection[Any]) -> R:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("log", model_id),))
             row = conn.execute("SELECT seq, lamport FROM records WHERE model_id = %s ORDER BY seq DESC LIMIT 1",
                                (model_id,)).fetchone()
             seq, last = (0, 0) if row is None else (int(row[0]) + 1, int(row[1] or 0))
@@ -396,7 +410,7 @@ class PostgresStore:
                                (model_id, made[0])).fetchone()
             return row is not None and row[0] == made[1]
 
-        return self._run(work, landed=landed)
+        return self._run(work, lock=lock_key("log", model_id), landed=landed)
 
     def size(self, model_id: str) -> int:
         row = self._query("SELECT MAX(seq) FROM records WHERE model_id = %s", (model_id,))[0]
@@ -453,22 +467,24 @@ class PostgresStore:
                  make: Callable[[SignedTreeHead | None, list[bytes], str | None], SignedTreeHead | None],
                  known_leaves: int) -> SignedTreeHead | None:
         """Sign a new head under the model's lock, so heads of one log never fork (see :meth:`Store.add_head`)."""
+        made = [False]
+
         def work(conn: psycopg.Connection[Any]) -> SignedTreeHead | None:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("log", model_id),))
             row = conn.execute("SELECT body, signature, model_id, tree_size FROM heads WHERE model_id = %s "
                                "ORDER BY tree_size DESC LIMIT 1", (model_id,)).fetchone()
             latest = None if row is None else _head_from_row(self.root, row)
             rows = conn.execute('SELECT leaf, "timestamp" FROM records WHERE model_id = %s AND seq >= %s '
                                 "ORDER BY seq", (model_id, known_leaves)).fetchall()
             newest = max((r[1] for r in rows), default=None)
+            made[0] = True
             head = make(latest, [bytes(r[0]) for r in rows], newest)
             if head is not None:
                 conn.execute("INSERT INTO heads VALUES (%s, %s, %s, %s, %s)",
                              (model_id, head.head.tree_size, head.head.head_hash,
                               json.dumps(head.head.body(), separators=(",", ":")), head.signature))
             return head
-        # make() consumes the leaves it is given (the recorder's frontier): never called twice for one attempt
-        return self._run(work, retry_after_work=False)
+        # make() consumes the leaves it is given (the recorder's frontier): once it ran, never run it again
+        return self._run(work, lock=lock_key("log", model_id), retry_after_work=lambda: not made[0])
 
     def heads(self, model_id: str) -> list[SignedTreeHead]:
         rows = self._query("SELECT body, signature, model_id, tree_size FROM heads WHERE model_id = %s "
@@ -543,7 +559,6 @@ class PostgresStore:
     def advance_local_chain_tip(self, index: int, entry_hash: str) -> None:
         """Remember entry ``index`` as the chain's tip unless a later one is remembered already."""
         def work(conn: psycopg.Connection[Any]) -> None:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("setting", _LOCAL_CHAIN_TIP),))
             row = conn.execute("SELECT value FROM settings WHERE key = %s", (_LOCAL_CHAIN_TIP,)).fetchone()
             if row is not None:
                 try:
@@ -554,5 +569,5 @@ class PostgresStore:
             conn.execute("INSERT INTO settings VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                          (_LOCAL_CHAIN_TIP, json.dumps({"index": index, "entry_hash": entry_hash},
                                                        separators=(",", ":"))))
-        self._run(work)
+        self._run(work, lock=lock_key("setting", _LOCAL_CHAIN_TIP))
 

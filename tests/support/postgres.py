@@ -40,7 +40,7 @@ def _free_port() -> int:
 class PostgresServer:
     """One cluster: ``start()``, ``stop()`` (by pid), ``restart()``, ``create_database()``; a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
         binaries = postgres_bin()
         if binaries is None:
             raise RuntimeError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): "
@@ -59,6 +59,7 @@ class PostgresServer:
             self._as = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
         self.process: subprocess.Popen[bytes] | None = None
         self._databases = 0
+        self.fsync = fsync
         pwfile = self.dir / "pwfile"
         pwfile.write_text(self.password + "\n")
         if self._as:
@@ -79,11 +80,12 @@ class PostgresServer:
     def start(self, timeout: float = 60.0) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
         log = self.log.open("ab")
-        # fsync off: these clusters live as long as a test session, and a power cut is not among the faults tested
-        # (a restart is: a fast shutdown writes a checkpoint whatever fsync says).
+        # fsync off for tests: these clusters live as long as a test session, and a power cut is not among the
+        # faults tested (a restart is: a fast shutdown writes a checkpoint whatever fsync says). Benchmarks keep it.
         self.process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.dir),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+             "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if self.fsync else 'off'}",
+             "-c", "max_connections=200"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir, **self._as)
         log.close()
         deadline = time.monotonic() + timeout
