@@ -22,6 +22,11 @@ what is retried is always a whole transaction, and only when it cannot have half
 The password in the URL never reaches a message: errors show the URL without it (:func:`pot.log.store.shown_url`)
 and any text from the server or driver is scrubbed of it.
 
+Why this module sits beside pot/log/store.py rather than under a server package: the recorder, proof building,
+the registry and every store verb of the CLI use it directly, as they use the SQLite store; a server (issue 10)
+is one more user of the store protocol, not its owner. pot/log/store.py holds the protocol (``LogStore``), the
+choice by URL (``open_store``) and the SQLite store; pot/log/migrations.py both schemas.
+
 The signing key is not in the database: it stays in a key file (``POT_KEY_FILE``, else ``signing-key.pem`` in the
 local directory ``root``), as does the local chain file. ``root`` holds nothing else.
 """
