@@ -192,6 +192,8 @@ def lineage(store: Any, node_id: str) -> LineageGraph:
         raise UsageError(f"unknown lineage id {node_id!r}: this store has recorded no lineage yet")
     graph = LineageGraph(store.connection)
     if graph.node(node_id) is None:
+        if not store.read("SELECT 1 FROM lineage_nodes LIMIT 1"):  # the tables exist from schema 2 on, maybe empty
+            raise UsageError(f"unknown lineage id {node_id!r}: this store has recorded no lineage yet")
         raise UsageError(f"unknown lineage id {node_id!r}: give a run id, model id, dataset id or artifact id")
     return graph
 
