@@ -74,7 +74,11 @@ def _common() -> _Parser:
     """Flags every verb accepts, before or after the verb."""
     common = _Parser(add_help=False)
     common.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
-                        help="store directory (default: $POT_HOME or ./.pot)")
+                        help="store directory (default: $POT_HOME or ./.pot); with --database it keeps only the "
+                             "signing key and the local chain")
+    common.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
+                        help="keep the store in PostgreSQL: postgresql://user:password@host:5432/db (default: "
+                             "$POT_DATABASE_URL; unset: SQLite in the store directory)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="machine-readable output")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress")
@@ -325,10 +329,17 @@ def _output(args: argparse.Namespace, value: str) -> Path:
     return Path(value)
 
 
-def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
-    from pot.log.store import Store
+def _database(args: argparse.Namespace) -> str | None:
+    """The PostgreSQL URL from --database or POT_DATABASE_URL; None for SQLite in the store directory."""
+    from pot.config import ProvenanceConfig
 
-    return Store(_store_dir(args), create=create)
+    return ProvenanceConfig(database_url=getattr(args, "database", None) or None).resolve_database()
+
+
+def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from pot.log.store import open_store
+
+    return open_store(_database(args), root=_store_dir(args), create=create)
 
 
 def _recorder(args: argparse.Namespace) -> Any:
@@ -338,7 +349,7 @@ def _recorder(args: argparse.Namespace) -> Any:
 
     with _open_store(args) as store:
         config = ProvenanceConfig(
-            enabled=True, store_dir=str(store.root),
+            enabled=True, store_dir=str(store.root), database_url=_database(args),
             blockchain_enabled=store.get_setting("blockchain_enabled") == "true",
             fingerprint_checkpoints=store.get_setting("fingerprint_checkpoints", "true") == "true")
     return ProvenanceRecorder(config)
@@ -375,6 +386,10 @@ def _init(args: argparse.Namespace) -> int:
             store.set_setting("fingerprint_checkpoints", "true")
         data = {"store": str(store.root), "key_id": key.key_id, "public_key": key.public.hex,
                 "blockchain_enabled": store.get_setting("blockchain_enabled") == "true"}
+        where = str(store.root)
+        if store.dialect == "postgresql":  # the URL shown without its password
+            data["database"] = where = store.url
+            where += f" (signing key {opened.path})"
         chain = ""
         if data["blockchain_enabled"]:
             chain = "\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
@@ -384,7 +399,7 @@ def _init(args: argparse.Namespace) -> int:
                 contract = "?"  # a bad setting is named by the verbs that use it
             if not contract:
                 chain += "; no CONTRACT_ADDRESS yet: `pot contract deploy` makes one and saves it here"
-    _emit(args, f"store ready at {store.root}\nsigning key id {key.key_id}\npublic key   {key.public.hex}" + chain,
+    _emit(args, f"store ready at {where}\nsigning key id {key.key_id}\npublic key   {key.public.hex}" + chain,
           data)
     return EXIT_OK
 
@@ -713,9 +728,9 @@ def _history(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from pot.diagnostics import check_blockchain, check_local
 
-    results = check_local(_store_dir(args))
+    results = check_local(_store_dir(args), _database(args))
     if args.blockchain:
-        results += check_blockchain(_store_dir(args))
+        results += check_blockchain(_store_dir(args), _database(args))
     ok = all(r.passed for r in results)
     text = "\n".join(f"  {'ok  ' if r.passed else 'FAIL'} {r.name}: {r.detail}" for r in results)
     _emit(args, text + ("\nall checks passed" if ok else "\nsome checks failed"),
@@ -823,7 +838,8 @@ def _anchor(args: argparse.Namespace) -> int:
     # The anchor first: a missing [chain] extra or a bad setting is then the command's one error line, before a
     # recorder could warn about the same thing.
     anchor = EthereumAnchor(settings)
-    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(root)), chain_anchors=[anchor])
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(root), database_url=_database(args)),
+                                  chain_anchors=[anchor])
     try:
         receipts = recorder.anchor_pending(args.model_id)
         left = len(recorder.store.pending_heads("ethereum", args.model_id))

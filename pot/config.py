@@ -22,6 +22,7 @@ SEED_DEFAULT_STORAGE = "./provenance_records.json"
 DEFAULT_STORE = ".pot"
 STORE_ENV = "POT_HOME"
 KEY_FILE_ENV = "POT_KEY_FILE"
+DATABASE_ENV = "POT_DATABASE_URL"
 
 # The seed's environment variables (shared/seeds/002, "Environment Variables").
 CHAIN_ENV = ("RPC_URL", "PRIVATE_KEY", "CONTRACT_ADDRESS", "BLOCKCHAIN_CLIENT_TYPE", "GAS_PRICE_GWEI",
@@ -49,6 +50,10 @@ class ProvenanceConfig:
     else ``./.pot``."""
     key_file: str | None = None
     """Signing key file. Default: ``POT_KEY_FILE``, else ``signing-key.pem`` in the store."""
+    database_url: str | None = None
+    """A PostgreSQL store (``postgresql://user:password@host/db``) instead of SQLite in ``store_dir``. Default:
+    ``POT_DATABASE_URL``, else none (SQLite). The store directory then keeps only the signing key (unless
+    ``key_file`` / ``POT_KEY_FILE`` says otherwise) and the local chain file."""
     salt_records: bool = True
     """Give each record 16 random salt bytes, so disclosing one record alone reveals nothing of its neighbours."""
     step_block: int = 1000
@@ -85,6 +90,10 @@ class ProvenanceConfig:
             value = getattr(self, name)
             if name == "client_config" and value is not None:
                 value = {key: _shown_setting(key, item) for key, item in value.items()}
+            elif name == "database_url" and value is not None:
+                from pot.log.store import shown_url
+
+                value = shown_url(value)  # never the password
             shown.append(f"{name}={value!r}")
         return f"ProvenanceConfig({', '.join(shown)})"
 
@@ -97,6 +106,11 @@ class ProvenanceConfig:
         if self.local_storage_path and self.local_storage_path != SEED_DEFAULT_STORAGE:
             return Path(self.local_storage_path)
         return Path(DEFAULT_STORE)
+
+    def resolve_database(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The PostgreSQL URL of the store, or None for SQLite in :meth:`resolve_store`."""
+        env = os.environ if environ is None else environ
+        return self.database_url or env.get(DATABASE_ENV) or None
 
     def resolve_key_file(self, store: Path, environ: Mapping[str, str] | None = None) -> Path:
         env = os.environ if environ is None else environ

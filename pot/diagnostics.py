@@ -13,7 +13,7 @@ from pot.errors import AnchorReceiptError, AnchorUnavailable, PotError
 from pot.log.canonical import DOMAIN_PROOF
 from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
 from pot.log.merkle import Frontier
-from pot.log.store import LOCAL_CHAIN_NAME, Store
+from pot.log.store import LOCAL_CHAIN_NAME, LogStore, Store, open_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,28 +23,37 @@ class Probe:
     detail: str
 
 
-def check_local(store_dir: Path) -> list[Probe]:
+def check_local(store_dir: Path, database: str | None = None) -> list[Probe]:
     """Store opens and takes the write lock, the key unlocks and signs, the local chain verifies end to end: every
     line an entry, every link and signature, no two heads for one model and size (in the file, or between the file
-    and the store), the entry the store last anchored still there, and the file writable."""
+    and the store), the entry the store last anchored still there, and the file writable. ``database``: a
+    PostgreSQL store's URL (``store_dir`` then holds the key and the local chain)."""
     results: list[Probe] = []
     try:
-        store = Store(store_dir)
+        store = open_store(database, root=store_dir)
+        models = store.models()
     except PotError as exc:
         return [Probe("store", False, str(exc))]
-    models = store.models()
-    results.append(Probe("store", True, f"{store.root}: {len(models)} model(s), "
+    where = store.root if isinstance(store, Store) else getattr(store, "url", "PostgreSQL")
+    results.append(Probe("store", True, f"{where}: {len(models)} model(s), "
                                         f"{sum(store.size(m) for m in models)} record(s)"))
-    try:
-        conn = sqlite3.connect(store.db_path, timeout=5.0, isolation_level=None)
+    if isinstance(store, Store):
         try:
-            conn.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
-        results.append(Probe("store writable", True, "write lock taken and released"))
-    except sqlite3.Error as exc:
-        results.append(Probe("store writable", False, f"cannot take the write lock: {exc}"))
+            conn = sqlite3.connect(store.db_path, timeout=5.0, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+            results.append(Probe("store writable", True, "write lock taken and released"))
+        except sqlite3.Error as exc:
+            results.append(Probe("store writable", False, f"cannot take the write lock: {exc}"))
+    else:
+        try:
+            store.exclusive(lambda: None)  # a transaction that takes the store-wide lock and writes nothing
+            results.append(Probe("store writable", True, "store lock taken and released"))
+        except PotError as exc:
+            results.append(Probe("store writable", False, str(exc)))
     key_path = ProvenanceConfig().resolve_key_file(store.root)
     key = None
     try:
@@ -73,7 +82,7 @@ def check_local(store_dir: Path) -> list[Probe]:
     return results
 
 
-def _check_local_chain(store: Store, path: Path, key: PublicKey) -> str:
+def _check_local_chain(store: LogStore, path: Path, key: PublicKey) -> str:
     """The chain file verifies end to end (LocalChain.audit, with the tip the store remembers), anchors no head
     that contradicts the store's head of that model and size, and can be written. Raises PotError naming what is
     wrong; returns the one-line detail."""
@@ -124,10 +133,10 @@ def _check_local_chain(store: Store, path: Path, key: PublicKey) -> str:
     return "; ".join(parts)
 
 
-def check_blockchain(store_dir: Path) -> list[Probe]:
+def check_blockchain(store_dir: Path, database: str | None = None) -> list[Probe]:
     """Chain settings resolve and, when a chain is configured, the RPC, contract and account answer."""
     try:
-        with Store(store_dir) as store:
+        with open_store(database, root=store_dir) as store:
             saved = {k: v for k in ("rpc_url", "contract_address", "chain_id")
                      if (v := store.get_setting(k)) is not None}
         settings = ChainSettings.resolve(saved=saved)

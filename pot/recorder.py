@@ -55,7 +55,7 @@ from pot.log.records import (
     check_name,
     format_timestamp,
 )
-from pot.log.store import LOCAL_CHAIN_NAME, Store
+from pot.log.store import LOCAL_CHAIN_NAME, LogStore, is_database_url, open_store
 
 log = logging.getLogger("pot")
 _chain_settings_noted = False  # the "chain settings present but anchoring off" line is said once per process
@@ -111,12 +111,12 @@ class OpenedKey:
     encrypted: bool  # the key file is encrypted with a passphrase
 
 
-def open_signing_key(store: Store, path: Path) -> SigningKey:
+def open_signing_key(store: LogStore, path: Path) -> SigningKey:
     """The store's signing key (see :func:`settle_signing_key`)."""
     return settle_signing_key(store, path).key
 
 
-def settle_signing_key(store: Store, path: Path) -> OpenedKey:
+def settle_signing_key(store: LogStore, path: Path) -> OpenedKey:
     """The store's signing key. Created (mode 0600, encrypted with ``POT_KEY_PASSPHRASE`` if set) only for a store
     that has never signed anything.
 
@@ -134,7 +134,7 @@ def settle_signing_key(store: Store, path: Path) -> OpenedKey:
     return store.exclusive(lambda: _settle_key_locked(store, path, passphrase))
 
 
-def _known_key(store: Store, path: Path, passphrase: str | None, expected: str) -> OpenedKey:
+def _known_key(store: LogStore, path: Path, passphrase: str | None, expected: str) -> OpenedKey:
     """The key file of a store whose logs are signed with key ``expected`` (nothing may replace it)."""
     state, data = _key_file_state(path)
     if state == "missing":
@@ -149,7 +149,7 @@ def _known_key(store: Store, path: Path, passphrase: str | None, expected: str) 
     return _opened(key, path, created=False, encrypted=_pem_encrypted(data))
 
 
-def _settle_key_locked(store: Store, path: Path, passphrase: str | None) -> OpenedKey:
+def _settle_key_locked(store: LogStore, path: Path, passphrase: str | None) -> OpenedKey:
     """The key decision, inside the store's write lock: the store's key id and the key file do not change under it."""
     expected = store.get_setting("key_id") or _head_key_id(store)  # another process may have won the race
     if expected is not None:
@@ -203,14 +203,14 @@ def _key_file_state(path: Path) -> tuple[str, bytes]:
     return ("complete" if b"-----END " in data else "incomplete"), data
 
 
-def _head_key_id(store: Store) -> str | None:
+def _head_key_id(store: LogStore) -> str | None:
     """The key id a store's heads are signed with, for stores that predate remembering it in their settings."""
     signed = store.read("SELECT model_id FROM heads LIMIT 1")
     head = store.latest_head(signed[0][0]) if signed else None
     return None if head is None else head.head.key_id
 
 
-def _check_store_key(store: Store, key: SigningKey, where: str = "the given key") -> None:
+def _check_store_key(store: LogStore, key: SigningKey, where: str = "the given key") -> None:
     """A store's logs are all signed by one key: remember it the first time, refuse any other after."""
     saved_id = store.get_setting("key_id")
     if saved_id is None:
@@ -231,7 +231,7 @@ class ProvenanceRecorder:
         self,
         config: ProvenanceConfig | None = None,
         *,
-        store: Store | Path | str | None = None,
+        store: LogStore | Path | str | None = None,
         key: SigningKey | None = None,
         anchors: Sequence[Anchor] | None = None,
         chain_anchors: Sequence[Anchor] | None = None,
@@ -246,18 +246,22 @@ class ProvenanceRecorder:
         self.lamport = LamportClock(check_name(self.node_id, "node_id"))
         self._active_runs: dict[str, str] = {}  # model id -> the run recording into it
         self._closed = False
-        self._store: Store | None = None
+        self._store: LogStore | None = None
         self._key: SigningKey | None = None
         self._local_failures: dict[str, AnchorError] = {}  # per model: why its newest head is not anchored locally
         # Its own lock: _request_sign holds self._lock and, while the interpreter exits, anchors in that thread.
         self._failures_lock = threading.Lock()
         if not self.config.enabled:
             return
-        self._owns_store = not isinstance(store, Store)
-        if isinstance(store, Store):
+        self._owns_store = not isinstance(store, LogStore)
+        if isinstance(store, LogStore):
             self._store = store
+        elif is_database_url(store):  # a postgresql:// URL; the store directory keeps the key and local chain
+            self._store = open_store(str(store), root=self.config.resolve_store(), create=True)
+        elif store is not None:
+            self._store = open_store(None, root=Path(store), create=True)
         else:
-            self._store = Store(Path(store) if store is not None else self.config.resolve_store(), create=True)
+            self._store = open_store(self.config.resolve_database(), root=self.config.resolve_store(), create=True)
         if key is None:
             key = open_signing_key(self._store, self.config.resolve_key_file(self._store.root))
         else:
@@ -290,7 +294,7 @@ class ProvenanceRecorder:
     # --- properties -------------------------------------------------------------------------------------------
 
     @property
-    def store(self) -> Store:
+    def store(self) -> LogStore:
         if self._store is None:
             raise UsageError("provenance recording is disabled (ProvenanceConfig.enabled is False)")
         return self._store

@@ -110,7 +110,7 @@ finally:
 if TYPE_CHECKING:
     from pot.log.keys import SigningKey
     from pot.log.proof import ProvenanceProof
-    from pot.log.store import Store
+    from pot.log.store import LogStore
     from pot.log.verify import VerificationReport
 
 __all__ = [
@@ -785,7 +785,7 @@ def deploy_registry(settings: ChainSettings, *, timeout: float = 120.0, request_
 # --- wiring into the recorder ---------------------------------------------------------------------------------------
 
 
-def chain_anchor_for(config: ProvenanceConfig, store: Store, key: SigningKey | None = None) -> EthereumAnchor | None:
+def chain_anchor_for(config: ProvenanceConfig, store: LogStore, key: SigningKey | None = None) -> EthereumAnchor | None:
     """The chain anchor the configuration asks for, or None (with a warning) when it asks for none, or when the
     ``[chain]`` extra is not installed: then the heads are anchored locally and stay pending, and recording goes on.
 

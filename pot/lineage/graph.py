@@ -1,4 +1,4 @@
-"""The lineage graph: which runs, models, datasets and artifacts each one was derived from, in SQLite.
+"""The lineage graph: which runs, models, datasets and artifacts each one was derived from, in the store's database.
 
 Nodes are ``run``, ``model``, ``dataset`` or ``artifact``; an edge ``child -> parent`` says the child was derived
 from the parent (a model produced by a run, a run trained on a dataset, a run fine-tuning a model), with a
@@ -30,10 +30,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pot.errors import FormatError, StoreError, UsageError
 from pot.log.records import check_name, check_short_text, check_timestamp, format_timestamp
+
+if TYPE_CHECKING:
+    from pot.log.store import Connection
 
 NODE_KINDS = ("run", "model", "dataset", "artifact")
 MAX_LABEL_LENGTH = 1024
@@ -49,8 +52,10 @@ _SCHEMA = (
 )
 
 # Every traversal is one of these two walks; the outer queries pick what they need from it.
-_UP = ("up(id) AS (SELECT :start UNION SELECT e.parent FROM lineage_edges e JOIN up ON e.child = up.id)")
-_DOWN = ("down(id) AS (SELECT :start UNION SELECT e.child FROM lineage_edges e JOIN down ON e.parent = down.id)")
+# (The CAST types the parameter for PostgreSQL, which would otherwise not know the column's type.)
+_UP = ("up(id) AS (SELECT CAST(:start AS TEXT) UNION SELECT e.parent FROM lineage_edges e JOIN up ON e.child = up.id)")
+_DOWN = ("down(id) AS (SELECT CAST(:start AS TEXT) UNION SELECT e.child FROM lineage_edges e "
+         "JOIN down ON e.parent = down.id)")
 
 _DOT_SHAPES = {"run": "ellipse", "model": "box", "dataset": "cylinder", "artifact": "note"}
 
@@ -94,32 +99,39 @@ class Subgraph:
 
 
 class LineageGraph:
-    """The lineage graph stored in one SQLite database.
+    """The lineage graph stored in a store's database: SQLite, or PostgreSQL through the store's connection.
 
-    ``conn`` is a connection, or a zero-argument callable returning the connection to use for each call (a
-    store's per-thread connection, say). The tables and index are created on construction when missing (a
-    :class:`~pot.errors.StoreError` if the database is read-only and lacks them). ``clock`` stamps nodes added
-    without ``created``. Other ``sqlite3`` errors (a locked database, say) propagate unchanged, for the caller's
-    transaction handling to deal with.
+    ``conn`` is a connection (a ``sqlite3.Connection``, or a store's :class:`pot.log.store.Connection`), or a
+    zero-argument callable returning the connection to use for each call (a store's per-thread connection, say).
+    On SQLite the tables and index are created on construction when missing (a :class:`~pot.errors.StoreError` if
+    the database is read-only and lacks them); on PostgreSQL the store's schema has them. ``clock`` stamps nodes
+    added without ``created``. Other database errors (a locked database, say) propagate unchanged, for the
+    caller's transaction handling to deal with.
     """
 
-    def __init__(self, conn: sqlite3.Connection | Callable[[], sqlite3.Connection], *,
+    def __init__(self, conn: Connection | Callable[[], Connection], *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        if isinstance(conn, sqlite3.Connection):
-            connection = conn
-            self._connection: Callable[[], sqlite3.Connection] = lambda: connection
+        if hasattr(conn, "execute"):
+            connection = cast("Connection", conn)
+            self._connection: Callable[[], Connection] = lambda: connection
         elif callable(conn):
             self._connection = conn
         else:
-            raise UsageError(f"LineageGraph needs a sqlite3 connection, got {type(conn).__name__}")
+            raise UsageError(f"LineageGraph needs a database connection, got {type(conn).__name__}")
         self._clock = clock
         self._create_schema()
 
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Connection:
         return self._connection()
 
+    @property
+    def _sqlite(self) -> bool:
+        return getattr(self.conn, "dialect", "sqlite") == "sqlite"  # sqlite3's own connection names no dialect
+
     def _create_schema(self) -> None:
+        if not self._sqlite:
+            return  # PostgreSQL stores make the tables in their schema (pot.log.migrations, step 2)
         conn = self.conn
         present = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE name IN ('lineage_nodes', 'lineage_edges', 'lineage_edges_parent')")}
@@ -179,17 +191,17 @@ class LineageGraph:
         if self._reaches_up(conn, parent, child):
             path = self._path_up(conn, parent, child)
             raise UsageError(f"lineage edge {child!r} -> {parent!r} would close the cycle {_show_path([child, *path])}")
-        conn.execute("INSERT OR IGNORE INTO lineage_edges (child, parent, relation) VALUES (?, ?, ?)",
+        conn.execute("INSERT INTO lineage_edges (child, parent, relation) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                      (child, parent, relation))
 
-    def _writable(self, method: str) -> sqlite3.Connection:
+    def _writable(self, method: str) -> Connection:
         conn = self.conn
         if not conn.in_transaction:
             raise UsageError(f"LineageGraph.{method} must run inside the caller's write transaction "
                              "(BEGIN IMMEDIATE ... COMMIT)")
         return conn
 
-    def _reaches_up(self, conn: sqlite3.Connection, start: str, target: str) -> bool:
+    def _reaches_up(self, conn: Connection, start: str, target: str) -> bool:
         """Whether ``target`` is ``start`` or one of its ancestors."""
         # Fast paths for the usual append: a node nobody derives from, or a root, cannot close a cycle.
         if conn.execute("SELECT 1 FROM lineage_edges WHERE parent = ? LIMIT 1", (target,)).fetchone() is None:
@@ -200,7 +212,7 @@ class LineageGraph:
                            {"start": start, "target": target}).fetchone()
         return row is not None
 
-    def _path_up(self, conn: sqlite3.Connection, start: str, target: str) -> list[str]:
+    def _path_up(self, conn: Connection, start: str, target: str) -> list[str]:
         """A shortest parent path from ``start`` to ``target`` (known to exist): only for naming a cycle."""
         came_from: dict[str, str] = {}
         queue = deque([start])
@@ -282,11 +294,13 @@ class LineageGraph:
         nodes = conn.execute(
             with_sub + "SELECT n.node_id, n.kind, n.label, n.digest, n.created FROM sub "
             "JOIN lineage_nodes n ON n.node_id = sub.id ORDER BY n.node_id", {"start": node_id}).fetchall()
-        # The unary + keeps the planner from driving the join by (parent IN sub) through the parent index, a plan
-        # that probes every (child, parent) pair of the subgraph: seconds at 6,000 nodes instead of milliseconds.
+        # SQLite: the unary + keeps the planner from driving the join by (parent IN sub) through the parent index, a
+        # plan that probes every (child, parent) pair of the subgraph: seconds at 6,000 nodes instead of
+        # milliseconds. PostgreSQL has no unary + on text, and plans the semi-join well without the hint.
+        parent = "+e.parent IN sub" if self._sqlite else "e.parent IN (SELECT id FROM sub)"
         edges = conn.execute(
             with_sub + "SELECT e.child, e.parent, e.relation FROM sub JOIN lineage_edges e ON e.child = sub.id "
-            "WHERE +e.parent IN sub ORDER BY e.child, e.parent, e.relation", {"start": node_id}).fetchall()
+            f"WHERE {parent} ORDER BY e.child, e.parent, e.relation", {"start": node_id}).fetchall()
         return Subgraph(node_id, tuple(LineageNode(*row) for row in nodes), tuple(LineageEdge(*row) for row in edges))
 
     def to_json(self, node_id: str) -> dict[str, Any]:
@@ -311,27 +325,31 @@ class LineageGraph:
     # --- helpers -------------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _node(conn: sqlite3.Connection, node_id: str) -> LineageNode | None:
+    def _node(conn: Connection, node_id: str) -> LineageNode | None:
         row = conn.execute("SELECT node_id, kind, label, digest, created FROM lineage_nodes WHERE node_id = ?",
                            (node_id,)).fetchone()
         return None if row is None else LineageNode(*row)
 
     @staticmethod
-    def _require(conn: sqlite3.Connection, node_id: str) -> None:
+    def _require(conn: Connection, node_id: str) -> None:
         if conn.execute("SELECT 1 FROM lineage_nodes WHERE node_id = ?", (node_id,)).fetchone() is None:
             raise UsageError(f"unknown lineage node {node_id!r}")
 
     def _edges_up(self, node_id: str) -> list[tuple[str, str]]:
         conn = self.conn
         self._require(conn, node_id)
-        return conn.execute(f"WITH RECURSIVE {_UP} SELECT DISTINCT e.child, e.parent FROM up "
-                            "JOIN lineage_edges e ON e.child = up.id", {"start": node_id}).fetchall()
+        edges: list[tuple[str, str]] = conn.execute(
+            f"WITH RECURSIVE {_UP} SELECT DISTINCT e.child, e.parent FROM up JOIN lineage_edges e ON e.child = up.id",
+            {"start": node_id}).fetchall()
+        return edges
 
     def _edges_down(self, node_id: str) -> list[tuple[str, str]]:
         conn = self.conn
         self._require(conn, node_id)
-        return conn.execute(f"WITH RECURSIVE {_DOWN} SELECT DISTINCT e.child, e.parent FROM down "
-                            "JOIN lineage_edges e ON e.parent = down.id", {"start": node_id}).fetchall()
+        edges: list[tuple[str, str]] = conn.execute(
+            f"WITH RECURSIVE {_DOWN} SELECT DISTINCT e.child, e.parent FROM down "
+            "JOIN lineage_edges e ON e.parent = down.id", {"start": node_id}).fetchall()
+        return edges
 
 
 def _arg(check: Callable[[Any, str], str], value: Any, name: str) -> str:

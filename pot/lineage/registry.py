@@ -14,11 +14,10 @@ that saved it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pot._internal import paths
 from pot.errors import FormatError, UsageError
@@ -26,11 +25,16 @@ from pot.lineage.events import ARTIFACT_SAVED, RUN_COMPLETED, RUN_STARTED, check
 from pot.lineage.graph import LineageGraph
 from pot.log.records import EventRecord, Record
 
+if TYPE_CHECKING:
+    from pot.log.store import Connection
+
 RUN_CONFIG_FORMAT = "pot.run-config.v1"
 
 
-def index_event(conn: sqlite3.Connection, record: Record) -> None:
-    """Update the runs table and the lineage graph for one appended record (inside its transaction)."""
+def index_event(conn: Connection, record: Record) -> None:
+    """Update the runs table and the lineage graph for one appended record (inside its transaction).
+
+    ``conn`` is the appending transaction's connection, on either backend (SQL in their common dialect)."""
     if not isinstance(record, EventRecord) or record.run_id is None:
         return  # only runs' events are indexed; a model's promotions live in its log alone
     run_id = record.run_id
@@ -38,15 +42,16 @@ def index_event(conn: sqlite3.Connection, record: Record) -> None:
     graph = LineageGraph(conn)
     if record.event == RUN_STARTED:
         git = data.get("git") or {}
-        try:
-            conn.execute(
-                "INSERT INTO runs (run_id, model_id, kind, status, started, start_seq, config_hash, git_commit, "
-                "git_dirty, user, rerun_of) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, record.model_id, data.get("kind"), record.timestamp, record.seq,
-                 data.get("config_hash"), git.get("commit"), None if git.get("dirty") is None else int(git["dirty"]),
-                 data.get("user"), data.get("rerun_of")))
-        except sqlite3.IntegrityError:
-            raise UsageError(f"run {run_id!r} has already started") from None
+        # ON CONFLICT rather than catching the error: on PostgreSQL a failed statement would end the transaction
+        cursor = conn.execute(
+            'INSERT INTO runs (run_id, model_id, kind, status, started, start_seq, config_hash, git_commit, '
+            'git_dirty, "user", rerun_of) VALUES (?, ?, ?, \'running\', ?, ?, ?, ?, ?, ?, ?) '
+            'ON CONFLICT (run_id) DO NOTHING',
+            (run_id, record.model_id, data.get("kind"), record.timestamp, record.seq,
+             data.get("config_hash"), git.get("commit"), None if git.get("dirty") is None else int(git["dirty"]),
+             data.get("user"), data.get("rerun_of")))
+        if cursor.rowcount != 1:
+            raise UsageError(f"run {run_id!r} has already started")
         graph.add_node(run_id, "run", label=data.get("kind"), created=record.timestamp)
         graph.add_node(record.model_id, "model")
         for parent in data.get("parents", []):
@@ -76,6 +81,8 @@ def index_event(conn: sqlite3.Connection, record: Record) -> None:
 
 _RUN_COLUMNS = ("run_id", "model_id", "kind", "status", "started", "ended", "error", "start_seq", "end_seq",
                 "config_hash", "git_commit", "git_dirty", "user", "rerun_of")
+# "user" quoted: on PostgreSQL a bare user is the current role's name, not the column
+_RUN_SELECT = ", ".join(f'"{c}"' if c == "user" else c for c in _RUN_COLUMNS)
 
 
 def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -98,7 +105,7 @@ def list_runs(store: Any, *, kind: str | None = None, status: str | None = None,
     if status is not None:
         where.append("status = ?")
         params.append(status)
-    sql = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+    sql = f"SELECT {_RUN_SELECT} FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY started DESC, run_id DESC LIMIT ?"
@@ -106,7 +113,7 @@ def list_runs(store: Any, *, kind: str | None = None, status: str | None = None,
 
 
 def get_run(store: Any, run_id: str) -> dict[str, Any]:
-    rows = store.read(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,))
+    rows = store.read(f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,))
     if not rows:
         hint = store.read("SELECT run_id FROM runs ORDER BY started DESC LIMIT 1")
         raise UsageError(f"unknown run id {run_id!r}" + (f"; the newest is {hint[0][0]}" if hint else
@@ -127,13 +134,19 @@ def run_started_data(store: Any, run: Mapping[str, Any]) -> dict[str, Any]:
     return dict(records[0].data)
 
 
+# A run's duration in seconds, from its ISO 8601 texts: the one query whose SQL differs between the backends.
+_SECONDS_BETWEEN = {
+    "sqlite": "(julianday(ended) - julianday(started)) * 86400.0",
+    "postgresql": "EXTRACT(EPOCH FROM CAST(ended AS TIMESTAMPTZ) - CAST(started AS TIMESTAMPTZ))::float8",
+}
+
+
 def run_stats(store: Any) -> dict[str, Any]:
     by_status = dict(store.read("SELECT status, COUNT(*) FROM runs GROUP BY status"))
     by_kind = dict(store.read("SELECT kind, COUNT(*) FROM runs GROUP BY kind"))
     span = store.read("SELECT MIN(started), MAX(started), COUNT(*) FROM runs")[0]
-    durations = store.read(
-        "SELECT kind, AVG((julianday(ended) - julianday(started)) * 86400.0), COUNT(*) FROM runs "
-        "WHERE ended IS NOT NULL GROUP BY kind")
+    seconds = _SECONDS_BETWEEN[getattr(store, "dialect", "sqlite")]
+    durations = store.read(f"SELECT kind, AVG({seconds}), COUNT(*) FROM runs WHERE ended IS NOT NULL GROUP BY kind")
     return {"runs": span[2], "first_started": span[0], "last_started": span[1], "by_status": by_status,
             "by_kind": by_kind,
             "mean_seconds_by_kind": {kind: round(mean, 3) for kind, mean, _ in durations if mean is not None}}
@@ -173,11 +186,14 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
 
 
 def lineage(store: Any, node_id: str) -> LineageGraph:
-    if not store.read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lineage_nodes'"):
-        # nothing has been recorded into the lineage yet; a read-only copy of such a store cannot make the tables
+    if getattr(store, "dialect", "sqlite") == "sqlite" and not store.read(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lineage_nodes'"):
+        # a store from before schema 2 that never recorded a run, read where it cannot be migrated (an auditor's copy)
         raise UsageError(f"unknown lineage id {node_id!r}: this store has recorded no lineage yet")
     graph = LineageGraph(store.connection)
     if graph.node(node_id) is None:
+        if not store.read("SELECT 1 FROM lineage_nodes LIMIT 1"):  # the tables exist from schema 2 on, maybe empty
+            raise UsageError(f"unknown lineage id {node_id!r}: this store has recorded no lineage yet")
         raise UsageError(f"unknown lineage id {node_id!r}: give a run id, model id, dataset id or artifact id")
     return graph
 

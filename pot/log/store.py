@@ -34,76 +34,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
 
 from pot._internal import files
 from pot.anchors.base import AnchorReceipt
 from pot.errors import FormatError, StoreError, UsageError
+from pot.log import migrations
 from pot.log.canonical import canonical_json
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.prepared import CompletedRecord
 from pot.log.records import Record, record_from_body
 
-SCHEMA_VERSION = 1
 DB_NAME = "pot.db"
 KEY_NAME = "signing-key.pem"
 LOCAL_CHAIN_NAME = "localchain.jsonl"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    model_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    leaf BLOB NOT NULL,
-    timestamp TEXT NOT NULL,
-    lamport INTEGER,
-    body TEXT NOT NULL,
-    PRIMARY KEY (model_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS heads (
-    model_id TEXT NOT NULL,
-    tree_size INTEGER NOT NULL,
-    head_hash TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    signature TEXT NOT NULL,
-    PRIMARY KEY (model_id, tree_size)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS anchors (
-    id INTEGER PRIMARY KEY,
-    model_id TEXT NOT NULL,
-    head_hash TEXT NOT NULL REFERENCES heads (head_hash),
-    backend TEXT NOT NULL,
-    body TEXT NOT NULL,
-    UNIQUE (head_hash, backend)
-);
-CREATE INDEX IF NOT EXISTS anchors_by_model ON anchors (model_id);
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    model_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started TEXT NOT NULL,
-    ended TEXT,
-    error TEXT,
-    start_seq INTEGER NOT NULL,
-    end_seq INTEGER,
-    config_hash TEXT,
-    git_commit TEXT,
-    git_dirty INTEGER,
-    user TEXT,
-    rerun_of TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_started ON runs (started);
-CREATE INDEX IF NOT EXISTS runs_by_kind ON runs (kind, started);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, started);
-"""
-_APPEND_ONLY = ("records", "heads", "anchors")
-_TABLES = {"meta", "records", "heads", "anchors", "settings", "runs", "lineage_nodes", "lineage_edges"}
+_TABLES = {"meta", "records", "heads", "anchors", "settings", "runs", "lineage_nodes", "lineage_edges",
+           "schema_version"}
 _GITIGNORE = b"# pot store: keys and local records, never committed\n*\n"
 
 T = TypeVar("T")
@@ -118,24 +69,156 @@ def _long_as_double(text: str) -> int | float:
 R = TypeVar("R", Record, CompletedRecord)
 
 
-def _append_only_triggers() -> str:
-    parts = []
-    for table in _APPEND_ONLY:
-        for action in ("UPDATE", "DELETE"):
-            parts.append(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;")
-    return "\n".join(parts)
+class Cursor(Protocol):
+    """What a query returns on either backend (a DB-API cursor)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A store's connection as the registry and the lineage graph use it: SQL with ``?`` or ``:name`` parameters on
+    either backend (PostgreSQL's adapter rewrites them), and ``dialect`` for the few queries that differ."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
+IndexHook = Callable[[Any, Record], None]
+"""``index(conn, record)``: updates derived tables (runs, lineage) inside the transaction appending ``record``;
+``conn`` is a :class:`Connection`."""
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """What the recorder, proof building, the registry and the CLI need from a store, on any backend.
+
+    Two implement it: :class:`Store` (SQLite, one file per store directory, the default) and
+    :class:`pot.log.postgres.PostgresStore` (a PostgreSQL database shared by many processes and machines).
+    :func:`open_store` picks one from a URL. Every method's meaning is the one documented on :class:`Store`.
+    ``root`` is a local directory on both: the signing key (unless POT_KEY_FILE says otherwise) and the local chain
+    file live there; on PostgreSQL it holds nothing else.
+    """
+
+    root: Path
+    dialect: str  # "sqlite" or "postgresql": what read() and connection() speak beyond the common SQL
+
+    @property
+    def read_only(self) -> bool: ...
+
+    @property
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> LogStore: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def exclusive(self, work: Callable[[], T]) -> T: ...
+
+    def append(self, model_id: str, make: Callable[[int, int], R], index: IndexHook | None = None) -> R: ...
+
+    def size(self, model_id: str) -> int: ...
+
+    def models(self) -> list[str]: ...
+
+    def leaves(self, model_id: str, start: int = 0, end: int | None = None) -> list[bytes]: ...
+
+    def records(self, model_id: str, start: int = 0, end: int | None = None) -> Iterator[Record]: ...
+
+    def snapshot(self, model_id: str) -> LogSnapshot: ...
+
+    def require_model(self, model_id: str) -> None: ...
+
+    def add_head(self, model_id: str,
+                 make: Callable[[SignedTreeHead | None, list[bytes], str | None], SignedTreeHead | None],
+                 known_leaves: int) -> SignedTreeHead | None: ...
+
+    def heads(self, model_id: str) -> list[SignedTreeHead]: ...
+
+    def latest_head(self, model_id: str) -> SignedTreeHead | None: ...
+
+    def add_receipt(self, model_id: str, receipt: AnchorReceipt) -> bool: ...
+
+    def receipts(self, model_id: str) -> list[AnchorReceipt]: ...
+
+    def pending_heads(self, backend: str, model_id: str | None = None, *, newest_only: bool = False
+                      ) -> list[SignedTreeHead]: ...
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]: ...
+
+    def connection(self) -> Connection: ...
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None: ...
+
+    def claim_setting(self, key: str, value: str) -> str: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...
+
+    def local_chain_tip(self) -> tuple[int, str] | None: ...
+
+    def advance_local_chain_tip(self, index: int, entry_hash: str) -> None: ...
+
+
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def is_database_url(location: str | Path | None) -> bool:
+    """Whether ``location`` names a PostgreSQL database (``postgresql://...``) rather than a store directory."""
+    return isinstance(location, str) and location.partition("://")[0].lower() in DATABASE_SCHEMES \
+        and "://" in location
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to show: the password (and any query, which may carry one) left out."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return f"{url.partition('://')[0]}://(a URL that does not parse)"
+    user = f"{parts.username}@" if parts.username else ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{user}{host}{f':{port}' if port else ''}{parts.path}"
+
+
+def open_store(database: str | None = None, *, root: Path | str, create: bool = False) -> LogStore:
+    """The store to use: SQLite in the directory ``root`` when ``database`` is None (the default), else the
+    PostgreSQL database at the URL ``database`` (``root`` then only holds local files: the key, the local chain).
+
+    A URL that is not a PostgreSQL one is a UsageError; an unreachable database a StoreError naming it without
+    its password.
+    """
+    if database is None:
+        return Store(root, create=create)
+    if not is_database_url(database):
+        raise UsageError(f"--database (POT_DATABASE_URL) must be a postgresql:// URL, not "
+                         f"{shown_url(database) if '://' in database else 'a path'}; a SQLite store is chosen with "
+                         "--store DIR")
+    from pot.log.postgres import PostgresStore
+
+    return PostgresStore(database, root=root, create=create)
 
 
 class Store:
-    """A store directory. Thread-safe: each thread gets its own SQLite connection.
+    """A SQLite store directory (a :class:`LogStore`). Thread-safe: each thread gets its own SQLite connection.
 
     Opening never refuses what a concurrent or interrupted creation leaves behind: with ``create=True`` a missing
     directory, ``.gitignore``, database or schema is made (each step idempotent, the schema inside SQLite's write
     lock), so every rank of a distributed job may open a new store at once. A store this process may read but
     not write (an auditor's copy, read-only media) is opened read-only: reads work, writes raise StoreError.
     """
+
+    dialect = "sqlite"
 
     def __init__(self, root: Path | str, *, create: bool = False) -> None:
         self.root = Path(root)
@@ -346,20 +429,12 @@ class Store:
 
         Run whenever the store is not complete yet, so it also finishes what an interrupted creation left.
         """
-        ignore = self.root / ".gitignore"
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            # Published whole, once, by whichever of several processes creating the store gets there first: never
-            # a short file that would let the store, key included, into a commit.
-            if not files.create_exclusive(ignore, _GITIGNORE) and ignore.stat().st_size == 0:
-                files.replace_file(ignore, _GITIGNORE)  # left empty by an interrupted pot before this one
-        except OSError as exc:
-            raise StoreError(f"cannot create store {self.root}: {exc.strerror}") from exc
+        make_store_dir(self.root)
 
-    def _schema_version(self) -> int | None:
+    def _schema_version(self, conn: sqlite3.Connection | None = None) -> int | None:
         """The stored schema version; None when the database has no schema yet (new, or creation interrupted)."""
         try:
-            rows = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+            rows = (conn or self._conn).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return None
@@ -373,6 +448,11 @@ class Store:
             raise StoreError(f"store {self.root} is corrupt: its schema version {value[:40]!r} is not a number")
         return int(value)
 
+    @property
+    def schema_version(self) -> int:
+        """The version of this store's schema (pot.log.migrations): the newest, unless the store is read-only."""
+        return self._schema_version() or 0
+
     def _check_schema(self, create: bool) -> None:
         version = self._schema_version()
         if version is None:
@@ -384,24 +464,29 @@ class Store:
                 raise StoreError(f"store {self.root} is not set up completely (an interrupted `pot init`?); run "
                                  "`pot init` to finish it")
             self._create()
-
-            def make_schema(conn: sqlite3.Connection) -> None:
-                # Every statement is idempotent, and the write lock serialises processes creating the store at
-                # once: the first makes the schema, the others find it made.
-                for statement in (_SCHEMA + _append_only_triggers()).split(";\n"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-
-            self._write(make_schema)
-            version = self._schema_version()
-        if version is not None and version > SCHEMA_VERSION:
+        elif version > migrations.SCHEMA_VERSION:
             raise StoreError(f"store {self.root} was written by a newer pot (schema {version}); upgrade pot")
+        if version == migrations.SCHEMA_VERSION or (version is not None and self.read_only):
+            return  # a read-only copy of an older store is read as it is: every step so far only adds tables
+        for step in migrations.SQLITE:
+            if version is None or step.version > version:
+                self._write(partial(self._migrate, step))
+
+    def _migrate(self, step: migrations.Migration, conn: sqlite3.Connection) -> None:
+        """Apply ``step`` unless another process did while this one waited for the write lock."""
+        version = self._schema_version(conn)
+        if version is not None and version >= step.version:
+            return
+        for statement in step.statements:
+            conn.execute(statement)
+        conn.execute(migrations.SQLITE_VERSION_TABLE)
+        conn.execute("INSERT OR IGNORE INTO schema_version VALUES (?, ?, ?)", (step.version, _utc_now(), step.about))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(step.version),))
 
     # --- records ----------------------------------------------------------------------------------------------
 
     def append(self, model_id: str, make: Callable[[int, int], R],
-               index: Callable[[sqlite3.Connection, Record], None] | None = None) -> R:
+               index: IndexHook | None = None) -> R:
         """Append the record ``make(seq, last_lamport)`` at the next ``seq`` of ``model_id``'s log, durably.
 
         ``make`` returns the record, or a :class:`pot.log.records.CompletedRecord` (its canonical JSON text already
@@ -415,22 +500,11 @@ class Store:
         """
         def insert(conn: sqlite3.Connection, seq: int, last_lamport: int) -> R:
             made = make(seq, last_lamport)
-            if isinstance(made, CompletedRecord):
-                completed = made
-            else:
-                text = canonical_json(made.body()).decode("utf-8")
-                completed = CompletedRecord(type(made), {}, bytes.fromhex(made.record_id), text)
-            text = completed.text
-            if _LONG_INTEGER.search(text):
-                # RFC 8785 spells a double from 2**53 to 1e21 in plain digits, which reads back as an integer no
-                # record may hold; the row keeps the body in a spelling that reads back as the same double.
-                text = json.dumps(json.loads(text, parse_int=_long_as_double), separators=(",", ":"),
-                                  ensure_ascii=False)
+            kind, leaf, text, record = _completed_text(made)
             conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (model_id, made.seq, made.kind.KIND if isinstance(made, CompletedRecord) else made.KIND,
-                          made.record_id, completed.leaf, made.timestamp, made.lamport, text))
+                         (model_id, made.seq, kind, made.record_id, leaf, made.timestamp, made.lamport, text))
             if index is not None:
-                index(conn, made.record() if isinstance(made, CompletedRecord) else made)
+                index(conn, record)
             return made
 
         def work(conn: sqlite3.Connection) -> R:
@@ -620,17 +694,7 @@ class Store:
         (pot.anchors.localchain checks this before every append, and ``pot test`` reports it).
         """
         raw = self.get_setting(_LOCAL_CHAIN_TIP)
-        if raw is None:
-            return None
-        try:
-            value = json.loads(raw)
-            index, entry_hash = value["index"], value["entry_hash"]
-            if isinstance(index, bool) or not isinstance(index, int) or index < 0 or not isinstance(entry_hash, str):
-                raise TypeError("wrong types")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"store {self.root}: the remembered local chain tip {raw!r} is malformed ({exc})"
-                             ) from None
-        return index, entry_hash
+        return None if raw is None else parse_local_chain_tip(self.root, raw)
 
     def advance_local_chain_tip(self, index: int, entry_hash: str) -> None:
         """Remember entry ``index`` as the chain's tip, unless a later one is remembered already: several processes
@@ -648,6 +712,55 @@ class Store:
 
 
 _LOCAL_CHAIN_TIP = "local_chain_tip"  # settings key: {"index": N, "entry_hash": H}
+
+
+def parse_local_chain_tip(root: Path, raw: str) -> tuple[int, str]:
+    """The ``local_chain_tip`` setting as (index, entry hash); a StoreError naming the store when malformed."""
+    try:
+        value = json.loads(raw)
+        index, entry_hash = value["index"], value["entry_hash"]
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0 or not isinstance(entry_hash, str):
+            raise TypeError("wrong types")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"store {root}: the remembered local chain tip {raw!r} is malformed ({exc})") from None
+    return index, entry_hash
+
+
+def make_store_dir(root: Path) -> None:
+    """The store directory and its .gitignore (it holds the signing key on either backend).
+
+    Run whenever the store is not complete yet, so it also finishes what an interrupted creation left.
+    """
+    ignore = root / ".gitignore"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        # Published whole, once, by whichever of several processes creating the store gets there first: never
+        # a short file that would let the store, key included, into a commit.
+        if not files.create_exclusive(ignore, _GITIGNORE) and ignore.stat().st_size == 0:
+            files.replace_file(ignore, _GITIGNORE)  # left empty by an interrupted pot before this one
+    except OSError as exc:
+        raise StoreError(f"cannot create store {root}: {exc.strerror}") from exc
+
+
+def _completed_text(made: Record | CompletedRecord) -> tuple[str, bytes, str, Record]:
+    """What a records row holds of a made record: (kind, leaf, body text, the record for the index hook)."""
+    if isinstance(made, CompletedRecord):
+        completed = made
+    else:
+        text = canonical_json(made.body()).decode("utf-8")
+        completed = CompletedRecord(type(made), {}, bytes.fromhex(made.record_id), text)
+    text = completed.text
+    if _LONG_INTEGER.search(text):
+        # RFC 8785 spells a double from 2**53 to 1e21 in plain digits, which reads back as an integer no
+        # record may hold; the row keeps the body in a spelling that reads back as the same double.
+        text = json.dumps(json.loads(text, parse_int=_long_as_double), separators=(",", ":"), ensure_ascii=False)
+    kind = made.kind.KIND if isinstance(made, CompletedRecord) else made.KIND
+    return kind, completed.leaf, text, made.record() if isinstance(made, CompletedRecord) else made
+
+
+def _utc_now() -> str:
+    """When a migration step was applied (for people reading ``schema_version``; nothing depends on it)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _enter_wal(conn: sqlite3.Connection, patience: float = 60.0) -> None:

@@ -298,7 +298,7 @@ def test_a_connection_factory_is_called_per_use(conn: sqlite3.Connection) -> Non
     build(graph, DIAMOND)
     before = len(calls)
     assert graph.depth("d") == 2 and len(calls) > before
-    with pytest.raises(UsageError, match="LineageGraph needs a sqlite3 connection, got str"):
+    with pytest.raises(UsageError, match="LineageGraph needs a database connection, got str"):
         LineageGraph("lineage.db")  # type: ignore[arg-type]
 
 

@@ -67,7 +67,9 @@ def test_eight_processes_creating_one_new_store_at_once_all_succeed(tmp_path: Pa
         conn = sqlite3.connect(store / "pot.db")
         try:
             assert conn.execute("SELECT value FROM settings WHERE key = 'key_id'").fetchall() == [(key_ids.pop(),)]
-            assert conn.execute("SELECT key, value FROM meta").fetchall() == [("schema_version", "1")]
+            assert conn.execute("SELECT key, value FROM meta").fetchall() == [("schema_version", "2")]
+            # every migration step applied exactly once, though eight processes raced to apply them
+            assert conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,)]
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         finally:
             conn.close()
