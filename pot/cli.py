@@ -722,14 +722,15 @@ def _sign_model(args: argparse.Namespace) -> int:
                      "KEY.pub` writes it)")
     lines.append(f"verify it: model_signing verify key {signed.model_dir} --signature {signed.signature} "
                  f"--public_key {public_text}")
-    if signed.attestations:
-        lines.append(f"           pot verify --proof {signed.attestations[0]} --model-dir {signed.model_dir} "
+    if signed.proof is not None:
+        lines.append(f"           pot verify --proof {signed.proof} --model-dir {signed.model_dir} "
                      f"--model-key {public_text} --trusted-key THE_SIGNERS_POT_KEY")
     _emit(args, "\n".join(lines),
           {"model_dir": str(signed.model_dir), "signature": str(signed.signature),
            "public_key_hint": signed.public_key_hint, "file_set_digest": signed.manifest.file_set_digest,
            "oms_subject_digest": signed.manifest.root_digest,
            "attestations": [str(p) for p in signed.attestations],
+           "proof": str(signed.proof) if signed.proof is not None else None,
            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in signed.manifest.files],
            "matches": [m.to_json() for m in signed.matches]})
     return EXIT_OK

@@ -306,6 +306,7 @@ class SignedModel:
     manifest: ModelManifest
     public_key_hint: str
     attestations: tuple[Path, ...] = ()  # the pot files written into the directory (and signed with it)
+    proof: Path | None = None  # the proof inside the directory, signed with the model (written there or found there)
     matches: tuple[FileMatch, ...] = ()  # with a proof: which record each file is
 
 
@@ -343,7 +344,7 @@ def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signat
     if inside is not None:
         ignore.append(inside)
     to_write: dict[Path, bytes] = {}
-    proof_doc = None
+    proof_doc, proof_inside = None, None
     if proof is not None:
         from pot.log.proof import ProvenanceProof
         from pot.log.verify import verify_proof
@@ -354,6 +355,9 @@ def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signat
         proof_bytes = proof_path.read_bytes()
         if _relative_inside(proof_path, root) is None:
             to_write = {root / name: data for name, data in proof_attestations(proof_bytes).items()}
+            proof_inside = root / PROOF_NAME
+        else:
+            proof_inside = proof_path
         for path in to_write:
             files.check_output(path, **protect)
     # Hash what will be signed before writing anything: the pot files are hashed from the bytes about to be written.
@@ -375,7 +379,8 @@ def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signat
     for path, data in to_write.items():
         files.write_output(path, data, **protect)
     files.write_output(signature_path, _dump(bundle), **protect)
-    return SignedModel(root, signature_path, manifest, public_key_hint(key.public_key()), tuple(to_write), matches)
+    return SignedModel(root, signature_path, manifest, public_key_hint(key.public_key()), tuple(to_write),
+                       proof_inside, matches)
 
 
 def _dump(document: Mapping[str, Any]) -> bytes:
@@ -580,7 +585,7 @@ def match_model_files(proof: Any, model_dir: Path | str, manifest: ModelManifest
     out = []
     for entry in manifest.files:
         if hmac.compare_digest(entry.sha256, proof_sha256):
-            out.append(FileMatch(entry.path, entry.sha256, "proof", [], "the proof being verified"))
+            out.append(FileMatch(entry.path, entry.sha256, "proof", [], "the pot proof itself"))
             continue
         found = find_checkpoint_file(proof, root / entry.path, sha256=entry.sha256)
         matches = found["matches"] + directory_records
