@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_json_schemas import check as check_schema
+
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
@@ -118,6 +120,7 @@ def test_the_example_signed_by_pot_verifies_with_model_signing_and_against_the_p
     report = json.loads(ok(pot("--json", "verify", "--proof", str(model / "digits-mlp.proof.json"),
                                "--model-dir", str(model), "--model-key", str(public))))
     assert report["ok"] and report["model_dir"]["signature_checked"]
+    check_schema("verify.schema.json", report)
     by_path = {f["path"]: f for f in report["model_dir"]["files"]}
     assert by_path["digits-mlp.pt"]["matches"][0]["kind"] == "checkpoint"
     assert "model.sig" in report["model_dir"]["ignored"]
@@ -148,6 +151,12 @@ def test_a_byte_changed_in_the_weights_fails_model_signing_and_pot(model: Path, 
     assert result.stdout.rstrip().splitlines()[-1].startswith("FAILED: model-signature:")
     assert "Traceback" not in result.stderr
 
+    failed = pot("--json", "verify", "--proof", str(model / "digits-mlp.proof.json"), "--model-dir", str(model),
+                 "--model-key", str(public))
+    report = json.loads(failed.stdout)
+    assert failed.returncode == 1 and not report["ok"]
+    check_schema("verify.schema.json", report)
+    assert [f["role"] for f in report["model_dir"]["files"]] == ["proof", "unrecorded"]
     # Without the signature key the files alone still fail against the proof.
     alone = pot("verify", "--proof", str(model / "digits-mlp.proof.json"), "--model-dir", str(model))
     assert alone.returncode == 1 and "FAILED: model-files:" in alone.stdout
