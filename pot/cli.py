@@ -737,70 +737,15 @@ def _sign_model(args: argparse.Namespace) -> int:
 
 
 def _model_dir_checks(args: argparse.Namespace, proof: Any) -> tuple[list[Any], dict[str, Any], dict[str, list[str]]]:
-    """The checks of ``pot verify --model-dir``: the model signature (with --model-key) and each file against the
-    proof's records. Returns the checks, their JSON, and the per-file lines shown under them."""
-    import hashlib
-
+    """The checks of ``pot verify --model-dir``, their JSON, and the per-file lines shown under them."""
     from pot.attest import oms
-    from pot.log.verify import Check
 
-    root = Path(args.model_dir)
-    if not paths.is_dir(root, "--model-dir"):
-        raise UsageError(f"--model-dir {root} is not a directory")
-    signature = Path(args.model_signature) if args.model_signature else root / oms.SIGNATURE_NAME
-    has_signature = paths.is_file(signature, "--model-signature")
-    if args.model_signature and not has_signature:
-        raise UsageError(f"no signature file at {signature}")
-    checks: list[Any] = []
-    ignore: list[str] = []
-    inside = signature.resolve().relative_to(root.resolve()).as_posix() if signature.resolve().is_relative_to(
-        root.resolve()) else None
-    if inside:
-        ignore.append(inside)
-    data: dict[str, Any] = {"path": str(root), "signature": str(signature) if has_signature else None,
-                            "signature_checked": False}
-    if args.model_key:
-        if not has_signature:
-            raise UsageError(f"--model-key: no signature at {signature} (give it with --model-signature FILE)")
-        public = oms.load_public_key(args.model_key)
-        try:
-            verified = oms.verify_model_signature(root, signature, public)
-        except (oms.ModelSignatureError, FormatError) as exc:
-            checks.append(Check("model-signature", False, f"{signature}: {exc}"))
-        else:
-            data["signature_checked"] = True
-            checks.append(Check("model-signature", True,
-                                f"{signature} verifies with {args.model_key} (ECDSA P-256, hint "
-                                f"{verified.public_key_hint[:16]}...) and signs exactly the "
-                                f"{len(verified.manifest.files)} file(s) of {root}"))
-    if has_signature:
-        try:
-            signed, _ = oms.read_signed_manifest(signature)
-            ignore += list(signed.ignore_paths)
-        except FormatError:
-            pass  # not an OMS bundle pot reads: only the signature file itself is left out
-    manifest = oms.hash_model_dir(root, ignore)
-    proof_sha256 = hashlib.sha256(Path(args.proof).read_bytes()).hexdigest()
-    matches = oms.match_model_files(proof, root, manifest, proof_sha256=proof_sha256)
-    missing = [m.path for m in matches if not m.recorded]
-    model_count = sum(1 for m in matches if m.role != "proof")
-    if not manifest.files:
-        detail, passed = f"{root} holds no file to match", False
-    elif missing:
-        detail, passed = (f"{len(missing)} of {len(matches)} file(s) of {root} NOT recorded by the proof: "
-                          f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"), False
-    else:
-        detail, passed = (f"every file of {root} is accounted for: {model_count} recorded by the proof"
-                          + (f", {len(matches) - model_count} the proof itself" if model_count < len(matches)
-                             else "")), True
-    if has_signature and not args.model_key:
-        detail += f"; the signature {signature} was NOT checked (pass --model-key KEY.pub)"
-    checks.append(Check("model-files", passed, detail))
-    data |= {"file_set_digest": manifest.file_set_digest, "oms_subject_digest": manifest.root_digest,
-             "ignored": list(manifest.ignore_paths), "files": [m.to_json() for m in matches]}
-    width = max((len(m.path) for m in matches), default=0)
-    lines = [f"{'ok  ' if m.recorded else 'FAIL'} {m.path.ljust(width)}  {m.detail}" for m in matches]
-    return checks, data, {"model-files": lines}
+    public = oms.load_public_key(args.model_key) if args.model_key else None
+    result = oms.check_model_dir(proof, Path(args.proof), args.model_dir, signature=args.model_signature,
+                                 public_key=public, public_key_name=args.model_key)
+    width = max((len(m.path) for m in result.files), default=0)
+    lines = [f"{'ok  ' if m.recorded else 'FAIL'} {m.path.ljust(width)}  {m.detail}" for m in result.files]
+    return result.checks, result.to_json(), {"model-files": lines}
 
 
 def _stored_public_key(key_file: Path, key_id: str | None) -> Any:

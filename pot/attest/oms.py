@@ -595,3 +595,99 @@ def match_model_files(proof: Any, model_dir: Path | str, manifest: ModelManifest
                   f"NOT recorded by the proof (sha256 {entry.sha256[:16]}...{weights})")
         out.append(FileMatch(entry.path, entry.sha256, role, matches, detail))
     return tuple(out)
+
+
+# --- pot verify --model-dir ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDirReport:
+    path: Path
+    signature: Path | None  # the signature found (or given), checked only when signature_checked
+    signature_checked: bool
+    manifest: ModelManifest
+    files: tuple[FileMatch, ...]
+    checks: list[Any]  # pot.log.verify.Check: "model-signature" (with a public key), then "model-files"
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "signature": str(self.signature) if self.signature else None,
+                "signature_checked": self.signature_checked, "file_set_digest": self.manifest.file_set_digest,
+                "oms_subject_digest": self.manifest.root_digest, "ignored": list(self.manifest.ignore_paths),
+                "files": [m.to_json() for m in self.files]}
+
+
+def check_model_dir(proof: Any, proof_file: Path | str, model_dir: Path | str, *,
+                    signature: Path | str | None = None, public_key: ec.EllipticCurvePublicKey | None = None,
+                    public_key_name: str = "the public key") -> ModelDirReport:
+    """What ``pot verify --model-dir`` checks, once the proof itself has been verified. In order:
+
+    1. ``model-signature`` (only with ``public_key``): :func:`verify_model_signature` of ``signature`` (default
+       ``model_dir/model.sig``);
+    2. ``model-files``: every file of the directory, hashed as OMS does (leaving out the signature, the paths it
+       says it ignores, and the git files), is accounted for by the proof (:func:`match_model_files`); the bytes of
+       ``proof_file`` identify the proof itself.
+
+    Failed checks are returned, not raised (the verifier's report shows every check); a directory or file that
+    cannot be read, or a public key without a signature, raises UsageError.
+    """
+    from pot.log.verify import Check
+
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise UsageError(f"--model-dir {root} is not a directory")
+    signature_path = Path(signature) if signature is not None else root / SIGNATURE_NAME
+    has_signature = signature_path.is_file()
+    if signature is not None and not has_signature:
+        raise UsageError(f"no signature file at {signature_path}")
+    checks: list[Any] = []
+    ignore: list[str] = []
+    inside = _relative_inside(signature_path, root)
+    if has_signature and inside is not None:
+        # Left out only when it is an OMS bundle: any other file under that name is matched like the rest. The
+        # paths a signature says it ignores are NOT left out: unchecked they are only a claim, and "every file of
+        # DIR" is what a person loading DIR gets.
+        try:
+            read_signed_manifest(signature_path)
+            ignore.append(inside)
+        except FormatError:
+            pass
+    checked = False
+    if public_key is not None:
+        if not has_signature:
+            raise UsageError(f"no signature at {signature_path} to check with {public_key_name} (give it with "
+                             "--model-signature FILE)")
+        try:
+            verified = verify_model_signature(root, signature_path, public_key)
+        except (ModelSignatureError, FormatError) as exc:
+            checks.append(Check("model-signature", False, f"{signature_path}: {exc}"))
+        else:
+            checked = True
+            checks.append(Check("model-signature", True,
+                                f"{signature_path} verifies with {public_key_name} (ECDSA P-256, hint "
+                                f"{verified.public_key_hint[:16]}...) and signs exactly the "
+                                f"{len(verified.manifest.files)} file(s) of {root}"))
+    manifest = hash_model_dir(root, ignore)
+    try:
+        proof_sha256 = hashlib.sha256(Path(proof_file).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UsageError(f"cannot read proof file {proof_file}: {exc.strerror}") from None
+    matches = match_model_files(proof, root, manifest, proof_sha256=proof_sha256)
+    missing = [m.path for m in matches if not m.recorded]
+    model_count = sum(1 for m in matches if m.role != "proof")
+    if not manifest.files:
+        detail, passed = f"{root} holds no file to match", False
+    elif missing:
+        detail, passed = (f"{len(missing)} of {len(matches)} file(s) of {root} NOT recorded by the proof: "
+                          f"{_names(missing)}"), False
+    else:
+        itself = len(matches) - model_count
+        detail, passed = (f"every file of {root} is accounted for: {model_count} recorded by the proof"
+                          + (f", {itself} the proof itself" if itself else "")), True
+    if has_signature and public_key is None:
+        detail += f"; the signature {signature_path} was NOT checked (pass --model-key KEY.pub)"
+    checks.append(Check("model-files", passed, detail))
+    return ModelDirReport(root, signature_path if has_signature else None, checked, manifest, matches, checks)

@@ -226,15 +226,24 @@ def test_pot_reads_and_checks_what_model_signing_signed(model: Path, key: tuple[
     private, public = key
     ms = _model_signing()
     signature = model / "model.sig"
+    (model / "notes.txt").write_text("left out of the signature by its signer\n")
     ms.signing.Config().use_elliptic_key_signer(private_key=private).set_hashing_config(  # type: ignore[attr-defined]
-        ms.hashing.Config().set_ignored_paths(paths=["model.sig"])  # type: ignore[attr-defined]
+        ms.hashing.Config().set_ignored_paths(paths=["model.sig", "notes.txt"])  # type: ignore[attr-defined]
     ).sign(model, signature)
+    # A path the signature ignores is still a file of the directory: pot matches it like any other.
+    result = pot("verify", "--proof", str(model / "digits-mlp.proof.json"), "--model-dir", str(model),
+                 "--model-key", str(public))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ok   model-signature" in result.stdout and "FAIL model-files      1 of 3 file(s)" in result.stdout
+    assert "notes.txt" in result.stdout
+    (model / "notes.txt").unlink()
     ok(pot("verify", "--proof", str(model / "digits-mlp.proof.json"), "--model-dir", str(model),
            "--model-key", str(public)))
     from pot.attest import oms
 
     pot_made = oms.hash_model_dir(model, ["model.sig"])
     theirs, _ = oms.read_signed_manifest(signature)
+    assert "notes.txt" in theirs.ignore_paths
     assert theirs.root_digest == pot_made.root_digest and oms.manifest_differences(theirs, pot_made) == []
 
 
@@ -299,4 +308,6 @@ def test_a_signature_that_is_no_bundle_fails_verification_in_one_line(model: Pat
                  "--model-key", str(public))
     assert result.returncode == 1 and "FAIL model-signature" in result.stdout and "is not a Sigstore bundle" \
         in result.stdout
+    # A file under the signature's name that is no signature is not left out: it is matched, and is no record.
+    assert "FAIL model.sig" in result.stdout
     assert "Traceback" not in result.stderr
