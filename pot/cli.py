@@ -480,6 +480,8 @@ def _verify(args: argparse.Namespace) -> int:
     from pot.log.verify import verify_proof
 
     args.proof = _proof_path(args)
+    if (args.model_key or args.model_signature) and not args.model_dir:
+        raise UsageError("--model-key and --model-signature go with --model-dir DIR")
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
     now = None
     if args.now is not None:
@@ -532,8 +534,6 @@ def _verify(args: argparse.Namespace) -> int:
         first_failed = next((c for c in model_checks if not c.passed), None)
         if failure is None and first_failed is not None:
             failure = f"{first_failed.name}: {first_failed.detail}"
-    elif args.model_key or args.model_signature:
-        raise UsageError("--model-key and --model-signature go with --model-dir DIR")
     data = report.to_json()
     if checkpoint_match is not None:
         data["checkpoint"] = checkpoint_match

@@ -172,7 +172,7 @@ class ModelManifest:
     """The files of a model directory as OMS signs them: in model_signing's order (by path components)."""
 
     model_name: str
-    files: tuple[FileDigest, ...]
+    files: tuple[FileDigest, ...]  # read back from a signature, sizes are unknown (0): compare digests only
     ignore_paths: tuple[str, ...]
 
     @property
@@ -314,7 +314,8 @@ def proof_attestations(proof_bytes: bytes) -> dict[str, bytes]:
     """The pot files that go into a model directory beside its weights, by name, to be signed with them.
 
     HOOK for the in-toto attestation (pot.attest.intoto, another branch): when it lands, add its DSSE envelope of
-    the proof here, e.g. ``"model.pot.intoto.json"``, and :func:`match_model_files` recognises it as the proof's.
+    the proof here, e.g. ``"model.pot.intoto.json"``, and teach :func:`match_model_files` to account for that file
+    (today only the proof's own bytes are recognised; any other pot file would fail ``model-files``).
     """
     return {PROOF_NAME: proof_bytes}
 
