@@ -39,7 +39,7 @@ exit codes:
   0  success (for verify: every check passed)
   1  verification failed: the proof, a signature, a root, a link or an anchor does not check out, or the file
      is no valid pot proof (malformed JSON, an unknown version, oversize); also a promotion refused by its
-     gate, a run that is not reproducible
+     gate, a run that is not reproducible, a model directory holding a file the proof did not record
   2  bad usage or bad input: unknown flag, malformed JSON argument, negative epoch, unknown model id, a proof
      file that is missing or cannot be read
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
@@ -63,7 +63,7 @@ a key, signing, and what a third party runs (docs/MODEL_SIGNING.md):
                                                  && chmod 600 KEY.pem && openssl ec -in KEY.pem -pubout -out KEY.pub)
   pot sign-model DIR --key KEY.pem --proof PROOF.json
   model_signing verify key DIR --signature DIR/model.sig --public_key KEY.pub
-  pot verify --proof DIR/model.pot.json --model-dir DIR --model-key KEY.pub --trusted-key POT_PUBLIC_KEY
+  pot verify --proof PROOF.json --model-dir DIR --model-key KEY.pub --trusted-key POT_PUBLIC_KEY
 """
 
 EXIT_CODES_SHORT = ("exit codes: 0 ok, 1 verification failed, 2 bad usage or input, 3 the environment refused, "
