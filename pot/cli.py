@@ -39,7 +39,7 @@ exit codes:
   0  success (for verify: every check passed)
   1  verification failed: the proof, a signature, a root, a link or an anchor does not check out, or the file
      is no valid pot proof (malformed JSON, an unknown version, oversize); also a promotion refused by its
-     gate, a run that is not reproducible
+     gate, a run that is not reproducible, a model directory holding a file the proof did not record
   2  bad usage or bad input: unknown flag, malformed JSON argument, negative epoch, unknown model id, a proof
      file that is missing or cannot be read
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
@@ -55,6 +55,15 @@ the signing key:
     openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out KEY.new && chmod 600 KEY.new && mv KEY.new KEY
   Running init again is safe: it never replaces a key or a record, and it finishes what an interrupted init
   left (a key file cut short, while nothing is signed yet, is renamed aside and a new key made).
+"""
+
+SIGN_MODEL_HELP = """\
+a key, signing, and what a third party runs (docs/MODEL_SIGNING.md):
+  pot key ecdsa-new --out KEY.pem              (or: openssl ecparam -genkey -name prime256v1 -noout -out KEY.pem
+                                                 && chmod 600 KEY.pem && openssl ec -in KEY.pem -pubout -out KEY.pub)
+  pot sign-model DIR --key KEY.pem --proof PROOF.json
+  model_signing verify key DIR --signature DIR/model.sig --public_key KEY.pub
+  pot verify --proof PROOF.json --model-dir DIR --model-key KEY.pub --trusted-key POT_PUBLIC_KEY
 """
 
 EXIT_CODES_SHORT = ("exit codes: 0 ok, 1 verification failed, 2 bad usage or input, 3 the environment refused, "
@@ -132,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
     p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
     p.add_argument("--checkpoint", metavar="FILE", help="tell whether FILE is a checkpoint file the proof recorded")
+    p.add_argument("--model-dir", metavar="DIR",
+                   help="match every file of DIR (as OpenSSF model signing hashes them) against the proof's records")
+    p.add_argument("--model-key", metavar="KEY.pub",
+                   help="with --model-dir: also check DIR's model signature (model.sig) with this ECDSA public key")
+    p.add_argument("--model-signature", metavar="FILE", help="with --model-dir: the signature (default DIR/model.sig)")
     p.add_argument("--parent", action="append", metavar="FILE", default=[],
                    help="a parent model's proof to follow (repeatable): fine-tuned from, and so on")
     p.add_argument("--now", metavar="TIMESTAMP",
@@ -187,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     key_verbs = p.add_subparsers(dest="key_verb", metavar="ACTION", parser_class=_Parser, required=True)
     key_verbs.add_parser("public", help="print the public key, for others to pin with --trusted-key",
                          parents=[common])
+    ecdsa = key_verbs.add_parser("ecdsa-new", parents=[common],
+                                 help="make an ECDSA P-256 key for `pot sign-model` (KEY.pem, mode 0600, and its "
+                                      "public half KEY.pub; encrypted with $POT_OMS_KEY_PASSPHRASE when set)")
+    ecdsa.add_argument("--out", required=True, metavar="KEY.pem", help="the private key file to create")
+
+    p = verb("sign-model", "sign a model directory in the OpenSSF model signing (OMS) format, which `model_signing "
+                           "verify key` checks; with --proof the pot proof is signed with it")
+    p.epilog = SIGN_MODEL_HELP + "\n" + EXIT_CODES_SHORT
+    p.add_argument("path", metavar="DIR", help="the model directory")
+    p.add_argument("--key", required=True, metavar="KEY.pem",
+                   help="ECDSA P-256 private key, PEM (`pot key ecdsa-new` makes one); passphrase from "
+                        "$POT_OMS_KEY_PASSPHRASE")
+    p.add_argument("--proof", metavar="FILE", help="the model's pot proof: written into DIR as model.pot.json (unless "
+                                                    "it is there already) and signed with it; every other file must be "
+                                                    "one the proof recorded")
+    p.add_argument("--signature", metavar="FILE", help="where to write the signature (default DIR/model.sig)")
 
     p = verb("contract", "the ProvenanceRegistry contract on a chain")
     contract_verbs = p.add_subparsers(dest="contract_verb", metavar="ACTION", parser_class=_Parser, required=True)
@@ -503,6 +533,8 @@ def _verify(args: argparse.Namespace) -> int:
     from pot.log.verify import verify_proof
 
     args.proof = _proof_path(args)
+    if (args.model_key or args.model_signature) and not args.model_dir:
+        raise UsageError("--model-key and --model-signature go with --model-dir DIR")
     trusted, now, local_chain, checker = _verification_options(args)
     try:
         proof = ProvenanceProof.load(args.proof)
@@ -532,13 +564,22 @@ def _verify(args: argparse.Namespace) -> int:
         report.checks.append(Check("checkpoint", checkpoint_match["recorded"], checkpoint_match["message"]))
         if failure is None and not checkpoint_match["recorded"]:
             failure = f"checkpoint: {checkpoint_match['message']}"
+    model_dir, file_lines = None, None
+    if args.model_dir:
+        model_checks, model_dir, file_lines = _model_dir_checks(args, proof)
+        report.checks.extend(model_checks)
+        first_failed = next((c for c in model_checks if not c.passed), None)
+        if failure is None and first_failed is not None:
+            failure = f"{first_failed.name}: {first_failed.detail}"
     data = report.to_json()
     if checkpoint_match is not None:
         data["checkpoint"] = checkpoint_match
+    if model_dir is not None:
+        data["model_dir"] = model_dir
     unreachable = unreachable and all(c.passed for c in report.checks if c.name != "chain")
     if unreachable:
         data["unchecked"] = ["chain"]
-    _emit(args, render.report(args.proof, report, failure, unchecked=unreachable), data)
+    _emit(args, render.report(args.proof, report, failure, unchecked=unreachable, details=file_lines), data)
     if failure is None:
         return EXIT_OK
     return EXIT_ENVIRONMENT if unreachable else EXIT_VERIFY_FAILED
@@ -766,6 +807,8 @@ def _key(args: argparse.Namespace) -> int:
     from pot.config import ProvenanceConfig
     from pot.log.keys import SigningKey, passphrase_from_env
 
+    if args.key_verb == "ecdsa-new":
+        return _ecdsa_new(args)
     with _open_store(args) as store:
         key_file = ProvenanceConfig().resolve_key_file(store.root)
         public = _stored_public_key(key_file, store.get_setting("key_id"))
@@ -773,6 +816,71 @@ def _key(args: argparse.Namespace) -> int:
             public = SigningKey.load(key_file, passphrase_from_env()).public
     _emit(args, public.hex, {"algorithm": "ed25519", "public_key": public.hex, "key_id": public.key_id})
     return EXIT_OK
+
+
+def _ecdsa_new(args: argparse.Namespace) -> int:
+    from pot.attest import oms
+
+    _output(args, args.out)  # never inside a store, never over pot's own key
+    passphrase = os.environ.get(oms.KEY_PASSPHRASE_ENV) or None
+    public = oms.generate_key(args.out, passphrase)
+    hint = oms.public_key_hint(oms.load_public_key(public))
+    _emit(args, f"wrote ECDSA P-256 key {args.out} (mode 0600{', encrypted' if passphrase else ''}) and its public "
+                f"half {public} (hint {hint[:16]}...): give {public} to whoever verifies your model signatures",
+          {"private_key": args.out, "public_key": str(public), "algorithm": "ecdsa-p256", "hint": hint,
+           "encrypted": bool(passphrase)})
+    return EXIT_OK
+
+
+@handler("sign-model")
+def _sign_model(args: argparse.Namespace) -> int:
+    from pot.attest import oms
+
+    key = oms.load_private_key(args.key, os.environ.get(oms.KEY_PASSPHRASE_ENV) or None)
+    signed = oms.sign_model(args.path, key, signature=args.signature, proof=args.proof, protect=_protected(args))
+    public = Path(args.key).with_suffix(".pub")
+    try:
+        public_ok = oms.public_key_hint(oms.load_public_key(public)) == signed.public_key_hint
+    except PotError:
+        public_ok = False
+    public_text = str(public) if public_ok else "KEY.pub"
+    lines = [f"signed {len(signed.manifest.files)} file(s) of {signed.model_dir} into {signed.signature} (OpenSSF "
+             f"model signing, ECDSA P-256 key hint {signed.public_key_hint[:16]}...)",
+             f"  pot.file-set.v1 digest {signed.manifest.file_set_digest}, OMS subject digest "
+             f"{signed.manifest.root_digest}"]
+    width = max((len(f.path) for f in signed.manifest.files), default=0)
+    described = {m.path: m.detail for m in signed.matches}
+    for entry in signed.manifest.files:
+        lines.append(f"  {entry.path.ljust(width)}  {entry.sha256[:16]}...  {described.get(entry.path, '')}".rstrip())
+    if not public_ok:
+        lines.append(f"  (no {public} holding this key's public half: `openssl ec -in {args.key} -pubout -out "
+                     "KEY.pub` writes it)")
+    lines.append(f"verify it: model_signing verify key {signed.model_dir} --signature {signed.signature} "
+                 f"--public_key {public_text}")
+    if signed.proof is not None:
+        lines.append(f"           pot verify --proof {signed.proof} --model-dir {signed.model_dir} "
+                     f"--model-key {public_text} --trusted-key THE_SIGNERS_POT_KEY")
+    _emit(args, "\n".join(lines),
+          {"model_dir": str(signed.model_dir), "signature": str(signed.signature),
+           "public_key_hint": signed.public_key_hint, "file_set_digest": signed.manifest.file_set_digest,
+           "oms_subject_digest": signed.manifest.root_digest,
+           "attestations": [str(p) for p in signed.attestations],
+           "proof": str(signed.proof) if signed.proof is not None else None,
+           "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in signed.manifest.files],
+           "matches": [m.to_json() for m in signed.matches]})
+    return EXIT_OK
+
+
+def _model_dir_checks(args: argparse.Namespace, proof: Any) -> tuple[list[Any], dict[str, Any], dict[str, list[str]]]:
+    """The checks of ``pot verify --model-dir``, their JSON, and the per-file lines shown under them."""
+    from pot.attest import oms
+
+    public = oms.load_public_key(args.model_key) if args.model_key else None
+    result = oms.check_model_dir(proof, Path(args.proof), args.model_dir, signature=args.model_signature,
+                                 public_key=public, public_key_name=args.model_key)
+    width = max((len(m.path) for m in result.files), default=0)
+    lines = [f"{'ok  ' if m.recorded else 'FAIL'} {m.path.ljust(width)}  {m.detail}" for m in result.files]
+    return result.checks, result.to_json(), {"model-files": lines}
 
 
 def _stored_public_key(key_file: Path, key_id: str | None) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,15 +57,18 @@ def history(model_id: str, records: Sequence[Record]) -> str:
     return title + "\n" + table(("seq", "timestamp", "record", "values", "id"), rows)
 
 
-def report(path: str, result: VerificationReport, failed: str | None = None, *, unchecked: bool = False) -> str:
+def report(path: str, result: VerificationReport, failed: str | None = None, *, unchecked: bool = False,
+           details: Mapping[str, Sequence[str]] | None = None) -> str:
     """The verifier's report for people; its last line is the verdict: VERIFIED, FAILED, or NOT CHECKED when every
-    check passed but one that needs the network could not run (``unchecked``)."""
+    check passed but one that needs the network could not run (``unchecked``). ``details``: lines shown under a
+    check, by its name (one per file of ``--model-dir``)."""
     lines = [f"proof {safe(path)}: model {safe(result.model_id)}, {result.disclosure} disclosure, "
              f"{result.record_count} record(s) of a log of {result.log_size}"]
     width = max((len(c.name) for c in result.checks), default=0)
     for check in result.checks:
         mark = "ok  " if check.passed else "FAIL"
         lines.append(f"  {mark} {check.name.ljust(width)}  {safe(check.detail)}")
+        lines += [f"       {safe(line)}" for line in (details or {}).get(check.name, ())]
     if result.heads:
         lines.append(f"  when the records existed ({len(result.heads)} tree head(s)):")
         lines += _head_spans(result)

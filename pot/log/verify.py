@@ -606,7 +606,7 @@ def _check_local_chain(proof: ProvenanceProof, path: Path) -> str:
             f"none of the {checked} entr{'y' if checked == 1 else 'ies'} for this model contradicts the proof")
 
 
-def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, Any]:
+def find_checkpoint_file(proof: ProvenanceProof, path: Path | str, *, sha256: str | None = None) -> dict[str, Any]:
     """Is the file (or directory) at ``path`` something this proof recorded? Compares digests two ways:
 
     - the file's SHA-256 (a directory's ``pot.file-set.v1`` digest) with every checkpoint's ``file_sha256``;
@@ -617,11 +617,11 @@ def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, 
 
     Returns ``{"recorded": bool, "sha256", "weights_digest" (or None), "matches": [{"by": "file" | "weights", "seq",
     "kind", "record_id", "epoch" (checkpoints), "file_name"}], "message"}``. Only meaningful once the proof itself
-    verifies.
+    verifies. ``sha256``: the file's digest when the caller has just computed it (it is not read twice).
     """
     from pot.hashing import checkpoint_digest
 
-    digest = checkpoint_digest(path)
+    digest = sha256 if sha256 is not None else checkpoint_digest(path)
     weights, why_not = _weights_digest(Path(path))
     matches: list[dict[str, Any]] = []
     for record in proof.records:
@@ -633,7 +633,7 @@ def find_checkpoint_file(proof: ProvenanceProof, path: Path | str) -> dict[str, 
                             "epoch": getattr(record, "epoch", None), "file_name": getattr(record, "file_name", None)})
     shown = f"{path} (sha256 {digest[:16]}..." + (f", weights digest {weights[:16]}..." if weights else "") + ")"
     if matches:
-        where = "; ".join(_where(m) for m in matches)
+        where = "; ".join(describe_match(m) for m in matches)
         message = f"{shown} was recorded: {where}"
     else:
         files = sum(1 for r in proof.training_chain if r.file_sha256)
@@ -690,7 +690,8 @@ def _kind_name(record: Any) -> str:
     return str(getattr(record, "event", None) or record.KIND)
 
 
-def _where(match: dict[str, Any]) -> str:
+def describe_match(match: dict[str, Any]) -> str:
+    """One match of :func:`find_checkpoint_file` (or a directory recorded whole: ``by`` "directory") in words."""
     when = f" at epoch {match['epoch']}" if match["epoch"] is not None else ""
-    how = "as this file" if match["by"] == "file" else "as these weights"
+    how = {"file": "as this file", "weights": "as these weights"}.get(match["by"], "as part of the directory")
     return f"{how}{when} (record {match['seq']}, {match['kind']})"
