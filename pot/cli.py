@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proof", metavar="FILE", help="the model's pot proof: written into DIR as model.pot.json (unless "
                                                     "it is there already) and signed with it; every other file must be "
                                                     "one the proof recorded")
+    p.add_argument("--attestation", metavar="FILE",
+                   help="the proof's in-toto attestation (`pot attest`): checked against --proof, written into DIR as "
+                        "model.pot.intoto.json (unless it is there already) and signed with it")
     p.add_argument("--signature", metavar="FILE", help="where to write the signature (default DIR/model.sig)")
 
     p = verb("contract", "the ProvenanceRegistry contract on a chain")
@@ -837,7 +840,8 @@ def _sign_model(args: argparse.Namespace) -> int:
     from pot.attest import oms
 
     key = oms.load_private_key(args.key, os.environ.get(oms.KEY_PASSPHRASE_ENV) or None)
-    signed = oms.sign_model(args.path, key, signature=args.signature, proof=args.proof, protect=_protected(args))
+    signed = oms.sign_model(args.path, key, signature=args.signature, proof=args.proof,
+                             attestation=args.attestation, protect=_protected(args))
     public = Path(args.key).with_suffix(".pub")
     try:
         public_ok = oms.public_key_hint(oms.load_public_key(public)) == signed.public_key_hint

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pot._internal import files, strictjson
-from pot.errors import FormatError, KeyringError, UsageError, VerificationError
+from pot.errors import FormatError, KeyringError, PotError, UsageError, VerificationError
 from pot.hashing import FileDigest, file_set_digest, hash_file
 from pot.log.canonical import HexDigest, canonical_json
 
@@ -58,6 +58,7 @@ GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")  # what model_si
 
 SIGNATURE_NAME = "model.sig"  # model_signing's default name for the signature
 PROOF_NAME = "model.pot.json"  # the pot proof, signed with the model
+ATTESTATION_NAME = "model.pot.intoto.json"  # the proof's in-toto attestation (pot attest), signed with the model
 KEY_PASSPHRASE_ENV = "POT_OMS_KEY_PASSPHRASE"
 MAX_SIGNATURE_BYTES = 64 << 20  # a manifest of ~300k files; a bigger "signature" is not one pot wrote
 
@@ -310,20 +311,36 @@ class SignedModel:
     matches: tuple[FileMatch, ...] = ()  # with a proof: which record each file is
 
 
-def proof_attestations(proof_bytes: bytes) -> dict[str, bytes]:
-    """The pot files that go into a model directory beside its weights, by name, to be signed with them.
+def proof_attestations(proof_bytes: bytes | None, attestation_bytes: bytes | None = None) -> dict[str, bytes]:
+    """The pot files that go into a model directory beside its weights, by name, to be signed with them: the proof
+    and, when given, its in-toto attestation (``pot attest``)."""
+    out = {}
+    if proof_bytes is not None:
+        out[PROOF_NAME] = proof_bytes
+    if attestation_bytes is not None:
+        out[ATTESTATION_NAME] = attestation_bytes
+    return out
 
-    HOOK for the in-toto attestation (pot.attest.intoto, another branch): when it lands, add its DSSE envelope of
-    the proof here, e.g. ``"model.pot.intoto.json"``, and teach :func:`match_model_files` to account for that file
-    (today only the proof's own bytes are recognised; any other pot file would fail ``model-files``).
-    """
-    return {PROOF_NAME: proof_bytes}
+
+def _attestation_agrees(data: bytes, proof: Any, proof_bytes: bytes) -> bool:
+    """Is ``data`` an in-toto attestation (``pot attest``) that is byte for byte the one ``proof`` renders, signed
+    by the proof's signer? (pot.attest.intoto.verify_attestation with the proof; any failure is a no.)"""
+    from pot.attest.intoto import ProofFile, verify_attestation
+
+    try:
+        verify_attestation(data, trusted_key=proof.signer, proof_file=ProofFile(proof, proof_bytes))
+    except PotError:
+        return False
+    return True
 
 
 def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signature: Path | str | None = None,
-               proof: Path | str | None = None, protect: Mapping[str, Sequence[Path]] | None = None) -> SignedModel:
+               proof: Path | str | None = None, attestation: Path | str | None = None,
+               protect: Mapping[str, Sequence[Path]] | None = None) -> SignedModel:
     """Sign ``model_dir`` in the OMS format; with ``proof`` (a pot proof file), put it into the directory first
-    (as ``model.pot.json``, unless it already lies inside) so it is signed with the model.
+    (as ``model.pot.json``, unless it already lies inside) so it is signed with the model; with ``attestation``
+    too (the proof's in-toto attestation from ``pot attest``, which must agree with the proof), the same for it
+    (as ``model.pot.intoto.json``).
 
     With a proof, every other file must be one the proof recorded (as this file, as these weights, or as part of
     the directory recorded whole): a signature with the proof beside it reads as "this is the model that proof
@@ -346,6 +363,8 @@ def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signat
         ignore.append(inside)
     to_write: dict[Path, bytes] = {}
     proof_doc, proof_inside = None, None
+    if attestation is not None and proof is None:
+        raise UsageError("an attestation goes with the proof it renders: give --proof FILE too")
     if proof is not None:
         from pot.log.proof import ProvenanceProof
         from pot.log.verify import verify_proof
@@ -354,11 +373,19 @@ def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signat
         proof_doc = ProvenanceProof.load(proof_path)
         verify_proof(proof_doc)
         proof_bytes = proof_path.read_bytes()
-        if _relative_inside(proof_path, root) is None:
-            to_write = {root / name: data for name, data in proof_attestations(proof_bytes).items()}
-            proof_inside = root / PROOF_NAME
-        else:
-            proof_inside = proof_path
+        attestation_bytes = None
+        if attestation is not None:
+            from pot.log.proof import read_proof_file
+
+            attestation_bytes = read_proof_file(attestation, what="attestation file")
+            if not _attestation_agrees(attestation_bytes, proof_doc, proof_bytes):
+                raise VerificationError(f"{attestation} is not the attestation of {proof_path} signed by its signer "
+                                        f"(pot verify-attestation {attestation} --proof {proof_path} says why)")
+        proof_outside = _relative_inside(proof_path, root) is None
+        attestation_outside = attestation is not None and _relative_inside(Path(attestation), root) is None
+        to_write = {root / name: data for name, data in proof_attestations(
+            proof_bytes if proof_outside else None, attestation_bytes if attestation_outside else None).items()}
+        proof_inside = root / PROOF_NAME if proof_outside else proof_path
         for path in to_write:
             files.check_output(path, **protect)
     # Hash what will be signed before writing anything: the pot files are hashed from the bytes about to be written.
@@ -371,7 +398,8 @@ def sign_model(model_dir: Path | str, key: ec.EllipticCurvePrivateKey, *, signat
                                  tuple(sorted(set(manifest.ignore_paths) - {p.name for p in to_write})))
     matches: tuple[FileMatch, ...] = ()
     if proof_doc is not None:
-        matches = match_model_files(proof_doc, root, manifest, proof_sha256=hashlib.sha256(proof_bytes).hexdigest())
+        matches = match_model_files(proof_doc, root, manifest, proof_sha256=hashlib.sha256(proof_bytes).hexdigest(),
+                                    proof_bytes=proof_bytes, pending=to_write)
         missing = [m.path for m in matches if not m.recorded]
         if missing:
             raise ModelFilesError(f"{len(missing)} file(s) of {root} are not recorded by the proof "
@@ -561,11 +589,14 @@ class FileMatch:
                 "matches": self.matches, "detail": self.detail}
 
 
-def match_model_files(proof: Any, model_dir: Path | str, manifest: ModelManifest, *, proof_sha256: str
+def match_model_files(proof: Any, model_dir: Path | str, manifest: ModelManifest, *, proof_sha256: str,
+                      proof_bytes: bytes | None = None, pending: Mapping[Path, bytes] | None = None
                       ) -> tuple[FileMatch, ...]:
     """Which record of ``proof`` each file of ``manifest`` is, in manifest order. A file is accounted for when:
 
     - it is the proof itself (its bytes hash to ``proof_sha256``);
+    - it is the proof's in-toto attestation: ``pot attest``'s rendering of exactly this proof, signed by its
+      signer (checked with ``proof_bytes``, the proof file's bytes; ``pending`` holds files about to be written);
     - its SHA-256 is a checkpoint's recorded file digest, or its weights digest (``.safetensors``, a PyTorch
       state dict) is a model hash the proof records (``pot.log.verify.find_checkpoint_file``);
     - the directory's model files (every file but the proof) have, as a ``pot.file-set.v1`` digest, a
@@ -575,7 +606,20 @@ def match_model_files(proof: Any, model_dir: Path | str, manifest: ModelManifest
     from pot.log.verify import describe_match, find_checkpoint_file
 
     root = Path(model_dir)
-    model_files = [f for f in manifest.files if f.sha256 != proof_sha256]
+    pending = pending or {}
+    attestations: set[str] = set()
+    if proof_bytes is not None:
+        for entry in manifest.files:
+            if entry.sha256 == proof_sha256 or not entry.path.endswith(".intoto.json"):
+                continue
+            path = root / entry.path
+            try:
+                data = pending[path] if path in pending else path.read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() == entry.sha256 and _attestation_agrees(data, proof, proof_bytes):
+                attestations.add(entry.path)
+    model_files = [f for f in manifest.files if f.sha256 != proof_sha256 and f.path not in attestations]
     directory_records = []
     if model_files:
         digest = file_set_digest(model_files).digest
@@ -587,6 +631,10 @@ def match_model_files(proof: Any, model_dir: Path | str, manifest: ModelManifest
     for entry in manifest.files:
         if hmac.compare_digest(entry.sha256, proof_sha256):
             out.append(FileMatch(entry.path, entry.sha256, "proof", [], "the pot proof itself"))
+            continue
+        if entry.path in attestations:
+            out.append(FileMatch(entry.path, entry.sha256, "proof", [],
+                                 "the proof's in-toto attestation (agrees with the proof, signed by its signer)"))
             continue
         found = find_checkpoint_file(proof, root / entry.path, sha256=entry.sha256)
         matches = found["matches"] + directory_records
@@ -676,7 +724,8 @@ def check_model_dir(proof: Any, proof_file: Path | str, model_dir: Path | str, *
         proof_sha256 = hashlib.sha256(Path(proof_file).read_bytes()).hexdigest()
     except OSError as exc:
         raise UsageError(f"cannot read proof file {proof_file}: {exc.strerror}") from None
-    matches = match_model_files(proof, root, manifest, proof_sha256=proof_sha256)
+    matches = match_model_files(proof, root, manifest, proof_sha256=proof_sha256,
+                                proof_bytes=Path(proof_file).read_bytes())
     missing = [m.path for m in matches if not m.recorded]
     model_count = sum(1 for m in matches if m.role != "proof")
     if not manifest.files:
@@ -687,7 +736,8 @@ def check_model_dir(proof: Any, proof_file: Path | str, model_dir: Path | str, *
     else:
         itself = len(matches) - model_count
         detail, passed = (f"every file of {root} is accounted for: {model_count} recorded by the proof"
-                          + (f", {itself} the proof itself" if itself else "")), True
+                          + (f", {itself} the proof itself" if itself == 1 else
+                             f", {itself} the proof and its attestation" if itself else "")), True
     if has_signature and public_key is None:
         detail += f"; the signature {signature_path} was NOT checked (pass --model-key KEY.pub)"
     checks.append(Check("model-files", passed, detail))

@@ -190,6 +190,45 @@ def test_a_proof_kept_elsewhere_is_written_in_as_model_pot_json_and_signed(
     assert swapped.returncode != 0 and "model.pot.json" in swapped.stderr
 
 
+def test_the_proofs_attestation_is_signed_alongside_and_accounted_for(
+        example: Example, tmp_path: Path, key: tuple[Path, Path]) -> None:
+    """``pot attest`` then ``pot sign-model --proof P --attestation A``: both pot files go into the signed set, the
+    real model_signing verifies it, and ``pot verify --model-dir`` counts the attestation as the proof's own only
+    because it agrees with the proof (another attestation is refused at signing and fails the check)."""
+    private, public = key
+    proof = example.out / "digits-mlp.proof.json"
+    attestation = tmp_path / "digits-mlp.intoto.json"
+    ok(pot("--store", str(example.store), "attest", "--proof", str(proof), "--output", str(attestation)))
+    model = tmp_path / "release"
+    model.mkdir()
+    shutil.copy(example.out / "digits-mlp.pt", model)
+    signed = json.loads(ok(pot("--json", "sign-model", str(model), "--key", str(private), "--proof", str(proof),
+                               "--attestation", str(attestation))))
+    assert sorted(Path(p).name for p in signed["attestations"]) == ["model.pot.intoto.json", "model.pot.json"]
+    roles = {m["path"]: m["role"] for m in signed["matches"]}
+    assert roles == {"digits-mlp.pt": "recorded", "model.pot.intoto.json": "proof", "model.pot.json": "proof"}
+    assert (model / "model.pot.intoto.json").read_bytes() == attestation.read_bytes()
+    model_signing_api(model, model / "model.sig", public)
+    text = ok(pot("verify", "--proof", str(model / "model.pot.json"), "--trusted-key", example.trusted_key,
+                  "--model-dir", str(model), "--model-key", str(public)))
+    assert "1 recorded by the proof, 2 the proof and its attestation" in text and text.rstrip().endswith("VERIFIED")
+
+    # An attestation of another proof (the same model re-attested after a byte of its proof changed) is refused.
+    other = tmp_path / "other.intoto.json"
+    envelope = json.loads(attestation.read_text())
+    envelope["signatures"][0]["sig"] = base64.b64encode(b"\0" * 64).decode()
+    other.write_text(json.dumps(envelope))
+    fresh = tmp_path / "release2"
+    fresh.mkdir()
+    shutil.copy(example.out / "digits-mlp.pt", fresh)
+    refused = pot("sign-model", str(fresh), "--key", str(private), "--proof", str(proof), "--attestation", str(other))
+    assert refused.returncode == 1 and "is not the attestation of" in refused.stderr, refused.stderr
+    assert not (fresh / "model.sig").exists() and not (fresh / "model.pot.json").exists()  # nothing written
+    (model / "model.pot.intoto.json").write_text(json.dumps(envelope))  # and after signing: model-files fails too
+    failed = pot("verify", "--proof", str(model / "model.pot.json"), "--model-dir", str(model))
+    assert failed.returncode == 1 and "model.pot.intoto.json" in failed.stdout
+
+
 def test_files_the_proof_did_not_record_are_refused_at_signing_and_fail_verification(
         model: Path, key: tuple[Path, Path]) -> None:
     private, public = key
