@@ -110,5 +110,11 @@ class ChainUnreachable(ChainCheckError):
     proof's fault: ``pot verify --rpc`` exits 3 for it, as for any environment that refuses."""
 
 
+class TsaTokenError(VerificationError):
+    """A TSA token does not check out against the verifier's pinned certificate (or cannot be checked)."""
+
+    check = "tsa"
+
+
 class ParentProofError(VerificationError):
     check = "parents"
