@@ -113,7 +113,7 @@ class LocalTsa:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -133,3 +133,29 @@ class LocalTsa:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stamp(authority: Authority, head: Any) -> dict[str, Any]:
+    """The ``tsa`` receipt details for ``head`` from ``authority``, asked directly (no HTTP): for proofs a test
+    forges around a real token."""
+    import base64
+
+    import rfc3161_client
+
+    from pot.anchors.tsa_receipt import statement
+    from pot.log.records import format_timestamp
+
+    request = (rfc3161_client.TimestampRequestBuilder().data(statement(head))
+               .hash_algorithm(rfc3161_client.HashAlgorithm.SHA256).nonce(nonce=True).cert_request(cert_request=True)
+               .build())
+    response = rfc3161_client.decode_timestamp_response(authority.reply(request.as_bytes()))
+    token = response.time_stamp_token()
+    gen_time = format_timestamp(response.tst_info.gen_time)  # OpenSSL writes whole seconds
+    return {"token": base64.b64encode(token).decode("ascii"), "gen_time": gen_time}
+
+
+def receipt_maker(authority: Authority) -> Any:
+    """A :func:`tests.support.forge.forge` receipt maker: a real token of ``authority`` over the forged head."""
+    def make(index: int, head: Any) -> tuple[str, dict[str, Any]]:
+        return "tsa", stamp(authority, head)
+    return make
