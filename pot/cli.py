@@ -727,8 +727,8 @@ def _anchor(args: argparse.Namespace) -> int:
         config.store_dir = str(root)
         tsa = tsa_anchor_for(config, store)
     if not settings.wants_chain and tsa is None:
-        raise UsageError("no chain or TSA configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
-                         "with `pot contract deploy`; or set POT_TSA_URL and POT_TSA_CERT (`pot init --tsa`)")
+        raise UsageError("no chain configured, nor a TSA: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or "
+                         "deploy with `pot contract deploy`; or set POT_TSA_URL and POT_TSA_CERT (`pot init --tsa`)")
     anchors: list[Anchor] = []
     if settings.wants_chain:
         from pot.anchors.ethereum import EthereumAnchor

@@ -377,3 +377,25 @@ def test_gen_time_that_is_no_der_generalized_time_is_refused(raw: bytes) -> None
     from pot.anchors.tsa import _generalized_time
     with pytest.raises(VerificationError):
         _generalized_time(raw)
+
+
+def test_verify_and_show_json_with_tsa_heads_follow_their_schemas(tmp_path: Path, authority: Authority,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.test_json_schemas import check, refused
+
+    proof_file = tmp_path / "p.json"
+    proof_file.write_text(_forged(authority).dumps())
+    for pinned in ([], ["--tsa-cert", str(authority.ca_cert)]):
+        code, out, _ = _cli("verify", str(proof_file), "--json", *pinned, capsys=capsys)
+        assert code == 0
+        report = json.loads(out)
+        check("verify.schema.json", report)
+        code, out, _ = _cli("show", str(proof_file), "--json", *pinned, capsys=capsys)
+        assert code == 0
+        check("show.schema.json", json.loads(out))
+    assert {h["strength"] for h in report["heads"]} == {"tsa"}
+    undated = json.loads(json.dumps(report))
+    undated["heads"][0]["tsa_time"] = None  # a TSA-dated head without the time the token proves
+    refused("verify.schema.json", undated)
+    code, out, _ = _cli("show", str(proof_file), capsys=capsys)
+    assert "TSA token time" in out and "signer's word until `pot show --tsa-cert PEM`" in out
