@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = INIT_HELP + "\n" + EXIT_CODES_SHORT
     p.add_argument("--blockchain", action="store_true", help="anchor tree heads on a chain (see .env.example)")
     p.add_argument("--fingerprint", action="store_true", help="fingerprint checkpoints by default")
+    p.add_argument("--tsa", metavar="URL", help="also anchor every tree head with this RFC 3161 time-stamping "
+                   "authority (saved in the store; POT_TSA_URL overrides it)")
+    p.add_argument("--tsa-cert", metavar="PEM", help="the TSA's root CA certificate its tokens must chain to (with "
+                   "--tsa; POT_TSA_CERT overrides it)")
 
     p = verb("checkpoint", "record a training checkpoint")
     p.add_argument("--model-hash", required=True, metavar="H",
@@ -140,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
     p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
     p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
+    p.add_argument("--tsa-cert", action="append", metavar="PEM", default=None,
+                   help="check each TSA token against this root certificate, which you trust (repeatable); "
+                        "without it a TSA time is the signer's word")
     p.add_argument("--checkpoint", metavar="FILE", help="tell whether FILE is a checkpoint file the proof recorded")
     p.add_argument("--model-dir", metavar="DIR",
                    help="match every file of DIR (as OpenSSF model signing hashes them) against the proof's records")
@@ -159,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
     p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
     p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
+    p.add_argument("--tsa-cert", action="append", metavar="PEM", default=None,
+                   help="check each TSA token against this root certificate, which you trust (repeatable); "
+                        "without it a TSA time is the signer's word")
     p.add_argument("--now", metavar="TIMESTAMP",
                    help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (default: this machine's clock)")
 
@@ -228,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         "environment or .env) and save its address in the store")
     deploy.add_argument("--rpc-url", metavar="URL", help="overrides RPC_URL")
 
-    p = verb("anchor", "anchor on the chain every head that no chain anchor covers yet (heads recorded while the "
-                       "chain was away)")
+    p = verb("anchor", "anchor on the chain (and with the TSA, when one is configured) every head that no such "
+                       "anchor covers yet (heads recorded while the chain or the TSA was away)")
     p.add_argument("--pending", action="store_true",
                    help="what `pot anchor` does (kept for scripts that say it; it is the only mode)")
     p.add_argument("--model-id", metavar="ID", help="only this model's heads")
@@ -417,15 +427,29 @@ def _init(args: argparse.Namespace) -> int:
             store.set_setting("blockchain_enabled", "true")
         if args.fingerprint:
             store.set_setting("fingerprint_checkpoints", "true")
+        if (args.tsa is None) != (args.tsa_cert is None):
+            raise UsageError("--tsa URL and --tsa-cert PEM go together: a token is kept only once it checks out "
+                             "against the TSA's certificate")
+        if args.tsa is not None:
+            from pot.anchors.tsa import load_certificates
+            from pot.config import TsaSettings
+
+            TsaSettings.resolve(environ={"POT_TSA_URL": args.tsa}, dotenv=None)  # refuses a URL that is none
+            load_certificates(args.tsa_cert)  # refuses a file that holds no certificate
+            store.set_setting("tsa_url", args.tsa)
+            store.set_setting("tsa_cert", str(Path(args.tsa_cert).resolve()))
         data = {"store": str(store.root), "key_id": key.key_id, "public_key": key.public.hex,
-                "blockchain_enabled": store.get_setting("blockchain_enabled") == "true"}
+                "blockchain_enabled": store.get_setting("blockchain_enabled") == "true",
+                "tsa_url": store.get_setting("tsa_url")}
         where = str(store.root)
         if store.dialect == "postgresql":  # the URL shown without its password
             data["database"] = where = store.url
             where += f" (signing key {opened.path})"
         chain = ""
+        if data["tsa_url"]:
+            chain += f"\nTSA anchoring on ({data['tsa_url']}, tokens checked against {store.get_setting('tsa_cert')})"
         if data["blockchain_enabled"]:
-            chain = "\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
+            chain += "\nchain anchoring on (RPC_URL, PRIVATE_KEY, CONTRACT_ADDRESS from the environment or .env)"
             try:
                 contract = _chain_settings(args, store).contract_address
             except UsageError:
@@ -550,7 +574,7 @@ def _verify(args: argparse.Namespace) -> int:
     unreachable = False
     try:
         report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker,
-                              parents=parents, now=now)
+                              parents=parents, now=now, tsa_certs=args.tsa_cert)
     except VerificationError as exc:
         report, failure = exc.report, f"{exc.check}: {exc}"
         if report is None:
@@ -637,7 +661,8 @@ def _show(args: argparse.Namespace) -> int:
                "verification": {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]}})
         return EXIT_VERIFY_FAILED
     try:
-        report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker, now=now)
+        report = verify_proof(proof, trusted_key=trusted, local_chain=local_chain, chain_checker=checker, now=now,
+                              tsa_certs=args.tsa_cert)
     except VerificationError as exc:
         if exc.report is None:
             raise
@@ -937,30 +962,41 @@ def _contract(args: argparse.Namespace) -> int:
 
 @handler("anchor")
 def _anchor(args: argparse.Namespace) -> int:
-    from pot.anchors.ethereum import EthereumAnchor
+    from pot.anchors.base import Anchor
+    from pot.anchors.tsa import tsa_anchor_for
     from pot.config import ProvenanceConfig
     from pot.recorder import ProvenanceRecorder
 
+    config = ProvenanceConfig(enabled=True)
     with _open_store(args) as store:
         settings = _chain_settings(args, store)
         root = store.root
-    if not settings.wants_chain:
-        raise UsageError("no chain configured: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or deploy "
-                         "with `pot contract deploy`")
-    # The anchor first: a missing [chain] extra or a bad setting is then the command's one error line, before a
-    # recorder could warn about the same thing.
-    anchor = EthereumAnchor(settings)
-    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(root), database_url=_database(args)),
-                                  chain_anchors=[anchor])
+        config.store_dir = str(root)
+        config.database_url = _database(args)
+        tsa = tsa_anchor_for(config, store)
+    if not settings.wants_chain and tsa is None:
+        raise UsageError("no chain configured, nor a TSA: set RPC_URL and CONTRACT_ADDRESS (and PRIVATE_KEY), or "
+                         "deploy with `pot contract deploy`; or set POT_TSA_URL and POT_TSA_CERT (`pot init --tsa`)")
+    anchors: list[Anchor] = []
+    if settings.wants_chain:
+        from pot.anchors.ethereum import EthereumAnchor
+
+        # The anchor first: a missing [chain] extra or a bad setting is then the command's one error line, before a
+        # recorder could warn about the same thing.
+        anchors.append(EthereumAnchor(settings))
+    anchors += [tsa] if tsa is not None else []
+    recorder = ProvenanceRecorder(config, chain_anchors=anchors)
     try:
         receipts = recorder.anchor_pending(args.model_id)
-        left = len(recorder.store.pending_heads("ethereum", args.model_id))
+        left = sum(len(recorder.store.pending_heads(a.backend, args.model_id)) for a in anchors)
     finally:
         recorder.close()
     data = {"anchored": len(receipts), "pending": left,
-            "transactions": [r.details.get("tx_hash") for r in receipts]}
-    _emit(args, f"anchored {len(receipts)} head(s) on chain, covering every earlier head of their models; "
-                f"{left} still pending", data)
+            "transactions": [r.details.get("tx_hash") for r in receipts if r.backend == "ethereum"],
+            "tsa_tokens": sum(1 for r in receipts if r.backend == "tsa")}
+    done = " and ".join(f"{sum(1 for r in receipts if r.backend == a.backend)} head(s) "
+                        f"{'on chain' if a.backend == 'ethereum' else 'with the TSA'}" for a in anchors)
+    _emit(args, f"anchored {done}, covering every earlier head of their models; {left} still pending", data)
     return EXIT_OK if left == 0 else EXIT_ENVIRONMENT
 
 

@@ -73,6 +73,11 @@ class ProvenanceConfig:
     node_id: str | None = None
     """This recorder's node in the Lamport order of its logs. Default: ``POT_NODE_ID``, else ``rank-N`` under
     torch.distributed, else ``main``."""
+    tsa_url: str | None = None
+    """An RFC 3161 time-stamping authority to anchor every head with, besides the local chain. Default:
+    ``POT_TSA_URL``, else ``.env``, else what ``pot init --tsa`` saved in the store; none: no TSA anchor."""
+    tsa_cert: str | None = None
+    """The TSA's CA certificate (PEM file) that its tokens must chain to. Default: ``POT_TSA_CERT``, as above."""
     fingerprint_challenges: int = 16
     fingerprint_input_shape: tuple[int, ...] | None = None
 
@@ -364,3 +369,44 @@ class ChainSettings:
                                                       _truthy(str(force), "FORCE_LOCAL_BLOCKCHAIN")),
             chain_id=chain_id_value,
         )
+
+
+TSA_ENV = ("POT_TSA_URL", "POT_TSA_CERT")
+
+
+@dataclass(frozen=True)
+class TsaSettings:
+    """Where the TSA anchor asks for tokens (``url``) and the certificate file its tokens must chain to (``cert``)."""
+
+    url: str | None = None
+    cert: str | None = None
+
+    @classmethod
+    def resolve(cls, config: ProvenanceConfig | None = None, *, environ: Mapping[str, str] | None = None,
+                dotenv: Path | None = Path(".env"), saved: Mapping[str, str] | None = None) -> TsaSettings:
+        """The config's fields, the environment, ``.env``, the store's saved ``tsa_url``/``tsa_cert``: the first
+        source that sets a value wins, per value. A URL must be http(s) with a host."""
+        sources: list[Mapping[str, Any]] = []
+        if config is not None:
+            sources.append({"POT_TSA_URL": config.tsa_url, "POT_TSA_CERT": config.tsa_cert})
+        sources.append(os.environ if environ is None else environ)
+        if dotenv is not None:
+            sources.append(read_dotenv(dotenv))
+        if saved:
+            sources.append({"POT_" + k.upper(): v for k, v in saved.items()})
+
+        def get(name: str) -> str | None:
+            return next((str(v) for source in sources if (v := source.get(name)) not in (None, "")), None)
+
+        url = get("POT_TSA_URL")
+        if url is not None:
+            try:
+                parts = urlsplit(url)
+                host = parts.hostname
+            except ValueError:
+                host = None
+                parts = urlsplit("")
+            if parts.scheme.lower() not in ("http", "https") or not host:
+                raise UsageError("POT_TSA_URL must be an http:// or https:// URL with a host, e.g. "
+                                 "http://127.0.0.1:3161/tsa")
+        return cls(url=url, cert=get("POT_TSA_CERT"))

@@ -117,6 +117,12 @@ class RecordRefused(VerificationError):
     check = "on-chain record"
 
 
+class TsaTokenError(VerificationError):
+    """A TSA token does not check out against the verifier's pinned certificate (or cannot be checked)."""
+
+    check = "tsa"
+
+
 class ParentProofError(VerificationError):
     check = "parents"
 

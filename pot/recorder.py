@@ -310,13 +310,20 @@ class ProvenanceRecorder:
         return self.key.public
 
     def _default_chain_anchors(self) -> list[Anchor]:
+        """The remote anchors, run in the background worker: a chain (when enabled) and a TSA (when configured).
+        Both may be away for a while; what they miss stays pending for ``pot anchor``."""
+        from pot.anchors.tsa import tsa_anchor_for
+
+        anchors: list[Anchor] = []
         if not self.config.blockchain_enabled:
             _say_chain_settings_unused(self.config)
-            return []
-        from pot.anchors.ethereum import chain_anchor_for  # web3 is imported only when a chain is wanted
+        else:
+            from pot.anchors.ethereum import chain_anchor_for  # web3 is imported only when a chain is wanted
 
-        anchor = chain_anchor_for(self.config, self.store, self.key)
-        return [anchor] if anchor is not None else []
+            chain = chain_anchor_for(self.config, self.store, self.key)
+            anchors += [chain] if chain is not None else []
+        tsa = tsa_anchor_for(self.config, self.store)
+        return anchors + ([tsa] if tsa is not None else [])
 
     # --- the hot path -----------------------------------------------------------------------------------------
 

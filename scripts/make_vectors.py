@@ -223,7 +223,7 @@ WEIGHTED_GATE = {"weights": {"a": 0.32, "b": 0.15, "c": 0.65}, "min_score": 0.30
 
 
 def onchain_record_call(records: list[Record], tree: MerkleTree) -> dict[str, Any]:
-    """The registry calls of section 6.3 for the validation record (seq 3) in the tree of all six records, anchored by
+    """The registry calls of section 6.4 for the validation record (seq 3) in the tree of all six records, anchored by
     anvil's first published development account (an invented anchor: no chain holds it)."""
     from pot.anchors.onchain import RecordCall
 

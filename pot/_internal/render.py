@@ -86,6 +86,9 @@ _HEAD_WORDS = {
     "chain": "existed by {chain_time}, checked on the chain ({chain_detail})",
     "chain-unchecked": "a chain receipt (block time {claimed_time}) NOT checked against a chain: the signer's word "
                        "until pot verify --rpc URL checks it",
+    "tsa": "existed by {tsa_time}, by a TSA token checked against a pinned certificate ({tsa_detail})",
+    "tsa-unchecked": "a TSA token (time {tsa_claimed_time}) NOT checked against a pinned TSA certificate: the signer's "
+                     "word until pot verify --tsa-cert PEM checks it",
     "local": "anchored on the local chain only: the signer's word",
     "none": "not anchored yet: the signer's word",
 }
@@ -98,8 +101,10 @@ def _head_spans(result: VerificationReport) -> list[str]:
     for number, head in enumerate(result.heads, 1):
         # a head covered by a later head's anchor shares that anchor's line
         detail = (head.chain_detail or "").removeprefix("covered by a later head: ")
+        tsa_detail = (head.tsa_detail or "").removeprefix("covered by a later head: ")
         words = _HEAD_WORDS[head.strength].format(chain_time=head.chain_time, chain_detail=detail,
-                                                  claimed_time=head.claimed_time)
+                                                  claimed_time=head.claimed_time, tsa_time=head.tsa_time,
+                                                  tsa_detail=tsa_detail, tsa_claimed_time=head.tsa_claimed_time)
         if spans and spans[-1][4] == words:
             first, _, first_head, _, _ = spans[-1]
             spans[-1] = (first, head.tree_size - 1, first_head, number, words)

@@ -129,6 +129,8 @@ def _receipts(proof: ProvenanceProof) -> list[dict[str, Any]]:
                         block_number=details["block_number"], claimed_block_time=details["block_time"])
         elif receipt.backend == "localchain":
             item.update(index=details["entry"]["index"])
+        elif receipt.backend == "tsa":
+            item.update(claimed_gen_time=details["gen_time"])
         out.append(item)
     return out
 
@@ -333,6 +335,11 @@ def _anchor_lines(receipts: Sequence[Mapping[str, Any]], report: VerificationRep
         lines += long_table(("head size", "chain", "block", "transaction"), rows)
         if not checked:
             lines.append("  (these transactions are the signer's word until `pot show --rpc URL` checks them)")
+    tokens = [r for r in receipts if r["backend"] == "tsa"]
+    if tokens:
+        lines += long_table(("head size", "TSA token time"), [(r["tree_size"], r["claimed_gen_time"]) for r in tokens])
+        if not any(c.name == "tsa" for c in report.checks):
+            lines.append("  (these token times are the signer's word until `pot show --tsa-cert PEM` checks them)")
     lines.append(f"  when the records existed ({len(report.heads)} tree head(s)):")
     lines += head_lines(report)
     lines += [f"  note: {safe(note)}" for note in report.notes]

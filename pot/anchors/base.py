@@ -21,7 +21,9 @@ from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import PublicKey, SigningKey
 from pot.log.records import check_hex64, check_name, check_object, check_signature, check_timestamp
 
-Strength = Literal["local", "chain"]
+# local: only the signer's key vouches; chain: a chain can be asked; tsa: a time-stamping authority's token, which a
+# verifier checks against a certificate it pins (docs/PROOF_FORMAT.md section 6).
+Strength = Literal["local", "chain", "tsa"]
 
 _RECEIPT_FIELDS = ("backend", "head_hash", "root_hash", "timestamp", "key_id", "details")
 
@@ -72,7 +74,7 @@ class AnchorReceipt:
 
 
 class Anchor(Protocol):
-    """A backend that anchors tree-head roots. Implementations: ``localchain``, ``ethereum``."""
+    """A backend that anchors tree-head roots. Implementations: ``localchain``, ``ethereum``, ``tsa``."""
 
     backend: ClassVar[str]
     strength: ClassVar[Strength]

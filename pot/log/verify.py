@@ -28,7 +28,9 @@ failed. It never returns a report with a failure in it. The checks, in order:
 12. ``local-chain`` (when a local chain file is given): the file is intact (every line an entry, every link and
     signature), holds no two heads for one model and size, holds each local receipt's entry, and anchors no other
     head (or, for a full proof, no other root) of this model than the proof's.
-13. ``chain`` (when an RPC endpoint is given): see :mod:`pot.anchors.ethereum`. Only then is a head dated by a chain
+13. ``tsa`` (when TSA certificates are pinned): each ``tsa`` receipt's token verifies against a pinned certificate
+    (see :mod:`pot.anchors.tsa`). Only then is a head dated by a TSA; offline, a token is the signer's word.
+14. ``chain`` (when an RPC endpoint is given): see :mod:`pot.anchors.ethereum`. Only then is a head dated by a chain
     in the report; offline, a chain receipt is the signer's word and the report says so.
 """
 
@@ -42,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 # Importing a backend's receipt module registers its offline check (neither imports a chain client).
-import pot.anchors.ethereum_receipt  # noqa: F401
+import pot.anchors.ethereum_receipt
+import pot.anchors.tsa_receipt  # noqa: F401
 from pot.anchors.base import CLAIMED_TIMES, OFFLINE_CHECKS, STRENGTHS, TIME_ALLOWANCE_SECONDS
 from pot.anchors.localchain import LocalChain
 from pot.errors import (
@@ -100,29 +103,41 @@ class HeadStatus:
     claimed_time: str | None = None  # the earliest block time those receipts state (the signer's word)
     chain_time: str | None = None  # block time, when checked against a chain (a later head's, if covered by it)
     chain_detail: str | None = None
+    tsa_covered_by: int | None = None  # tree size of the earliest head at or after this one with a TSA receipt
+    tsa_claimed_time: str | None = None  # the earliest token time those receipts state (the signer's word)
+    tsa_time: str | None = None  # genTime + accuracy, when a token was checked against a pinned TSA certificate
+    tsa_detail: str | None = None  # which TSA vouches (its certificate's subject) and under which pinned certificate
 
     @property
     def strength(self) -> str:
         """``chain``: dated by a chain anchor the verifier checked on the chain (this head's or a later head's, whose
-        tree extends it); ``chain-unchecked``: covered by a chain receipt not checked against a chain, so only the
-        signer vouches for it; ``local``: anchored (or covered by a later head anchored) on the signer's local chain
-        only; ``none``: neither it nor a later head is anchored."""
+        tree extends it); ``tsa``: dated by a TSA token the verifier checked against a TSA certificate it pinned (the
+        TSA's key vouches, not a chain); ``chain-unchecked``: covered by a chain receipt not checked against a chain,
+        so only the signer vouches for it; ``tsa-unchecked``: likewise for a TSA token not checked against a pinned
+        certificate; ``local``: anchored (or covered by a later head anchored) on the signer's local chain only;
+        ``none``: neither it nor a later head is anchored."""
         if self.chain_time is not None:
             return "chain"
+        if self.tsa_time is not None:
+            return "tsa"
         if self.covered_by is not None:
             return "chain-unchecked"
+        if self.tsa_covered_by is not None:
+            return "tsa-unchecked"
         return "local" if self.locally_covered_by is not None else "none"
 
     @property
     def dated_by(self) -> str:
-        """Whose word the time of this head's records rests on: ``chain`` or ``signer``."""
-        return "chain" if self.chain_time is not None else "signer"
+        """Whose word the time of this head's records rests on: ``chain``, ``tsa`` or ``signer``."""
+        return "chain" if self.chain_time is not None else "tsa" if self.tsa_time is not None else "signer"
 
     def to_json(self) -> dict[str, Any]:
         return {"tree_size": self.tree_size, "root_hash": self.root_hash, "timestamp": self.timestamp,
                 "anchors": self.anchors, "strength": self.strength, "dated_by": self.dated_by,
                 "covered_by": self.covered_by, "claimed_chain_time": self.claimed_time,
-                "chain_time": self.chain_time, "chain_detail": self.chain_detail}
+                "chain_time": self.chain_time, "chain_detail": self.chain_detail,
+                "tsa_covered_by": self.tsa_covered_by, "claimed_tsa_time": self.tsa_claimed_time,
+                "tsa_time": self.tsa_time, "tsa_detail": self.tsa_detail}
 
 
 @dataclass(slots=True)
@@ -159,6 +174,7 @@ class VerificationReport:
 
 
 ChainChecker = Callable[[ProvenanceProof, VerificationReport], None]
+TsaChecker = Callable[[ProvenanceProof, VerificationReport], str]
 
 
 def verify_proof(
@@ -169,14 +185,22 @@ def verify_proof(
     chain_checker: ChainChecker | None = None,
     parents: Sequence[ProvenanceProof] = (),
     now: datetime | None = None,
+    tsa_certs: Sequence[Any] | None = None,
 ) -> VerificationReport:
     """Verify ``proof``; return the report, or raise the first failure's VerificationError (report attached).
 
     ``trusted_key``: the signer's public key, obtained out of band (a :class:`PublicKey`, or its hex or PEM text).
     ``parents``: proofs of the models this one's runs name as parents (fine-tuned from, say); each is verified in
     turn and must hold the head the reference names. ``now``: the verifier's clock (default: the system's), which
-    no timestamp in the proof may be more than a day ahead of.
+    no timestamp in the proof may be more than a day ahead of. ``tsa_certs``: TSA certificates the verifier pins (PEM
+    file paths or ``cryptography`` certificates): each ``tsa`` receipt's token must verify against one of them, and
+    only then are the heads it covers dated by the TSA (needs the ``[tsa]`` extra).
     """
+    tsa_checker: TsaChecker | None = None
+    if tsa_certs is not None:
+        from pot.anchors.tsa import token_checker
+
+        tsa_checker = token_checker(tsa_certs)
     if isinstance(trusted_key, str):
         try:
             trusted_key = PublicKey.from_text(trusted_key)
@@ -185,12 +209,12 @@ def verify_proof(
     elif trusted_key is not None and not isinstance(trusted_key, PublicKey):
         raise UsageError(f"trusted_key must be a PublicKey or its hex text, got {type(trusted_key).__name__}")
     with paused_gc():
-        return _verify(proof, trusted_key, local_chain, chain_checker, parents, now or datetime.now(UTC))
+        return _verify(proof, trusted_key, local_chain, chain_checker, parents, now or datetime.now(UTC), tsa_checker)
 
 
 def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: Path | None,
-            chain_checker: ChainChecker | None, parents: Sequence[ProvenanceProof], now: datetime
-            ) -> VerificationReport:
+            chain_checker: ChainChecker | None, parents: Sequence[ProvenanceProof], now: datetime,
+            tsa_checker: TsaChecker | None = None) -> VerificationReport:
     latest = proof.latest_head
     report = VerificationReport(
         model_id=proof.model_id, disclosure=proof.disclosure, record_count=len(proof.disclosed),
@@ -232,6 +256,13 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
         run("parents", lambda: _check_parents(proof, parents, trusted_key, report))
     if local_chain is not None:
         run("local-chain", lambda: _check_local_chain(proof, local_chain))
+    if tsa_checker is not None:
+        def tsa() -> str:
+            assert tsa_checker is not None
+            detail = tsa_checker(proof, report)
+            _propagate_tsa_time(report)
+            return detail
+        run("tsa", tsa)
     if chain_checker is not None:
         def chain() -> str:
             assert chain_checker is not None
@@ -239,7 +270,7 @@ def _verify(proof: ProvenanceProof, trusted_key: PublicKey | None, local_chain: 
             _propagate_chain_time(report)
             return "every chain receipt matches the chain"
         run("chain", chain)
-    _note_unproven_times(report, checked_online=chain_checker is not None)
+    _note_unproven_times(report, checked_online=chain_checker is not None, tsa_checked=tsa_checker is not None)
 
     if failures:
         first = failures[0]
@@ -257,6 +288,16 @@ def _propagate_chain_time(report: VerificationReport) -> None:
             best = (status.chain_time, status.chain_detail or "")
         elif status.chain_time is None and best is not None:
             status.chain_time, status.chain_detail = best[0], f"covered by a later head: {best[1]}"
+
+
+def _propagate_tsa_time(report: VerificationReport) -> None:
+    """A head covered by a later head's checked TSA token existed by that token's time: the earliest such."""
+    best: tuple[str, str] | None = None
+    for status in reversed(report.heads):
+        if status.tsa_time is not None and (best is None or status.tsa_time <= best[0]):
+            best = (status.tsa_time, status.tsa_detail or "")
+        elif status.tsa_time is None and best is not None:
+            status.tsa_time, status.tsa_detail = best[0], f"covered by a later head: {best[1]}"
 
 
 # --- the checks: each returns a one-line detail or raises the VerificationError subclass named for it ----------
@@ -396,6 +437,7 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
     counts: dict[str, int] = {}
     entries: dict[int, dict[str, Any]] = {}  # local chain index -> entry, across this proof's receipts
     claimed: dict[int, int] = {}  # head index -> earliest time its own chain receipts claim (Unix seconds)
+    tsa_claimed: dict[int, tuple[int, str]] = {}  # head index -> earliest time its own TSA receipts claim
     horizon = int(now.timestamp()) + FUTURE_ALLOWANCE_SECONDS
     for n, receipt in enumerate(proof.anchors):
         where = f"anchor receipt {n} ({receipt.backend})"
@@ -429,16 +471,27 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
                                              "verifier's clock")
                 if STRENGTHS.get(receipt.backend) == "chain":
                     claimed[index] = min(moment, claimed.get(index, moment))
+                elif STRENGTHS.get(receipt.backend) == "tsa":
+                    stated = (moment, str(receipt.details["gen_time"]))
+                    tsa_claimed[index] = min(stated, tsa_claimed.get(index, stated))
         report.heads[index].anchors.append(receipt.backend)
         counts[receipt.backend] = counts.get(receipt.backend, 0) + 1
     covering: int | None = None
     local_covering: int | None = None
+    tsa_covering: int | None = None
     earliest: int | None = None
-    bounds: list[int | None] = [None] * len(report.heads)  # per head: the earliest claimed time covering it
+    tsa_earliest: tuple[int, str] | None = None
+    bounds: list[tuple[int, str] | None] = [None] * len(report.heads)  # per head: the earliest claimed time, whose
     for index in range(len(report.heads) - 1, -1, -1):  # consistency proofs make every head a prefix of later ones
         status = report.heads[index]
         if any(STRENGTHS.get(b) == "chain" for b in status.anchors):
             covering = status.tree_size
+        if any(STRENGTHS.get(b) == "tsa" for b in status.anchors):
+            tsa_covering = status.tree_size
+        if index in tsa_claimed and (tsa_earliest is None or tsa_claimed[index] < tsa_earliest):
+            tsa_earliest = tsa_claimed[index]
+        status.tsa_covered_by = tsa_covering
+        status.tsa_claimed_time = None if tsa_earliest is None else tsa_earliest[1]
         if status.anchors:
             local_covering = status.tree_size
         status.locally_covered_by = local_covering
@@ -446,14 +499,17 @@ def _check_anchors(proof: ProvenanceProof, report: VerificationReport, now: date
             earliest = claimed[index]
         status.covered_by = covering
         status.claimed_time = None if earliest is None else _timestamp_at(earliest)
-        bounds[index] = earliest
+        # The records of a head predate every time claimed for it, a chain's or a TSA's (section 8.9).
+        candidates = ([(earliest, "the block time")] if earliest is not None else []) + (
+            [(tsa_earliest[0], "the TSA token time")] if tsa_earliest is not None else [])
+        bounds[index] = min(candidates) if candidates else None
     _check_records_predate_claims(proof, bounds)
     summary = ", ".join(f"{count} {backend}" for backend, count in sorted(counts.items())) or "none"
     return f"receipts: {summary}"
 
 
-def _check_records_predate_claims(proof: ProvenanceProof, bounds: Sequence[int | None]) -> None:
-    """No record is dated after the earliest time a chain receipt covering it claims, beyond the allowance
+def _check_records_predate_claims(proof: ProvenanceProof, bounds: Sequence[tuple[int, str] | None]) -> None:
+    """No record is dated after the earliest time a chain or TSA receipt covering it claims, beyond the allowance
     (compared in whole seconds, the resolution of block times). Offline the claimed time is the signer's word, but a
     signer whose records contradict their own receipts is caught without any chain."""
     h = 0
@@ -465,14 +521,15 @@ def _check_records_predate_claims(proof: ProvenanceProof, bounds: Sequence[int |
             h += 1
         if h == len(sizes) or bounds[h] is None:
             continue
-        bound = bounds[h]
-        assert bound is not None
+        found = bounds[h]
+        assert found is not None
+        bound, what = found
         limit = limits.get(bound)
         if limit is None:
             limit = limits[bound] = _timestamp_at(bound + TIME_ALLOWANCE_SECONDS)[:19]
         if record.timestamp[:19] > limit:  # fixed-width UTC timestamps: string order is time order
-            raise AnchorReceiptError(f"record seq {record.seq} is dated {record.timestamp}, after the block time "
-                                     f"{_timestamp_at(bound)} of a chain anchor covering it (allowing "
+            raise AnchorReceiptError(f"record seq {record.seq} is dated {record.timestamp}, after {what} "
+                                     f"{_timestamp_at(bound)} of an anchor covering it (allowing "
                                      f"{TIME_ALLOWANCE_SECONDS} s)")
 
 
@@ -487,7 +544,7 @@ def _timestamp_at(unix_seconds: int) -> str:
     return format_timestamp(datetime.fromtimestamp(unix_seconds, UTC))
 
 
-def _note_unproven_times(report: VerificationReport, *, checked_online: bool) -> None:
+def _note_unproven_times(report: VerificationReport, *, checked_online: bool, tsa_checked: bool = False) -> None:
     """Say, for the heads whose time rests on the signer's word, why: the report claims no more than was checked."""
     heads = report.heads
     unanchored = sum(1 for h in heads if h.strength == "none")
@@ -500,10 +557,18 @@ def _note_unproven_times(report: VerificationReport, *, checked_online: bool) ->
         report.notes.append(f"{len(unchecked)} of {len(heads)} tree head(s) are covered by a chain receipt that was "
                             f"NOT checked against a chain ({how}): until then only the signer's key vouches for "
                             "that transaction and its block time")
+    unchecked_tsa = [h for h in heads if h.strength == "tsa-unchecked"]
+    if unchecked_tsa:
+        how = ("no pinned certificate dated them" if tsa_checked else
+               "pin the TSA's certificate with pot verify --tsa-cert PEM")
+        report.notes.append(f"{len(unchecked_tsa)} of {len(heads)} tree head(s) are covered by a TSA token that was "
+                            f"NOT checked against a TSA certificate the verifier pins ({how}): until then only the "
+                            "signer's key vouches for that token and its time")
     local = sum(1 for h in heads if h.strength in ("local", "none"))
     if local:
-        report.notes.append(f"{local} of {len(heads)} tree head(s) are not covered by a chain receipt: for those, "
-                            "only the signer's key vouches for when they existed")
+        other = " or a TSA token" if any(h.tsa_covered_by is not None for h in heads) else ""
+        report.notes.append(f"{local} of {len(heads)} tree head(s) are not covered by a chain receipt{other}: for "
+                            "those, only the signer's key vouches for when they existed")
 
 
 def _check_summary(proof: ProvenanceProof) -> str:

@@ -458,3 +458,39 @@ def test_bad_input_is_refused_by_both(run_name: str, bad_input_verdicts: dict[st
     (prc, prep), (jrc, jrep) = bad_input_verdicts[run_name]
     assert prc == 2, prep
     assert jrc == 2, jrep
+
+
+# ---------------------------------------------------------------- tsa receipts (§6.3)
+
+
+def test_tsa_receipts_are_treated_alike_by_both(tmp_path: Path) -> None:
+    """A proof with a real RFC 3161 token (OpenSSL's test TSA) verifies in both, its heads tsa-unchecked (neither
+    pins a TSA certificate here); a tsa receipt that breaks an offline rule of §6.3, re-signed by the signer so only
+    that rule decides, fails in both."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command for the test TSA")
+    from pot.log.keys import SigningKey
+    from tests.support.forge import SEED
+    from tests.support.tsa import make_authority
+    from tests.unit.test_tsa import _forged, _with_receipt
+
+    key = SigningKey.from_seed(SEED).public.hex
+    proof = _forged(make_authority(tmp_path / "tsa"))
+    good = tmp_path / "tsa.proof.json"
+    good.write_text(proof.dumps())
+    (prc, prep), (jrc, jrep) = both(good, trusted_key=key)
+    assert (prc, jrc) == (0, 0), (first_failure(prep), jrep)
+    assert strengths(prep) == strengths(jrep) == [(2, "tsa-unchecked"), (4, "tsa-unchecked")]
+
+    tampers: dict[str, Any] = {
+        "extra-key": lambda b: b["details"].update(tsa="x"),
+        "token-cut-mid-quad": lambda b: b["details"].update(token=b["details"]["token"] + "A"),
+        "empty-token": lambda b: b["details"].update(token=""),
+        "gen-time-not-a-timestamp": lambda b: b["details"].update(gen_time="yesterday"),
+        "gen-time-after-the-receipt": lambda b: b["details"].update(gen_time="2099-01-01T00:00:00.000000Z"),
+    }
+    for name, change in tampers.items():
+        bad = tmp_path / f"{name}.proof.json"
+        bad.write_text(_with_receipt(proof, change).dumps())
+        (prc, prep), (jrc, jrep) = both(bad, trusted_key=key)
+        assert prc == 1 and jrc == 1, (name, prep.get("checks"), jrep)

@@ -30,7 +30,7 @@ export const DOMAIN = {
   entry: 'pot.v1.local-chain-entry',
   proof: 'pot.v1.proof',
 };
-const STRENGTH = { localchain: 'local', ethereum: 'chain' };
+const STRENGTH = { localchain: 'local', ethereum: 'chain', tsa: 'tsa' };
 const MAX_SAFE = 2n ** 53n - 1n;
 const DAY = 86400;
 const ALLOWANCE = 15;
@@ -489,6 +489,16 @@ export function checkReceiptShape(s, r, path) {
     s.int(d.log_index, `${dp}.log_index`, 0);
     if (!isEip55(d.submitter)) s.fail(`${dp}.submitter`, 'must be an EIP-55 checksummed address');
     s.hex0x(d.meta_hash, `${dp}.meta_hash`, 64);
+  } else if (r.backend === 'tsa') {
+    // §6.3: the token is not opened here (no pinned TSA certificate): only its spelling is checked.
+    s.keys(d, dp, ['token', 'gen_time']);
+    const t = d.token;
+    if (typeof t !== 'string' || t.length === 0
+        || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(t)
+        || Buffer.from(t, 'base64').toString('base64') !== t)
+      s.fail(`${dp}.token`, 'must be non-empty canonical standard base64 with padding');
+    if (Buffer.from(t, 'base64').length > 65536) s.fail(`${dp}.token`, 'is larger than 65536 bytes');
+    s.timestamp(d.gen_time, `${dp}.gen_time`);
   }
   // An unknown backend is refused by check 9.
 }
@@ -708,16 +718,21 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
       if (bt > wholeSeconds(r.timestamp) + ALLOWANCE) F(9, `${p}: block_time is later than the receipt's timestamp`);
       if (BigInt(bt) * MICROS > nowMicros + BigInt(DAY) * MICROS) F(9, `${p}: claimed time is more than one day after now`);
       claimed[hi].push(bt);
+    } else if (r.backend === 'tsa') {
+      const gt = wholeSeconds(d.gen_time);
+      if (gt > wholeSeconds(r.timestamp) + ALLOWANCE) F(9, `${p}: gen_time is later than the receipt's timestamp`);
+      if (BigInt(gt) * MICROS > nowMicros + BigInt(DAY) * MICROS) F(9, `${p}: claimed time is more than one day after now`);
+      claimed[hi].push(gt);
     }
   });
-  // Earliest claimed time among the chain receipts of head j and every later head.
+  // Earliest claimed time among the chain and TSA receipts of head j and every later head.
   const earliestFrom = new Array(heads.length).fill(Infinity);
   for (let j = heads.length - 1; j >= 0; j--)
     earliestFrom[j] = Math.min(j + 1 < heads.length ? earliestFrom[j + 1] : Infinity, ...claimed[j]);
   recs.forEach((rec, i) => {
     const t = earliestFrom[firstHeadCovering(intOf(rec.seq))];
     if (t !== Infinity && wholeSeconds(rec.timestamp) > t + ALLOWANCE)
-      F(9, `records[${i}].timestamp is later than the chain's claimed time (+${ALLOWANCE} s)`);
+      F(9, `records[${i}].timestamp is later than an anchor's claimed time (+${ALLOWANCE} s)`);
   });
 
   // 10. Summary
@@ -766,17 +781,21 @@ export function proofSigningInput(doc) {
 }
 
 // §10, offline: a head covered by a chain receipt (its own or a later head's) is
-// chain-unchecked; else one covered by a local receipt is local; else none.
+// chain-unchecked; else one covered by a TSA receipt is tsa-unchecked (this verifier pins no
+// TSA certificate); else one covered by a local receipt is local; else none.
 function headStrengths(heads, anchors, headIndexOf) {
   const best = heads.map(() => new Set());
   for (const r of anchors) best[headIndexOf.get(r.head_hash)].add(STRENGTH[r.backend]);
   const out = [];
   let chain = false;
+  let tsa = false;
   let local = false;
   for (let j = heads.length - 1; j >= 0; j--) {
     chain = chain || best[j].has('chain');
-    local = local || best[j].has('local');
-    out.unshift({ tree_size: intOf(heads[j].tree_size), strength: chain ? 'chain-unchecked' : local ? 'local' : 'none' });
+    tsa = tsa || best[j].has('tsa');
+    local = local || best[j].size > 0;
+    const strength = chain ? 'chain-unchecked' : tsa ? 'tsa-unchecked' : local ? 'local' : 'none';
+    out.unshift({ tree_size: intOf(heads[j].tree_size), strength });
   }
   return out;
 }
