@@ -51,7 +51,7 @@ from pot.log.records import format_timestamp, parse_timestamp
 if TYPE_CHECKING:
     from pot.config import ProvenanceConfig
     from pot.log.proof import ProvenanceProof
-    from pot.log.store import Store
+    from pot.log.store import LogStore
     from pot.log.verify import VerificationReport
 
 TSA_EXTRA = "pip install 'pot-provenance[tsa]'"
@@ -450,7 +450,7 @@ class TsaAnchor:
         return data
 
 
-def tsa_anchor_for(config: ProvenanceConfig, store: Store) -> TsaAnchor | None:
+def tsa_anchor_for(config: ProvenanceConfig, store: LogStore) -> TsaAnchor | None:
     """The TSA anchor the settings ask for (POT_TSA_URL, POT_TSA_CERT: argument, environment, .env, then the store's
     ``pot init --tsa`` settings), or None: silently when no TSA URL is set, with a warning when one is set but the
     anchor cannot be made (no certificate, no ``[tsa]`` extra). Recording goes on either way; heads without a token
