@@ -255,8 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         action = chain_verbs.add_parser(name, parents=[common], help=help_text, description=help_text,
                                         epilog=EXIT_CODES_SHORT)
         _proof_arguments(action)
-        action.add_argument("--record", required=True, metavar="RECORD_ID",
-                            help="the record's id in the proof (or 8 or more of its first hex digits)")
+        which = action.add_mutually_exclusive_group(required=True)
+        which.add_argument("--record", metavar="RECORD_ID",
+                           help="the record's id in the proof (or 8 or more of its first hex digits)")
+        which.add_argument("--seq", type=int, metavar="N",
+                           help="the record at this position of the log (`pot show` lists seq numbers)")
         action.add_argument("--leaf-only", action="store_true",
                             help="send the leaf hash instead of the record's bytes (checkLeaf: membership only)")
         if name == "check-record":
@@ -1006,7 +1009,7 @@ def _chain(args: argparse.Namespace) -> int:
     from pot.anchors.onchain import check_record_on_chain, record_call
     from pot.log.proof import ProvenanceProof
 
-    call = record_call(ProvenanceProof.load(_proof_path(args)), args.record, leaf_only=args.leaf_only)
+    call = record_call(ProvenanceProof.load(_proof_path(args)), args.record, seq=args.seq, leaf_only=args.leaf_only)
     where = f"{call.contract} on {chain_name(call.chain_id)}"
     if args.chain_verb == "calldata":
         data = call.to_json()

@@ -118,19 +118,29 @@ class OnChainRecord:
                 "function": self.call.signature, "development_chain": self.development_chain}
 
 
-def record_call(proof: ProvenanceProof, record_id: str, *, leaf_only: bool = False) -> RecordCall:
-    """The ``checkRecord`` call for the record ``record_id`` (its id, or a unique prefix of 8 or more hex digits).
+def record_call(proof: ProvenanceProof, record_id: str | None, *, seq: int | None = None, leaf_only: bool = False
+                ) -> RecordCall:
+    """The ``checkRecord`` call for the record ``record_id`` (its id, or a unique prefix of 8 or more hex digits), or
+    for the record at position ``seq`` of the log.
 
     Raises :class:`pot.errors.UsageError` when no such record is disclosed, or no head covering it has an Ethereum
     receipt, or (partial proofs) the only path the proof holds is against a head without one.
     """
-    wanted = record_id.lower().removeprefix("0x")
-    if not _ID_PREFIX.fullmatch(wanted):
-        raise UsageError("a record id is 8 to 64 hex digits (its id in the proof, or a prefix of it)")
-    found = [d for d in proof.disclosed
-             if d.record.record_id.startswith(wanted) or (d.claimed_id or "").startswith(wanted)]
-    if not found:
-        raise UsageError(f"the proof discloses no record with id {wanted[:16]}...")
+    if (record_id is None) == (seq is None):
+        raise UsageError("name the record by its id or by its seq, one of the two")
+    if seq is not None:
+        found = [d for d in proof.disclosed if d.record.seq == seq]
+        if not found:
+            raise UsageError(f"the proof discloses no record at seq {seq}")
+    else:
+        assert record_id is not None
+        wanted = record_id.lower().removeprefix("0x")
+        if not _ID_PREFIX.fullmatch(wanted):
+            raise UsageError("a record id is 8 to 64 hex digits (its id in the proof, or a prefix of it)")
+        found = [d for d in proof.disclosed
+                 if d.record.record_id.startswith(wanted) or (d.claimed_id or "").startswith(wanted)]
+        if not found:
+            raise UsageError(f"the proof discloses no record with id {wanted[:16]}...")
     if len(found) > 1:
         raise UsageError(f"{len(found)} records' ids begin with {wanted}: give more of the id")
     disclosed = found[0]

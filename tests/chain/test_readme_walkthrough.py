@@ -100,7 +100,7 @@ def test_the_matcher_fails_on_a_difference() -> None:
 def test_the_readme_walkthrough_prints_what_the_readme_shows(fresh_anvil: Anvil, tmp_path: Path) -> None:
     steps = walkthrough()
     assert [command.split()[:2] for command, _ in steps if command.startswith("pot ")] == [
-        ["pot", "init"], ["pot", "contract"], ["pot", "show"], ["pot", "verify"]]
+        ["pot", "init"], ["pot", "contract"], ["pot", "show"], ["pot", "verify"], ["pot", "chain"]]
     (tmp_path / "examples").mkdir()
     (tmp_path / "examples" / "training_with_provenance.py").symlink_to(
         ROOT / "examples" / "training_with_provenance.py")
