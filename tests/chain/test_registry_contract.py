@@ -201,3 +201,31 @@ def test_gas_per_call(registry: Registry) -> None:
     assert anchor["gasUsed"] <= 50_000, f"anchor used {anchor['gasUsed']} gas"
     # The point of the anchor path: one root per batch, at a fraction of one storeHash per record.
     assert anchor["gasUsed"] * 4 < store["gasUsed"], (anchor["gasUsed"], store["gasUsed"])
+
+
+def test_check_consistency_of_two_anchored_roots(registry: Registry) -> None:
+    """checkConsistency: two roots anchored by one account are one log grown (the sizes come from the anchors); a
+    tampered path, a root never anchored, or another account's view is refused with the contract's error."""
+    from pot.log.merkle import MerkleTree, hash_leaf, verify_consistency
+
+    c = registry.contract
+    tree = MerkleTree(hash_leaf(os.urandom(40)) for _ in range(13))
+    old_root, new_root, path = tree.root(5), tree.root(13), tree.consistency_proof(5, 13)
+    assert verify_consistency(5, 13, path, old_root, new_root)  # pot's own verifier agrees it is a good path
+    first = registry.transact(c.functions.anchor(old_root, os.urandom(32), 5))
+    second = registry.transact(c.functions.anchor(new_root, os.urandom(32), 13))
+    times = [registry.w3.eth.get_block(r["blockNumber"])["timestamp"] for r in (first, second)]
+    me = registry.account.address
+    assert list(c.functions.checkConsistency(me, old_root, new_root, path).call()) == times
+    assert c.functions.verifyConsistency(old_root, 5, new_root, 13, path).call() is True
+
+    bad = [path[0][:-1] + bytes([path[0][-1] ^ 1]), *path[1:]]
+    assert custom_error("NotConsistent", ["bytes32", "uint256", "bytes32", "uint256"],
+                        c.functions.checkConsistency(me, old_root, new_root, bad).call) == (old_root, 5, new_root, 13)
+    never = tree.root(9)  # a real root of the same log, but nobody anchored it
+    assert custom_error("NotAnchored", ["address", "bytes32"],
+                        c.functions.checkConsistency(me, old_root, never, tree.consistency_proof(5, 9)).call
+                        ) == (me.lower(), never)
+    other = Web3.to_checksum_address("0x" + "11" * 20)
+    assert custom_error("NotAnchored", ["address", "bytes32"],
+                        c.functions.checkConsistency(other, old_root, new_root, path).call) == (other.lower(), old_root)
