@@ -355,14 +355,7 @@ class PostgresStore:
     def _check_schema(self, conn: psycopg.Connection[Any], create: bool) -> None:
         try:
             version = self._version(conn)
-            if version is None:
-                if conn.execute("SELECT to_regclass('records')").fetchone()[0] is not None:  # type: ignore[index]
-                    raise StoreError(f"the database at {self.url} holds a records table that is not a pot store's "
-                                     "(no schema_version); give pot a database of its own")
-                if not create:
-                    raise StoreError(f"the database at {self.url} holds no pot store yet; run `pot init` with "
-                                     "--database (or POT_DATABASE_URL) to create it")
-            elif version > migrations.SCHEMA_VERSION:
+            if version is not None and version > migrations.SCHEMA_VERSION:
                 raise StoreError(f"the store at {self.url} was written by a newer pot (schema {version}); "
                                  "upgrade pot")
             if version is not None and version >= migrations.SCHEMA_VERSION:
@@ -373,6 +366,20 @@ class PostgresStore:
             # was (PostgreSQL caches a missing table's name) and try to create them again.
             conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             try:
+                # Asked again under the lock, each in a statement of its own after it: without the lock, a process
+                # creating the store could commit between "no schema_version" and "a records table", and this one
+                # would call a store being born a stranger's table.
+                version = self._version(conn)
+                if version is None:
+                    if conn.execute("SELECT to_regclass('records')").fetchone()[0] is not None:  # type: ignore[index]
+                        raise StoreError(f"the database at {self.url} holds a records table that is not a pot "
+                                         "store's (no schema_version); give pot a database of its own")
+                    if not create:
+                        raise StoreError(f"the database at {self.url} holds no pot store yet; run `pot init` with "
+                                         "--database (or POT_DATABASE_URL) to create it")
+                elif version > migrations.SCHEMA_VERSION:
+                    raise StoreError(f"the store at {self.url} was written by a newer pot (schema {version}); "
+                                     "upgrade pot")
                 for step in migrations.POSTGRES:
                     with conn.transaction():
                         now = self._version(conn)
