@@ -112,3 +112,15 @@ class ChainUnreachable(ChainCheckError):
 
 class ParentProofError(VerificationError):
     check = "parents"
+
+
+class ReplayError(VerificationError):
+    """A replayed training segment did not give what the log recorded (pot.replay)."""
+
+    check = "replay"
+
+
+class AttestationError(VerificationError):
+    """A replay attestation is malformed, or its signature, key or proof digest does not check out."""
+
+    check = "attestation"

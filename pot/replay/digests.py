@@ -1,0 +1,82 @@
+"""The digests replay needs, defined without a framework: batch digests and ``pot.state-hash.v1``.
+
+Frozen by docs/REPLAY.md ("Digests") and docs/PROOF_FORMAT.md: a verifier in another language recomputes them from
+the bytes alone, so changing how either is formed needs a new format string.
+
+- A **batch digest** is the ``pot.model-hash.v1`` digest (docs/MODEL_HASHING.md) of the tensors a training step
+  read: ``indices`` (int64, shape ``[n]``, the samples' indices in the dataset, in batch order) and the batch's
+  content tensors under the names the training script gives them. So the digest binds which samples were drawn,
+  in which order, and the exact bytes the step computed on.
+- A **state digest** (``pot.state-hash.v1``) names a nested state that is not a flat set of tensors (an
+  optimizer's ``state_dict()``, the random generators' states): its leaves are named by their path, tensors go to
+  a ``pot.model-hash.v1`` manifest and every other leaf (number, string, boolean, null, empty container) to a JSON
+  object, and the digest is ``SHA-256(JCS({"format": "pot.state-hash.v1", "tensors": <model digest>,
+  "values": {path: value}}))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pot.errors import UsageError
+from pot.hashing import hash_buffers
+from pot.log.canonical import MAX_SAFE_INTEGER, HexDigest, canonical_json
+
+STATE_HASH_FORMAT = "pot.state-hash.v1"
+INDICES = "indices"
+
+__all__ = ["INDICES", "STATE_HASH_FORMAT", "TensorItem", "batch_digest_of", "state_digest_of"]
+
+TensorItem = tuple[str, str, Sequence[int], Any]
+"""``(name, dtype, shape, raw little-endian bytes in C order)``, as :func:`pot.hashing.hash_buffers` takes."""
+
+
+def batch_digest_of(indices: TensorItem, content: Iterable[TensorItem]) -> HexDigest:
+    """The batch digest of a step: ``indices`` (named ``"indices"``, dtype int64, one dimension) and its content."""
+    name, dtype, shape, _ = indices
+    if name != INDICES or dtype != "int64" or len(shape) != 1:
+        raise UsageError(f"a batch's indices are an int64 vector named {INDICES!r}, got {dtype} {list(shape)} "
+                         f"named {name!r}")
+    items = [indices]
+    for item in content:
+        if item[0] == INDICES:
+            raise UsageError(f"a batch tensor may not be named {INDICES!r}: that name is the sample indices'")
+        items.append(item)
+    return hash_buffers(items, workers=1).digest
+
+
+def state_digest_of(tensors: Iterable[TensorItem], values: Mapping[str, Any]) -> HexDigest:
+    """The ``pot.state-hash.v1`` digest of a state flattened into path-named tensors and JSON values.
+
+    Frozen by the format: the manifest's tensors and the values' paths are disjoint; a value is a finite number
+    (an integer within +-(2**53-1)), a string, a boolean, null, or an empty list or object.
+    """
+    tensor_items = list(tensors)
+    names = {item[0] for item in tensor_items}
+    checked: dict[str, Any] = {}
+    for path, value in values.items():
+        if path in names:
+            raise UsageError(f"state path {path!r} is both a tensor and a value")
+        checked[path] = _leaf(value, path)
+    document = {"format": STATE_HASH_FORMAT, "tensors": hash_buffers(tensor_items, workers=1).digest,
+                "values": checked}
+    return HexDigest(hashlib.sha256(canonical_json(document)).hexdigest())
+
+
+def _leaf(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise UsageError(f"state value {path!r} is an integer outside +-(2**53-1)")
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UsageError(f"state value {path!r} is not finite")
+        return float(value)
+    if isinstance(value, list | tuple | dict) and not value:
+        return [] if isinstance(value, list | tuple) else {}
+    raise UsageError(f"state value {path!r} of type {type(value).__name__} is not a JSON leaf")
