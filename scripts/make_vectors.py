@@ -143,8 +143,9 @@ def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
                                   "leaf_hash": r.record_id} for r in replay_records]
     vectors["replay_digests"] = replay_digests
     text = full.dumps(indent=1) + "\n"
-    corpus = {"replay-full.proof.json": replay_proof.dumps(indent=1) + "\n", "basic-full.proof.json": text, "basic-partial.proof.json": partial.dumps(indent=1) + "\n",
-              "lineage-full.proof.json": lineage_proof.dumps(indent=1) + "\n"}
+    corpus = {"basic-full.proof.json": text, "basic-partial.proof.json": partial.dumps(indent=1) + "\n",
+              "lineage-full.proof.json": lineage_proof.dumps(indent=1) + "\n",
+              "replay-full.proof.json": replay_proof.dumps(indent=1) + "\n"}
     return vectors, corpus, hostile(text)
 
 
@@ -266,10 +267,9 @@ def replay_log(key: SigningKey) -> tuple[ProvenanceProof, list[Record], dict[str
     add(EventRecord, event=events.RUN_STARTED, run_id=run_id, data=events.run_started(
         "train", {"lr": 0.001, "epochs": 2, "batch_size": 2, "seed": 0}, {"python": {"version": "3.11.7"}},
         {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False, "branch": "main"}, "alice", []))
-    for n, (epoch, step, metrics) in enumerate(((0, 0, {}), )):
-        add(TrainingCheckpoint, run_id=run_id, model_hash="a0" * 32, epoch=epoch, metrics=metrics,
-            fingerprint_hash=None, validation_hash=None, step=step, file_sha256=state_hash(10 + n),
-            file_name="init.pt", optimizer_hash=state["digest"], rng_hash=state_hash(20 + n))
+    add(TrainingCheckpoint, run_id=run_id, model_hash="a0" * 32, epoch=0, metrics={}, fingerprint_hash=None,
+        validation_hash=None, step=0, file_sha256=state_hash(10), file_name="init.pt",
+        optimizer_hash=state["digest"], rng_hash=state_hash(20))
     add(StepsRecord, run_id=run_id, steps=[1, 2, 3], epochs=[0, 0, 1], metrics={"loss": [2.3, 1.7, 1.2]},
         batches=[b["digest"] for b in batches])
     for n, (epoch, step) in enumerate(((0, 2), (1, 3)), start=1):

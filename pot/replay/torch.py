@@ -292,9 +292,17 @@ def _relative_distance(replayed: Mapping[str, torch.Tensor], recorded: Mapping[s
     return float(torch.linalg.vector_norm(a - b)) / scale
 
 
+def _recorded_state(directory: Path, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The recorded checkpoint file's content; a file the log names but that does not load is a refusal (it is
+    the signer's file), not the verifier's usage error."""
+    try:
+        return _read_checkpoint(_checked_file(directory, checkpoint))
+    except UsageError as exc:
+        raise _Refused(str(exc)) from None
+
+
 def _restore(program: ReplayProgram, directory: Path, start: Checkpoint) -> None:
-    path = _checked_file(directory, start)
-    state = _read_checkpoint(path)
+    state = _recorded_state(directory, start)
     try:
         program.model.load_state_dict(state["model"])
         program.optimizer.load_state_dict(state["optimizer"])
@@ -356,7 +364,7 @@ def replay_segment(program: ReplayProgram, segment: Segment, checkpoints: Path, 
                                f"{end.step}")
             outcome, detail, distance = EXACT, "weights equal the recorded ones bit for bit", None
         else:
-            recorded = _read_checkpoint(_checked_file(checkpoints, end))["model"]
+            recorded = _recorded_state(checkpoints, end)["model"]
             if hash_model(recorded).digest != end.model_hash:
                 raise _Refused(f"{end.file_name} holds weights other than the digest recorded at step {end.step}")
             distance = _relative_distance(program.model.state_dict(), recorded)
