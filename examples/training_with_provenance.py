@@ -21,6 +21,7 @@ checkpoint and the proof. Run it again and a new run (a new model id) is added t
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -238,6 +239,10 @@ def main() -> int:
     online = ' --rpc "$RPC_URL"' if args.blockchain else ""  # the URL itself may carry an API key: not printed
     print(f"\nverify it yourself: {pot} verify {proof_path} --trusted-key {trusted_key.hex}{online}")
     print(f"see the run:        {pot} --store {args.store} runs show {run.run_id}")
+    if not args.no_replay:
+        entry = f"{os.path.relpath(Path(__file__).resolve())}:replay_program"
+        print(f"replay 3 epochs:    {pot} replay {proof_path} --checkpoints {checkpoints} --segments 3 "
+              f"--entry {entry} --trusted-key {trusted_key.hex}")
     return 0
 
 

@@ -36,12 +36,12 @@ from typing import Any, Protocol
 
 import torch
 
-from pot._internal.files import output_file
+from pot._internal import files
 from pot.errors import ReplayError, UsageError
 from pot.hashing import hash_file
 from pot.integrations.torch import hash_model, tensor_dtype
 from pot.log.canonical import HexDigest
-from pot.replay.digests import INDICES, TensorItem, batch_digest_of, state_digest_of
+from pot.replay.digests import INDICES, TensorItem, batch_digest_of, model_digest_of, state_digest_of
 from pot.replay.segments import Checkpoint, ReplayPlan, Segment
 
 __all__ = ["Batch", "ReplayProgram", "ReplayReport", "SavedCheckpoint", "SegmentResult", "batch_digest",
@@ -56,15 +56,26 @@ CHECKPOINT_FORMAT = "pot.replay-checkpoint.v1"
 
 def _item(name: str, tensor: torch.Tensor) -> TensorItem:
     """A tensor as the format hashes it: its bytes in C order, little-endian (a CPU copy when it must be one)."""
+    if (tensor.__class__ is torch.Tensor and not tensor.requires_grad and tensor.device.type == "cpu"
+            and tensor.dtype in _NUMPY_VIEWABLE and tensor.is_contiguous() and not _BIG_ENDIAN):
+        # a batch, every step: numpy's view of the memory is what the format hashes, without the general path's
+        # reshaping (a conjugate or negative view is never of these dtypes)
+        return name, _NUMPY_VIEWABLE[tensor.dtype], tuple(tensor.shape), tensor.numpy()
     data = tensor.detach()
     if data.device.type != "cpu" or not data.is_contiguous() or data.is_conj() or data.is_neg():
         data = data.resolve_conj().resolve_neg().contiguous().cpu()
     if not torch.is_tensor(data) or data.layout != torch.strided:
         raise UsageError(f"tensor {name!r} is not a dense tensor")
     raw = data.reshape(-1).view(torch.uint8) if data.numel() else torch.empty(0, dtype=torch.uint8)
-    if sys.byteorder == "big" and data.element_size() > 1:  # the format hashes little-endian scalars
+    if _BIG_ENDIAN and data.element_size() > 1:  # the format hashes little-endian scalars
         raise UsageError("batch and state digests are computed on little-endian machines only")
     return name, tensor_dtype(data), tuple(data.shape), raw.numpy() if raw.numel() else b""
+
+
+_NUMPY_VIEWABLE = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+                   torch.int64: "int64", torch.int32: "int32", torch.int16: "int16", torch.int8: "int8",
+                   torch.uint8: "uint8", torch.bool: "bool"}
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def batch_digest(indices: torch.Tensor, tensors: Mapping[str, torch.Tensor]) -> HexDigest:
@@ -173,13 +184,32 @@ class SavedCheckpoint:
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer, *,
                     stores: Iterable[Path | str] = ()) -> SavedCheckpoint:
     """Write what a replay starts from (weights, optimizer state, RNG states) to ``path``, whole or not at all."""
-    target = Path(path)
+    target = files.check_output(Path(path), stores=stores)
     rng = rng_state()
     state = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "rng": rng}
-    with output_file(target, stores=stores) as handle:
-        torch.save(state, handle)
-    return SavedCheckpoint(target, hash_model(model).digest, optimizer_digest(optimizer), rng_digest(rng))
+    # Whole or not at all (a temporary file renamed into place), but not fsynced: this runs on the training thread
+    # every epoch, where an fsync cost more than the rest of recording for replay together. A machine crash can
+    # lose the newest file; its digest stays in the log and a replay of its segment then refuses it, which costs
+    # the signer that segment, never the verifier a wrong answer.
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(state, temporary)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
+    return SavedCheckpoint(Path(path), _model_digest(model), optimizer_digest(optimizer), rng_digest(rng))
+
+
+def _model_digest(model: torch.nn.Module) -> HexDigest:
+    """The weights' ``pot.model-hash.v1`` digest, by the small-tensor path when the state dict is plain CPU tensors
+    with distinct storage (the same digest :func:`pot.integrations.torch.model_hash` gives; tests compare)."""
+    state = model.state_dict()
+    pointers = [t.untyped_storage().data_ptr() for t in state.values() if t.numel()]
+    if len(set(pointers)) != len(pointers) or any(t.device.type != "cpu" for t in state.values()):
+        return hash_model(model).digest  # tied weights or another device: the general path
+    return model_digest_of([_item(name, tensor) for name, tensor in state.items()])
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
@@ -310,7 +340,7 @@ def _restore(program: ReplayProgram, directory: Path, start: Checkpoint) -> None
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise _Refused(f"{start.file_name} does not load into the program's model and optimizer: "
                        f"{str(exc).splitlines()[0]}") from None
-    for what, found, recorded in (("weights", hash_model(program.model).digest, start.model_hash),
+    for what, found, recorded in (("weights", _model_digest(program.model), start.model_hash),
                                   ("optimizer state", optimizer_digest(program.optimizer), start.optimizer_hash),
                                   ("RNG state", rng_digest(), start.rng_hash)):
         if found != recorded:
@@ -357,8 +387,7 @@ def replay_segment(program: ReplayProgram, segment: Segment, checkpoints: Path, 
         _restore(program, checkpoints, segment.start)
         _run_steps(program, segment)
         end = segment.end
-        weights = hash_model(program.model)
-        if weights.digest == end.model_hash:
+        if _model_digest(program.model) == end.model_hash:
             if optimizer_digest(program.optimizer) != end.optimizer_hash:
                 raise _Refused("the weights match but the optimizer state differs from the one recorded at step "
                                f"{end.step}")

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from pot.log.keys import SigningKey  # noqa: E402
-from pot.replay import verify_attestation  # noqa: E402
+from pot.log.keys import SigningKey
+from pot.replay import verify_attestation
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = "examples/training_with_provenance.py:replay_program"

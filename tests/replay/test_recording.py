@@ -93,3 +93,29 @@ def test_the_state_digest_binds_every_tensor_and_value() -> None:
         state_digest_of(tensors, {"x": float("nan")})
     with pytest.raises(UsageError, match="both a tensor and a value"):
         state_digest_of(tensors, {"state/0/exp_avg": 1})
+
+
+@pytest.mark.parametrize("items", [
+    [("indices", "int64", [3], struct.pack("<3q", 2, 0, 1)), ("x", "float32", [3, 1], struct.pack("<3f", 1, 2, 3))],
+    [("b", "uint8", [0], b""), ("a", "bool", [], b"\x01")],
+    [("é", "float32", [1], struct.pack("<f", 1.0))],  # not plain ASCII: the general path
+    [("w", "bfloat16", [2], b"\x80\x3f\x00\x40")],
+])
+def test_the_small_tensor_path_gives_hash_buffers_digest(items: list[tuple[str, str, list[int], bytes]]) -> None:
+    from pot.hashing import hash_buffers
+    from pot.replay.digests import model_digest_of
+
+    assert model_digest_of(items) == hash_buffers(items).digest
+
+
+@pytest.mark.parametrize(("items", "message"), [
+    ([("x", "float32", [2], b"\0" * 4)], "4 bytes of data"),
+    ([("x", "float32", [1], b"\0" * 4), ("x", "float32", [1], b"\0" * 4)], "duplicate tensor name"),
+    ([("x", "float31", [1], b"\0" * 4)], "float31"),
+])
+def test_the_small_tensor_path_refuses_what_hash_buffers_refuses(items: list[tuple[str, str, list[int], bytes]],
+                                                                message: str) -> None:
+    from pot.replay.digests import model_digest_of
+
+    with pytest.raises(UsageError, match=message):
+        model_digest_of(items)

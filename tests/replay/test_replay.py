@@ -320,3 +320,14 @@ def _changed(value: Any) -> Any:
     if isinstance(value, str) and value and value[-1] in "0123456789abcdef":
         return value[:-1] + ("0" if value[-1] != "0" else "1")
     return value + "x"
+
+
+def test_the_weights_digest_recorded_for_replay_is_the_model_hash(honest: Run) -> None:
+    from pot.integrations.torch import model_hash
+    from pot.replay.torch import _model_digest
+
+    program = EXAMPLE.DigitsProgram(CONFIG, DATA)
+    assert _model_digest(program.model) == model_hash(program.model)
+    tied = torch.nn.Sequential(torch.nn.Linear(3, 3, bias=False), torch.nn.Linear(3, 3, bias=False))
+    tied[1].weight = tied[0].weight
+    assert _model_digest(tied) == model_hash(tied)
