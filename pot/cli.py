@@ -592,8 +592,9 @@ def _replay(args: argparse.Namespace) -> int:
     trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
     try:
         plan = load_plan(path, trusted_key=trusted)
-    except VerificationError as exc:
-        print(f"proof {render.safe(path)}: FAILED {exc.check}: {render.safe(exc)}; nothing replayed")
+    except (VerificationError, FormatError) as exc:  # as pot verify: a proof that is no valid proof fails (exit 1)
+        check = exc.check if isinstance(exc, VerificationError) else "format"
+        print(f"proof {render.safe(path)}: FAILED {check}: {render.safe(exc)}; nothing replayed")
         return EXIT_VERIFY_FAILED
     quiet = getattr(args, "json", False)
     if not quiet:

@@ -90,3 +90,17 @@ def test_pot_replay_bad_input_is_one_line_and_exit_2(example: tuple[Path, str], 
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pot_replay_of_a_proof_that_fails_replays_nothing(example: tuple[Path, str], tmp_path: Path) -> None:
+    out, key = example
+    document = json.loads((out / "digits-mlp.proof.json").read_text())
+    steps = next(r for r in document["records"] if r["type"] == "steps")
+    steps["batches"][0] = "0" * 64  # a recorded batch digest changed after signing
+    (tmp_path / "p.json").write_text(json.dumps(document))
+    (tmp_path / "bad.json").write_text("{")
+    for proof in ("p.json", "bad.json"):
+        result = pot("replay", str(tmp_path / proof), "--checkpoints", str(out / "checkpoints"), "--entry", ENTRY,
+                     "--trusted-key", key)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "FAILED" in result.stdout and "nothing replayed" in result.stdout
