@@ -24,6 +24,7 @@ differently; then only a distance within a stated tolerance can be asked for (do
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import random
@@ -38,15 +39,15 @@ import torch
 
 from pot._internal import files
 from pot.errors import ReplayError, UsageError
-from pot.hashing import hash_file
 from pot.integrations.torch import hash_model, tensor_dtype
 from pot.log.canonical import HexDigest
+from pot.replay import checkpoint as checkpoint_file
 from pot.replay.digests import INDICES, TensorItem, batch_digest_of, model_digest_of, state_digest_of
 from pot.replay.segments import Checkpoint, ReplayPlan, Segment
 
 __all__ = ["Batch", "ReplayProgram", "ReplayReport", "SavedCheckpoint", "SegmentResult", "batch_digest",
-           "choose_segments", "load_checkpoint", "optimizer_digest", "replay_segments", "rng_digest", "rng_state",
-           "save_checkpoint", "set_rng_state", "state_digest"]
+           "choose_segments", "load_checkpoint", "optimizer_digest", "read_state", "replay_segments", "rng_digest",
+           "rng_state", "save_checkpoint", "set_rng_state", "state_digest", "write_state"]
 
 CHECKPOINT_FORMAT = "pot.replay-checkpoint.v1"
 
@@ -188,17 +189,11 @@ def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, optimi
     rng = rng_state()
     state = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "rng": rng}
-    # Whole or not at all (a temporary file renamed into place), but not fsynced: this runs on the training thread
-    # every epoch, where an fsync cost more than the rest of recording for replay together. A machine crash can
-    # lose the newest file; its digest stays in the log and a replay of its segment then refuses it, which costs
-    # the signer that segment, never the verifier a wrong answer.
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
+    # Whole or not at all, but not fsynced: this runs on the training thread every epoch, where an fsync cost more
+    # than the rest of recording for replay together. A machine crash can lose the newest file; its digest stays in
+    # the log and a replay of its segment then refuses it, which costs the signer that segment, never the verifier
+    # a wrong answer.
+    checkpoint_file.write(target, checkpoint_file.encode(state))
     return SavedCheckpoint(Path(path), _model_digest(model), optimizer_digest(optimizer), rng_digest(rng))
 
 
@@ -212,20 +207,33 @@ def _model_digest(model: torch.nn.Module) -> HexDigest:
     return model_digest_of([_item(name, tensor) for name, tensor in state.items()])
 
 
-def _read_checkpoint(path: Path) -> dict[str, Any]:
+def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a checkpoint file holds: ``{"format", "model", "optimizer", "rng"}`` (a one-line UsageError for anything
+    else; the file is the prover's and is parsed as untrusted data, never unpickled)."""
+    target = Path(path)
     try:
-        # weights_only: the file comes from the party whose claim is being checked; never unpickle its code
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError) as exc:
-        raise UsageError(f"cannot read checkpoint {path}: {exc}".splitlines()[0]) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise UsageError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+        data = target.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read checkpoint {target}: {exc.strerror or exc}") from None
+    return _state_of(data, target)
+
+
+def _state_of(data: bytes, path: Path) -> dict[str, Any]:
+    state = checkpoint_file.decode(data, path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or \
+            not {"model", "optimizer", "rng"} <= state.keys():
+        raise UsageError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint of a model, optimizer and RNGs")
     return state
+
+
+def write_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
+    """Write a state :func:`read_state` returned (for tools and tests that edit checkpoints)."""
+    checkpoint_file.write(Path(path), checkpoint_file.encode(state))
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Restore weights, optimizer state and RNG states from a file :func:`save_checkpoint` wrote."""
-    state = _read_checkpoint(Path(path))
+    state = read_state(path)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
@@ -299,14 +307,20 @@ class _Refused(Exception):
         self.detail, self.distance = detail, distance
 
 
-def _checked_file(directory: Path, checkpoint: Checkpoint) -> Path:
+def _checked_file(directory: Path, checkpoint: Checkpoint) -> bytes:
+    """The bytes of the checkpoint file the log names, read once: hashed, then parsed from the same bytes."""
     path = directory / checkpoint.file_name
-    if not path.is_file():
-        raise _Refused(f"checkpoint file {checkpoint.file_name} (step {checkpoint.step}) is not in {directory}")
-    if hash_file(path) != checkpoint.file_sha256:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _Refused(f"checkpoint file {checkpoint.file_name} (step {checkpoint.step}) is not in {directory}"
+                       ) from None
+    except OSError as exc:
+        raise _Refused(f"checkpoint file {checkpoint.file_name} cannot be read: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != checkpoint.file_sha256:
         raise _Refused(f"{checkpoint.file_name} is not the checkpoint file recorded at step {checkpoint.step} "
                        "(its SHA-256 differs)")
-    return path
+    return data
 
 
 def _weights(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -325,8 +339,9 @@ def _relative_distance(replayed: Mapping[str, torch.Tensor], recorded: Mapping[s
 def _recorded_state(directory: Path, checkpoint: Checkpoint) -> dict[str, Any]:
     """The recorded checkpoint file's content; a file the log names but that does not load is a refusal (it is
     the signer's file), not the verifier's usage error."""
+    data = _checked_file(directory, checkpoint)
     try:
-        return _read_checkpoint(_checked_file(directory, checkpoint))
+        return _state_of(data, directory / checkpoint.file_name)
     except UsageError as exc:
         raise _Refused(str(exc)) from None
 
@@ -413,10 +428,10 @@ def _change(checkpoints: Path, segment: Segment) -> float:
     """How far the weights moved in a segment (L2), from its two files; infinite when a file is missing or not the
     recorded one, so that such a segment is chosen, and refused with the reason."""
     try:
-        first = _read_checkpoint(_checked_file(checkpoints, segment.start))["model"]
-        last = _read_checkpoint(_checked_file(checkpoints, segment.end))["model"]
+        first = _recorded_state(checkpoints, segment.start)["model"]
+        last = _recorded_state(checkpoints, segment.end)["model"]
         a, b = _weights(first), _weights(last)
-    except (_Refused, UsageError, KeyError, TypeError):
+    except (_Refused, KeyError, TypeError, AttributeError):
         return math.inf
     return float(torch.linalg.vector_norm(a - b)) if a.shape == b.shape else math.inf
 

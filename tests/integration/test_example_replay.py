@@ -58,16 +58,16 @@ def test_pot_replay_confirms_the_examples_epochs_bit_for_bit(example: tuple[Path
 
 def test_pot_replay_refuses_a_replaced_checkpoint_naming_the_segment(example: tuple[Path, str],
                                                                       tmp_path: Path) -> None:
-    import torch
+    from pot.replay.torch import read_state, write_state
 
     out, key = example
     copied = tmp_path / "checkpoints"
     copied.mkdir()
     for file in (out / "checkpoints").iterdir():
         copied.joinpath(file.name).write_bytes(file.read_bytes())
-    state = torch.load(copied / "epoch-001.pt", weights_only=True)
+    state = read_state(copied / "epoch-001.pt")
     state["optimizer"]["param_groups"][0]["lr"] = 0.01  # start epoch 2 with another learning rate
-    torch.save(state, copied / "epoch-001.pt")
+    write_state(copied / "epoch-001.pt", state)
     result = pot("replay", str(out / "digits-mlp.proof.json"), "--checkpoints", str(copied), "--entry", ENTRY,
                  "--trusted-key", key, "--json")
     assert result.returncode == 1, result.stdout + result.stderr

@@ -23,7 +23,14 @@ from pot import ProvenanceConfig, ProvenanceRecorder  # noqa: E402
 from pot.errors import AttestationError, ReplayError, UsageError  # noqa: E402
 from pot.log.keys import SigningKey  # noqa: E402
 from pot.replay import attest_replay, load_plan, verify_attestation  # noqa: E402
-from pot.replay.torch import Batch, ReplayReport, replay_segments, save_checkpoint  # noqa: E402
+from pot.replay.torch import (  # noqa: E402
+    Batch,
+    ReplayReport,
+    read_state,
+    replay_segments,
+    save_checkpoint,
+    write_state,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 3
@@ -129,8 +136,7 @@ def test_segments_are_chosen_by_weight_change_and_at_random(honest: Run) -> None
     chosen = sorted(r.chosen_by for r in report.results)
     assert chosen == ["largest-change", "random"]
     names = ["init.pt", *(f"epoch-{e:03d}.pt" for e in range(EPOCHS))]
-    weights = [torch.cat([t.reshape(-1).double() for t in torch.load(honest.checkpoints / n,
-                                                                     weights_only=True)["model"].values()])
+    weights = [torch.cat([t.reshape(-1).double() for t in read_state(honest.checkpoints / n)["model"].values()])
                for n in names]
     moved = [float((b - a).norm()) for a, b in itertools.pairwise(weights)]
     largest = 1 + max(range(len(moved)), key=moved.__getitem__)
@@ -219,9 +225,9 @@ def test_a_checkpoint_file_that_is_not_the_recorded_one_is_refused(honest: Run, 
     copied.mkdir()
     for file in honest.checkpoints.iterdir():
         copied.joinpath(file.name).write_bytes(file.read_bytes())
-    state = torch.load(copied / "epoch-000.pt", weights_only=True)
+    state = read_state(copied / "epoch-000.pt")
     state["model"]["0.bias"] = state["model"]["0.bias"] + 1e-6
-    torch.save(state, copied / "epoch-000.pt")
+    write_state(copied / "epoch-000.pt", state)
     with pytest.raises(ReplayError) as caught:
         replay(Run(honest.proof, copied, honest.signer))
     report: ReplayReport = caught.value.report
@@ -331,3 +337,41 @@ def test_the_weights_digest_recorded_for_replay_is_the_model_hash(honest: Run) -
     tied = torch.nn.Sequential(torch.nn.Linear(3, 3, bias=False), torch.nn.Linear(3, 3, bias=False))
     tied[1].weight = tied[0].weight
     assert _model_digest(tied) == model_hash(tied)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "magic", "header", "offset", "tree", "pickle"])
+def test_a_malformed_checkpoint_file_is_one_line_never_code(honest: Run, tmp_path: Path, damage: str) -> None:
+    from pot.replay.checkpoint import MAGIC, decode
+
+    data = (honest.checkpoints / "epoch-000.pt").read_bytes()
+    size = int.from_bytes(data[len(MAGIC):len(MAGIC) + 8], "little")
+    header = json.loads(data[len(MAGIC) + 8:len(MAGIC) + 8 + size])
+    body = data[len(MAGIC) + 8 + size:]
+
+    def rebuilt(new: Any) -> bytes:
+        text = json.dumps(new).encode()
+        return MAGIC + len(text).to_bytes(8, "little") + text + body
+
+    bad = {"truncated": data[:len(data) // 2], "magic": b"X" + data[1:],
+           "header": MAGIC + (10**9).to_bytes(8, "little") + data[len(MAGIC) + 8:],
+           "offset": rebuilt({**header, "tensors": [{**header["tensors"][0], "offset": len(body)}]}),
+           "tree": rebuilt({**header, "tree": {"t": 10_000}}),
+           "pickle": b"\x80\x04K\x01."}[damage]  # a pickle is refused, never run
+    with pytest.raises(UsageError, match="is not a pot.replay-checkpoint.v1 file"):
+        decode(bad, "f")
+
+
+def test_a_checkpoint_file_round_trips_every_kind_of_value(tmp_path: Path) -> None:
+    state = {"format": "x", "a": [torch.arange(3), (1, 2.5, None, True, "s")], 7: {"b": torch.zeros(0, 2)},
+             "h": torch.tensor([1.5], dtype=torch.bfloat16), "s": torch.arange(6).reshape(2, 3).t()}
+    write_state(tmp_path / "c.pt", state)
+    back = read_state_raw(tmp_path / "c.pt")
+    assert back["a"][1] == (1, 2.5, None, True, "s") and back[7]["b"].shape == (0, 2)
+    assert torch.equal(back["a"][0], torch.arange(3)) and torch.equal(back["s"], state["s"])
+    assert back["h"].dtype == torch.bfloat16 and float(back["h"][0]) == 1.5
+
+
+def read_state_raw(path: Path) -> Any:
+    from pot.replay.checkpoint import decode
+
+    return decode(path.read_bytes(), path)
