@@ -6,9 +6,10 @@
 1. **Recording for replay** (a batch digest every step, a checkpoint file with weights, optimizer and RNG digests
    every epoch) on top of the example's full recording: the example's own ``train()`` with ``checkpoints`` on and
    off, interleaved round by round in one run. Reported two ways: the time the replay calls themselves take on the
-   training thread (``Batch.digest`` and ``save_checkpoint``, timed where they are paid) over the round's time,
+   training thread (```Batch.digest`` and ``save_checkpoint``, timed where they are paid) over the round's time,
    the median over rounds; and the median CPU time of the two ways, whose ratio is noisier (the training alone
-   varies from round to round on a shared machine).
+   varies from round to round on a shared machine). Then the whole example (``--whole N`` runs each way,
+   alternating), as ./scripts/example.sh runs it: the training and recording time it reports.
 2. **Replay against training**: each epoch's training loop is timed (its steps, with their recording), then each
    segment is replayed with ``pot.replay`` (checkpoint loaded and checked, every batch digest checked, end weights
    hashed and compared). Reported per segment as replay time / training time: the median and the worst.
@@ -85,6 +86,25 @@ def recording_overhead(epochs: int, rounds: int, tmp: Path) -> dict[str, float]:
             "cpu_ratio": statistics.median(cpu["on"]) / statistics.median(cpu["off"])}
 
 
+def whole_example(rounds: int, tmp: Path) -> dict[str, float]:
+    """The example itself, as ./scripts/example.sh runs it (20 epochs, a run, a validation, a promotion and a
+    proof), with and without recording for replay, alternating: the time it reports for training and recording."""
+    import re
+    import subprocess
+
+    script = Path(example.__file__)
+    took: dict[str, list[float]] = {"off": [], "on": []}
+    for round_ in range(rounds):
+        for mode in ("off", "on"):
+            out = tmp / f"whole-{mode}-{round_}"
+            result = subprocess.run([sys.executable, str(script), "--store", str(out / "store"), "--out", str(out),
+                                     *(["--no-replay"] if mode == "off" else [])],
+                                    capture_output=True, text=True, check=True)
+            took[mode].append(float(re.search(r"after ([0-9.]+) s of training", result.stdout).group(1)))  # type: ignore[union-attr]
+    return {"whole_off_seconds": statistics.median(took["off"]), "whole_on_seconds": statistics.median(took["on"]),
+            "whole_ratio": statistics.median(took["on"]) / statistics.median(took["off"])}
+
+
 def replay_against_training(epochs: int, tmp: Path) -> dict[str, Any]:
     data = example.load_data(0)
     config = {"epochs": epochs, "batch_size": 64, "lr": 1e-3, "seed": 0, "threads": 1}
@@ -127,13 +147,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--whole", type=int, default=3, metavar="N",
+                        help="also run the whole example N times each way (0: skip)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         result = {"epochs": args.epochs, "rounds": args.rounds,
                   **recording_overhead(args.epochs, args.rounds, Path(tmp)),
-                  **replay_against_training(args.epochs, Path(tmp))}
+                  **replay_against_training(args.epochs, Path(tmp)),
+                  **(whole_example(args.whole, Path(tmp)) if args.whole else {})}
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -141,6 +164,10 @@ def main() -> None:
     print(f"recording for replay on the training thread: {result['replay_recording_percent']:.2f}% of the round "
           f"(median; worst {result['replay_recording_percent_max']:.2f}%); CPU on/off (medians): "
           f"{result['cpu_on_seconds']:.2f} s / {result['cpu_off_seconds']:.2f} s = x{result['cpu_ratio']:.3f}")
+    if args.whole:
+        print(f"the whole example (median of {args.whole} runs each, as it reports its training and recording time): "
+              f"{result['whole_on_seconds']:.2f} s with recording for replay, {result['whole_off_seconds']:.2f} s "
+              f"without = x{result['whole_ratio']:.3f}")
     print(f"replay / training, per segment ({result['segments']} segments, {result['epoch_train_ms']:.0f} ms an "
           f"epoch): median x{result['replay_over_training_median']:.3f}, "
           f"worst x{result['replay_over_training_max']:.3f}")

@@ -53,6 +53,23 @@ def batch_digest_of(indices: TensorItem, content: Iterable[TensorItem]) -> HexDi
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,256}")
 
 
+_LAYOUTS: dict[tuple[str, str, tuple[int, ...]], tuple[int, str, str]] = {}  # -> (bytes, text before, after sha)
+
+
+def _layout(name: Any, dtype: Any, shape: Any) -> tuple[int, str, str] | None:
+    """A tensor's byte length and its manifest entry around the sha256, or None where hash_buffers must decide.
+    A training loop hashes batches of the same few names and shapes, so entries are remembered."""
+    info = DTYPES.get(dtype) if isinstance(dtype, str) else None
+    if (info is None or name.__class__ is not str or not _PLAIN_NAME.fullmatch(name)
+            or not all(d.__class__ is int and 0 <= d <= MAX_SAFE_INTEGER for d in shape)):
+        return None
+    layout = (info.itemsize * math.prod(shape), f'{{"dtype":"{dtype}","name":"{name}","sha256":"',
+              f'","shape":[{",".join(map(str, shape))}]}}')
+    if shape.__class__ is tuple and len(_LAYOUTS) < 4096:
+        _LAYOUTS[(name, dtype, shape)] = layout
+    return layout
+
+
 def model_digest_of(items: Sequence[TensorItem]) -> HexDigest:
     """:func:`pot.hashing.hash_buffers` ``(...).digest`` for a few small in-memory tensors, on the training thread.
 
@@ -63,19 +80,18 @@ def model_digest_of(items: Sequence[TensorItem]) -> HexDigest:
     """
     entries: list[tuple[str, str]] = []
     for name, dtype, shape, data in items:
-        info = DTYPES.get(dtype) if isinstance(dtype, str) else None
-        if (info is None or name.__class__ is not str or not _PLAIN_NAME.fullmatch(name)
-                or not all(d.__class__ is int and 0 <= d <= MAX_SAFE_INTEGER for d in shape)):
-            return hash_buffers(items, workers=1).digest
+        layout = _LAYOUTS.get((name, dtype, shape)) if shape.__class__ is tuple else None
+        if layout is None:
+            layout = _layout(name, dtype, shape)
+            if layout is None:
+                return hash_buffers(items, workers=1).digest
         try:
             view = memoryview(data)
         except TypeError:
             return hash_buffers(items, workers=1).digest
-        if not view.c_contiguous or view.nbytes != info.itemsize * math.prod(shape):
+        if not view.c_contiguous or view.nbytes != layout[0]:
             return hash_buffers(items, workers=1).digest
-        digest = hashlib.sha256(view).hexdigest()
-        entries.append((name, f'{{"dtype":"{dtype}","name":"{name}","sha256":"{digest}","shape":['
-                              f'{",".join(map(str, shape))}]}}'))
+        entries.append((name, layout[1] + hashlib.sha256(view).hexdigest() + layout[2]))
     entries.sort()
     if any(a[0] == b[0] for a, b in itertools.pairwise(entries)):
         return hash_buffers(items, workers=1).digest  # a duplicate name: hash_buffers refuses it

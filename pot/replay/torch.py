@@ -57,11 +57,17 @@ CHECKPOINT_FORMAT = "pot.replay-checkpoint.v1"
 
 def _item(name: str, tensor: torch.Tensor) -> TensorItem:
     """A tensor as the format hashes it: its bytes in C order, little-endian (a CPU copy when it must be one)."""
-    if (tensor.__class__ is torch.Tensor and not tensor.requires_grad and tensor.device.type == "cpu"
-            and tensor.dtype in _NUMPY_VIEWABLE and tensor.is_contiguous() and not _BIG_ENDIAN):
-        # a batch, every step: numpy's view of the memory is what the format hashes, without the general path's
-        # reshaping (a conjugate or negative view is never of these dtypes)
-        return name, _NUMPY_VIEWABLE[tensor.dtype], tuple(tensor.shape), tensor.numpy()
+    kind = _NUMPY_VIEWABLE.get(tensor.dtype)
+    if kind is not None and tensor.__class__ is torch.Tensor and not _BIG_ENDIAN:
+        # a batch, every step: numpy's view of a CPU tensor's memory is what the format hashes. numpy() refuses
+        # what it cannot view (a tensor that needs grad, on another device, with its negative bit set), and a
+        # strided view is not C-contiguous: those take the general path below
+        try:
+            array = tensor.numpy()
+        except (RuntimeError, TypeError):
+            array = None
+        if array is not None and array.flags.c_contiguous:
+            return name, kind, array.shape, array
     data = tensor.detach()
     if data.device.type != "cpu" or not data.is_contiguous() or data.is_conj() or data.is_neg():
         data = data.resolve_conj().resolve_neg().contiguous().cpu()
