@@ -240,7 +240,7 @@ def main() -> int:
     print(f"\nverify it yourself: {pot} verify {proof_path} --trusted-key {trusted_key.hex}{online}")
     print(f"see the run:        {pot} --store {args.store} runs show {run.run_id}")
     if not args.no_replay:
-        entry = f"{os.path.relpath(Path(__file__).resolve())}:replay_program"
+        entry = f"{os.path.relpath(__file__)}:replay_program"  # as the script was named, symlinks kept
         print(f"replay 3 epochs:    {pot} replay {proof_path} --checkpoints {checkpoints} --segments 3 "
               f"--entry {entry} --trusted-key {trusted_key.hex}")
     return 0
