@@ -31,7 +31,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -295,8 +295,9 @@ class ReplayReport:
     results: tuple[SegmentResult, ...]
     tolerance: float
     seed: int
-    deterministic: bool = True
-    notes: tuple[str, ...] = field(default=())
+    # whether the weights the program builds from the recorded configuration are the first checkpoint's: "same",
+    # "different", or None when the first checkpoint is not at step 0
+    initialisation: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -496,12 +497,17 @@ def replay_segments(plan: ReplayPlan, checkpoints: str | os.PathLike[str],
     results = []
     with _deterministic():
         program = program_factory(plan.config)
+        start = plan.segments[0].start
+        # Before any checkpoint is loaded, the program holds what its own initialisation gives for the recorded
+        # configuration (its seed): compare that with the first checkpoint, which replay otherwise takes as given.
+        initialisation = None if start.step != 0 else \
+            "same" if _model_digest(program.model) == start.model_hash else "different"
         for segment, why in chosen:
             result = replay_segment(program, segment, directory, tolerance=tolerance, chosen_by=why)
             results.append(result)
             if on_result is not None:
                 on_result(result)
-    report = ReplayReport(plan, tuple(results), tolerance, seed)
+    report = ReplayReport(plan, tuple(results), tolerance, seed, initialisation)
     if not report.ok:
         first = next(r for r in results if not r.ok)
         raise ReplayError(f"segment {first.segment.index}, {first.segment.name}: {first.detail}", report=report)
@@ -526,17 +532,28 @@ def verdict_line(report: ReplayReport) -> str:
     chosen = f"{replayed} of {total} segment(s), seed {report.seed}"
     if refused:
         names = ", ".join(f"{r.segment.index} ({r.segment.name})" for r in refused)
-        return f"REFUSED: {len(refused)} of {chosen} did not replay to the recorded weights: segment(s) {names}"
+        return (f"{_initialisation_line(report)}REFUSED: {len(refused)} of {chosen} did not replay to the recorded "
+                f"weights: segment(s) {names}")
     how = "bit for bit" if all(r.outcome == EXACT for r in report.results) else \
         f"within tolerance {report.tolerance:g}"
-    return (f"CONFIRMED: {chosen} replayed to the recorded weights {how}; segments not replayed are not "
-            "checked by this replay")
+    return (f"{_initialisation_line(report)}CONFIRMED: {chosen} replayed to the recorded weights {how}; segments "
+            "not replayed are not checked by this replay")
+
+
+def _initialisation_line(report: ReplayReport) -> str:
+    if report.initialisation is None:
+        return "initial weights: not checked (no checkpoint at step 0)\n"
+    if report.initialisation == "same":
+        return ("initial weights: the checkpoint at step 0 holds what the program builds from the recorded "
+                "configuration\n")
+    return ("initial weights: the checkpoint at step 0 is NOT what the program builds from the recorded "
+            "configuration: replay took it as given (docs/REPLAY.md §6)\n")
 
 
 def report_json(report: ReplayReport) -> dict[str, Any]:
     plan = report.plan
     return {"ok": report.ok, "verdict": report.verdict, "proof_sha256": plan.proof_sha256, "model_id": plan.model_id,
             "run_id": plan.run_id, "segments_total": len(plan.segments), "seed": report.seed,
-            "tolerance": report.tolerance,
+            "tolerance": report.tolerance, "initialisation": report.initialisation,
             "segments": [{**r.to_json(), "seconds": r.seconds, "recorded_seconds": r.segment.recorded_seconds}
                          for r in report.results]}

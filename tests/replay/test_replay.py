@@ -126,6 +126,7 @@ def honest(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_an_honest_run_replays_bit_for_bit(honest: Run) -> None:
     report = replay(honest)
     assert report.ok and report.verdict == "confirmed"
+    assert report.initialisation == "same"  # init.pt holds what the example builds from its recorded seed
     assert [(r.segment.index, r.segment.name, r.outcome) for r in report.results] == [
         (1, "epoch 0 (steps 1-23)", "exact"), (2, "epoch 1 (steps 24-46)", "exact"),
         (3, "epoch 2 (steps 47-69)", "exact")]
@@ -375,3 +376,18 @@ def read_state_raw(path: Path) -> Any:
     from pot.replay.checkpoint import decode
 
     return decode(path.read_bytes(), path)
+
+
+def test_initial_weights_not_built_from_the_recorded_configuration_are_reported(honest: Run) -> None:
+    """Replay takes the first checkpoint as given (an initialisation chosen near a target is Fang et al.'s route);
+    it says whether that checkpoint is what the program builds from the recorded configuration."""
+    plan = load_plan(honest.proof, trusted_key=honest.signer.public)
+
+    def other_initialisation(config: dict[str, Any]) -> Any:
+        program = EXAMPLE.replay_program(config)
+        with torch.no_grad():
+            program.model[0].bias.add_(1.0)  # as if init.pt were not what the recorded seed gives
+        return program
+
+    report = replay_segments(plan, honest.checkpoints, other_initialisation, indexes=[1])
+    assert report.ok and report.initialisation == "different"
