@@ -532,8 +532,8 @@ def verdict_line(report: ReplayReport) -> str:
     chosen = f"{replayed} of {total} segment(s), seed {report.seed}"
     if refused:
         names = ", ".join(f"{r.segment.index} ({r.segment.name})" for r in refused)
-        return (f"{_initialisation_line(report)}REFUSED: {len(refused)} of {chosen} did not replay to the recorded "
-                f"weights: segment(s) {names}")
+        return (f"{_initialisation_line(report)}REFUSED: {len(refused)} of the {replayed} segment(s) replayed (of "
+                f"{total}, seed {report.seed}) did not replay to the recorded weights: segment(s) {names}")
     how = "bit for bit" if all(r.outcome == EXACT for r in report.results) else \
         f"within tolerance {report.tolerance:g}"
     return (f"{_initialisation_line(report)}CONFIRMED: {chosen} replayed to the recorded weights {how}; segments "
