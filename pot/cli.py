@@ -572,7 +572,6 @@ def _replay(args: argparse.Namespace) -> int:
 
     from pot._internal import files, render
     from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
-    from pot.log.proof import ProvenanceProof
     from pot.replay import attest_replay, load_plan
     from pot.replay.entry import load_entry
 
@@ -614,9 +613,8 @@ def _replay(args: argparse.Namespace) -> int:
         report, failure = exc.report, exc
         if report is None:
             raise
-    if signer is not None:
-        proof = ProvenanceProof.load(path)
-        document = attest_replay(report, proof, signer, datetime.now(UTC))
+    if signer is not None:  # names the proof as load_plan read it: the same bytes, not the file read again
+        document = attest_replay(report, signer, datetime.now(UTC))
         with files.output_file(args.attestation) as handle:
             handle.write((json.dumps(document, indent=1) + "\n").encode())
     _emit(args, replay_torch.verdict_line(report) + (f"\nattestation signed by {signer.key_id[:16]}... written to "

@@ -21,7 +21,6 @@ from pot._internal import strictjson
 from pot.errors import AttestationError, FormatError
 from pot.log.canonical import canonical_json
 from pot.log.keys import PublicKey, SigningKey
-from pot.log.proof import ProvenanceProof
 from pot.log.records import check_count, check_hex64, check_name, check_text, check_timestamp, format_timestamp
 
 MEDIA_TYPE = "application/vnd.pot.replay-attestation.v1+json"
@@ -39,12 +38,13 @@ _CHOSEN_BY = ("largest-change", "random", "all", "asked")
 _SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
 
-def attest_replay(report: Any, proof: ProvenanceProof, key: SigningKey, now: datetime) -> dict[str, Any]:
-    """The signed attestation of a replay report (:class:`pot.replay.torch.ReplayReport`) about ``proof``."""
+def attest_replay(report: Any, key: SigningKey, now: datetime) -> dict[str, Any]:
+    """The signed attestation of a replay report (:class:`pot.replay.torch.ReplayReport`): it names the proof the
+    report's plan was read from (its file's SHA-256, model, Merkle root and signer)."""
     plan = report.plan
     statement = {
-        "proof_sha256": plan.proof_sha256, "model_id": plan.model_id, "merkle_root": proof.merkle_root,
-        "proof_signer": proof.signer_key_id or proof.signer.key_id, "run_id": plan.run_id,
+        "proof_sha256": plan.proof_sha256, "model_id": plan.model_id, "merkle_root": plan.merkle_root,
+        "proof_signer": plan.signer_key_id, "run_id": plan.run_id,
         "replayed_at": format_timestamp(now),
         "tolerance": float(report.tolerance), "seed": int(report.seed), "segments_total": len(plan.segments),
         "segments": [result.to_json() for result in report.results], "verdict": report.verdict,

@@ -85,6 +85,8 @@ class ReplayPlan:
     config: Mapping[str, Any]
     proof_sha256: str
     segments: tuple[Segment, ...]
+    merkle_root: str  # the proof's, for an attestation to name it (with proof_sha256)
+    signer_key_id: str
 
 
 def _replayable(record: TrainingCheckpoint) -> Checkpoint | None:
@@ -145,4 +147,4 @@ def replay_plan(proof: ProvenanceProof, proof_bytes: bytes, *, run_id: str | Non
     if not segments:
         raise UsageError("this proof's checkpoints recorded for replay enclose no training steps")
     return ReplayPlan(proof.model_id, run, dict(starts.get(run, {})), hashlib.sha256(proof_bytes).hexdigest(),
-                      tuple(segments))
+                      tuple(segments), proof.merkle_root, proof.signer_key_id or proof.signer.key_id)

@@ -407,7 +407,13 @@ def replay_segment(program: ReplayProgram, segment: Segment, checkpoints: Path, 
     started = time.perf_counter()
     try:
         _restore(program, checkpoints, segment.start)
-        _run_steps(program, segment)
+        try:
+            _run_steps(program, segment)
+        except _Refused:
+            raise
+        except Exception as exc:  # the training script's own code failed on this segment: it is not confirmed
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise _Refused(f"the training script raised {type(exc).__name__}: {first}") from None
         end = segment.end
         if _model_digest(program.model) == end.model_hash:
             if optimizer_digest(program.optimizer) != end.optimizer_hash:
@@ -496,7 +502,11 @@ def replay_segments(plan: ReplayPlan, checkpoints: str | os.PathLike[str],
         chosen = choose_segments(plan, directory, len(plan.segments) if count is None else count, seed)
     results = []
     with _deterministic():
-        program = program_factory(plan.config)
+        try:
+            program = program_factory(plan.config)
+        except Exception as exc:  # the script's entry point, not pot: one line, the verifier's input (exit 2)
+            raise UsageError(f"the entry point raised {type(exc).__name__} building the program from the run's "
+                             f"recorded configuration: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         start = plan.segments[0].start
         # Before any checkpoint is loaded, the program holds what its own initialisation gives for the recorded
         # configuration (its seed): compare that with the first checkpoint, which replay otherwise takes as given.

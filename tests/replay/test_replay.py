@@ -253,7 +253,7 @@ def test_a_tolerance_accepts_a_near_miss_and_says_so(tmp_path: Path) -> None:
 def test_the_attestation_names_the_proof_and_every_field_is_signed(honest: Run) -> None:
     report = replay(honest, indexes=[1, 3])
     verifier = SigningKey.generate()
-    document = attest_replay(report, load_proof(honest), verifier, datetime(2026, 11, 30, tzinfo=UTC))
+    document = attest_replay(report, verifier, datetime(2026, 11, 30, tzinfo=UTC))
     text = json.dumps(document)
     statement = verify_attestation(text, trusted_key=verifier.public, proof_bytes=honest.proof.read_bytes())
     assert statement["verdict"] == "confirmed" and [s["segment"] for s in statement["segments"]] == [1, 3]
@@ -283,7 +283,7 @@ def test_a_refusal_is_attested_as_refused(honest: Run, tmp_path: Path) -> None:
                                                file.read_bytes())
     with pytest.raises(ReplayError) as caught:
         replay(Run(honest.proof, copied, honest.signer), indexes=[3])
-    document = attest_replay(caught.value.report, load_proof(honest), SigningKey.generate(), datetime.now(UTC))
+    document = attest_replay(caught.value.report, SigningKey.generate(), datetime.now(UTC))
     assert verify_attestation(json.dumps(document))["verdict"] == "refused"
 
 
@@ -292,12 +292,6 @@ def test_a_partial_proof_or_a_missing_directory_is_a_usage_error(honest: Run, tm
         replay(Run(honest.proof, tmp_path / "absent", honest.signer))
     with pytest.raises(UsageError, match="no segment 9"):
         replay(honest, indexes=[9])
-
-
-def load_proof(run: Run) -> Any:
-    from pot.log.proof import ProvenanceProof
-
-    return ProvenanceProof.load(run.proof)
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -391,3 +385,21 @@ def test_initial_weights_not_built_from_the_recorded_configuration_are_reported(
 
     report = replay_segments(plan, honest.checkpoints, other_initialisation, indexes=[1])
     assert report.ok and report.initialisation == "different"
+
+
+def test_a_training_script_that_fails_refuses_its_segment_and_a_failing_entry_is_a_usage_error(honest: Run) -> None:
+    plan = load_plan(honest.proof, trusted_key=honest.signer.public)
+
+    def broken(config: dict[str, Any]) -> Any:
+        program = EXAMPLE.replay_program(config)
+        program.step = lambda batch: 1 / 0
+        return program
+
+    with pytest.raises(ReplayError, match="segment 2, .*the training script raised ZeroDivisionError"):
+        replay_segments(plan, honest.checkpoints, broken, indexes=[2])
+
+    def missing(config: dict[str, Any]) -> Any:
+        return EXAMPLE.replay_program({})
+
+    with pytest.raises(UsageError, match="the entry point raised KeyError"):
+        replay_segments(plan, honest.checkpoints, missing, indexes=[2])
