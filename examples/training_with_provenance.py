@@ -21,12 +21,15 @@ checkpoint and the proof. Run it again and a new run (a new model id) is added t
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +43,7 @@ from pot.hashing import hash_buffers
 from pot.integrations.torch import model_hash
 from pot.lineage.events import parent_dataset
 from pot.lineage.registry import load_run_config
+from pot.replay.torch import Batch, save_checkpoint
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,35 +77,77 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
+class DigitsProgram:
+    """The training itself: model, optimizer, the order of the batches and one step. Training runs it, and so does
+    `pot replay` (through :func:`replay_program`), so a replay executes exactly this code."""
+
+    def __init__(self, config: dict[str, Any], data: Data | None = None) -> None:
+        torch.set_num_threads(config.get("threads", 1))  # the same reduction order as training: bit-exact replay
+        torch.manual_seed(config["seed"])
+        self.data = data if data is not None else load_data(config["seed"])
+        self.batch_size = config["batch_size"]
+        self.model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+                                         torch.nn.Linear(128, 10))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"])
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's batches: a shuffle drawn from torch's global generator (restored from a checkpoint in a
+        replay), then consecutive slices of it. No DataLoader: no worker processes, nothing else draws from it."""
+        self.model.train()
+        order = torch.randperm(len(self.data.x_train))
+        for start in range(0, len(order), self.batch_size):
+            indices = order[start:start + self.batch_size]
+            yield Batch(indices, x=self.data.x_train[indices], y=self.data.y_train[indices])
+
+    def step(self, batch: Batch) -> float:
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(batch.tensors["x"]), batch.tensors["y"])
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.item())
+
+
+def replay_program(config: dict[str, Any]) -> DigitsProgram:
+    """The entry point `pot replay --entry` calls with the run's recorded configuration."""
+    return DigitsProgram(config)
+
+
 def train(data: Data, *, epochs: int, batch_size: int, lr: float, seed: int, recorder: ProvenanceRecorder | None,
-          model_id: str, record_steps: bool = True, record_epochs: bool = True, quiet: bool = False
-          ) -> torch.nn.Module:
-    """The training loop, with pot's calls where a user would put them (``recorder`` None: no recording)."""
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-                                torch.nn.Linear(128, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
+          model_id: str, threads: int | None = None, checkpoints: Path | None = None, store: str | None = None,
+          record_steps: bool = True, record_epochs: bool = True, quiet: bool = False) -> torch.nn.Module:
+    """The training loop, with pot's calls where a user would put them (``recorder`` None: no recording).
+
+    ``checkpoints``: record for replay. Each step's batch digest goes into the log with its loss, and the state
+    before the first step and after each epoch (weights, optimizer, RNGs) is saved there and recorded."""
+    config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+              "threads": torch.get_num_threads() if threads is None else threads}
+    program = DigitsProgram(config, data)
+    model, optimizer = program.model, program.optimizer
     step = 0
+
+    def replay_checkpoint(name: str) -> dict[str, Any]:
+        assert checkpoints is not None
+        return save_checkpoint(checkpoints / name, model, optimizer, stores=[store] if store else ()).record_fields()
+
+    if recorder is not None and checkpoints is not None:  # where the first segment starts
+        recorder.record_training_checkpoint(metrics={}, epoch=0, model_id=model_id, step=0,
+                                            **replay_checkpoint("init.pt"))
     for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(data.x_train))
         total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(data.x_train[batch]), data.y_train[batch])
-            loss.backward()
-            optimizer.step()
+        for batch in program.batches(epoch):
+            value = program.step(batch)
             step += 1
-            value = loss.item()
-            total += value * len(batch)
+            total += value * len(batch.indices)
             if recorder is not None and record_steps:
-                recorder.record_step(step, {"loss": value}, model_id, epoch=epoch)
+                recorder.record_step(step, {"loss": value}, model_id, epoch=epoch,
+                                     batch=batch.digest() if checkpoints is not None else None)
         metrics = {"loss": total / len(data.x_train), "train_accuracy": accuracy(model, data.x_train, data.y_train)}
         if recorder is not None and record_epochs:
-            recorder.record_training_checkpoint(model_hash=model_hash(model), metrics=metrics, epoch=epoch,
-                                                model_id=model_id, model_fn=lambda x: model(x), step=step)
+            saved = replay_checkpoint(f"epoch-{epoch:03d}.pt") if checkpoints is not None else \
+                {"model_hash": model_hash(model)}
+            recorder.record_training_checkpoint(metrics=metrics, epoch=epoch, model_id=model_id,
+                                                model_fn=lambda x: model(x), step=step, **saved)
         if not quiet:
             print(f"  epoch {epoch:2d}  loss {metrics['loss']:.4f}  train accuracy {metrics['train_accuracy']:.3f}")
     return model
@@ -116,27 +162,35 @@ def main() -> int:
     parser.add_argument("--store", default=str(HERE / "out" / "store"), help="pot store directory")
     parser.add_argument("--out", default=str(HERE / "out"), help="where the checkpoint and proof go")
     parser.add_argument("--config", metavar="FILE", help="rerun: a config written by `pot runs export-config`")
+    parser.add_argument("--no-replay", action="store_true",
+                        help="do not record for replay (no batch digests, no checkpoint per epoch)")
     parser.add_argument("--blockchain", action="store_true",
                         help="anchor on a chain too (RPC_URL, PRIVATE_KEY and CONTRACT_ADDRESS or `pot contract "
                              "deploy` on this store; see the README)")
     args = parser.parse_args()
 
     config = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+              "threads": min(2, torch.get_num_threads()),
               "model": "mlp 64-128-10, dropout 0.1", "dataset": "sklearn digits, 80/20 stratified split"}
     rerun_of = None
     if args.config:
         exported = load_run_config(args.config)
         config, rerun_of = exported["config"], exported["run_id"]
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, proof_path = out / "digits-mlp.pt", out / "digits-mlp.proof.json"
+    checkpoints = out / "checkpoints"  # one file per epoch, what `pot replay` starts each segment from
     try:  # before training, not after it: pot never writes an output file inside its store
         for path in (checkpoint, proof_path):
             check_output(path, stores=[args.store])
     except UsageError as exc:
         parser.error(str(exc))
     model_id = "digits-mlp/" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    if not args.no_replay:
+        if checkpoints.is_dir():  # the previous run's files: this run's replay must not find them
+            for old in checkpoints.glob("*.pt"):
+                old.unlink()
+        checkpoints.mkdir(exist_ok=True)
     data = load_data(config["seed"])
 
     started = time.perf_counter()
@@ -147,7 +201,8 @@ def main() -> int:
             print(f"run {run.run_id}: training {model_id} on {len(data.x_train)} digits, validating on "
                   f"{len(data.x_val)}; store {args.store}" + (f"; a rerun of {rerun_of}" if rerun_of else ""))
             model = train(data, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-                          seed=config["seed"], recorder=recorder, model_id=model_id)
+                          seed=config["seed"], threads=config.get("threads"), recorder=recorder, model_id=model_id,
+                          store=args.store, checkpoints=None if args.no_replay else checkpoints)
             with output_file(checkpoint, stores=[args.store]) as handle:  # whole or not at all
                 torch.save(model.state_dict(), handle)
             recorder.record_training_checkpoint(
@@ -184,6 +239,10 @@ def main() -> int:
     online = ' --rpc "$RPC_URL"' if args.blockchain else ""  # the URL itself may carry an API key: not printed
     print(f"\nverify it yourself: {pot} verify {proof_path} --trusted-key {trusted_key.hex}{online}")
     print(f"see the run:        {pot} --store {args.store} runs show {run.run_id}")
+    if not args.no_replay:
+        entry = f"{os.path.relpath(__file__)}:replay_program"  # as the script was named, symlinks kept
+        print(f"replay 3 epochs:    {pot} replay {proof_path} --checkpoints {checkpoints} --segments 3 "
+              f"--entry {entry} --trusted-key {trusted_key.hex}")
     return 0
 
 

@@ -194,6 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify the proof as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (default: this machine's "
                         "clock)")
 
+    p = verb("replay", "re-execute recorded training segments and compare the end weights with the proof's "
+                       "(docs/REPLAY.md; needs torch)")
+    _proof_arguments(p)
+    p.add_argument("--checkpoints", required=True, metavar="DIR", help="the directory of the run's checkpoint files")
+    p.add_argument("--entry", required=True, metavar="FILE.py:FUNC",
+                   help="the training script's replay entry point (FILE.py:FUNCTION or MODULE:FUNCTION)")
+    p.add_argument("--segments", type=int, metavar="K", help="how many segments: the half with the largest weight "
+                   "change, the rest at random (default: all)")
+    p.add_argument("--segment", type=int, action="append", default=[], metavar="N",
+                   help="replay segment N (repeatable) instead of choosing")
+    p.add_argument("--seed", type=int, metavar="N", help="seed of the random choice (default: a fresh one, printed)")
+    p.add_argument("--tolerance", type=float, default=0.0, metavar="T", help="accept end weights within relative "
+                   "L2 distance T (default 0: bit for bit)")
+    p.add_argument("--trusted-key", metavar="KEY", help="the signer's public key (hex, PEM, or a file)")
+    p.add_argument("--sign-with", metavar="KEYFILE", help="sign the result with this Ed25519 key (yours) ...")
+    p.add_argument("--attestation", metavar="FILE", help="... and write the signed attestation here")
+
     p = verb("history", "show the recorded history of a model")
     p.add_argument("--model-id", metavar="ID", help="omit to list the store's models")
     p.add_argument("--plot", metavar="FILE.png", help="also plot its metrics over epochs and steps (needs matplotlib)")
@@ -767,6 +784,62 @@ def _verify_attestation(args: argparse.Namespace) -> int:
     lines.append("VERIFIED" if failure is None else f"FAILED: {render.safe(failure)}")
     _emit(args, "\n".join(lines), report.to_json())
     return EXIT_OK if failure is None else EXIT_VERIFY_FAILED
+
+@handler("replay")
+def _replay(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pot._internal import files, render
+    from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
+    from pot.replay import attest_replay, load_plan
+    from pot.replay.entry import load_entry
+
+    path = _proof_path(args)
+    if (args.sign_with is None) != (args.attestation is None):
+        raise UsageError("--sign-with and --attestation go together")
+    if args.attestation:
+        files.check_output(args.attestation)
+    signer = SigningKey.load(Path(args.sign_with), passphrase_from_env()) if args.sign_with else None
+    if not paths.is_file(Path(path), "--proof"):
+        raise UsageError(f"no proof file at {path}")
+    try:
+        from pot.replay import torch as replay_torch
+    except ImportError as exc:
+        raise PotError(f"pot replay needs PyTorch ({exc})") from None  # exit 3: the environment lacks it
+    factory = load_entry(args.entry)
+    trusted = PublicKey.from_text(args.trusted_key) if args.trusted_key else None
+    try:
+        plan = load_plan(path, trusted_key=trusted)
+    except (VerificationError, FormatError) as exc:  # as pot verify: a proof that is no valid proof fails (exit 1)
+        check = exc.check if isinstance(exc, VerificationError) else "format"
+        print(f"proof {render.safe(path)}: FAILED {check}: {render.safe(exc)}; nothing replayed")
+        return EXIT_VERIFY_FAILED
+    quiet = getattr(args, "json", False)
+    if not quiet:
+        print(f"proof {render.safe(path)} verified{'' if trusted else ' (self-consistent only: no --trusted-key)'}; "
+              f"run {plan.run_id}: {len(plan.segments)} segment(s) recorded for replay")
+
+    def line(result: Any) -> None:
+        if not quiet:
+            print(render.safe(replay_torch.segment_line(result)), flush=True)
+
+    failure = None
+    try:
+        report = replay_torch.replay_segments(plan, args.checkpoints, factory, count=args.segments,
+                                              indexes=args.segment, seed=args.seed, tolerance=args.tolerance,
+                                              on_result=line)
+    except VerificationError as exc:
+        report, failure = exc.report, exc
+        if report is None:
+            raise
+    if signer is not None:  # names the proof as load_plan read it: the same bytes, not the file read again
+        document = attest_replay(report, signer, datetime.now(UTC))
+        with files.output_file(args.attestation) as handle:
+            handle.write((json.dumps(document, indent=1) + "\n").encode())
+    _emit(args, replay_torch.verdict_line(report) + (f"\nattestation signed by {signer.key_id[:16]}... written to "
+                                                     f"{args.attestation}" if signer else ""),
+          replay_torch.report_json(report))
+    return EXIT_VERIFY_FAILED if failure is not None else EXIT_OK
 
 
 @handler("history")

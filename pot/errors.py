@@ -131,3 +131,15 @@ class AttestationError(VerificationError):
     """An in-toto attestation (a DSSE envelope) failed a check, or does not agree with the proof it renders."""
 
     check = "attestation"
+
+
+class ReplayError(VerificationError):
+    """A replayed training segment did not give what the log recorded (pot.replay)."""
+
+    check = "replay"
+
+
+class ReplayAttestationError(AttestationError):
+    """A replay attestation is malformed, or its signature, key or proof digest does not check out."""
+
+    check = "replay-attestation"

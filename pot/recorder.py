@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import stat
 import sys
 import threading
@@ -80,6 +81,8 @@ def _say_chain_settings_unused(config: ProvenanceConfig) -> None:
 HEAD_FAILURE = "pot_head_failure"
 
 Clock = Callable[[], datetime]
+_Step = tuple[int, int | None, dict[str, Any], str | None]  # a buffered record_step: step, epoch, metrics, batch
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _utcnow() -> datetime:
@@ -288,7 +291,7 @@ class ProvenanceRecorder:
         self._chain_waiters = 0
         self._errors: list[BaseException] = []
         self._salts = _SaltSource()
-        self._steps: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}  # buffered record_step calls
+        self._steps: dict[str, list[_Step]] = {}  # buffered record_step calls
         _live_recorders.add(self)
 
     # --- properties -------------------------------------------------------------------------------------------
@@ -339,13 +342,16 @@ class ProvenanceRecorder:
         validation_hash: str | None = None,
         step: int | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        optimizer_hash: str | None = None,
+        rng_hash: str | None = None,
     ) -> str | None:
         """Record a training checkpoint; return its ``checkpoint_id`` (None when recording is disabled).
 
         ``model_fn`` (the seed's fingerprint hook) is called on a fixed, seeded challenge set when
         ``fingerprint_checkpoints`` is on. ``checkpoint_path`` names a saved checkpoint file (its SHA-256) or
         directory (its ``pot.file-set.v1`` digest), recorded with the checkpoint so that
-        ``pot verify --checkpoint PATH`` can later tell whether a file on disk is this one.
+        ``pot verify --checkpoint PATH`` can later tell whether a file on disk is this one. ``optimizer_hash`` and
+        ``rng_hash`` (``pot.state-hash.v1`` digests, :mod:`pot.replay`) record what a replay starts from.
         """
         if not self.config.enabled:
             return None
@@ -361,7 +367,8 @@ class ProvenanceRecorder:
             file_sha256 = checkpoint_digest(checkpoint_path)
             file_name = Path(checkpoint_path).name
         fields = dict(model_hash=model_hash, epoch=epoch, metrics=metrics, fingerprint_hash=fingerprint_hash,
-                      validation_hash=validation_hash, step=step, file_sha256=file_sha256, file_name=file_name)
+                      validation_hash=validation_hash, step=step, file_sha256=file_sha256, file_name=file_name,
+                      optimizer_hash=optimizer_hash, rng_hash=rng_hash)
         return self._append(TrainingCheckpoint, model_id, fields).record_id
 
     def record_validation(
@@ -390,7 +397,8 @@ class ProvenanceRecorder:
                       challenge_hash=challenge_hash if self.config.record_challenges else None)
         return self._append(ValidationRecord, model_id, fields).record_id
 
-    def record_step(self, step: int, metrics: Mapping[str, Any], model_id: str, *, epoch: int | None = None) -> None:
+    def record_step(self, step: int, metrics: Mapping[str, Any], model_id: str, *, epoch: int | None = None,
+                    batch: str | None = None) -> None:
         """Record one training step's metrics, cheaply enough to call on every step.
 
         Steps are buffered in memory and written as one ``steps`` record per ``step_block`` steps, before the
@@ -401,6 +409,9 @@ class ProvenanceRecorder:
         non-scalar array) refuses this call alone with a FormatError naming the step, and the steps before it
         stay buffered and are written. Plain floats take a fast path; anything else (ints, None, numpy or torch
         scalars) is converted now, so a tensor is read with ``.item()`` here rather than kept alive in the buffer.
+
+        ``batch``: the step's batch digest, for replay (:func:`pot.replay.batch_digest`); recorded in the steps
+        record's ``batches``. A block holds digests for all of its steps or for none.
         """
         if not self.config.enabled:
             return
@@ -421,12 +432,14 @@ class ProvenanceRecorder:
                 check_count(epoch, "epoch")
             except FormatError as exc:
                 raise FormatError(f"step {step} of {model_id!r}: {exc}") from None
+        if batch is not None and (batch.__class__ is not str or len(batch) != 64 or not _HEX64.fullmatch(batch)):
+            raise FormatError(f"step {step} of {model_id!r}: batch must be a 64-hex batch digest")
         with self._lock:
             buffer = self._steps.get(model_id)
             if buffer is None:  # the model id is checked once a block, not on every step
                 check_name(model_id, "model_id")
                 buffer = self._steps[model_id] = []
-            buffer.append((step, epoch, values))
+            buffer.append((step, epoch, values, batch))
             full = len(buffer) >= self.config.step_block
         if full:
             self._write_steps(model_id)
@@ -441,18 +454,22 @@ class ProvenanceRecorder:
             buffer = self._steps.pop(model_id, None)
         if not buffer:
             return
-        blocks: list[list[tuple[int, int | None, dict[str, Any]]]] = [[buffer[0]]]
+        blocks: list[list[_Step]] = [[buffer[0]]]
         for item in buffer[1:]:
-            if item[0] <= blocks[-1][-1][0] or len(blocks[-1]) >= MAX_STEPS_PER_BLOCK:
-                blocks.append([item])  # the step counter went back (a restart): steps must increase in a record
+            last = blocks[-1][-1]
+            # a new block where the step counter went back (a restart: steps must increase in a record), and
+            # where steps with batch digests meet steps without (a block has a digest for every step or none)
+            if item[0] <= last[0] or len(blocks[-1]) >= MAX_STEPS_PER_BLOCK or (item[3] is None) != (last[3] is None):
+                blocks.append([item])
             else:
                 blocks[-1].append(item)
         for index, block in enumerate(blocks):
-            names = sorted({name for _, _, metrics in block for name in metrics})
-            epochs = [epoch for _, epoch, _ in block]
-            fields = {"steps": [step for step, _, _ in block],
+            names = sorted({name for _, _, metrics, _ in block for name in metrics})
+            epochs = [epoch for _, epoch, _, _ in block]
+            fields = {"steps": [step for step, _, _, _ in block],
                       "epochs": None if all(e is None for e in epochs) else epochs,
-                      "metrics": {name: [metrics.get(name) for _, _, metrics in block] for name in names}}
+                      "metrics": {name: [metrics.get(name) for _, _, metrics, _ in block] for name in names},
+                      "batches": None if block[0][3] is None else [digest for _, _, _, digest in block]}
             try:
                 self._append(StepsRecord, model_id, fields, write_steps=False)
             except FormatError as exc:  # record_step checked every value: this would be a bug, and would recur

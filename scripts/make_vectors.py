@@ -140,9 +140,14 @@ def build() -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
         ("a\u200bb", "U+200B zero-width space"), ("digits\u202emlp", "U+202E right-to-left override"),
         ("loss\u001b[31m", "U+001B escape"), ("\ufeffm", "U+FEFF byte order mark"), ("", "empty"),
         ("x" * 257, "257 code points"))]
+    replay_proof, replay_records, replay_digests = replay_log(key)
+    vectors["replay_records"] = [{"body": r.body(), "canonical_json": canonical_json(r.body()).decode(),
+                                  "leaf_hash": r.record_id} for r in replay_records]
+    vectors["replay_digests"] = replay_digests
     text = full.dumps(indent=1) + "\n"
     corpus = {"basic-full.proof.json": text, "basic-partial.proof.json": partial.dumps(indent=1) + "\n",
-              "lineage-full.proof.json": lineage_proof.dumps(indent=1) + "\n"}
+              "lineage-full.proof.json": lineage_proof.dumps(indent=1) + "\n",
+              "replay-full.proof.json": replay_proof.dumps(indent=1) + "\n"}
     return vectors, corpus, hostile(text)
 
 
@@ -214,6 +219,79 @@ def lineage_log(key: SigningKey) -> tuple[ProvenanceProof, list[Record], AnchorR
     proof = build_proof(model_id=model_id, record_bodies=[r.body() for r in made], leaves=leaves, heads=heads,
                         receipts=receipts, key=key, now=datetime(2026, 11, 22, 12, 6, tzinfo=UTC))
     return proof, made, ethereum
+
+
+def replay_log(key: SigningKey) -> tuple[ProvenanceProof, list[Record], dict[str, Any]]:
+    """A run recorded for replay (docs/REPLAY.md): checkpoints with their file, optimizer and RNG digests, and steps
+    with a batch digest each, the digests computed from the known batches and states given in the vectors."""
+    import hashlib
+    import struct
+    from datetime import UTC, datetime
+
+    from pot.replay.digests import batch_digest_of, state_digest_of
+
+    def item(name: str, dtype: str, shape: list[int], fmt: str, values: list[Any]) -> tuple[str, str, list[int],
+                                                                                          bytes]:
+        return name, dtype, shape, struct.pack("<" + fmt * len(values), *values)
+
+    batches = []
+    for n in range(3):
+        indices = item("indices", "int64", [2], "q", [2 * n + 1, 2 * n])
+        x = item("x", "float32", [2, 2], "f", [0.5 * n, -1.0, 2.0, 0.25])
+        y = item("y", "int64", [2], "q", [n, 9 - n])
+        batches.append({"tensors": [{"name": t[0], "dtype": t[1], "shape": t[2], "bytes_hex": t[3].hex()}
+                                    for t in (indices, x, y)], "digest": batch_digest_of(indices, [x, y])})
+    state_tensors = [item("state/0/exp_avg", "float32", [2], "f", [0.25, -1.0]),
+                     item("state/0/step", "float32", [], "f", [3.0])]
+    state_values = {"param_groups/0/lr": 0.001, "param_groups/0/amsgrad": False, "param_groups/0/foreach": None,
+                    "param_groups/0/params/0": 0, "param_groups/0/betas/0": 0.9}
+    from pot.hashing import hash_buffers
+
+    state = {"tensors": [{"name": t[0], "dtype": t[1], "shape": t[2], "bytes_hex": t[3].hex()}
+                         for t in state_tensors], "values": state_values,
+             "tensors_digest": hash_buffers(state_tensors).digest,
+             "digest": state_digest_of(state_tensors, state_values)}
+    digests = {"batches": batches, "state": state}
+
+    model_id = "digits-replay"
+    made: list[Record] = []
+
+    def add(kind: type[Record], **fields: Any) -> Record:
+        record = kind.create(model_id=model_id, seq=len(made), timestamp=_ts(len(made), minute=7),
+                             salt=f"{len(made) + 200:032x}", **fields)
+        made.append(record)
+        return record
+
+    def state_hash(n: int) -> str:
+        return hashlib.sha256(f"state {n}".encode()).hexdigest()
+
+    run_id = "run-20261122T120700-0000beef"
+    add(EventRecord, event=events.RUN_STARTED, run_id=run_id, data=events.run_started(
+        "train", {"lr": 0.001, "epochs": 2, "batch_size": 2, "seed": 0}, {"python": {"version": "3.11.7"}},
+        {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False, "branch": "main"}, "alice", []))
+    add(TrainingCheckpoint, run_id=run_id, model_hash="a0" * 32, epoch=0, metrics={}, fingerprint_hash=None,
+        validation_hash=None, step=0, file_sha256=state_hash(10), file_name="init.pt",
+        optimizer_hash=state["digest"], rng_hash=state_hash(20))
+    add(StepsRecord, run_id=run_id, steps=[1, 2, 3], epochs=[0, 0, 1], metrics={"loss": [2.3, 1.7, 1.2]},
+        batches=[b["digest"] for b in batches])
+    for n, (epoch, step) in enumerate(((0, 2), (1, 3)), start=1):
+        add(TrainingCheckpoint, run_id=run_id, model_hash=f"a{n}" * 32, epoch=epoch, metrics={"loss": 1.0 / n},
+            fingerprint_hash=None, validation_hash=None, step=step, file_sha256=state_hash(10 + n),
+            file_name=f"epoch-{epoch:03d}.pt", optimizer_hash=state_hash(30 + n), rng_hash=state_hash(20 + n))
+    add(EventRecord, event=events.RUN_COMPLETED, run_id=run_id, data=events.run_completed("completed"))
+    leaves = [bytes.fromhex(r.record_id) for r in made]
+    tree = MerkleTree(leaves)
+    head = TreeHead(model_id=model_id, tree_size=len(made), root_hash=tree.root(len(made)).hex(), prev_head=None,
+                    timestamp=_ts(20, minute=7), key_id=key.key_id)
+    signed = SignedTreeHead.sign(head, key)
+    entry = {"index": 20, "prev_entry": "00" * 32, "model_id": model_id, "tree_size": len(made),
+             "root_hash": head.root_hash, "head_hash": head.head_hash, "timestamp": _ts(30, minute=7),
+             "key_id": key.key_id}
+    receipt = AnchorReceipt.issue("localchain", head, {
+        "entry": entry, "entry_signature": key.sign(DOMAIN_LOCAL_CHAIN_ENTRY, entry)}, _ts(40, minute=7), key)
+    proof = build_proof(model_id=model_id, record_bodies=[r.body() for r in made], leaves=leaves, heads=[signed],
+                        receipts=[receipt], key=key, now=datetime(2026, 11, 22, 12, 8, tzinfo=UTC))
+    return proof, made, digests
 
 
 # A weighted gate whose score, computed exactly and rounded once, is the double just above what summing the

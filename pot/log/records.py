@@ -386,6 +386,8 @@ class TrainingCheckpoint(Record):
     step: int | None = None
     file_sha256: str | None = None
     file_name: str | None = None
+    optimizer_hash: str | None = None
+    rng_hash: str | None = None
 
     KIND: ClassVar[str] = "checkpoint"
     ID_FIELD: ClassVar[str] = "checkpoint_id"
@@ -398,6 +400,9 @@ class TrainingCheckpoint(Record):
         step=FieldSpec(check_count, required=False, omit_if_none=True),
         file_sha256=FieldSpec(check_hex64, required=False, omit_if_none=True),
         file_name=FieldSpec(check_file_name, required=False, omit_if_none=True),
+        # recorded for replay (pot.replay): the pot.state-hash.v1 digests of the optimizer's and the RNGs' state
+        optimizer_hash=FieldSpec(check_hex64, required=False, omit_if_none=True),
+        rng_hash=FieldSpec(check_hex64, required=False, omit_if_none=True),
     )
 
     @classmethod
@@ -466,6 +471,16 @@ def check_epochs(value: Any, name: str) -> list[int]:
     return [check_count(item, f"{name}[{i}]") for i, item in enumerate(value)]
 
 
+def check_batches(value: Any, name: str) -> list[str]:
+    """Batch digests (pot.replay): one 64-hex pot.model-hash.v1 digest per step."""
+    if type(value) is not list:
+        raise FormatError(f"{name} must be a list of batch digests, one per step")
+    for i, item in enumerate(value):
+        if item.__class__ is not str or len(item) != 64 or not _HEX64.fullmatch(item):
+            raise FormatError(f"{name}[{i}] must be 64 lower-case hex digits")
+    return list(value)
+
+
 def _plain_series(series: Any) -> bool:
     """A list of finite plain floats (or None): what training loops log, checked without a call per value."""
     if type(series) is not list:
@@ -514,6 +529,7 @@ class StepsRecord(Record):
     node_id: str | None = None
     lamport: int | None = None
     epochs: list[int] | None = None
+    batches: list[str] | None = None
 
     KIND: ClassVar[str] = "steps"
     ID_FIELD: ClassVar[str] = "steps_id"
@@ -521,6 +537,7 @@ class StepsRecord(Record):
         steps=FieldSpec(check_steps),
         metrics=FieldSpec(check_step_metrics),
         epochs=FieldSpec(check_epochs, required=False, omit_if_none=True),
+        batches=FieldSpec(check_batches, required=False, omit_if_none=True),
     )
 
     @classmethod
@@ -533,6 +550,8 @@ class StepsRecord(Record):
                 raise FormatError(f"metrics.{key} has {len(series)} values for {count} steps")
         if values["epochs"] is not None and len(values["epochs"]) != count:
             raise FormatError(f"epochs has {len(values['epochs'])} values for {count} steps")
+        if values["batches"] is not None and len(values["batches"]) != count:
+            raise FormatError(f"batches has {len(values['batches'])} digests for {count} steps")
         return values
 
 

@@ -36,6 +36,7 @@ const PK = V.key.public_key;
 const base = (name) => load(fs.readFileSync(path.join(assets, 'proofs', 'v1', `${name}.proof.json`)));
 const BF = base('basic-full');
 const LF = base('lineage-full');
+const RF = base('replay-full');
 
 // The clock of the cases that need one: the corpus proofs were made around it.
 const NOW = '2026-11-22T12:00:00.000000Z';
@@ -108,6 +109,23 @@ function kase2(name, spec, why, b, edit, after = () => {}) {
 // ---------------------------------------------------------------- sanity of the forge
 kase('resign-basic', 'verify', 're-signing basic-full unchanged', BF);
 kase('resign-lineage', 'verify', 're-signing lineage-full unchanged', LF);
+
+// ---------------------------------------------------------------- recorded for replay (§3)
+{
+  const steps = (doc) => doc.records.find((r) => r.type === 'steps');
+  const ckpt = (doc) => doc.records.find((r) => r.type === 'checkpoint');
+  kase('replay-resign', 'verify', 're-signing replay-full unchanged', RF);
+  kase('replay-batches-short', 'fail', '§3: batches has one digest per step', RF, (d) => { steps(d).batches.pop(); });
+  kase('replay-batches-upper', 'fail', '§3: a batch digest is 64 lower-case hex', RF,
+    (d) => { steps(d).batches[0] = steps(d).batches[0].toUpperCase(); });
+  kase('replay-batches-null', 'fail', '§3: optional fields are absent, never null', RF, (d) => { steps(d).batches = null; });
+  kase('replay-batches-absent', 'verify', '§3: batches is optional', RF, (d) => { delete steps(d).batches; });
+  kase('replay-optimizer-hash-short', 'fail', '§3: optimizer_hash is 64 hex', RF,
+    (d) => { ckpt(d).optimizer_hash = ckpt(d).optimizer_hash.slice(2); });
+  kase('replay-rng-hash-number', 'fail', '§3: rng_hash is 64 hex', RF, (d) => { ckpt(d).rng_hash = new Num('7', 7); });
+  kase('replay-hashes-absent', 'verify', '§3: optimizer_hash and rng_hash are optional, each alone', RF,
+    (d) => { delete ckpt(d).rng_hash; });
+}
 {
   const full = clone(LF);
   resign(full, SEED);

@@ -80,6 +80,28 @@ function recordVectors(list, name) {
 }
 const leaves = recordVectors(V.records, 'records');
 const moreLeaves = recordVectors(V.more_records, 'more_records');
+recordVectors(V.replay_records, 'replay_records');
+
+// -- replay digests (docs/REPLAY.md): batch digests and pot.state-hash.v1, over pot.model-hash.v1 manifests
+function modelDigest(tensors) {
+  // names here are ASCII, where UTF-16 order (JS's <) is code point order
+  const entries = tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape,
+    sha256: hex(sha256(Buffer.from(t.bytes_hex, 'hex'))) }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return hex(sha256(Buffer.from(jcs({ format: 'pot.model-hash.v1', tensors: entries }), 'utf8')));
+}
+V.replay_digests.batches.forEach((b, i) => {
+  ok(`replay_digests.batches[${i}] starts with int64 [n] "indices"`,
+    b.tensors[0].name === 'indices' && b.tensors[0].dtype === 'int64' && b.tensors[0].shape.length === 1);
+  eq(`replay_digests.batches[${i}].digest`, modelDigest(b.tensors), b.digest);
+  eq(`replay_records: steps record's batches[${i}]`, V.replay_records[2].body.batches[i], b.digest);
+});
+{
+  const st = V.replay_digests.state;
+  eq('replay_digests.state.tensors_digest', modelDigest(st.tensors), st.tensors_digest);
+  eq('replay_digests.state.digest', hex(sha256(Buffer.from(jcs({ format: 'pot.state-hash.v1',
+    tensors: st.tensors_digest, values: st.values }), 'utf8'))), st.digest);
+}
 
 // -- tree
 V.tree.leaf_hashes.forEach((h, i) => eq(`tree.leaf_hashes[${i}]`, h, hex(leaves[i])));

@@ -38,10 +38,12 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pu
                             parents=[parent_dataset("digits", digest="d" * 64)]) as run:
         for epoch in range(7):
             for step in range(2):
-                recorder.record_step(epoch * 2 + step + 1, {"loss": 1 / (epoch + step + 1)}, "m", epoch=epoch)
+                recorder.record_step(epoch * 2 + step + 1, {"loss": 1 / (epoch + step + 1)}, "m", epoch=epoch,
+                                     batch=digest(100 + epoch * 2 + step))  # recorded for replay
             recorder.record_training_checkpoint(model_hash=digest(epoch), metrics={"loss": 1 / (epoch + 1),
                                                                                    "acc": 0.5},
-                                                epoch=epoch, model_id="m", step=epoch * 10)
+                                                epoch=epoch, model_id="m", step=epoch * 10,
+                                                optimizer_hash=digest(200 + epoch), rng_hash=digest(300 + epoch))
             if epoch % 3 == 2:
                 recorder.record_validation(model_hash=digest(epoch), validator_id="holdout",
                                            validation_result={"accuracy": 0.9, "confidence": 0.8, "n": 100},
@@ -56,6 +58,9 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pu
     recorder.close()
     assert len(document["tree_heads"]) >= 3
     assert {r["type"] for r in document["records"]} == {"checkpoint", "validation", "steps", "event"}
+    # the fields recorded for replay are in it, so that changing any of them is among the changes tried
+    assert all("batches" in r for r in document["records"] if r["type"] == "steps")
+    assert all("optimizer_hash" in r and "rng_hash" in r for r in document["records"] if r["type"] == "checkpoint")
     return document, key
 
 

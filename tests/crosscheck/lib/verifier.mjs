@@ -352,14 +352,14 @@ export function checkRecordShape(s, rec, path, partial) {
   switch (type) {
     case 'checkpoint':
       specific = ['model_hash', 'epoch', 'metrics', 'fingerprint_hash', 'validation_hash'];
-      specificOpt = ['step', 'file_sha256', 'file_name'];
+      specificOpt = ['step', 'file_sha256', 'file_name', 'optimizer_hash', 'rng_hash'];
       break;
     case 'validation':
       specific = ['model_hash', 'validator_id', 'validation_result', 'confidence_score', 'challenge_hash'];
       break;
     case 'steps':
       specific = ['steps', 'metrics'];
-      specificOpt = ['epochs'];
+      specificOpt = ['epochs', 'batches'];
       break;
     case 'event':
       specific = ['event', 'data'];
@@ -393,6 +393,9 @@ export function checkRecordShape(s, rec, path, partial) {
       // §3: file_name is present exactly when file_sha256 is.
       if ('file_sha256' in rec !== 'file_name' in rec) s.fail(path, 'file_name and file_sha256 come together');
       if ('file_sha256' in rec) s.hex(rec.file_sha256, `${path}.file_sha256`, 64);
+      // §3, replay: pot.state-hash.v1 digests of the optimizer's and the RNGs' state
+      if ('optimizer_hash' in rec) s.hex(rec.optimizer_hash, `${path}.optimizer_hash`, 64);
+      if ('rng_hash' in rec) s.hex(rec.rng_hash, `${path}.rng_hash`, 64);
       if ('file_name' in rec) {
         s.name(rec.file_name, `${path}.file_name`);
         if (/[/\\]/.test(rec.file_name) || rec.file_name === '.' || rec.file_name === '..')
@@ -431,6 +434,12 @@ export function checkRecordShape(s, rec, path, partial) {
         s.array(rec.epochs, `${path}.epochs`);
         if (rec.epochs.length !== steps.length) s.fail(`${path}.epochs`, 'needs one entry per step');
         rec.epochs.forEach((e, i) => s.int(e, `${path}.epochs[${i}]`, 0));
+      }
+      if ('batches' in rec) {
+        // §3, replay: one batch digest (64 hex) per step
+        s.array(rec.batches, `${path}.batches`);
+        if (rec.batches.length !== steps.length) s.fail(`${path}.batches`, 'needs one entry per step');
+        rec.batches.forEach((b, i) => s.hex(b, `${path}.batches[${i}]`, 64));
       }
       break;
     }

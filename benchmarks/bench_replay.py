@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""What replay costs: recording for replay in the example's training, and replaying a segment against training it.
+
+    python benchmarks/bench_replay.py [--epochs 20] [--rounds 5] [--json]
+
+1. **Recording for replay** (a batch digest every step, a checkpoint file with weights, optimizer and RNG digests
+   every epoch) on top of the example's full recording: the example's own ``train()`` with ``checkpoints`` on and
+   off, interleaved round by round in one run. Reported two ways: the time the replay calls themselves take on the
+   training thread (```Batch.digest`` and ``save_checkpoint``, timed where they are paid) over the round's time,
+   the median over rounds; and the median CPU time of the two ways, whose ratio is noisier (the training alone
+   varies from round to round on a shared machine). Then the whole example (``--whole N`` runs each way,
+   alternating), as ./scripts/example.sh runs it: the training and recording time it reports.
+2. **Replay against training**: each epoch's training loop is timed (its steps, with their recording), then each
+   segment is replayed with ``pot.replay`` (checkpoint loaded and checked, every batch digest checked, end weights
+   hashed and compared). Reported per segment as replay time / training time: the median and the worst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import training_with_provenance as example
+
+from pot import ProvenanceConfig, ProvenanceRecorder
+from pot.replay import load_plan
+from pot.replay import torch as replay_torch
+from pot.replay.torch import Batch, replay_segment, save_checkpoint
+
+
+class Spent:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+        return call
+
+
+def recording_overhead(epochs: int, rounds: int, tmp: Path) -> dict[str, float]:
+    data = example.load_data(0)
+    spent = Spent()
+    digest, saver = Batch.digest, example.save_checkpoint
+    Batch.digest = spent.wrap(digest)  # type: ignore[method-assign]
+    example.save_checkpoint = spent.wrap(saver)
+    share: list[float] = []
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    try:
+        with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp / "store"), batch_size=5)) as rec:
+            example.train(data, epochs=2, batch_size=64, lr=1e-3, seed=0, threads=1, recorder=rec, model_id="warm",
+                          quiet=True)
+            for round_ in range(rounds):
+                for mode in ("off", "on"):
+                    directory = tmp / f"ck-{mode}-{round_}"
+                    directory.mkdir()
+                    spent.seconds = 0.0
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    example.train(data, epochs=epochs, batch_size=64, lr=1e-3, seed=0, threads=1, recorder=rec,
+                                  model_id=f"{mode}-{round_}", quiet=True,
+                                  checkpoints=directory if mode == "on" else None)
+                    rec.flush()
+                    elapsed = time.perf_counter() - started
+                    cpu[mode].append(time.process_time() - cpu_started)
+                    if mode == "on":
+                        share.append(spent.seconds / elapsed * 100)
+    finally:
+        Batch.digest = digest  # type: ignore[method-assign]
+        example.save_checkpoint = saver
+    return {"replay_recording_percent": statistics.median(share), "replay_recording_percent_max": max(share),
+            "cpu_off_seconds": statistics.median(cpu["off"]), "cpu_on_seconds": statistics.median(cpu["on"]),
+            "cpu_ratio": statistics.median(cpu["on"]) / statistics.median(cpu["off"])}
+
+
+def whole_example(rounds: int, tmp: Path) -> dict[str, float]:
+    """The example itself, as ./scripts/example.sh runs it (20 epochs, a run, a validation, a promotion and a
+    proof), with and without recording for replay, alternating: the time it reports for training and recording."""
+    import re
+    import subprocess
+
+    script = Path(example.__file__)
+    took: dict[str, list[float]] = {"off": [], "on": []}
+    for round_ in range(rounds):
+        for mode in ("off", "on"):
+            out = tmp / f"whole-{mode}-{round_}"
+            result = subprocess.run([sys.executable, str(script), "--store", str(out / "store"), "--out", str(out),
+                                     *(["--no-replay"] if mode == "off" else [])],
+                                    capture_output=True, text=True, check=True)
+            took[mode].append(float(re.search(r"after ([0-9.]+) s of training", result.stdout).group(1)))  # type: ignore[union-attr]
+    return {"whole_off_seconds": statistics.median(took["off"]), "whole_on_seconds": statistics.median(took["on"]),
+            "whole_ratio": statistics.median(took["on"]) / statistics.median(took["off"])}
+
+
+def replay_against_training(epochs: int, tmp: Path) -> dict[str, Any]:
+    data = example.load_data(0)
+    config = {"epochs": epochs, "batch_size": 64, "lr": 1e-3, "seed": 0, "threads": 1}
+    checkpoints = tmp / "checkpoints"
+    checkpoints.mkdir()
+    trained: list[float] = []
+    with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp / "store2"))) as recorder:
+        with recorder.start_run("m", config=config, capture=False):
+            program = example.DigitsProgram(config, data)
+            saved = save_checkpoint(checkpoints / "init.pt", program.model, program.optimizer)
+            recorder.record_training_checkpoint(metrics={}, epoch=0, model_id="m", step=0, **saved.record_fields())
+            step = 0
+            for epoch in range(epochs):
+                started = time.perf_counter()
+                for batch in program.batches(epoch):
+                    loss = program.step(batch)
+                    step += 1
+                    recorder.record_step(step, {"loss": loss}, "m", epoch=epoch, batch=batch.digest())
+                trained.append(time.perf_counter() - started)
+                saved = save_checkpoint(checkpoints / f"epoch-{epoch:03d}.pt", program.model, program.optimizer)
+                recorder.record_training_checkpoint(metrics={}, epoch=epoch, model_id="m", step=step,
+                                                    **saved.record_fields())
+        proof = recorder.generate_proof_of_training("m")
+        assert proof is not None
+        proof.save(tmp / "m.proof.json")
+        key = recorder.public_key
+    plan = load_plan(tmp / "m.proof.json", trusted_key=key)
+    replayer = example.replay_program(plan.config)
+    ratios = []
+    with replay_torch._deterministic():
+        for segment, seconds in zip(plan.segments, trained, strict=True):
+            result = replay_segment(replayer, segment, checkpoints)
+            assert result.outcome == "exact", result.detail
+            ratios.append(result.seconds / seconds)
+    return {"segments": len(ratios), "epoch_train_ms": statistics.median(trained) * 1000,
+            "replay_over_training_median": statistics.median(ratios), "replay_over_training_max": max(ratios)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--whole", type=int, default=3, metavar="N",
+                        help="also run the whole example N times each way (0: skip)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = {"epochs": args.epochs, "rounds": args.rounds,
+                  **recording_overhead(args.epochs, args.rounds, Path(tmp)),
+                  **replay_against_training(args.epochs, Path(tmp)),
+                  **(whole_example(args.whole, Path(tmp)) if args.whole else {})}
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print(f"example, {args.epochs} epochs, {args.rounds} rounds")
+    print(f"recording for replay on the training thread: {result['replay_recording_percent']:.2f}% of the round "
+          f"(median; worst {result['replay_recording_percent_max']:.2f}%); CPU on/off (medians): "
+          f"{result['cpu_on_seconds']:.2f} s / {result['cpu_off_seconds']:.2f} s = x{result['cpu_ratio']:.3f}")
+    if args.whole:
+        print(f"the whole example (median of {args.whole} runs each, as it reports its training and recording time): "
+              f"{result['whole_on_seconds']:.2f} s with recording for replay, {result['whole_off_seconds']:.2f} s "
+              f"without = x{result['whole_ratio']:.3f}")
+    print(f"replay / training, per segment ({result['segments']} segments, {result['epoch_train_ms']:.0f} ms an "
+          f"epoch): median x{result['replay_over_training_median']:.3f}, "
+          f"worst x{result['replay_over_training_max']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
