@@ -10,6 +10,7 @@ timing, so consecutive lines that normalise alike count as one."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import subprocess
@@ -121,6 +122,10 @@ def test_the_readme_walkthrough_prints_what_the_readme_shows(fresh_anvil: Anvil,
     assert result.returncode == 0, result.stderr
     printed = result.stdout.replace(fresh_anvil.url, README_RPC).split(f"{MARK} step ")[1:]
     assert len(printed) == len(steps), result.stdout[-3000:]
+    proof = json.loads((tmp_path / "examples" / "out" / "walk" / "digits-mlp.proof.json").read_text())
+    [validation] = [r["seq"] for r in proof["records"] if r["type"] == "validation"]
+    [check] = [command for command, _ in steps if command.startswith("pot chain check-record")]
+    assert f"--seq {validation} " in check  # the README checks the validation record on chain, as it says
     for (command, shown), chunk in zip(steps, printed, strict=True):
         body, _, status = chunk.partition(f"{MARK} rc ")
         actual = body.splitlines()[1:]  # the first line is the step's index
