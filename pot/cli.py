@@ -140,13 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("verify", "verify a proof offline (and, with --rpc, its anchors on chain)")
     _proof_arguments(p)
-    p.add_argument("--trusted-key", metavar="KEY",
-                   help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
-    p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
-    p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
-    p.add_argument("--tsa-cert", action="append", metavar="PEM", default=None,
-                   help="check each TSA token against this root certificate, which you trust (repeatable); "
-                        "without it a TSA time is the signer's word")
+    _verifier_arguments(p)
     p.add_argument("--checkpoint", metavar="FILE", help="tell whether FILE is a checkpoint file the proof recorded")
     p.add_argument("--model-dir", metavar="DIR",
                    help="match every file of DIR (as OpenSSF model signing hashes them) against the proof's records")
@@ -162,13 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("show", "what a proof says, for a person: runs, metrics per epoch, validations, promotions, anchors "
                      "(verified first: a proof that fails is shown as its failure, exit 1)")
     _proof_arguments(p)
-    p.add_argument("--trusted-key", metavar="KEY",
-                   help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
-    p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
-    p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
-    p.add_argument("--tsa-cert", action="append", metavar="PEM", default=None,
-                   help="check each TSA token against this root certificate, which you trust (repeatable); "
-                        "without it a TSA time is the signer's word")
+    _verifier_arguments(p)
     p.add_argument("--now", metavar="TIMESTAMP",
                    help="verify as of this moment, YYYY-MM-DDTHH:MM:SS.ffffffZ (default: this machine's clock)")
 
@@ -325,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the record")
 
     return parser
+
+
+def _verifier_arguments(p: argparse.ArgumentParser) -> None:
+    """What `pot verify` and `pot show` ask the verifier to check beyond the proof itself (_verification_options)."""
+    p.add_argument("--trusted-key", metavar="KEY",
+                   help="the signer's public key (hex, PEM, or a file); without it only self-consistency is shown")
+    p.add_argument("--local-chain", metavar="FILE", help="also check the local chain file holds each local anchor")
+    p.add_argument("--rpc", metavar="URL", help="check each chain anchor against this RPC endpoint")
+    p.add_argument("--tsa-cert", action="append", metavar="PEM", default=None,
+                   help="check each TSA token against this root certificate, which you trust (repeatable); "
+                        "without it a TSA time is the signer's word")
 
 
 def _proof_arguments(parser: argparse.ArgumentParser) -> None:
