@@ -23,8 +23,8 @@ With ``record_replay=True`` it also writes a replay checkpoint file (weights, op
 (default: ``pot-replay`` under the output directory), and records each with its optimizer and RNG digests
 (docs/REPLAY.md). It records no batch digests: a ``TrainerCallback`` never sees a step's inputs, and the Trainer's
 dataset items do not carry their index, so such a run is not replayable from what this callback records (a replay
-refuses its segments, naming the first step without a batch digest); the checkpoints' digests still bind the
-optimizer and generator states in the log.
+refuses its segments: their steps are not all in the log, or have no batch digest); the checkpoints' digests still
+bind the optimizer and generator states in the log.
 """
 
 from __future__ import annotations
