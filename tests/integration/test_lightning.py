@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
 from pot.cli import main  # noqa: E402
 from pot.errors import UsageError  # noqa: E402
-from pot.integrations.lightning import IndexedDataset, ProvenanceCallback  # noqa: E402
+from pot.integrations.lightning import IndexedDataset, ProvenanceCallback, replay_batch_digest  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
 from pot.log.verify import find_checkpoint_file  # noqa: E402
 from pot.replay import replay_plan  # noqa: E402
@@ -310,3 +310,17 @@ def test_record_replay_refuses_batches_without_sample_indices(tmp_path: Path,
     recorder.close()
     _, out = pot(capsys, "--json", "--store", str(tmp_path / "store"), "runs", "list")
     assert [(r["status"], r["error"].split(":")[0]) for r in json.loads(out)] == [("failed", "UsageError")]
+
+
+def test_replay_batch_digest_names_content_by_its_path_and_refuses_what_is_not_a_tensor() -> None:
+    x, y = digits()
+    indices = torch.tensor([5, 3, 9])
+    assert replay_batch_digest([indices, {"x": x[indices], "y": y[indices]}]) == \
+        batch_digest(indices, {"x": x[indices], "y": y[indices]})
+    assert replay_batch_digest([indices, x[indices]]) == batch_digest(indices, {"sample": x[indices]})
+    assert replay_batch_digest([indices, [x[indices], {"y": y[indices]}]]) == \
+        batch_digest(indices, {"0": x[indices], "1/y": y[indices]})
+    with pytest.raises(UsageError, match="'1/0' is a str"):
+        replay_batch_digest([indices, [x[indices], ["three", "five", "nine"]]])
+    with pytest.raises(UsageError, match="int64 indices"):
+        replay_batch_digest([x[indices], y[indices]])  # a plain (x, y) batch: no sample indices to digest
