@@ -252,6 +252,8 @@ def replay_batch_digest(batch: Any) -> HexDigest:
             tensors[path or "sample"] = value
         elif isinstance(value, Mapping):
             for key, item in value.items():
+                if "/" in str(key):  # it would name another path
+                    raise UsageError(f"batch content key {key!r} contains '/', which separates the names' parts")
                 walk(item, f"{path}/{key}" if path else str(key))
         elif isinstance(value, list | tuple):
             for position, item in enumerate(value):

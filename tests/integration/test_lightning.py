@@ -322,5 +322,7 @@ def test_replay_batch_digest_names_content_by_its_path_and_refuses_what_is_not_a
         batch_digest(indices, {"0": x[indices], "1/y": y[indices]})
     with pytest.raises(UsageError, match="'1/0' is a str"):
         replay_batch_digest([indices, [x[indices], ["three", "five", "nine"]]])
+    with pytest.raises(UsageError, match="contains '/'"):
+        replay_batch_digest([indices, {"1/y": y[indices], "1": {"y": y[indices]}}])  # two tensors named 1/y
     with pytest.raises(UsageError, match="int64 indices"):
         replay_batch_digest([x[indices], y[indices]])  # a plain (x, y) batch: no sample indices to digest
