@@ -117,6 +117,11 @@ class ProvenanceCallback(CallbackCore, Callback):
         if self.record_replay and getattr(trainer, "accumulate_grad_batches", 1) != 1:
             # a recorded step is one batch and one optimizer step (docs/REPLAY.md); several batches per step are not
             raise UsageError("record_replay records one batch per optimizer step: accumulate_grad_batches must be 1")
+        if self.record_replay and getattr(trainer, "ckpt_path", None):
+            # Lightning restores the optimizer and the loops' counters after on_fit_start, where the first replay
+            # checkpoint must be taken (see below): it would record a fresh optimizer at step 0 for resumed weights
+            raise UsageError("record_replay cannot record a fit resumed from a checkpoint (ckpt_path): its starting "
+                             "state is restored only after the point where the first replay checkpoint is taken")
         self._start_run(self._model_id(pl_module), recordable_settings(settings, level=0))
         if self.record_replay:
             # Where the first segment starts. Here, not in on_train_start: Lightning creates the first epoch's

@@ -326,3 +326,21 @@ def test_replay_batch_digest_names_content_by_its_path_and_refuses_what_is_not_a
         replay_batch_digest([indices, {"1/y": y[indices], "1": {"y": y[indices]}}])  # two tensors named 1/y
     with pytest.raises(UsageError, match="int64 indices"):
         replay_batch_digest([x[indices], y[indices]])  # a plain (x, y) batch: no sample indices to digest
+
+
+def test_record_replay_refuses_a_resumed_fit(tmp_path: Path) -> None:
+    """Lightning restores a resumed fit's optimizer and step after on_fit_start, where the first replay checkpoint
+    is taken: recording it would claim a fresh optimizer at step 0. The fit is refused before it trains."""
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    saving = lightning.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt")
+    lightning.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=[saving]).fit(IndexedDigitsMLP(), indexed_loader(x, y))
+    callback = ProvenanceCallback(recorder, model_id="digits-replay", record_replay=True, replay_dir=tmp_path / "r")
+    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                enable_model_summary=False, enable_checkpointing=False, callbacks=[callback])
+    model = IndexedDigitsMLP()
+    with pytest.raises(UsageError, match="resumed"):
+        trainer.fit(model, indexed_loader(x, y), ckpt_path=saving.best_model_path)
+    recorder.close()
+    assert model.seen == [] and not (tmp_path / "r").exists()  # nothing trained, no replay file written
