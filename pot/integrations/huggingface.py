@@ -21,7 +21,8 @@ no hook for a training that raises: such a run stays "running" in ``pot runs lis
 With ``record_replay=True`` it also writes a replay checkpoint file (weights, optimizer state, random generators;
 :func:`pot.replay.torch.save_checkpoint`) when training begins and at the end of each epoch, into ``replay_dir``
 (default: ``pot-replay`` under the output directory), and records each with its optimizer and RNG digests
-(docs/REPLAY.md). It records no batch digests: a ``TrainerCallback`` never sees a step's inputs, and the Trainer's
+(docs/REPLAY.md); a resumed training gets no file for its start, as the Trainer restores the generators after
+``on_train_begin``. It records no batch digests: a ``TrainerCallback`` never sees a step's inputs, and the Trainer's
 dataset items do not carry their index, so such a run is not replayable from what this callback records (a replay
 refuses its segments: their steps are not all in the log, or have no batch digest); the checkpoints' digests still
 bind the optimizer and generator states in the log.
@@ -30,6 +31,7 @@ bind the optimizer and generator states in the log.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +43,8 @@ from pot.errors import UsageError
 from pot.integrations._common import CallbackCore, epoch_index, recordable_settings
 from pot.integrations.torch import model_hash, scalar_metrics
 from pot.recorder import ProvenanceRecorder
+
+log = logging.getLogger("pot")
 
 # Trainer log keys that describe the run rather than a step's training.
 _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss")
@@ -83,8 +87,15 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
         settings = {name: getattr(value, "value", value) for name, value in settings.items()}  # enums: their value
         self._start_run(self._model_id(model), recordable_settings({"framework": "transformers", **settings},
                                                                    level=0))
-        if self.record_replay:  # the optimizer exists by now; the first epoch's iterator does not yet
+        if self.record_replay and int(state.global_step) == 0:
+            # the optimizer exists by now; the first epoch's iterator does not yet
             self._replay_checkpoint(args, state, model, kwargs.get("optimizer"), "init.pt", metrics={})
+        elif self.record_replay:
+            # A resumed training: the Trainer restores the generators from its checkpoint only when the epoch
+            # starts, after this hook, so a file written here would not hold the state training goes on from.
+            log.warning("record_replay: training resumes at step %d; no replay checkpoint is recorded for its start "
+                        "(the Trainer restores the random generators after on_train_begin), the first is at the "
+                        "end of this epoch", int(state.global_step))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, model: Any = None,
                **kwargs: Any) -> None:

@@ -169,3 +169,25 @@ def test_record_replay_records_checkpoint_files_with_optimizer_and_rng_digests(t
     assert replayable[-1].model_hash == model_hash(model) == proof.final_model_hash
     blocks = [r for r in proof.records if r.KIND == "steps"]
     assert blocks and all(r.batches is None for r in blocks)  # type: ignore[attr-defined]
+
+
+def test_record_replay_records_no_start_file_for_a_resumed_training(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The Trainer restores a resumed run's generators when the epoch starts, after on_train_begin: a start file
+    written there would not hold the state training goes on from, so none is recorded, and the callback says so."""
+    args = {"per_device_train_batch_size": 64, "learning_rate": 3e-3, "logging_steps": 2, "save_strategy": "epoch",
+            "report_to": [], "use_cpu": True, "disable_tqdm": True, "seed": 0, "output_dir": str(tmp_path / "out")}
+    transformers.Trainer(model=tiny_bert(), args=transformers.TrainingArguments(num_train_epochs=1, **args),
+                         train_dataset=Digits(0, 512)).train()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    callback = ProvenanceTrainerCallback(recorder, model_id="bert-digits", proof_path=tmp_path / "proof.json",
+                                         record_replay=True, replay_dir=tmp_path / "replay")
+    trainer = transformers.Trainer(model=tiny_bert(), args=transformers.TrainingArguments(num_train_epochs=2, **args),
+                                   train_dataset=Digits(0, 512), callbacks=[callback])
+    trainer.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-8"))
+    recorder.close()
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    assert [(c.file_name, c.epoch, c.step) for c in proof.training_chain if c.optimizer_hash is not None] == [
+        ("epoch-001.pt", 1, 16)]
+    assert sorted(p.name for p in (tmp_path / "replay").iterdir()) == ["epoch-001.pt"]
+    assert any("training resumes at step 8" in r.getMessage() for r in caplog.records)
