@@ -17,11 +17,21 @@ there. Only the main process records (``state.is_world_process_zero``).
 Epochs are recorded as 0-based indexes, as the Trainer counts them while training: a checkpoint saved halfway
 through the third epoch (``state.epoch`` 2.5) is epoch 2, one saved at its end (3.0) is epoch 2 too. A Trainer has
 no hook for a training that raises: such a run stays "running" in ``pot runs list``, its records kept.
+
+With ``record_replay=True`` it also writes a replay checkpoint file (weights, optimizer state, random generators;
+:func:`pot.replay.torch.save_checkpoint`) when training begins and at the end of each epoch, into ``replay_dir``
+(default: ``pot-replay`` under the output directory), and records each with its optimizer and RNG digests
+(docs/REPLAY.md); a resumed training gets no file for its start, as the Trainer restores the generators after
+``on_train_begin``. It records no batch digests: a ``TrainerCallback`` never sees a step's inputs, and the Trainer's
+dataset items do not carry their index, so such a run is not replayable from what this callback records (a replay
+refuses its segments: their steps are not all in the log, or have no batch digest); the checkpoints' digests still
+bind the optimizer and generator states in the log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,9 +39,12 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from pot.errors import UsageError
 from pot.integrations._common import CallbackCore, epoch_index, recordable_settings
 from pot.integrations.torch import model_hash, scalar_metrics
 from pot.recorder import ProvenanceRecorder
+
+log = logging.getLogger("pot")
 
 # Trainer log keys that describe the run rather than a step's training.
 _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss")
@@ -56,9 +69,13 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
         proof_path: str | Path | None = None,
         run_config: Mapping[str, Any] | None = None,
         parents: Sequence[Mapping[str, Any]] = (),
+        record_replay: bool = False,
+        replay_dir: str | Path | None = None,
     ) -> None:
         CallbackCore.__init__(self, recorder, model_id, record_steps=record_steps, validator_id=validator_id,
                               proof_path=proof_path, run_config=run_config, parents=parents)
+        self.record_replay = record_replay
+        self.replay_dir = Path(replay_dir) if replay_dir is not None else None
         self._last_logs: dict[str, float] = {}
         # checkpoint directory -> (epoch, step, metrics) of the weights saved there
         self._saved: dict[str, tuple[int, int, dict[str, float]]] = {}
@@ -70,6 +87,15 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
         settings = {name: getattr(value, "value", value) for name, value in settings.items()}  # enums: their value
         self._start_run(self._model_id(model), recordable_settings({"framework": "transformers", **settings},
                                                                    level=0))
+        if self.record_replay and int(state.global_step) == 0:
+            # the optimizer exists by now; the first epoch's iterator does not yet
+            self._replay_checkpoint(args, state, model, kwargs.get("optimizer"), "init.pt", metrics={})
+        elif self.record_replay:
+            # A resumed training: the Trainer restores the generators from its checkpoint only when the epoch
+            # starts, after this hook, so a file written here would not hold the state training goes on from.
+            log.warning("record_replay: training resumes at step %d; no replay checkpoint is recorded for its start "
+                        "(the Trainer restores the random generators after on_train_begin), the first is at the "
+                        "end of this epoch", int(state.global_step))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, model: Any = None,
                **kwargs: Any) -> None:
@@ -84,9 +110,31 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
     def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if not (self.enabled and state.is_world_process_zero) or model is None:
             return
+        if self.record_replay:
+            epoch = epoch_index(state.epoch)
+            self._replay_checkpoint(args, state, model, kwargs.get("optimizer"), f"epoch-{epoch:03d}.pt",
+                                    metrics=self._last_logs)
+            return
         self.recorder.record_training_checkpoint(
             model_hash=model_hash(model), metrics=self._last_logs, epoch=epoch_index(state.epoch),
             model_id=self._model_id(model), model_fn=self._fingerprint_fn(model), step=int(state.global_step))
+
+    def _replay_checkpoint(self, args: Any, state: Any, model: Any, optimizer: Any, name: str, *,
+                           metrics: Mapping[str, float]) -> None:
+        """Write a replay checkpoint file (weights, optimizer, random generators) and record it with its digests."""
+        import torch
+
+        from pot.replay.torch import save_checkpoint
+
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise UsageError("record_replay needs the Trainer's torch optimizer, and the callback was given none")
+        directory = self.replay_dir if self.replay_dir is not None else Path(args.output_dir) / "pot-replay"
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = save_checkpoint(directory / name, model, optimizer, stores=[self.recorder.config.resolve_store()])
+        self.recorder.record_training_checkpoint(
+            metrics=metrics, epoch=epoch_index(state.epoch), model_id=self._model_id(model),
+            model_fn=self._fingerprint_fn(model) if name != "init.pt" else None, step=int(state.global_step),
+            **saved.record_fields())
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
                     model: Any = None, **kwargs: Any) -> None:

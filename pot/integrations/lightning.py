@@ -13,6 +13,19 @@ be told), a validation whenever Lightning validates, and at the end of ``fit`` e
 and the final model. With ``proof_path`` it also writes the proof there. Only the global rank 0 records: in
 distributed training every rank holds the same weights.
 
+Recording for replay (docs/REPLAY.md) is opt-in, with ``record_replay=True``. The training data must then say which
+samples each batch holds: wrap the training dataset in :class:`IndexedDataset`, whose items are ``(index, sample)``,
+so that the default collate gives batches ``[indices, samples]`` and the module's step unpacks them
+(``indices, (x, y) = batch``). The callback then records, per step, the batch digest of the indices and the
+samples' tensors, and writes a replay checkpoint file (weights, optimizer state, random generators;
+:func:`pot.replay.torch.save_checkpoint`) before the first step and at the end of each epoch, recorded with its
+optimizer and RNG digests. A loader whose dataset is not an IndexedDataset stops the fit before its first step: a
+batch digest without the sample indices would not be one, and guessing them from the sampler would be a claim the
+callback cannot check. ::
+
+    train = DataLoader(IndexedDataset(TensorDataset(x, y)), batch_size=100, shuffle=True)
+    callback = ProvenanceCallback(model_id="digits-mlp", record_replay=True, replay_dir="checkpoints")
+
 Works with ``lightning`` (``lightning.pytorch``) or the older ``pytorch_lightning`` package.
 """
 
@@ -21,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from lightning.pytorch import Callback
@@ -34,11 +47,33 @@ else:
         from pytorch_lightning import Callback
         from pytorch_lightning.callbacks import ModelCheckpoint
 
+from pot.errors import UsageError
 from pot.integrations._common import CallbackCore, recordable_settings
 from pot.integrations.torch import model_hash, scalar_metrics
+from pot.log.canonical import HexDigest
 from pot.recorder import ProvenanceRecorder
 
 log = logging.getLogger("pot")
+
+T = TypeVar("T")
+
+
+class IndexedDataset(Generic[T]):
+    """A map-style dataset whose items are ``(index, sample)``: the sample at ``index`` of ``dataset`` and that
+    index, so that a batch carries the positions of its samples in the dataset (what a batch digest binds).
+
+    With the default collate a batch is ``[indices, samples]``: ``indices`` an int64 vector in batch order,
+    ``samples`` the collated samples (for a ``TensorDataset(x, y)``, ``[x, y]``).
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[int, T]:
+        return int(index), self.dataset[index]
 
 
 class ProvenanceCallback(CallbackCore, Callback):
@@ -54,10 +89,18 @@ class ProvenanceCallback(CallbackCore, Callback):
         proof_path: str | Path | None = None,
         run_config: Mapping[str, Any] | None = None,
         parents: Sequence[Mapping[str, Any]] = (),
+        record_replay: bool = False,
+        replay_dir: str | Path | None = None,
     ) -> None:
         Callback.__init__(self)
         CallbackCore.__init__(self, recorder, model_id, record_steps=record_steps, validator_id=validator_id,
                               proof_path=proof_path, run_config=run_config, parents=parents)
+        if record_replay and not record_steps:
+            raise UsageError("record_replay needs record_steps: a replay re-executes the recorded steps")
+        self.record_replay = record_replay
+        # where the replay checkpoint files go; default: "pot-replay" under the trainer's default_root_dir
+        self.replay_dir = Path(replay_dir) if replay_dir is not None else None
+        self._batch: HexDigest | None = None  # the digest of the batch the current step reads
         # The last epoch that trained, as its 0-based index. After fit, trainer.current_epoch counts the epochs
         # completed (5 after max_epochs=5), one past the index Lightning names its files by ("epoch=4").
         self._epoch: int | None = None
@@ -71,7 +114,34 @@ class ProvenanceCallback(CallbackCore, Callback):
             value = getattr(trainer, name, None)  # older Lightning releases lack some
             settings[name] = value if value is None or isinstance(value, int | float) else str(value)
         settings["hyperparameters"] = recordable_settings(dict(getattr(pl_module, "hparams", {}) or {}))
+        if self.record_replay and getattr(trainer, "accumulate_grad_batches", 1) != 1:
+            # a recorded step is one batch and one optimizer step (docs/REPLAY.md); several batches per step are not
+            raise UsageError("record_replay records one batch per optimizer step: accumulate_grad_batches must be 1")
+        if self.record_replay and getattr(trainer, "ckpt_path", None):
+            # Lightning restores the optimizer and the loops' counters after on_fit_start, where the first replay
+            # checkpoint must be taken (see below): it would record a fresh optimizer at step 0 for resumed weights
+            raise UsageError("record_replay cannot record a fit resumed from a checkpoint (ckpt_path): its starting "
+                             "state is restored only after the point where the first replay checkpoint is taken")
         self._start_run(self._model_id(pl_module), recordable_settings(settings, level=0))
+        if self.record_replay:
+            # Where the first segment starts. Here, not in on_train_start: Lightning creates the first epoch's
+            # training iterator (which draws the shuffle's seed from torch's generator) before on_train_start. What
+            # runs in between, the sanity check, runs under Lightning's isolate_rng and leaves the generators as
+            # they were here. The optimizers exist by now.
+            self._replay_checkpoint(trainer, pl_module, "init.pt", epoch=0, metrics={})
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if not (self.enabled and trainer.is_global_zero and self.record_replay):
+            return
+        loader = trainer.train_dataloader
+        if not isinstance(getattr(loader, "dataset", None), IndexedDataset):
+            raise UsageError("record_replay needs the training DataLoader's dataset wrapped in "
+                             "pot.integrations.lightning.IndexedDataset, so that each batch says which samples it "
+                             "holds")
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.enabled and trainer.is_global_zero and self.record_replay:
+            self._batch = replay_batch_digest(batch)  # before the step, as the step reads it
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not (self.enabled and trainer.is_global_zero):
@@ -81,8 +151,9 @@ class ProvenanceCallback(CallbackCore, Callback):
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         metrics = scalar_metrics({"loss": loss}) if loss is not None else {}
+        batch_digest, self._batch = self._batch, None
         self.recorder.record_step(int(trainer.global_step), metrics, self._model_id(pl_module),
-                                  epoch=int(trainer.current_epoch))
+                                  epoch=int(trainer.current_epoch), batch=batch_digest)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not (self.enabled and trainer.is_global_zero):
@@ -90,10 +161,31 @@ class ProvenanceCallback(CallbackCore, Callback):
         epoch = self._epoch = int(trainer.current_epoch)  # the hook runs before Lightning counts the epoch done
         metrics = scalar_metrics({k: v for k, v in trainer.callback_metrics.items() if not k.startswith("val")})
         self._epoch_metrics[epoch] = metrics
+        if self.record_replay:
+            self._replay_checkpoint(trainer, pl_module, f"epoch-{epoch:03d}.pt", epoch=epoch, metrics=metrics)
+            return
         self.recorder.record_training_checkpoint(
             model_hash=model_hash(pl_module), metrics=metrics, epoch=epoch,
             model_id=self._model_id(pl_module), model_fn=self._fingerprint_fn(pl_module),
             step=int(trainer.global_step))
+
+    def _replay_checkpoint(self, trainer: Any, pl_module: Any, name: str, *, epoch: int,
+                           metrics: Mapping[str, float]) -> None:
+        """Write a replay checkpoint file (weights, optimizer, random generators) and record it with its digests."""
+        from pot.replay.torch import save_checkpoint
+
+        optimizers = list(trainer.optimizers)
+        if len(optimizers) != 1:
+            raise UsageError(f"record_replay records one optimizer's state, the module has {len(optimizers)}")
+        directory = self.replay_dir if self.replay_dir is not None else \
+            Path(trainer.default_root_dir) / "pot-replay"
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = save_checkpoint(directory / name, pl_module, optimizers[0],
+                                stores=[self.recorder.config.resolve_store()])
+        self.recorder.record_training_checkpoint(
+            metrics=metrics, epoch=epoch, model_id=self._model_id(pl_module),
+            model_fn=self._fingerprint_fn(pl_module) if name != "init.pt" else None, step=int(trainer.global_step),
+            **saved.record_fields())
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking or not (self.enabled and trainer.is_global_zero):
@@ -141,6 +233,42 @@ class ProvenanceCallback(CallbackCore, Callback):
         if not (self.enabled and trainer.is_global_zero):
             return
         self._fail(exception)
+
+
+def replay_batch_digest(batch: Any) -> HexDigest:
+    """The batch digest (docs/REPLAY.md) of a batch ``[indices, samples]`` from an :class:`IndexedDataset`.
+
+    The content tensors are named by their path in ``samples``: list and tuple positions in decimal, dictionary
+    keys as they are, joined with ``/`` (``[x, y]`` gives ``0`` and ``1``; ``{"x": ..., "y": ...}`` gives ``x`` and
+    ``y``); a single tensor is named ``sample``. Anything else in the samples (strings, say) cannot be digested.
+    """
+    import torch
+
+    from pot.replay.torch import batch_digest
+
+    if not isinstance(batch, list | tuple) or len(batch) != 2 or not isinstance(batch[0], torch.Tensor) or \
+            batch[0].dim() != 1 or batch[0].dtype != torch.int64:
+        raise UsageError("a batch recorded for replay is [indices, samples] with int64 indices, as an "
+                         "IndexedDataset and the default collate give")
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, torch.Tensor):
+            tensors[path or "sample"] = value
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if "/" in str(key):  # it would name another path
+                    raise UsageError(f"batch content key {key!r} contains '/', which separates the names' parts")
+                walk(item, f"{path}/{key}" if path else str(key))
+        elif isinstance(value, list | tuple):
+            for position, item in enumerate(value):
+                walk(item, f"{path}/{position}" if path else str(position))
+        else:
+            raise UsageError(f"batch content {path or 'sample'!r} is a {type(value).__name__}, not a tensor: a batch "
+                             "digest holds tensors only")
+
+    walk(batch[1], "")
+    return batch_digest(batch[0], tensors)
 
 
 def _kept_files(trainer: Any) -> list[str]:

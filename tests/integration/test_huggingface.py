@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -20,6 +21,7 @@ from pot.cli import main  # noqa: E402
 from pot.integrations.huggingface import ProvenanceTrainerCallback  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
 from pot.log.verify import find_checkpoint_file  # noqa: E402
+from pot.replay.torch import optimizer_digest, read_state, rng_digest, state_digest  # noqa: E402
 
 
 class Digits(torch.utils.data.Dataset):  # type: ignore[misc]
@@ -117,3 +119,75 @@ def test_mid_epoch_saves_a_best_model_and_the_run(tmp_path: Path, capsys: pytest
     assert config["framework"] == "transformers" and config["num_train_epochs"] == 3
     assert config["learning_rate"] == 3e-3 and "output_dir" not in config  # settings, not the machine's paths
     recorder.close()
+
+
+class StateProbe(transformers.TrainerCallback):  # type: ignore[misc]
+    """Runs after the provenance callback and takes the digests of the live optimizer and generators there."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str, str]] = []
+
+    def _take(self, state: Any, optimizer: Any) -> None:
+        self.seen.append((int(state.global_step), optimizer_digest(optimizer), rng_digest()))
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kwargs: Any) -> None:
+        self._take(state, optimizer)
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kwargs: Any) -> None:
+        self._take(state, optimizer)
+
+
+def test_record_replay_records_checkpoint_files_with_optimizer_and_rng_digests(tmp_path: Path) -> None:
+    """The checkpoint half of recording for replay: a file at the start and per epoch, with the digests of the
+    optimizer and generators as they were at that moment. No batch digests: the callback never sees a batch."""
+    model = tiny_bert()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    callback = ProvenanceTrainerCallback(recorder, model_id="bert-digits", proof_path=tmp_path / "proof.json",
+                                         record_replay=True, replay_dir=tmp_path / "replay")
+    probe = StateProbe()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=64, learning_rate=3e-3,
+        logging_steps=2, save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=Digits(0, 512), callbacks=[callback, probe])
+    trainer.train()
+    recorder.close()
+
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    verify_proof(proof, trusted_key=recorder.public_key)
+    replayable = [c for c in proof.training_chain if c.optimizer_hash is not None]
+    assert [(c.file_name, c.epoch, c.step) for c in replayable] == [
+        ("init.pt", 0, 0), ("epoch-000.pt", 0, 8), ("epoch-001.pt", 1, 16)]
+    assert [(c.step, c.optimizer_hash, c.rng_hash) for c in replayable] == probe.seen  # the live states' digests
+    assert len({c.optimizer_hash for c in replayable}) == 3 and len({c.rng_hash for c in replayable}) == 3
+    for record in replayable:  # ... and the file holds what they name
+        path = tmp_path / "replay" / str(record.file_name)
+        saved = read_state(path)
+        assert record.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert record.model_hash == model_hash(saved["model"])
+        assert record.optimizer_hash == state_digest(saved["optimizer"])
+        assert record.rng_hash == state_digest(saved["rng"])
+    assert replayable[-1].model_hash == model_hash(model) == proof.final_model_hash
+    blocks = [r for r in proof.records if r.KIND == "steps"]
+    assert blocks and all(r.batches is None for r in blocks)  # type: ignore[attr-defined]
+
+
+def test_record_replay_records_no_start_file_for_a_resumed_training(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The Trainer restores a resumed run's generators when the epoch starts, after on_train_begin: a start file
+    written there would not hold the state training goes on from, so none is recorded, and the callback says so."""
+    args = {"per_device_train_batch_size": 64, "learning_rate": 3e-3, "logging_steps": 2, "save_strategy": "epoch",
+            "report_to": [], "use_cpu": True, "disable_tqdm": True, "seed": 0, "output_dir": str(tmp_path / "out")}
+    transformers.Trainer(model=tiny_bert(), args=transformers.TrainingArguments(num_train_epochs=1, **args),
+                         train_dataset=Digits(0, 512)).train()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    callback = ProvenanceTrainerCallback(recorder, model_id="bert-digits", proof_path=tmp_path / "proof.json",
+                                         record_replay=True, replay_dir=tmp_path / "replay")
+    trainer = transformers.Trainer(model=tiny_bert(), args=transformers.TrainingArguments(num_train_epochs=2, **args),
+                                   train_dataset=Digits(0, 512), callbacks=[callback])
+    trainer.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-8"))
+    recorder.close()
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    assert [(c.file_name, c.epoch, c.step) for c in proof.training_chain if c.optimizer_hash is not None] == [
+        ("epoch-001.pt", 1, 16)]
+    assert sorted(p.name for p in (tmp_path / "replay").iterdir()) == ["epoch-001.pt"]
+    assert any("training resumes at step 8" in r.getMessage() for r in caplog.records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -17,9 +18,19 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
 from pot.cli import main  # noqa: E402
-from pot.integrations.lightning import ProvenanceCallback  # noqa: E402
+from pot.errors import UsageError  # noqa: E402
+from pot.integrations.lightning import IndexedDataset, ProvenanceCallback, replay_batch_digest  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
 from pot.log.verify import find_checkpoint_file  # noqa: E402
+from pot.replay import replay_plan  # noqa: E402
+from pot.replay.torch import (  # noqa: E402
+    Batch,
+    batch_digest,
+    optimizer_digest,
+    read_state,
+    replay_segments,
+    state_digest,
+)
 
 
 class DigitsMLP(lightning.LightningModule):  # type: ignore[misc]
@@ -186,3 +197,150 @@ def test_a_file_that_cannot_be_read_safely_is_not_recorded_as_something_else(
     assert json.loads(out)["started_data"]["config"]["hyperparameters"] == {
         "hidden": 32, "optimizer": "adam", "activation": "<type>"}  # a class is named by its type
     recorder.close()
+
+
+# --- recording for replay (docs/REPLAY.md) ----------------------------------------------------------------------
+
+
+class IndexedDigitsMLP(DigitsMLP):
+    """Reads batches ``[indices, [x, y]]`` from an IndexedDataset, and keeps what each step read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        indices, (x, y) = batch
+        self.seen.append(indices.clone())
+        return torch.nn.functional.cross_entropy(self(x), y)
+
+
+def digits() -> tuple[Any, Any]:
+    data = load_digits()
+    return torch.tensor(data.data / 16.0, dtype=torch.float32)[:1400], torch.tensor(data.target)[:1400]
+
+
+def indexed_loader(x: Any, y: Any) -> DataLoader:
+    return DataLoader(IndexedDataset(TensorDataset(x, y)), batch_size=100, shuffle=True)
+
+
+def replay_fit(tmp_path: Path, recorder: ProvenanceRecorder, train: DataLoader, model: Any,
+               max_epochs: int = 2, val: DataLoader | None = None) -> ProvenanceCallback:
+    torch.manual_seed(0)
+    callback = ProvenanceCallback(recorder, model_id="digits-replay", record_replay=True,
+                                  replay_dir=tmp_path / "replay", proof_path=tmp_path / "proof.json")
+    trainer = lightning.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                enable_model_summary=False, enable_checkpointing=False, callbacks=[callback],
+                                default_root_dir=tmp_path)
+    trainer.fit(model, train, val)
+    return callback
+
+
+class LightningProgram:
+    """The replay program of the fit above: the same loader, the module's loss, Adam's step as Lightning runs it."""
+
+    def __init__(self, x: Any, y: Any) -> None:
+        self.model = IndexedDigitsMLP()
+        self.optimizer = self.model.configure_optimizers()
+        self.loader = indexed_loader(x, y)
+
+    def batches(self, epoch: int) -> Any:
+        for indices, (x, y) in self.loader:
+            yield Batch(indices, **{"0": x, "1": y})
+
+    def step(self, batch: Any) -> None:
+        self.optimizer.zero_grad()
+        self.model.training_step([batch.indices, [batch.tensors["0"], batch.tensors["1"]]], 0).backward()
+        self.optimizer.step()
+
+
+def test_record_replay_records_batch_digests_and_replay_checkpoints(tmp_path: Path) -> None:
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    model = IndexedDigitsMLP()
+    # with validation: its sanity check and each epoch's validation run between the recorded states
+    replay_fit(tmp_path, recorder, indexed_loader(x, y), model, val=loaders()[1])
+    recorder.close()
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    verify_proof(proof, trusted_key=recorder.public_key)
+
+    # Every step has a batch digest, and each is the digest of what that step read, recomputed from the test's own
+    # data at the indices the step read: so it binds the sample positions, their order and their bytes.
+    blocks = [r for r in proof.records if r.KIND == "steps"]
+    steps = [s for r in blocks for s in r.steps]  # type: ignore[attr-defined]
+    batches = [b for r in blocks for b in r.batches]  # type: ignore[attr-defined]
+    epochs = [e for r in blocks for e in r.epochs]  # type: ignore[attr-defined]
+    assert steps == list(range(1, 29)) and epochs == [0] * 14 + [1] * 14 and len(model.seen) == 28
+    assert batches == [batch_digest(i, {"0": x[i], "1": y[i]}) for i in model.seen]
+    for epoch in (0, 1):  # each epoch draws every sample once, in a shuffled order
+        drawn = torch.cat(model.seen[14 * epoch:14 * (epoch + 1)])
+        assert sorted(drawn.tolist()) == list(range(1400)) and drawn.tolist() != list(range(1400))
+    assert batch_digest(model.seen[0].flip(0), {"0": x[model.seen[0].flip(0)], "1": y[model.seen[0].flip(0)]}) \
+        != batches[0]  # a permuted batch is another batch
+
+    # A checkpoint before the first step and one per epoch, each with its file and the digests of what it holds.
+    replayable = [c for c in proof.training_chain if c.optimizer_hash is not None]
+    assert [(c.file_name, c.epoch, c.step) for c in replayable] == [
+        ("init.pt", 0, 0), ("epoch-000.pt", 0, 14), ("epoch-001.pt", 1, 28)]
+    for record in replayable:
+        path = tmp_path / "replay" / str(record.file_name)
+        state = read_state(path)
+        assert record.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert record.model_hash == model_hash(state["model"])
+        assert record.optimizer_hash == state_digest(state["optimizer"])
+        assert record.rng_hash == state_digest(state["rng"])
+    assert replayable[-1].model_hash == model_hash(model) == proof.final_model_hash
+    assert replayable[-1].optimizer_hash == optimizer_digest(model.trainer.optimizers[0])
+
+    # What was recorded is what a replay needs: pot.replay re-executes both epochs from the files and the data and
+    # reaches the recorded weights bit for bit (the loader's shuffle draws from the generators the files restore).
+    plan = replay_plan(proof, (tmp_path / "proof.json").read_bytes())
+    report = replay_segments(plan, tmp_path / "replay", lambda config: LightningProgram(x, y))
+    assert [r.outcome for r in report.results] == ["exact", "exact"]
+
+
+def test_record_replay_refuses_batches_without_sample_indices(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain loader's batches do not say which samples they hold: the fit stops before its first step, and the
+    run is recorded as failed, rather than recording digests that are not batch digests."""
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    model = DigitsMLP()
+    with pytest.raises(UsageError, match="IndexedDataset"):
+        replay_fit(tmp_path, recorder, loaders()[0], model)
+    recorder.close()
+    _, out = pot(capsys, "--json", "--store", str(tmp_path / "store"), "runs", "list")
+    assert [(r["status"], r["error"].split(":")[0]) for r in json.loads(out)] == [("failed", "UsageError")]
+
+
+def test_replay_batch_digest_names_content_by_its_path_and_refuses_what_is_not_a_tensor() -> None:
+    x, y = digits()
+    indices = torch.tensor([5, 3, 9])
+    assert replay_batch_digest([indices, {"x": x[indices], "y": y[indices]}]) == \
+        batch_digest(indices, {"x": x[indices], "y": y[indices]})
+    assert replay_batch_digest([indices, x[indices]]) == batch_digest(indices, {"sample": x[indices]})
+    assert replay_batch_digest([indices, [x[indices], {"y": y[indices]}]]) == \
+        batch_digest(indices, {"0": x[indices], "1/y": y[indices]})
+    with pytest.raises(UsageError, match="'1/0' is a str"):
+        replay_batch_digest([indices, [x[indices], ["three", "five", "nine"]]])
+    with pytest.raises(UsageError, match="contains '/'"):
+        replay_batch_digest([indices, {"1/y": y[indices], "1": {"y": y[indices]}}])  # two tensors named 1/y
+    with pytest.raises(UsageError, match="int64 indices"):
+        replay_batch_digest([x[indices], y[indices]])  # a plain (x, y) batch: no sample indices to digest
+
+
+def test_record_replay_refuses_a_resumed_fit(tmp_path: Path) -> None:
+    """Lightning restores a resumed fit's optimizer and step after on_fit_start, where the first replay checkpoint
+    is taken: recording it would claim a fresh optimizer at step 0. The fit is refused before it trains."""
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    saving = lightning.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt")
+    lightning.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=[saving]).fit(IndexedDigitsMLP(), indexed_loader(x, y))
+    callback = ProvenanceCallback(recorder, model_id="digits-replay", record_replay=True, replay_dir=tmp_path / "r")
+    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                enable_model_summary=False, enable_checkpointing=False, callbacks=[callback])
+    model = IndexedDigitsMLP()
+    with pytest.raises(UsageError, match="resumed"):
+        trainer.fit(model, indexed_loader(x, y), ckpt_path=saving.best_model_path)
+    recorder.close()
+    assert model.seen == [] and not (tmp_path / "r").exists()  # nothing trained, no replay file written
