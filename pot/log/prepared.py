@@ -349,7 +349,10 @@ def _compile_one_pass(kind: type[Record], *, body: bool = False
                     lines += [f"    if f_{name} is None and {name!r} in values:", "        return None"]
                 lines += [f"    if f_{name} is not None:", *encode]
             elif nullable:
-                lines += [f"    if f_{name} is None:", f"        append({key + 'null'!r})", "    else:", *encode]
+                lines.append(f"    if f_{name} is None:")
+                if body:  # in a body, a nullable field is always present: absent is malformed, not null
+                    lines += [f"        if {name!r} not in values:", "            return None"]
+                lines += [f"        append({key + 'null'!r})", "    else:", *encode]
             else:
                 lines += [f"    if f_{name} is None:", "        return None", "    if True:", *encode]
     lines += ["    if (f_node_id is None) != (f_lamport is None):", "        return None"]
