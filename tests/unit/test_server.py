@@ -279,6 +279,39 @@ def test_the_openapi_schema_lists_every_route(served: Server) -> None:
     assert listed == ROUTES
     batch = schema["paths"]["/v1/models/{model_id}/records"]["post"]["requestBody"]["content"]["application/json"]
     assert "idempotency_key" in batch["schema"]["properties"]["records"]["items"]["properties"]
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "SERVER.md").read_text()
+    for method, path in ROUTES:  # the guide documents each route too
+        assert f"{method.upper()} {path.replace('{model_id}', '{id}').replace('{run_id}', '{id}')}" in guide, path
+
+
+@pytest.mark.postgres
+def test_workers_sharing_one_database_hand_out_each_seq_once(
+        postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Several server processes, several clients appending to one model at once: the database serialises them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = StoreTarget(tmp_path / "store", postgres_url)
+    assert main([*target.cli(), "init"]) == 0
+    writer = make_token(target, capsys, "", write=True)
+    server = start_server(target, tmp_path, "--workers", "3")
+    try:
+        def send(client: int) -> list[int]:
+            seqs = []
+            for batch in range(5):
+                records = [checkpoint(f"c{client}-b{batch}-r{r}", batch, node_id=f"client-{client}") for r in range(4)]
+                answer = server.post("/v1/models/shared/records", writer, json={"records": records})
+                assert answer.status_code == 200, answer.text
+                seqs += [r["seq"] for r in answer.json()["records"]]
+            return seqs
+
+        with ThreadPoolExecutor(6) as pool:
+            seqs = [seq for part in pool.map(send, range(6)) for seq in part]
+        assert sorted(seqs) == list(range(6 * 5 * 4))
+        proof = ProvenanceProof.from_json(server.get("/v1/models/shared/proof").content)
+        report = verify_proof(proof, trusted_key=server_public_key(target))
+        assert report.ok and report.log_size == 120
+    finally:
+        server.stop()
 
 
 def test_private_reads_need_a_token_in_scope(store_target: StoreTarget, tmp_path: Path,
