@@ -113,6 +113,18 @@ def append_batch(store: LogStore, key: SigningKey, model_id: str, document: Any,
     now = clock or (lambda: datetime.now(UTC))
     items = parse_batch(model_id, document)
     done: list[Appended] = []
+    try:
+        _append_items(store, model_id, items, now, done)
+    except FormatError:
+        if any(not a.duplicate for a in done):
+            sign_head(store, key, model_id, now)  # what was appended before the bad record is signed all the same
+        raise
+    return done, sign_head(store, key, model_id, now) or store.latest_head(model_id)
+
+
+def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Record], dict[str, Any]]],
+                  now: Callable[[], datetime], done: list[Appended]) -> None:
+    """Append ``items`` in order, adding to ``done`` what each became."""
     for i, (ikey, kind, fields) in enumerate(items):
         # Every record the server appends names its node and gets the Lamport stamp after the log's last one, so
         # the stamps of one log only increase, whichever node sent what.
@@ -142,7 +154,6 @@ def append_batch(store: LogStore, key: SigningKey, model_id: str, document: Any,
             done.append(Appended(ikey, str(stored["id"]), int(stored["seq"]), True))
             continue
         done.append(Appended(ikey, made.record_id, made.seq, False))
-    return done, sign_head(store, key, model_id, now) or store.latest_head(model_id)
 
 
 def sign_head(store: LogStore, key: SigningKey, model_id: str,

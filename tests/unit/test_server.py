@@ -211,6 +211,8 @@ def test_a_batch_cut_short_by_a_bad_record_appends_the_rest_when_sent_again(
     bad = {"records": [checkpoint("a", 0), checkpoint("b", -1), checkpoint("c", 2)]}
     answer = served.post("/v1/models/m/records", writer, json=bad)
     assert answer.status_code == 422 and "records[1]" in answer.json()["error"]
+    # the record before the bad one is appended, and signed
+    assert [h["head"]["tree_size"] for h in served.get("/v1/models/m/heads").json()["heads"]] == [1]
     fixed = {"records": [checkpoint("a", 0), checkpoint("b", 1), checkpoint("c", 2)]}
     answer = served.post("/v1/models/m/records", writer, json=fixed)
     assert [(r["seq"], r["duplicate"]) for r in answer.json()["records"]] == [(0, True), (1, False), (2, False)]
@@ -247,6 +249,8 @@ def test_bad_requests_get_a_4xx_with_a_json_error_never_a_500(
         (404, served.get("/v1/models/nobody/log")),
         (404, served.get("/v1/models/nobody/proof")),
         (404, served.get("/v1/runs/nobody")),
+        (404, served.get("/v1/nothing-here")),
+        (405, served.post("/v1/models")),
         (422, served.get("/v1/runs", params={"limit": 0})),
         (422, served.get("/v1/models/m/log", params={"start": "x"})),
     ]
