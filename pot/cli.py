@@ -1237,7 +1237,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 @handler("serve")
 def _serve(args: argparse.Namespace) -> int:
-    from pot.config import DATABASE_ENV, STORE_ENV
+    from pot.config import ProvenanceConfig
 
     try:
         import uvicorn
@@ -1253,20 +1253,18 @@ def _serve(args: argparse.Namespace) -> int:
     database = _database(args)
     if args.workers > 1 and database is None:
         raise UsageError("--workers above 1 needs --database (PostgreSQL): a SQLite store serves one process")
-    # The workers read their settings from the environment (uvicorn starts each with the factory below); the
-    # store and key are opened here first, so a bad URL or a missing key is one line now, not a crash per worker.
-    os.environ[STORE_ENV] = str(_store_dir(args))
-    if database is not None:
-        os.environ[DATABASE_ENV] = database
-    os.environ[server_app.ENV_PRIVATE] = "1" if args.private else "0"
-    os.environ[server_app.ENV_MAX_BODY] = str(args.max_body)
-    os.environ[server_app.ENV_RATE] = str(args.rate)
-    os.environ[server_app.ENV_BURST] = str(args.burst)
-    app = server_app.app_from_env()
+    root = _store_dir(args)
+    settings = server_app.ServerSettings(root=root, database=database,
+                                         key_file=ProvenanceConfig().resolve_key_file(root), private=args.private,
+                                         max_body=args.max_body, rate=args.rate, burst=args.burst)
+    # The store and key are opened here first, so a bad URL or a missing key is one line now, not a crash per worker.
+    app = server_app.create_app(settings)
     print(f"pot: serving on http://{args.host}:{args.port} (API schema at /openapi.json)", file=sys.stderr)
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
     else:
+        # uvicorn starts each worker with the factory, which reads the settings from the environment it inherits
+        os.environ.update(server_app.settings_environment(settings))
         uvicorn.run("pot.server.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level="warning", server_header=False)
     return EXIT_OK

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +32,8 @@ from pot.log.store import open_store
 from pot.recorder import settle_signing_key
 from pot.server import service, tokens
 from pot.server.service import ServerSettings
+
+__all__ = ["ServerSettings", "app_from_env", "create_app", "settings_environment"]
 
 _BATCH_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -49,6 +52,12 @@ _BATCH_SCHEMA: dict[str, Any] = {
                            "timestamp defaults to the server's clock"},
             }}}},
 }
+
+
+class ErrorBody(BaseModel):
+    """Every error's body: one line saying what is wrong."""
+
+    error: str
 
 
 class _RateLimiter:
@@ -92,7 +101,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         yield
         store.close()
 
-    app = FastAPI(title="pot", version=__version__, lifespan=lifespan,
+    errors: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorBody, "description": about} for status, about in (
+            (400, "malformed JSON or a bad argument"), (401, "no token, or one that is unknown or revoked"),
+            (403, "the token lacks the write right or the scope"), (404, "unknown model or run"),
+            (413, "request body too large"), (422, "a body or parameter that does not check out"),
+            (429, "too many requests"), (503, "the store refused"))}
+    app = FastAPI(title="pot", version=__version__, lifespan=lifespan, responses=errors,
                   description="Proof-of-training log server: signed, append-only Merkle logs per model "
                               "(docs/SERVER.md).")
 
@@ -259,8 +274,21 @@ ENV_RATE = "POT_SERVER_RATE"
 ENV_BURST = "POT_SERVER_BURST"
 
 
+def settings_environment(settings: ServerSettings) -> dict[str, str]:
+    """The environment that makes :func:`app_from_env` build the app with ``settings`` (for uvicorn's workers)."""
+    from pot.config import DATABASE_ENV, KEY_FILE_ENV, STORE_ENV
+
+    env = {STORE_ENV: str(settings.root), KEY_FILE_ENV: str(settings.key_file),
+           ENV_PRIVATE: "1" if settings.private else "0", ENV_MAX_BODY: str(settings.max_body),
+           ENV_RATE: str(settings.rate), ENV_BURST: str(settings.burst)}
+    if settings.database is not None:
+        env[DATABASE_ENV] = settings.database
+    return env
+
+
 def app_from_env() -> FastAPI:
-    """The app as ``pot serve`` configures it through the environment (uvicorn's factory, one per worker)."""
+    """The app as ``pot serve --workers N`` configures it through the environment (uvicorn's factory, one call per
+    worker process)."""
     from pot.config import ProvenanceConfig
 
     config = ProvenanceConfig()
@@ -268,7 +296,6 @@ def app_from_env() -> FastAPI:
     settings = ServerSettings(root=Path(root), database=config.resolve_database(),
                               key_file=config.resolve_key_file(Path(root)),
                               private=os.environ.get(ENV_PRIVATE) == "1",
-                              max_body=int(os.environ.get(ENV_MAX_BODY, 8 << 20)),
-                              rate=float(os.environ.get(ENV_RATE, 20.0)),
-                              burst=int(os.environ.get(ENV_BURST, 100)))
+                              max_body=int(os.environ[ENV_MAX_BODY]), rate=float(os.environ[ENV_RATE]),
+                              burst=int(os.environ[ENV_BURST]))
     return create_app(settings)

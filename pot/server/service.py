@@ -228,8 +228,7 @@ def runs(store: LogStore, *, kind: str | None, status: str | None, model: str | 
 
     if not 1 <= limit <= MAX_PAGE:
         raise UsageError(f"limit must be 1 to {MAX_PAGE}")
-    found = registry.list_runs(store, kind=kind, status=status, limit=limit if model is None else 2**62)
-    return [run for run in found if model is None or run["model_id"] == model][:limit]
+    return registry.list_runs(store, kind=kind, status=status, model_id=model, limit=limit)
 
 
 def verify(document: bytes, trusted_key: str | None) -> dict[str, Any]:

@@ -283,6 +283,8 @@ def test_the_openapi_schema_lists_every_route(served: Server) -> None:
     assert listed == ROUTES
     batch = schema["paths"]["/v1/models/{model_id}/records"]["post"]["requestBody"]["content"]["application/json"]
     assert "idempotency_key" in batch["schema"]["properties"]["records"]["items"]["properties"]
+    forbidden = schema["paths"]["/v1/models/{model_id}/records"]["post"]["responses"]["403"]
+    assert forbidden["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     guide = (Path(__file__).resolve().parents[2] / "docs" / "SERVER.md").read_text()
     for method, path in ROUTES:  # the guide documents each route too
         assert f"{method.upper()} {path.replace('{model_id}', '{id}').replace('{run_id}', '{id}')}" in guide, path
@@ -379,6 +381,14 @@ def test_serve_refuses_bad_flags_in_one_line(flags: list[str], message: str, tmp
     assert main(["--store", str(tmp_path / "store"), "serve", *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_serve_names_an_unreachable_database_without_its_password(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql://pot:hunter2-secret@127.0.0.1:1/pot"  # nothing listens on port 1
+    assert main(["--store", str(tmp_path / "store"), "serve", "--database", url]) == 3
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1/pot" in err and "hunter2" not in err and err.count("\n") == 1
 
 
 def test_serve_help_points_to_the_server_guide(capsys: pytest.CaptureFixture[str]) -> None:
