@@ -134,20 +134,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # --- callers -------------------------------------------------------------------------------------------------
 
     def caller(request: Request) -> tokens.TokenInfo | None:
-        """The token the request carries (None without one); 401 for a bad one, 429 over the rate."""
+        """The token the request carries (None without one); 401 for a bad one, 429 over the rate. A request
+        without a valid token counts against its address, so guessing tokens is held to the rate too."""
         header = request.headers.get("authorization")
-        info = None
+        info, refusal = None, None
         if header is not None:
             scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value:
-                raise HTTPException(401, "Authorization must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
-            try:
-                info = tokens.authenticate(store, value.strip())
-            except FormatError as exc:
-                raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
+            if scheme.lower() != "bearer" or not value.strip():
+                refusal = "Authorization must be 'Bearer <token>'"
+            else:
+                try:
+                    info = tokens.authenticate(store, value.strip())
+                except FormatError as exc:
+                    refusal = str(exc)
         who = f"token:{info.token_id}" if info else f"addr:{request.client.host if request.client else '?'}"
         if not limiter.allow(who):
             raise HTTPException(429, "too many requests; slow down", {"Retry-After": "1"})
+        if refusal is not None:
+            raise HTTPException(401, refusal, {"WWW-Authenticate": "Bearer"})
         return info
 
     Caller = Annotated[tokens.TokenInfo | None, Depends(caller)]

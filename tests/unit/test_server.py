@@ -347,6 +347,10 @@ def test_a_caller_over_the_rate_gets_429(tmp_path: Path, capsys: pytest.CaptureF
         statuses = [server.get("/v1/models", reader).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         assert server.get("/v1/models").status_code == 200  # another caller has its own bucket
+        # Guessing tokens costs the address's requests: the readiness probe and the request above took two of its
+        # three, so the first guess is answered (401) and every one after it is refused unread (429).
+        guesses = [server.get("/v1/models", f"pot_0000000{i}_guess").status_code for i in range(3)]
+        assert guesses == [401, 429, 429]
     finally:
         server.stop()
 
