@@ -61,7 +61,8 @@ class _Duplicate(Exception):
 
 
 def _idempotency_setting(model_id: str, key: str) -> str:
-    return f"idempotency:{model_id}:{key}"
+    """The settings key remembering ``key`` for ``model_id``; JSON, so no model id and key pair spells another's."""
+    return "idempotency:" + json.dumps([model_id, key], separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_batch(model_id: str, document: Any) -> list[tuple[str, type[Record], dict[str, Any]]]:

@@ -220,6 +220,16 @@ def test_a_batch_cut_short_by_a_bad_record_appends_the_rest_when_sent_again(
                         trusted_key=server_public_key(store_target)).ok
 
 
+def test_idempotency_keys_belong_to_their_model(served: Server, store_target: StoreTarget,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    writer = make_token(store_target, capsys, "", write=True)
+    first = served.post("/v1/models/a:b/records", writer, json={"records": [checkpoint("c", 0)]})
+    second = served.post("/v1/models/a/records", writer, json={"records": [checkpoint("b:c", 0)]})
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert second.json()["records"][0]["duplicate"] is False
+    assert {m["model_id"]: m["size"] for m in served.get("/v1/models").json()["models"]} == {"a": 1, "a:b": 1}
+
+
 def test_bad_requests_get_a_4xx_with_a_json_error_never_a_500(
         served: Server, store_target: StoreTarget, capsys: pytest.CaptureFixture[str]) -> None:
     reader = make_token(store_target, capsys, "", write=False)
