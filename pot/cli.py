@@ -66,6 +66,17 @@ a key, signing, and what a third party runs (docs/MODEL_SIGNING.md):
   pot verify --proof PROOF.json --model-dir DIR --model-key KEY.pub --trusted-key POT_PUBLIC_KEY
 """
 
+SERVE_HELP = """\
+the server (docs/SERVER.md):
+  Opens the store (--store, or PostgreSQL with --database / POT_DATABASE_URL) and the organisation's signing key
+  (POT_KEY_FILE, else signing-key.pem in the store directory; made on first use, like `pot init`), then serves
+  the REST API documented at /openapi.json (/docs in a browser): /v1/models, /v1/models/{id}/log, .../heads,
+  .../proof, POST .../records (a batch, idempotent per key), /v1/runs, /v1/runs/{id}, POST /v1/verify.
+  Writes need a write token whose scope covers the model id (`pot token create --scope PREFIX --write`); reads
+  are public unless --private. Several workers, or several machines behind a proxy, share one PostgreSQL
+  database: appends to one log are serialised by the database. TLS belongs to a reverse proxy in front.
+"""
+
 EXIT_CODES_SHORT = ("exit codes: 0 ok, 1 verification failed, 2 bad usage or input, 3 the environment refused, "
                     "70 a bug\n(`pot --help` says more)")
 
@@ -311,6 +322,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True, metavar="STAGE", help="the stage that rolls back")
     p.add_argument("--to", required=True, metavar="MODEL_HASH", help="a model hash promoted to that stage before")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the record")
+
+    p = verb("serve", "run the team log server: a REST API over the store, signing heads with the organisation's key")
+    p.epilog = SERVE_HELP + "\n" + EXIT_CODES_SHORT
+    p.add_argument("--host", default="127.0.0.1", metavar="H", help="address to listen on (default 127.0.0.1; "
+                   "put a TLS-terminating reverse proxy in front for anything else)")
+    p.add_argument("--port", type=int, default=8470, metavar="P", help="port to listen on (default 8470)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes (default 1; more need --database: SQLite serves one machine)")
+    p.add_argument("--private", action="store_true", help="reads need a token too (default: reads are public)")
+    p.add_argument("--max-body", type=int, default=8 << 20, metavar="BYTES",
+                   help="largest request body accepted (default 8 MiB; larger: 413)")
+    p.add_argument("--rate", type=float, default=20.0, metavar="R",
+                   help="requests per second per token (or per address without one), sustained (default 20; "
+                        "over it: 429)")
+    p.add_argument("--burst", type=int, default=100, metavar="N",
+                   help="requests a caller may make at once before --rate applies (default 100)")
+
+    p = verb("token", "bearer tokens for `pot serve` (kept hashed in the store)")
+    token_verbs = p.add_subparsers(dest="token_verb", metavar="ACTION", parser_class=_Parser, required=True)
+    create = token_verbs.add_parser("create", parents=[common], help="make a token and print it, once")
+    create.add_argument("--scope", required=True, metavar="PREFIX",
+                        help="the model ids the token covers start with PREFIX ('' for every model)")
+    create.add_argument("--write", action="store_true", help="the token may append records (default: read only)")
+    revoke = token_verbs.add_parser("revoke", parents=[common], help="revoke a token: it authenticates nothing after")
+    revoke.add_argument("token_id", metavar="ID", help="the token's id (`pot token list` shows them)")
+    token_verbs.add_parser("list", parents=[common], help="every token's id, scope, rights and state (no secrets)")
 
     return parser
 
@@ -1195,6 +1232,63 @@ def _rollback(args: argparse.Namespace) -> int:
         event = recorder.rollback(args.model_id, args.stage, args.to, args.reason)
     _emit(args, f"stage {args.stage} of {args.model_id} rolled back to {args.to} (event {event.event_id[:16]}...)",
           {"event_id": event.event_id, **event.data})
+    return EXIT_OK
+
+
+@handler("serve")
+def _serve(args: argparse.Namespace) -> int:
+    from pot.config import ProvenanceConfig
+
+    try:
+        import uvicorn
+
+        from pot.server import app as server_app
+    except ImportError as exc:
+        raise UsageError(f"pot serve needs the server extra: pip install 'pot-provenance[server]' ({exc.name} is "
+                         "missing)") from None
+    if not 0 < args.port < 65536:
+        raise UsageError("--port must be 1 to 65535")
+    if args.workers < 1 or args.max_body < 1 or args.burst < 1 or not args.rate > 0:
+        raise UsageError("--workers, --max-body, --rate and --burst must be positive")
+    database = _database(args)
+    if args.workers > 1 and database is None:
+        raise UsageError("--workers above 1 needs --database (PostgreSQL): a SQLite store serves one process")
+    root = _store_dir(args)
+    settings = server_app.ServerSettings(root=root, database=database,
+                                         key_file=ProvenanceConfig().resolve_key_file(root), private=args.private,
+                                         max_body=args.max_body, rate=args.rate, burst=args.burst)
+    # The store and key are opened here first, so a bad URL or a missing key is one line now, not a crash per worker.
+    app = server_app.create_app(settings)
+    print(f"pot: serving on http://{args.host}:{args.port} (API schema at /openapi.json)", file=sys.stderr)
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+    else:
+        # uvicorn starts each worker with the factory, which reads the settings from the environment it inherits
+        os.environ.update(server_app.settings_environment(settings))
+        uvicorn.run("pot.server.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="warning", server_header=False)
+    return EXIT_OK
+
+
+@handler("token")
+def _token(args: argparse.Namespace) -> int:
+    from pot.server import tokens
+
+    with _open_store(args) as store:
+        if args.token_verb == "create":
+            secret, info = tokens.create_token(store, args.scope, write=args.write)
+            rights = "read and write" if info.write else "read"
+            print(f"pot: token {info.token_id} ({rights}, models starting with {info.scope!r}); it is shown "
+                  "only this once", file=sys.stderr)
+            _emit(args, secret, {**info.to_json(), "token": secret})
+        elif args.token_verb == "revoke":
+            info = tokens.revoke_token(store, args.token_id)
+            _emit(args, f"token {info.token_id} revoked at {info.revoked}", info.to_json())
+        else:
+            found = tokens.list_tokens(store)
+            lines = [f"{t.token_id}  {'write' if t.write else 'read '}  scope {t.scope!r}  created {t.created}"
+                     + (f"  revoked {t.revoked}" if t.revoked else "") for t in found]
+            _emit(args, "\n".join(lines) or "no tokens", [t.to_json() for t in found])
     return EXIT_OK
 
 

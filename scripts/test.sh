@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: makes .venv and node_modules, then lint, types and pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k merkle).
 set -euo pipefail
-export POT_EXTRAS="dev,test,chain,torch,lightning,hf,example,plot,mlflow,postgres,oms,tsa"
+export POT_EXTRAS="dev,test,chain,torch,lightning,hf,example,plot,mlflow,postgres,oms,tsa,server"
 export POT_NPM=1
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 

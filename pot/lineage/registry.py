@@ -92,9 +92,9 @@ def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
     return run
 
 
-def list_runs(store: Any, *, kind: str | None = None, status: str | None = None, limit: int = 20
-              ) -> list[dict[str, Any]]:
-    """The newest runs first, optionally of one kind or status (indexed: fast at any number of runs)."""
+def list_runs(store: Any, *, kind: str | None = None, status: str | None = None, limit: int = 20,
+              model_id: str | None = None) -> list[dict[str, Any]]:
+    """The newest runs first, optionally of one kind, status or model (indexed: fast at any number of runs)."""
     if limit < 1:
         raise UsageError("-n must be at least 1")
     limit = min(limit, 2**62)  # "all of them": SQLite's LIMIT takes a 64-bit integer
@@ -105,6 +105,9 @@ def list_runs(store: Any, *, kind: str | None = None, status: str | None = None,
     if status is not None:
         where.append("status = ?")
         params.append(status)
+    if model_id is not None:
+        where.append("model_id = ?")
+        params.append(model_id)
     sql = f"SELECT {_RUN_SELECT} FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -1,0 +1,254 @@
+"""What the server's routes do, free of HTTP: sequencing record batches, signing heads, proofs, reads.
+
+Every function takes the store and (where it signs) the organisation's key as arguments; nothing is kept between
+calls, so any number of server processes may share one database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pot.errors import FormatError, UsageError
+from pot.lineage.registry import index_event
+from pot.log.heads import SignedTreeHead, TreeHead
+from pot.log.keys import SigningKey
+from pot.log.merkle import Frontier
+from pot.log.prepared import CompletedRecord, PreparedRecord
+from pot.log.proof import ProvenanceProof, build_proof
+from pot.log.records import RECORD_KINDS, EventRecord, Record, check_name, format_timestamp
+from pot.log.store import LogStore
+
+MAX_BATCH = 1000  # records in one POST; a recorder's spool sends smaller batches
+MAX_PAGE = 1000  # records in one page of GET .../log
+SERVER_FIELDS = ("model_id", "seq", "lamport")  # filled in by the server, never taken from a client
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """What ``pot serve`` runs with (see docs/SERVER.md)."""
+
+    root: Path  # the store directory: the SQLite store, or (with database) only the key and local files
+    database: str | None  # a postgresql:// URL, or None for SQLite in root
+    key_file: Path  # the organisation's signing key (POT_KEY_FILE)
+    private: bool = False  # reads need a token too
+    max_body: int = 8 << 20  # bytes in one request body
+    rate: float = 20.0  # requests per second per token (or per client address without one), sustained
+    burst: int = 100  # requests a client may make at once before the rate applies
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    idempotency_key: str
+    record_id: str
+    seq: int
+    duplicate: bool  # sent before: nothing was added
+
+    def to_json(self) -> dict[str, Any]:
+        return {"idempotency_key": self.idempotency_key, "id": self.record_id, "seq": self.seq,
+                "duplicate": self.duplicate}
+
+
+class _Duplicate(Exception):
+    """Control flow inside an append: the idempotency key was seen before (never seen outside this module)."""
+
+    def __init__(self, stored: str) -> None:
+        self.stored = stored
+
+
+def _idempotency_setting(model_id: str, key: str) -> str:
+    """The settings key remembering ``key`` for ``model_id``; JSON, so no model id and key pair spells another's."""
+    return "idempotency:" + json.dumps([model_id, key], separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_batch(model_id: str, document: Any) -> list[tuple[str, type[Record], dict[str, Any]]]:
+    """A batch ``{"records": [{"idempotency_key": K, "type": T, "fields": {...}}, ...]}`` checked: (key, kind,
+    fields) per item. FormatError names the first bad item. Here only the batch's shape is checked, and that each
+    record names its node; each record's fields are checked by its kind when it is appended."""
+    check_name(model_id, "model id")
+    if not isinstance(document, dict) or set(document) != {"records"} or not isinstance(document["records"], list):
+        raise FormatError('a batch is {"records": [{"idempotency_key": ..., "type": ..., "fields": {...}}, ...]}')
+    items = document["records"]
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise FormatError(f"a batch holds 1 to {MAX_BATCH} records, not {len(items)}")
+    out: list[tuple[str, type[Record], dict[str, Any]]] = []
+    keys: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"records[{i}]"
+        if not isinstance(item, dict) or set(item) != {"idempotency_key", "type", "fields"}:
+            raise FormatError(f"{where} must be an object with exactly idempotency_key, type and fields")
+        key = check_name(item["idempotency_key"], f"{where}.idempotency_key")
+        if key in keys:
+            raise FormatError(f"{where}.idempotency_key {key!r} appears twice in the batch")
+        keys.add(key)
+        kind = RECORD_KINDS.get(item["type"]) if isinstance(item["type"], str) else None
+        if kind is None:
+            raise FormatError(f"{where}.type must be one of {', '.join(sorted(RECORD_KINDS))}")
+        fields = item["fields"]
+        if not isinstance(fields, dict):
+            raise FormatError(f"{where}.fields must be an object")
+        taken = sorted(set(fields) & {*SERVER_FIELDS, "type", kind.ID_FIELD})
+        if taken:
+            raise FormatError(f"{where}.fields may not set {', '.join(taken)}: the server fills them in")
+        if fields.get("node_id") is None:
+            raise FormatError(f"{where}.fields must name the node that made the record (node_id), as the "
+                              "recorder does")
+        out.append((key, kind, dict(fields)))
+    return out
+
+
+def append_batch(store: LogStore, key: SigningKey, model_id: str, document: Any, *,
+                 clock: Callable[[], datetime] | None = None) -> tuple[list[Appended], SignedTreeHead | None]:
+    """Append a batch to ``model_id``'s log, in order, then sign a head over it; return what each record became
+    and the latest head (which covers the batch).
+
+    Each record is appended with its idempotency key in one transaction (under the log's write lock): a key the
+    log has seen before adds nothing and answers with the record it added then, so a batch sent again after a lost
+    answer never duplicates. A record whose fields do not check out stops the batch there (FormatError naming it);
+    the records before it stay appended, and sending the batch again appends only the rest.
+    """
+    now = clock or (lambda: datetime.now(UTC))
+    items = parse_batch(model_id, document)
+    done: list[Appended] = []
+    try:
+        _append_items(store, model_id, items, now, done)
+    except FormatError:
+        if any(not a.duplicate for a in done):
+            sign_head(store, key, model_id, now)  # what was appended before the bad record is signed all the same
+        raise
+    return done, sign_head(store, key, model_id, now) or store.latest_head(model_id)
+
+
+def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Record], dict[str, Any]]],
+                  now: Callable[[], datetime], done: list[Appended]) -> None:
+    """Append ``items`` in order, adding to ``done`` what each became."""
+    for i, (ikey, kind, fields) in enumerate(items):
+        # Every record the server appends names its node and gets the Lamport stamp after the log's last one, so
+        # the stamps of one log only increase, whichever node sent what.
+        values = {"timestamp": format_timestamp(now()), **fields, "model_id": model_id, "seq": 0, "lamport": 1}
+        try:
+            prepared = kind.prepare_new(values)
+        except FormatError as exc:
+            raise FormatError(f"records[{i}] ({kind.KIND}): {exc}") from None
+        setting = _idempotency_setting(model_id, ikey)
+
+        def index(conn: Any, record: Record, setting: str = setting) -> None:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (setting,)).fetchone()
+            if row is not None:
+                raise _Duplicate(str(row[0]))
+            if isinstance(record, EventRecord):
+                index_event(conn, record)
+            conn.execute("INSERT INTO settings VALUES (?, ?)",
+                         (setting, json.dumps({"id": record.record_id, "seq": record.seq})))
+
+        def make(seq: int, last: int, prepared: PreparedRecord = prepared) -> CompletedRecord:
+            return prepared.complete(seq, last + 1)
+
+        try:
+            made = store.append(model_id, make, index=index)
+        except _Duplicate as dup:
+            stored = json.loads(dup.stored)
+            done.append(Appended(ikey, str(stored["id"]), int(stored["seq"]), True))
+            continue
+        done.append(Appended(ikey, made.record_id, made.seq, False))
+
+
+def sign_head(store: LogStore, key: SigningKey, model_id: str,
+              clock: Callable[[], datetime] | None = None) -> SignedTreeHead | None:
+    """Sign a head over everything in ``model_id``'s log, unless the latest head covers it already."""
+    now = clock or (lambda: datetime.now(UTC))
+
+    def make(latest: SignedTreeHead | None, leaves: list[bytes], newest: str | None) -> SignedTreeHead | None:
+        if not leaves or (latest is not None and latest.head.tree_size >= len(leaves)):
+            return None
+        frontier = Frontier()
+        frontier.extend(leaves)
+        # A head is never dated before what it covers, even if the wall clock stepped back.
+        timestamp = max(t for t in (format_timestamp(now()), newest, latest.head.timestamp if latest else None)
+                        if t is not None)
+        head = TreeHead(model_id=model_id, tree_size=frontier.size, root_hash=frontier.root().hex(),
+                        prev_head=latest.head.head_hash if latest else None, timestamp=timestamp,
+                        key_id=key.key_id)
+        return SignedTreeHead.sign(head, key)
+
+    return store.add_head(model_id, make, known_leaves=0)
+
+
+def log_page(store: LogStore, model_id: str, start: int, limit: int) -> dict[str, Any]:
+    """Records ``start`` .. ``start + limit`` of a log, each as a proof carries it (its id and body)."""
+    store.require_model(model_id)
+    if start < 0 or not 1 <= limit <= MAX_PAGE:
+        raise UsageError(f"start must be 0 or more and limit 1 to {MAX_PAGE}")
+    size = store.size(model_id)
+    end = min(size, start + limit)
+    records = [r.to_json() for r in store.records(model_id, start, end)] if start < size else []
+    return {"model_id": model_id, "size": size, "start": start, "records": records,
+            "next": end if end < size else None}
+
+
+def heads(store: LogStore, model_id: str) -> dict[str, Any]:
+    store.require_model(model_id)
+    return {"model_id": model_id, "heads": [{"head": h.head.body(), "head_hash": h.head.head_hash,
+                                             "signature": h.signature} for h in store.heads(model_id)]}
+
+
+def proof(store: LogStore, key: SigningKey, model_id: str, disclose: Sequence[str] = ()) -> ProvenanceProof:
+    """The proof of ``model_id``'s log up to its latest head: full, or partial disclosing the records ``disclose``
+    names by id."""
+    store.require_model(model_id)
+    snapshot = store.snapshot(model_id)
+    indexes = None
+    if disclose:
+        ids = [leaf.hex() for leaf in snapshot.leaves]
+        missing = sorted(set(disclose) - set(ids))
+        if missing:
+            raise UsageError(f"no record {missing[0]!r} in the signed log of {model_id!r}")
+        wanted = set(disclose)
+        indexes = [i for i, record_id in enumerate(ids) if record_id in wanted]
+    return build_proof(model_id=model_id, record_bodies=snapshot.bodies, leaves=snapshot.leaves,
+                       heads=snapshot.heads, receipts=snapshot.receipts, key=key, disclose=indexes)
+
+
+def models(store: LogStore) -> list[dict[str, Any]]:
+    out = []
+    for model_id in store.models():
+        latest = store.latest_head(model_id)
+        out.append({"model_id": model_id, "size": store.size(model_id),
+                    "signed_size": latest.head.tree_size if latest else 0})
+    return out
+
+
+def runs(store: LogStore, *, kind: str | None, status: str | None, model: str | None, limit: int
+         ) -> list[dict[str, Any]]:
+    """The newest runs first, filtered by kind, status and model id."""
+    from pot.lineage import registry
+
+    if not 1 <= limit <= MAX_PAGE:
+        raise UsageError(f"limit must be 1 to {MAX_PAGE}")
+    return registry.list_runs(store, kind=kind, status=status, model_id=model, limit=limit)
+
+
+def verify(document: bytes, trusted_key: str | None) -> dict[str, Any]:
+    """``pot verify --json`` of a proof document: the verifier's report, ok or not."""
+    from pot.errors import VerificationError
+    from pot.log.verify import verify_proof
+
+    try:
+        parsed = ProvenanceProof.from_json(document)
+    except FormatError as exc:
+        return {"ok": False, "checks": [{"name": "format", "passed": False, "detail": str(exc)}]}
+    try:
+        report = verify_proof(parsed, trusted_key=trusted_key)
+    except VerificationError as exc:
+        if exc.report is None:
+            return {"ok": False, "checks": [{"name": exc.check, "passed": False, "detail": str(exc)}]}
+        report = exc.report
+    return report.to_json()
+
+
+def public_key_json(key: SigningKey) -> Mapping[str, str]:
+    return {"key_id": key.key_id, "public_key": key.public.hex}
