@@ -441,11 +441,24 @@ def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
     return open_store(_database(args), root=_store_dir(args), create=create)
 
 
+def _through_server(args: argparse.Namespace) -> bool:
+    """Whether the recording verbs record through a server: POT_SERVER_URL is set and no --store or --database
+    names a local store."""
+    from pot.config import ProvenanceConfig
+
+    if getattr(args, "store", None) or getattr(args, "database", None):
+        return False
+    return ProvenanceConfig().resolve_server() is not None
+
+
 def _recorder(args: argparse.Namespace) -> Any:
-    """A recorder on the store named by the flags, with the settings saved by ``pot init``."""
+    """A recorder on the store named by the flags, with the settings saved by ``pot init``; or, with
+    POT_SERVER_URL set, one that records through that server (its spool in POT_SPOOL_DIR or the store directory)."""
     from pot.config import ProvenanceConfig
     from pot.recorder import ProvenanceRecorder
 
+    if _through_server(args):
+        return ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(_store_dir(args))))
     with _open_store(args) as store:
         config = ProvenanceConfig(
             enabled=True, store_dir=str(store.root), database_url=_database(args),
@@ -526,6 +539,8 @@ def _record(args: argparse.Namespace, call: Callable[[Any], str]) -> int:
     from pot.recorder import HEAD_FAILURE
 
     recorder = _recorder(args)
+    if recorder.remote is not None:
+        return _record_through_server(args, recorder, call)
     try:
         # A head that cannot be read (a corrupt store) could never be signed over: refuse before storing a record,
         # in one line, rather than store it and fail at the head.
@@ -585,6 +600,43 @@ def _validate(args: argparse.Namespace) -> int:
     return _record(args, lambda r: r.record_validation(
         model_hash=args.model_hash, validator_id=args.validator, validation_result=result,
         model_id=args.model_id, confidence_score=args.confidence, challenge_hash=args.challenge_hash))
+
+
+def _record_through_server(args: argparse.Namespace, recorder: Any, call: Callable[[Any], str]) -> int:
+    """Record into the spool, send it (waiting up to anchor_timeout), print the server's record id. Once spooled
+    the verb succeeds: a record the server has not taken yet stays in the spool (a warning says where) and the next
+    recorder on that spool sends it."""
+    try:
+        handle = call(recorder)
+    except BaseException:
+        with contextlib.suppress(PotError):
+            recorder.close()
+        raise
+    from pot.recorder import HEAD_FAILURE
+
+    remote = recorder.remote
+    quiet = _DropRecords(HEAD_FAILURE)  # the recorder's own lines about the spool: said once below instead
+    log.addFilter(quiet)
+    try:
+        recorder.flush()
+        record_id = recorder.server_record_id(handle)
+        refused = [reason for _, key, reason in remote.spool.refused() if key == handle]
+        recorder.close()
+    finally:
+        log.removeFilter(quiet)
+    warning = None
+    if refused:
+        warning = f"the server {remote.shown} refused the record ({refused[0]}); it is kept in {remote.spool.path}"
+    elif record_id is None:
+        warning = (f"the record is spooled in {remote.spool.path} (key {handle}) but the server {remote.shown} has "
+                   f"not taken it yet ({remote.last_problem or 'still sending'}); the next recorder on this spool "
+                   "sends it")
+    shown = record_id or handle
+    _emit(args, shown, {"id": record_id, "idempotency_key": handle, "stored": record_id is not None,
+                        "spooled": True, "server": remote.shown, "warning": warning})
+    if warning is not None:
+        print(f"pot: warning: {warning}", file=sys.stderr)
+    return EXIT_OK if not refused else EXIT_USAGE
 
 
 @handler("proof")

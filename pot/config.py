@@ -23,6 +23,10 @@ DEFAULT_STORE = ".pot"
 STORE_ENV = "POT_HOME"
 KEY_FILE_ENV = "POT_KEY_FILE"
 DATABASE_ENV = "POT_DATABASE_URL"
+SERVER_URL_ENV = "POT_SERVER_URL"
+SERVER_TOKEN_ENV = "POT_SERVER_TOKEN"
+SPOOL_ENV = "POT_SPOOL_DIR"
+SPOOL_DIR_NAME = "spool"
 
 # The seed's environment variables (shared/seeds/002, "Environment Variables").
 CHAIN_ENV = ("RPC_URL", "PRIVATE_KEY", "CONTRACT_ADDRESS", "BLOCKCHAIN_CLIENT_TYPE", "GAS_PRICE_GWEI",
@@ -80,6 +84,16 @@ class ProvenanceConfig:
     """The TSA's CA certificate (PEM file) that its tokens must chain to. Default: ``POT_TSA_CERT``, as above."""
     fingerprint_challenges: int = 16
     fingerprint_input_shape: tuple[int, ...] | None = None
+    server_url: str | None = None
+    """A ``pot serve`` to record to instead of a local store (``http://host:port``, or ``https://``). Default:
+    ``POT_SERVER_URL``, else none (a local store). Records are acknowledged once they are in the local spool and
+    sent in the background (docs/SERVER.md, "Recording through the server")."""
+    server_token: str | None = None
+    """The bearer token (``pot token create --write``) that records to ``server_url``. Default:
+    ``POT_SERVER_TOKEN``. Never shown: the repr hides it."""
+    spool_dir: str | None = None
+    """Where records wait for the server (a SQLite file, ``spool.db``). Default: ``POT_SPOOL_DIR``, else
+    ``spool/`` in the store directory."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "step_block"):
@@ -95,6 +109,8 @@ class ProvenanceConfig:
             value = getattr(self, name)
             if name == "client_config" and value is not None:
                 value = {key: _shown_setting(key, item) for key, item in value.items()}
+            elif name == "server_token" and value is not None:
+                value = "<hidden>"
             elif name == "database_url" and value is not None:
                 from pot.log.store import shown_url
 
@@ -116,6 +132,31 @@ class ProvenanceConfig:
         """The PostgreSQL URL of the store, or None for SQLite in :meth:`resolve_store`."""
         env = os.environ if environ is None else environ
         return self.database_url or env.get(DATABASE_ENV) or None
+
+    def resolve_server(self, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:
+        """The server to record to and its token, or None to record to a local store. A URL that is not
+        http(s)://host is a UsageError (its text is not repeated: it may carry credentials)."""
+        env = os.environ if environ is None else environ
+        url = self.server_url or env.get(SERVER_URL_ENV) or None
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"{SERVER_URL_ENV} / server_url must be http://host[:port] or https://host[:port]")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is no number
+        except ValueError:
+            raise UsageError(f"{SERVER_URL_ENV} / server_url has a port that is not a number") from None
+        return url.rstrip("/"), self.server_token or env.get(SERVER_TOKEN_ENV) or None
+
+    def resolve_spool(self, environ: Mapping[str, str] | None = None) -> Path:
+        """The spool directory of a recorder that records through a server."""
+        env = os.environ if environ is None else environ
+        if self.spool_dir:
+            return Path(self.spool_dir)
+        if env.get(SPOOL_ENV):
+            return Path(env[SPOOL_ENV])
+        return self.resolve_store(env) / SPOOL_DIR_NAME
 
     def resolve_key_file(self, store: Path, environ: Mapping[str, str] | None = None) -> Path:
         env = os.environ if environ is None else environ

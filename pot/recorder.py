@@ -30,7 +30,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pot._internal import files
 from pot.anchors.base import Anchor, AnchorReceipt
@@ -57,6 +57,9 @@ from pot.log.records import (
     format_timestamp,
 )
 from pot.log.store import LOCAL_CHAIN_NAME, LogStore, is_database_url, open_store
+
+if TYPE_CHECKING:
+    from pot.server.client import RemoteLog
 
 log = logging.getLogger("pot")
 _chain_settings_noted = False  # the "chain settings present but anchoring off" line is said once per process
@@ -254,7 +257,14 @@ class ProvenanceRecorder:
         self._local_failures: dict[str, AnchorError] = {}  # per model: why its newest head is not anchored locally
         # Its own lock: _request_sign holds self._lock and, while the interpreter exits, anchors in that thread.
         self._failures_lock = threading.Lock()
+        self._remote: RemoteLog | None = None
         if not self.config.enabled:
+            return
+        # Recording through a server (POT_SERVER_URL), unless the caller handed this recorder its own store, key or
+        # anchors: those name a local store.
+        server = self.config.resolve_server() if (store, key, anchors, chain_anchors) == (None,) * 4 else None
+        if server is not None:
+            self._init_remote(*server)
             return
         self._owns_store = not isinstance(store, LogStore)
         if isinstance(store, LogStore):
@@ -294,23 +304,71 @@ class ProvenanceRecorder:
         self._steps: dict[str, list[_Step]] = {}  # buffered record_step calls
         _live_recorders.add(self)
 
+    def _init_remote(self, url: str, token: str | None) -> None:
+        """Record through the server at ``url``: a spool and its sender instead of a store, a key and anchors."""
+        from pot.server.client import RemoteLog
+
+        self._owns_store = False
+        self._lock = threading.Lock()
+        self._unsigned = {}
+        self._errors = []
+        self._salts = _SaltSource()
+        self._steps = {}
+        self._server_key: PublicKey | None = None
+        self._remote = RemoteLog(url, token, self.config.resolve_spool(), on_stamp=self.lamport.merge)
+        _live_recorders.add(self)
+
     # --- properties -------------------------------------------------------------------------------------------
 
     @property
+    def remote(self) -> RemoteLog | None:
+        """The spool and sender when this recorder records through a server (``POT_SERVER_URL``), else None."""
+        return self._remote
+
+    @property
     def store(self) -> LogStore:
+        if self._remote is not None:
+            raise UsageError(f"this recorder records through the server {self._remote.shown}; it has no local store")
         if self._store is None:
             raise UsageError("provenance recording is disabled (ProvenanceConfig.enabled is False)")
         return self._store
 
     @property
     def key(self) -> SigningKey:
+        if self._remote is not None:
+            raise UsageError(f"this recorder records through the server {self._remote.shown}, which holds the "
+                             "signing key; its public key is public_key")
         if self._key is None:
             raise UsageError("provenance recording is disabled (ProvenanceConfig.enabled is False)")
         return self._key
 
     @property
     def public_key(self) -> PublicKey:
+        """The key that signs this recorder's heads: its own, or the server's (``GET /v1/key``)."""
+        if self._remote is not None:
+            if self._server_key is None:
+                from pot.server.client import ServerClient
+
+                client = ServerClient(self._remote.url, self._remote.token)
+                try:
+                    answer = client.request("GET", "/v1/key")
+                finally:
+                    client.close()
+                try:
+                    self._server_key = PublicKey(bytes.fromhex(answer["public_key"]))
+                except (KeyError, TypeError, ValueError):
+                    raise FormatError(f"the server {self._remote.shown} answered GET /v1/key without a public "
+                                      "key") from None
+            return self._server_key
         return self.key.public
+
+    def server_record_id(self, handle: str) -> str | None:
+        """The id the server gave the record that ``record_*`` returned ``handle`` for, once the server has it
+        (None before, and for a recorder that records locally: there ``handle`` is the record's id already)."""
+        if self._remote is None:
+            return None
+        delivery = self._remote.spool.delivery(handle)
+        return None if delivery is None else delivery.record_id
 
     def _default_chain_anchors(self) -> list[Anchor]:
         """The remote anchors, run in the background worker: a chain (when enabled) and a TSA (when configured).
@@ -485,10 +543,11 @@ class ProvenanceRecorder:
         record (None when recording is disabled)."""
         if not self.config.enabled:
             return None
-        return self._append(kind, model_id, fields).record()
+        appended = self._append(kind, model_id, fields)
+        return None if isinstance(appended, _Spooled) else appended.record()
 
     def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any], *, write_steps: bool = True
-                ) -> CompletedRecord:
+                ) -> CompletedRecord | _Spooled:
         if self._closed:
             raise UsageError("this recorder is closed")
         check_name(model_id, "model_id")
@@ -502,6 +561,17 @@ class ProvenanceRecorder:
         # record is receiving its message: the stamp merges that record's.
         prepared = kind.prepare_new({"model_id": model_id, "seq": 0, "timestamp": timestamp, "salt": salt,
                                      "rank": self._rank, "node_id": self.node_id, "lamport": 1, **fields})
+        if self._remote is not None:
+            if "/" in model_id:  # the server's routes take a model id as one path segment
+                raise UsageError(f"model id {model_id!r} holds a '/', which the server's routes "
+                                 "(/v1/models/{id}/...) cannot carry; record it locally or name it without one")
+            # Through a server: the record is checked and encoded here, as it will be stored, and spooled with the
+            # node's Lamport stamp; the server fills in its seq and merges the stamp with its log's.
+            stamp = self.lamport.increment()
+            made = prepared.complete(0, stamp)
+            handle = self._salts.next()  # the idempotency key: 128 random bits, unique without coordination
+            self._remote.add(model_id, handle, kind.KIND, made.text, stamp)
+            return _Spooled(handle)
         index = index_event if kind is EventRecord else None
         record = self.store.append(model_id, lambda seq, last: prepared.complete(seq, self.lamport.merge(last)),
                                    index=index)
@@ -538,6 +608,15 @@ class ProvenanceRecorder:
         self._active_runs[model_id] = run_id
         return Run(self, run_id, model_id, kind)
 
+    def join_run(self, model_id: str, run_id: str) -> None:
+        """Record into ``model_id`` as part of run ``run_id``, which another process (rank 0, another node) started
+        and will end: every record of ``model_id`` from this recorder carries the run id, and nothing else is
+        recorded (no RunStarted, no RunCompleted)."""
+        if self.config.enabled:
+            if model_id in self._active_runs:
+                raise UsageError(f"run {self._active_runs[model_id]!r} is still recording into {model_id!r}")
+            self._active_runs[model_id] = check_name(run_id, "run_id")
+
     def active_run(self, model_id: str) -> str | None:
         """The id of the run this recorder is recording into ``model_id`` now, if any (so that code which starts
         runs itself, a framework callback, can join a run its caller started instead)."""
@@ -564,6 +643,7 @@ class ProvenanceRecorder:
 
         if not self.config.enabled:
             return False, None
+        self._local_only("promote")
         gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
         self.store.require_model(model_id)
         validation = None
@@ -585,6 +665,7 @@ class ProvenanceRecorder:
 
         if not self.config.enabled:
             return None
+        self._local_only("rollback")
         self.store.require_model(model_id)
         promoted = [r for r in self.store.records(model_id) if isinstance(r, EventRecord)
                     and r.event == events.MODEL_PROMOTED and r.data.get("stage") == stage]
@@ -596,6 +677,11 @@ class ProvenanceRecorder:
             "data": events.rolled_back(stage, to_model_hash, current, reason)}).record()
         assert isinstance(event, EventRecord)
         return event
+
+    def _local_only(self, what: str) -> None:
+        if self._remote is not None:
+            raise UsageError(f"{what} reads the model's log, which a recorder that records through a server does not "
+                             f"hold yet; run it against the server's store (pot --database URL {what} ...)")
 
     # --- signing and anchoring (background) -------------------------------------------------------------------
 
@@ -783,7 +869,7 @@ class ProvenanceRecorder:
         of their model shows them covered by a chain anchor. Raises the first AnchorError; what was anchored before
         it stays anchored.
         """
-        if not self.config.enabled:
+        if not self.config.enabled or self._remote is not None:
             return []
         receipts = []
         for anchor in self._chain_anchors if anchors is None else anchors:
@@ -799,6 +885,14 @@ class ProvenanceRecorder:
             return []
         for buffered in [model_id] if model_id is not None else list(self._steps):
             self._write_steps(buffered)
+        if self._remote is not None:
+            # The server signs a head over every batch it takes: flushing is sending what the spool holds.
+            left = self._remote.flush(self.config.anchor_timeout if timeout is None else timeout, model_id)
+            if left:
+                log.warning("%d record(s) still wait in the spool %s for the server %s (%s); they are sent when "
+                            "it answers", left, self._remote.spool.path, self._remote.shown,
+                            self._remote.last_problem or "still sending", extra={HEAD_FAILURE: True})
+            return []
         self._chain_hurry.set()  # a flush is a moment to anchor; chain_interval applies between flushes
         with self._lock:
             models = [model_id] if model_id is not None else list(self._unsigned)
@@ -814,7 +908,7 @@ class ProvenanceRecorder:
         """Send what waits for a chain anchor now (not after ``chain_interval``) and wait for it (for one model's
         heads, or every model's); True when nothing is left outstanding. An anchor that failed is not
         outstanding: its head stays pending (see :meth:`anchor_pending`)."""
-        if not self.config.enabled:
+        if not self.config.enabled or self._remote is not None:
             return True
         with self._lock:
             self._chain_waiters += 1
@@ -838,6 +932,9 @@ class ProvenanceRecorder:
             self._closed = True
             return
         timeout = self.config.anchor_timeout if timeout is None else timeout
+        if self._remote is not None:
+            self._close_remote(self._remote, timeout)
+            return
         try:
             self.flush()
             if not self.wait_for_anchors(timeout):
@@ -850,6 +947,28 @@ class ProvenanceRecorder:
             _live_recorders.discard(self)
             if self._owns_store:
                 self.store.close()
+
+    def _close_remote(self, remote: RemoteLog, timeout: float) -> None:
+        """Write buffered steps, send what the spool holds (waiting up to ``timeout``), and say what is left."""
+        try:
+            for buffered in list(self._steps):
+                self._write_steps(buffered)
+        finally:
+            self._closed = True
+            _live_recorders.discard(self)
+            left = remote.close(timeout)
+            refused = remote.refused_at_close
+            self.left_in_spool = left
+            if left:
+                log.warning("%d record(s) are still spooled in %s: the server %s did not take them within %g s "
+                            "(%s); the next recorder on this spool sends them", left, remote.spool.path,
+                            remote.shown, timeout, remote.last_problem or "still sending", extra={HEAD_FAILURE: True})
+            if refused:
+                log.warning("%d record(s) in %s were refused by the server %s for good (first: %s); they are kept "
+                            "there, marked refused", len(refused), remote.spool.path, remote.shown, refused[0][2],
+                            extra={HEAD_FAILURE: True})
+
+    left_in_spool = 0  # records a remote recorder's close() left in its spool, for the next recorder to send
 
     def __enter__(self) -> ProvenanceRecorder:
         return self
@@ -874,6 +993,9 @@ class ProvenanceRecorder:
         """
         if not self.config.enabled:
             return None
+        if self._remote is not None:
+            return self._remote_proof(self._remote, model_id, disclose,
+                                      self.config.anchor_timeout if anchor_timeout is None else anchor_timeout)
         store = self.store
         store.require_model(model_id)
         self.flush(model_id)
@@ -893,6 +1015,44 @@ class ProvenanceRecorder:
             from pot.log.verify import verify_proof
 
             verify_proof(proof, trusted_key=self.key.public)
+        return proof
+
+    def _remote_proof(self, remote: RemoteLog, model_id: str, disclose: Sequence[str] | None, timeout: float
+                      ) -> ProvenanceProof:
+        """Send what the spool holds of ``model_id``, then fetch its proof from the server (verified with the
+        server's key when ``auto_verify`` is on). Records still spooled after ``timeout`` are a ServerError: a
+        proof made without them would not show what was recorded."""
+        from urllib.parse import quote
+
+        from pot.server.client import ServerClient, ServerError, model_path, reason
+
+        check_name(model_id, "model_id")
+        self._write_steps(model_id)
+        left = remote.flush(timeout, model_id)
+        if left:
+            why = remote.last_problem or "still sending"
+            raise ServerError(f"{left} record(s) of {model_id!r} are still spooled in {remote.spool.path}: the server "
+                              f"{remote.shown} did not take them within {timeout:g} s ({why}); a proof now would "
+                              "leave them out")
+        query = ""
+        if disclose is not None:
+            ids = [self.server_record_id(handle) or handle for handle in disclose]
+            query = "?" + "&".join(f"record={quote(i, safe='')}" for i in ids)
+        client = ServerClient(remote.url, remote.token)
+        try:
+            status, data = client.exchange("GET", model_path(model_id, "proof") + query)
+        finally:
+            client.close()
+        if status == 404:
+            raise UsageError(f"the server {remote.shown} has no log of {model_id!r}")
+        if status != 200:
+            raise ServerError(f"{remote.shown} answered {status} to the proof of {model_id!r}: {reason(data)}",
+                              status)
+        proof = ProvenanceProof.from_json(data)
+        if self.config.auto_verify:
+            from pot.log.verify import verify_proof
+
+            verify_proof(proof, trusted_key=self.public_key)
         return proof
 
     def _await_chain_anchors(self, model_id: str, timeout: float) -> None:
@@ -930,7 +1090,7 @@ class ProvenanceRecorder:
             return False
         try:
             parsed = proof if isinstance(proof, ProvenanceProof) else ProvenanceProof.from_json(proof)
-            verify_proof(parsed, trusted_key=self.key.public)
+            verify_proof(parsed, trusted_key=self.public_key)
         except (VerificationError, PotError) as exc:
             log.info("proof did not verify: %s", exc)
             return False
@@ -1057,6 +1217,19 @@ class _SaltSource:
             salt = self._buffer[self._offset:self._offset + 16]
             self._offset += 16
         return salt.hex()
+
+
+class _Spooled:
+    """What ``_append`` returns for a record spooled for a server: its handle (the idempotency key). The record
+    itself, its seq and id, are the server's to make."""
+
+    __slots__ = ("record_id",)
+
+    def __init__(self, handle: str) -> None:
+        self.record_id = handle
+
+    def record(self) -> Record:
+        raise UsageError("a record spooled for the server has no seq or id yet")
 
 
 def _leaf_id(leaf: bytes) -> str:

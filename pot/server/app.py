@@ -50,6 +50,9 @@ _BATCH_SCHEMA: dict[str, Any] = {
                 "fields": {"type": "object", "description": "the record's fields as the recorder builds them, "
                            "without model_id, seq and lamport (the server fills those in); node_id is required; "
                            "timestamp defaults to the server's clock"},
+                "lamport": {"type": "integer", "minimum": 0, "description": "the sending node's Lamport clock "
+                            "when it made the record (default 0); the record is stamped max(this, the log's "
+                            "last stamp + 1)"},
             }}}},
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pot.errors import FormatError, UsageError
 from pot.lineage.registry import index_event
+from pot.log.canonical import MAX_SAFE_INTEGER
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import SigningKey
 from pot.log.merkle import Frontier
@@ -47,10 +48,11 @@ class Appended:
     record_id: str
     seq: int
     duplicate: bool  # sent before: nothing was added
+    lamport: int | None = None  # the record's Lamport stamp (None for a duplicate stored before it was remembered)
 
     def to_json(self) -> dict[str, Any]:
         return {"idempotency_key": self.idempotency_key, "id": self.record_id, "seq": self.seq,
-                "duplicate": self.duplicate}
+                "duplicate": self.duplicate, "lamport": self.lamport}
 
 
 class _Duplicate(Exception):
@@ -65,22 +67,28 @@ def _idempotency_setting(model_id: str, key: str) -> str:
     return "idempotency:" + json.dumps([model_id, key], separators=(",", ":"), ensure_ascii=False)
 
 
-def parse_batch(model_id: str, document: Any) -> list[tuple[str, type[Record], dict[str, Any]]]:
-    """A batch ``{"records": [{"idempotency_key": K, "type": T, "fields": {...}}, ...]}`` checked: (key, kind,
-    fields) per item. FormatError names the first bad item. Here only the batch's shape is checked, and that each
-    record names its node; each record's fields are checked by its kind when it is appended."""
+def parse_batch(model_id: str, document: Any) -> list[tuple[str, type[Record], dict[str, Any], int]]:
+    """A batch ``{"records": [{"idempotency_key": K, "type": T, "fields": {...}, "lamport": L}, ...]}`` checked:
+    (key, kind, fields, L) per item (``lamport``, the sending node's clock, is optional: 0). FormatError names the
+    first bad item. Here only the batch's shape is checked, and that each record names its node; each record's
+    fields are checked by its kind when it is appended."""
     check_name(model_id, "model id")
     if not isinstance(document, dict) or set(document) != {"records"} or not isinstance(document["records"], list):
         raise FormatError('a batch is {"records": [{"idempotency_key": ..., "type": ..., "fields": {...}}, ...]}')
     items = document["records"]
     if not 1 <= len(items) <= MAX_BATCH:
         raise FormatError(f"a batch holds 1 to {MAX_BATCH} records, not {len(items)}")
-    out: list[tuple[str, type[Record], dict[str, Any]]] = []
+    out: list[tuple[str, type[Record], dict[str, Any], int]] = []
     keys: set[str] = set()
     for i, item in enumerate(items):
         where = f"records[{i}]"
-        if not isinstance(item, dict) or set(item) != {"idempotency_key", "type", "fields"}:
-            raise FormatError(f"{where} must be an object with exactly idempotency_key, type and fields")
+        if not isinstance(item, dict) or not {"idempotency_key", "type", "fields"} <= set(item) <= {
+                "idempotency_key", "type", "fields", "lamport"}:
+            raise FormatError(f"{where} must be an object with idempotency_key, type and fields (and optionally "
+                              "lamport)")
+        stamp = item.get("lamport", 0)
+        if isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 <= stamp < MAX_SAFE_INTEGER:
+            raise FormatError(f"{where}.lamport must be an integer in 0..2**53-2 (the sending node's clock)")
         key = check_name(item["idempotency_key"], f"{where}.idempotency_key")
         if key in keys:
             raise FormatError(f"{where}.idempotency_key {key!r} appears twice in the batch")
@@ -97,7 +105,7 @@ def parse_batch(model_id: str, document: Any) -> list[tuple[str, type[Record], d
         if fields.get("node_id") is None:
             raise FormatError(f"{where}.fields must name the node that made the record (node_id), as the "
                               "recorder does")
-        out.append((key, kind, dict(fields)))
+        out.append((key, kind, dict(fields), stamp))
     return out
 
 
@@ -123,12 +131,13 @@ def append_batch(store: LogStore, key: SigningKey, model_id: str, document: Any,
     return done, sign_head(store, key, model_id, now) or store.latest_head(model_id)
 
 
-def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Record], dict[str, Any]]],
+def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Record], dict[str, Any], int]],
                   now: Callable[[], datetime], done: list[Appended]) -> None:
     """Append ``items`` in order, adding to ``done`` what each became."""
-    for i, (ikey, kind, fields) in enumerate(items):
-        # Every record the server appends names its node and gets the Lamport stamp after the log's last one, so
-        # the stamps of one log only increase, whichever node sent what.
+    for i, (ikey, kind, fields, sent) in enumerate(items):
+        # Every record the server appends names its node and gets the Lamport stamp max(the sending node's clock,
+        # the log's last stamp + 1): appending is the node's message being received, merged as the local recorder
+        # merges (pot.lineage.lamport). So the stamps of one log only increase, whichever node sent what.
         values = {"timestamp": format_timestamp(now()), **fields, "model_id": model_id, "seq": 0, "lamport": 1}
         try:
             prepared = kind.prepare_new(values)
@@ -143,18 +152,18 @@ def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Re
             if isinstance(record, EventRecord):
                 index_event(conn, record)
             conn.execute("INSERT INTO settings VALUES (?, ?)",
-                         (setting, json.dumps({"id": record.record_id, "seq": record.seq})))
+                         (setting, json.dumps({"id": record.record_id, "seq": record.seq, "lamport": record.lamport})))
 
-        def make(seq: int, last: int, prepared: PreparedRecord = prepared) -> CompletedRecord:
-            return prepared.complete(seq, last + 1)
+        def make(seq: int, last: int, prepared: PreparedRecord = prepared, sent: int = sent) -> CompletedRecord:
+            return prepared.complete(seq, max(sent, last + 1))
 
         try:
             made = store.append(model_id, make, index=index)
         except _Duplicate as dup:
             stored = json.loads(dup.stored)
-            done.append(Appended(ikey, str(stored["id"]), int(stored["seq"]), True))
+            done.append(Appended(ikey, str(stored["id"]), int(stored["seq"]), True, stored.get("lamport")))
             continue
-        done.append(Appended(ikey, made.record_id, made.seq, False))
+        done.append(Appended(ikey, made.record_id, made.seq, False, made.lamport))
 
 
 def sign_head(store: LogStore, key: SigningKey, model_id: str,

@@ -1,0 +1,1 @@
+"""pot serve with its clients: recording through the server, against the real parts."""
