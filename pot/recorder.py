@@ -315,7 +315,8 @@ class ProvenanceRecorder:
         self._salts = _SaltSource()
         self._steps = {}
         self._server_key: PublicKey | None = None
-        self._remote = RemoteLog(url, token, self.config.resolve_spool(), on_stamp=self.lamport.merge)
+        self._remote = RemoteLog(url, token, self.config.resolve_spool(), on_stamp=self.lamport.merge,
+                                 fsync=self.config.resolve_spool_fsync())
         _live_recorders.add(self)
 
     # --- properties -------------------------------------------------------------------------------------------

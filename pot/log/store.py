@@ -381,7 +381,13 @@ class Store:
         Other processes and threads wait for it to finish. For decisions that must not race and must land
         together with what they write, such as creating the store's signing key and remembering its id.
         """
-        return self._write(lambda _conn: work())
+        try:
+            return self._write(lambda _conn: work())
+        except BaseException:
+            # Appends that joined a transaction that was then rolled back remembered seqs past the log's end: a
+            # guess too high would leave a gap rather than hit the primary key, so forget every guess.
+            self._next_seq.clear()
+            raise
 
     def _write_locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn

@@ -136,9 +136,10 @@ class RemoteLog:
     """A spool and the thread that sends it (see the module docstring)."""
 
     def __init__(self, url: str, token: str | None, spool_dir: Path, *, batch: int = DEFAULT_BATCH,
-                 max_backoff: float = 5.0, on_stamp: Callable[[int], object] | None = None) -> None:
+                 max_backoff: float = 5.0, on_stamp: Callable[[int], object] | None = None, fsync: bool = True
+                 ) -> None:
         self.url, self.token = url, token  # the token is never logged nor shown
-        self.spool = Spool(spool_dir)
+        self.spool = Spool(spool_dir, fsync=fsync)
         self.shown = ServerClient(url, None).shown
         self.batch, self.max_backoff = batch, max_backoff
         self._on_stamp = on_stamp

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pot.errors import FormatError, UsageError
+from pot.errors import FormatError, PotError, StoreError, UsageError
 from pot.lineage.registry import index_event
 from pot.log.canonical import MAX_SAFE_INTEGER
 from pot.log.heads import SignedTreeHead, TreeHead
@@ -133,37 +133,80 @@ def append_batch(store: LogStore, key: SigningKey, model_id: str, document: Any,
 
 def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Record], dict[str, Any], int]],
                   now: Callable[[], datetime], done: list[Appended]) -> None:
-    """Append ``items`` in order, adding to ``done`` what each became."""
+    """Append ``items`` in order, adding to ``done`` what each became.
+
+    Every record is checked first; the ones before the first that does not check out are appended in one
+    transaction (one commit per batch, not per record), then that record's FormatError is raised. If the
+    transaction fails for any reason but the store's (an index refuses a record), nothing of it stays and the
+    records are appended one transaction each instead, so that exactly the records before the one refused stay.
+    """
+    prepared: list[tuple[str, PreparedRecord, int, str]] = []
+    error: FormatError | None = None
     for i, (ikey, kind, fields, sent) in enumerate(items):
         # Every record the server appends names its node and gets the Lamport stamp max(the sending node's clock,
         # the log's last stamp + 1): appending is the node's message being received, merged as the local recorder
         # merges (pot.lineage.lamport). So the stamps of one log only increase, whichever node sent what.
         values = {"timestamp": format_timestamp(now()), **fields, "model_id": model_id, "seq": 0, "lamport": 1}
         try:
-            prepared = kind.prepare_new(values)
+            prepared.append((ikey, kind.prepare_new(values), sent, _idempotency_setting(model_id, ikey)))
         except FormatError as exc:
-            raise FormatError(f"records[{i}] ({kind.KIND}): {exc}") from None
-        setting = _idempotency_setting(model_id, ikey)
+            error = FormatError(f"records[{i}] ({kind.KIND}): {exc}")
+            break
+    together: list[Appended] = []
+    try:
+        store.exclusive(lambda: _append_together(store, model_id, prepared, together))
+    except StoreError:
+        raise
+    except PotError:
+        for item in prepared:  # rolled back: one by one, so that what comes before the refused record stays
+            done.append(_append_one(store, model_id, *item, check_first=False))
+    else:
+        done.extend(together)
+    if error is not None:
+        raise error
 
-        def index(conn: Any, record: Record, setting: str = setting) -> None:
+
+def _append_together(store: LogStore, model_id: str, prepared: list[tuple[str, PreparedRecord, int, str]],
+                     out: list[Appended]) -> None:
+    """Inside the store's exclusive transaction: the batch's records, each unless its key was seen before."""
+    for item in prepared:
+        out.append(_append_one(store, model_id, *item, check_first=True))
+
+
+def _append_one(store: LogStore, model_id: str, ikey: str, prepared: PreparedRecord, sent: int, setting: str, *,
+                check_first: bool) -> Appended:
+    """Append one record with its idempotency key (or answer with the record the key added before).
+
+    ``check_first`` (inside a transaction that other appends join, where a refused append cannot be undone alone)
+    looks the key up before appending; otherwise the index hook looks it up inside the append's own transaction."""
+    if check_first:
+        row = store.connection().execute("SELECT value FROM settings WHERE key = ?", (setting,)).fetchone()
+        if row is not None:
+            return _duplicate(ikey, str(row[0]))
+
+    def index(conn: Any, record: Record) -> None:
+        if not check_first:
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (setting,)).fetchone()
             if row is not None:
                 raise _Duplicate(str(row[0]))
-            if isinstance(record, EventRecord):
-                index_event(conn, record)
-            conn.execute("INSERT INTO settings VALUES (?, ?)",
-                         (setting, json.dumps({"id": record.record_id, "seq": record.seq, "lamport": record.lamport})))
+        if isinstance(record, EventRecord):
+            index_event(conn, record)
+        conn.execute("INSERT INTO settings VALUES (?, ?)",
+                     (setting, json.dumps({"id": record.record_id, "seq": record.seq, "lamport": record.lamport})))
 
-        def make(seq: int, last: int, prepared: PreparedRecord = prepared, sent: int = sent) -> CompletedRecord:
-            return prepared.complete(seq, max(sent, last + 1))
+    def make(seq: int, last: int) -> CompletedRecord:
+        return prepared.complete(seq, max(sent, last + 1))
 
-        try:
-            made = store.append(model_id, make, index=index)
-        except _Duplicate as dup:
-            stored = json.loads(dup.stored)
-            done.append(Appended(ikey, str(stored["id"]), int(stored["seq"]), True, stored.get("lamport")))
-            continue
-        done.append(Appended(ikey, made.record_id, made.seq, False, made.lamport))
+    try:
+        made = store.append(model_id, make, index=index)
+    except _Duplicate as dup:
+        return _duplicate(ikey, dup.stored)
+    return Appended(ikey, made.record_id, made.seq, False, made.lamport)
+
+
+def _duplicate(ikey: str, stored_text: str) -> Appended:
+    stored = json.loads(stored_text)
+    return Appended(ikey, str(stored["id"]), int(stored["seq"]), True, stored.get("lamport"))
 
 
 def sign_head(store: LogStore, key: SigningKey, model_id: str,

@@ -3,9 +3,12 @@ server").
 
 A record is acknowledged once it is committed here: one SQLite file (``spool.db``) in WAL mode with
 ``synchronous=FULL``, so every commit is fsync'd before ``add`` returns and neither a killed process nor a power cut
-loses an acknowledged record. The background sender (:mod:`pot.server.client`) reads the oldest waiting records of
-one model at a time, sends them with their idempotency keys, and on the server's answer moves them to ``delivered``
-(their id and seq in the server's log) in one transaction. A record the server refuses for good stays here, marked
+loses an acknowledged record (``fsync=False``, ``POT_SPOOL_FSYNC=0``: ``synchronous=NORMAL``, as durable as the
+local store, which a killed process does not hurt but a power cut may).
+
+The background sender (:mod:`pot.server.client`) reads the oldest waiting records of one model at a time, sends
+them with their idempotency keys, and on the server's answer moves them to ``delivered`` (their id and seq in the
+server's log) in one transaction. A record the server refuses for good stays here, marked
 with the reason, and is not sent again; nothing is deleted without the server having it.
 
 Several recorders may share one spool (processes on one machine, or a process restarted on the spool its
@@ -70,7 +73,7 @@ class Delivery:
 class Spool:
     """One spool file. Thread-safe: the training thread adds, the sender thread takes and settles."""
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, *, fsync: bool = True) -> None:
         self.directory = Path(directory)
         self.path = self.directory / SPOOL_FILE
         try:
@@ -78,7 +81,9 @@ class Spool:
             self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout=60000")
             self._conn.execute("PRAGMA journal_mode=WAL").fetchall()
-            self._conn.execute("PRAGMA synchronous=FULL")  # every commit fsync'd: an acknowledged record survives
+            # FULL: every commit fsync'd, so an acknowledged record survives a power cut. NORMAL: survives a killed
+            # process (the commit reached the operating system), as the local store does.
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             self._conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the spool {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
