@@ -40,7 +40,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +51,7 @@ from pot.anchors.base import AnchorReceipt
 from pot.errors import StoreError, UsageError
 from pot.log import migrations
 from pot.log.heads import SignedTreeHead
+from pot.log.prepared import CompletedRecord
 from pot.log.records import Record
 from pot.log.store import (
     _LOCAL_CHAIN_TIP,
@@ -60,6 +61,7 @@ from pot.log.store import (
     _completed_text,
     _head_from_row,
     _json_object,
+    _made_rows,
     _parsed,
     _receipt_from_row,
     _record_from_text,
@@ -117,6 +119,10 @@ class Adapter:
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
         return self._conn.execute(pyformat(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(pyformat(sql), parameters)
 
     @property
     def in_transaction(self) -> bool:
@@ -421,6 +427,38 @@ class PostgresStore:
             row = conn.execute("SELECT record_id FROM records WHERE model_id = %s AND seq = %s",
                                (model_id, made[0])).fetchone()
             return row is not None and row[0] == made[1]
+
+        return self._run(work, lock=lock_key("log", model_id), landed=landed)
+
+    def append_many(self, model_id: str, plan: Callable[[Any], Sequence[Callable[[int, int], CompletedRecord]]],
+                    after: Callable[[Any, list[CompletedRecord]], None] | None = None) -> list[CompletedRecord]:
+        """Append several records in one transaction under the model's advisory lock (see
+        :meth:`Store.append_many`): one seq read, one multi-row insert."""
+        first: list[Any] = []
+
+        def work(conn: psycopg.Connection[Any]) -> list[CompletedRecord]:
+            adapter = Adapter(conn)
+            makes = plan(adapter)
+            if not makes:
+                first[:] = []
+                return []
+            row = conn.execute("SELECT seq, lamport FROM records WHERE model_id = %s ORDER BY seq DESC LIMIT 1",
+                               (model_id,)).fetchone()
+            seq, last = (0, 0) if row is None else (int(row[0]) + 1, int(row[1] or 0))
+            made, rows = _made_rows(model_id, makes, seq, last)
+            with conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO records VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            if after is not None:
+                after(adapter, made)
+            first[:] = [made[0].seq, made[0].record_id]
+            return made
+
+        def landed(conn: psycopg.Connection[Any]) -> bool:
+            if not first:
+                return False  # nothing was to be appended: running the plan again is harmless
+            row = conn.execute("SELECT record_id FROM records WHERE model_id = %s AND seq = %s",
+                               (model_id, first[0])).fetchone()
+            return row is not None and row[0] == first[1]
 
         return self._run(work, lock=lock_key("log", model_id), landed=landed)
 

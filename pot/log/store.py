@@ -32,7 +32,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -126,6 +126,10 @@ class LogStore(Protocol):
     def exclusive(self, work: Callable[[], T]) -> T: ...
 
     def append(self, model_id: str, make: Callable[[int, int], R], index: IndexHook | None = None) -> R: ...
+
+    def append_many(self, model_id: str, plan: Callable[[Connection], Sequence[Callable[[int, int], CompletedRecord]]],
+                    after: Callable[[Connection, list[CompletedRecord]], None] | None = None
+                    ) -> list[CompletedRecord]: ...
 
     def size(self, model_id: str) -> int: ...
 
@@ -381,13 +385,7 @@ class Store:
         Other processes and threads wait for it to finish. For decisions that must not race and must land
         together with what they write, such as creating the store's signing key and remembering its id.
         """
-        try:
-            return self._write(lambda _conn: work())
-        except BaseException:
-            # Appends that joined a transaction that was then rolled back remembered seqs past the log's end: a
-            # guess too high would leave a gap rather than hit the primary key, so forget every guess.
-            self._next_seq.clear()
-            raise
+        return self._write(lambda _conn: work())
 
     def _write_locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
@@ -543,6 +541,34 @@ class Store:
             record = self._write(work)
         self._next_seq[model_id] = (record.seq + 1, record.lamport or 0)
         return record
+
+    def append_many(self, model_id: str, plan: Callable[[Connection], Sequence[Callable[[int, int], CompletedRecord]]],
+                    after: Callable[[Connection, list[CompletedRecord]], None] | None = None
+                    ) -> list[CompletedRecord]:
+        """Append several records to ``model_id``'s log in one transaction, at consecutive seqs.
+
+        Inside the transaction (holding the write lock) ``plan(conn)`` returns the records' makers, each called as
+        in :meth:`append` (``make(seq, last_lamport)``, returning a CompletedRecord); the records are inserted
+        together, then ``after(conn, records)`` updates derived tables. If anything raises, nothing is stored.
+        Returns the records, in log order.
+        """
+        def work(conn: sqlite3.Connection) -> list[CompletedRecord]:
+            makes = plan(conn)
+            if not makes:
+                return []
+            row = conn.execute("SELECT seq, lamport FROM records WHERE model_id = ? ORDER BY seq DESC LIMIT 1",
+                               (model_id,)).fetchone()
+            seq, last = (0, 0) if row is None else (int(row[0]) + 1, int(row[1] or 0))
+            made, rows = _made_rows(model_id, makes, seq, last)
+            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if after is not None:
+                after(conn, made)
+            return made
+
+        made = self._write(work)
+        if made:
+            self._next_seq[model_id] = (made[-1].seq + 1, made[-1].lamport or 0)
+        return made
 
     def size(self, model_id: str) -> int:
         row = self._read("SELECT MAX(seq) FROM records WHERE model_id = ?", (model_id,))[0]
@@ -746,6 +772,22 @@ def make_store_dir(root: Path) -> None:
             files.replace_file(ignore, _GITIGNORE)  # left empty by an interrupted pot before this one
     except OSError as exc:
         raise StoreError(f"cannot create store {root}: {exc.strerror}") from exc
+
+
+def _made_rows(model_id: str, makes: Sequence[Callable[[int, int], CompletedRecord]], seq: int, last: int
+               ) -> tuple[list[CompletedRecord], list[tuple[Any, ...]]]:
+    """The records ``makes`` make from ``seq`` on (after the stamp ``last``), and their rows in the records table."""
+    made, rows = [], []
+    for make in makes:
+        record = make(seq, last)
+        text = record.text
+        if _LONG_INTEGER.search(text):  # as in _completed_text
+            text = json.dumps(json.loads(text, parse_int=_long_as_double), separators=(",", ":"), ensure_ascii=False)
+        made.append(record)
+        rows.append((model_id, record.seq, record.kind.KIND, record.record_id, record.leaf, record.timestamp,
+                     record.lamport, text))
+        seq, last = record.seq + 1, record.lamport or 0
+    return made, rows
 
 
 def _completed_text(made: Record | CompletedRecord) -> tuple[str, bytes, str, Record]:

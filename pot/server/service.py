@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,53 +153,90 @@ def _append_items(store: LogStore, model_id: str, items: list[tuple[str, type[Re
         except FormatError as exc:
             error = FormatError(f"records[{i}] ({kind.KIND}): {exc}")
             break
-    together: list[Appended] = []
     try:
-        store.exclusive(lambda: _append_together(store, model_id, prepared, together))
+        done.extend(_append_together(store, model_id, prepared))
     except StoreError:
         raise
     except PotError:
-        for item in prepared:  # rolled back: one by one, so that what comes before the refused record stays
-            done.append(_append_one(store, model_id, *item, check_first=False))
-    else:
-        done.extend(together)
+        for i, item in enumerate(prepared):  # rolled back: one by one, so that what comes before the refused one stays
+            try:
+                done.append(_append_one(store, model_id, *item))
+            except StoreError:
+                raise
+            except PotError as exc:  # named, so that a client can set this record aside and send the rest
+                raise FormatError(f"records[{i}] ({items[i][1].KIND}): {exc}") from None
     if error is not None:
         raise error
 
 
-def _append_together(store: LogStore, model_id: str, prepared: list[tuple[str, PreparedRecord, int, str]],
-                     out: list[Appended]) -> None:
-    """Inside the store's exclusive transaction: the batch's records, each unless its key was seen before."""
-    for item in prepared:
-        out.append(_append_one(store, model_id, *item, check_first=True))
+def _append_together(store: LogStore, model_id: str, prepared: list[tuple[str, PreparedRecord, int, str]]
+                     ) -> list[Appended]:
+    """The batch's records in one transaction under the log's lock: the idempotency keys looked up together,
+    the records whose key is new inserted together, their keys remembered together."""
+    answers: list[Appended | None] = []
+    fresh: list[tuple[str, str]] = []  # (idempotency key, setting) of each record appended, in order
+
+    def plan(conn: Any) -> list[Callable[[int, int], CompletedRecord]]:
+        answers.clear()
+        fresh.clear()
+        settings = [item[3] for item in prepared]
+        seen: dict[str, str] = {}
+        for at in range(0, len(settings), 500):  # SQLite takes up to 32,766 parameters; 500 stays far below
+            chunk = settings[at:at + 500]
+            marks = ", ".join("?" * len(chunk))
+            for key, value in conn.execute(f"SELECT key, value FROM settings WHERE key IN ({marks})",
+                                           tuple(chunk)).fetchall():
+                seen[str(key)] = str(value)
+        makes: list[Callable[[int, int], CompletedRecord]] = []
+        for ikey, record, sent, setting in prepared:
+            if setting in seen:
+                answers.append(_duplicate(ikey, seen[setting]))
+                continue
+            answers.append(None)
+            fresh.append((ikey, setting))
+            makes.append(partial(_stamped, record, sent))
+        return makes
+
+    def after(conn: Any, made: list[CompletedRecord]) -> None:
+        for record in made:
+            if record.kind is EventRecord:
+                event = record.record()
+                assert isinstance(event, EventRecord)
+                index_event(conn, event)
+        rows = [(setting, json.dumps({"id": r.record_id, "seq": r.seq, "lamport": r.lamport}))
+                for (_, setting), r in zip(fresh, made, strict=True)]
+        conn.executemany("INSERT INTO settings VALUES (?, ?)", rows)  # sqlite3's, or the PostgreSQL Adapter's
+
+    made = iter(store.append_many(model_id, plan, after))
+    out = []
+    for (ikey, *_), answer in zip(prepared, answers, strict=True):
+        if answer is None:
+            record = next(made)
+            answer = Appended(ikey, record.record_id, record.seq, False, record.lamport)
+        out.append(answer)
+    return out
 
 
-def _append_one(store: LogStore, model_id: str, ikey: str, prepared: PreparedRecord, sent: int, setting: str, *,
-                check_first: bool) -> Appended:
-    """Append one record with its idempotency key (or answer with the record the key added before).
+def _stamped(prepared: PreparedRecord, sent: int, seq: int, last: int) -> CompletedRecord:
+    return prepared.complete(seq, max(sent, last + 1))
 
-    ``check_first`` (inside a transaction that other appends join, where a refused append cannot be undone alone)
-    looks the key up before appending; otherwise the index hook looks it up inside the append's own transaction."""
-    if check_first:
-        row = store.connection().execute("SELECT value FROM settings WHERE key = ?", (setting,)).fetchone()
-        if row is not None:
-            return _duplicate(ikey, str(row[0]))
+
+def _append_one(store: LogStore, model_id: str, ikey: str, prepared: PreparedRecord, sent: int, setting: str
+                ) -> Appended:
+    """Append one record with its idempotency key in a transaction of its own (or answer with the record the key
+    added before)."""
 
     def index(conn: Any, record: Record) -> None:
-        if not check_first:
-            row = conn.execute("SELECT value FROM settings WHERE key = ?", (setting,)).fetchone()
-            if row is not None:
-                raise _Duplicate(str(row[0]))
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (setting,)).fetchone()
+        if row is not None:
+            raise _Duplicate(str(row[0]))
         if isinstance(record, EventRecord):
             index_event(conn, record)
         conn.execute("INSERT INTO settings VALUES (?, ?)",
                      (setting, json.dumps({"id": record.record_id, "seq": record.seq, "lamport": record.lamport})))
 
-    def make(seq: int, last: int) -> CompletedRecord:
-        return prepared.complete(seq, max(sent, last + 1))
-
     try:
-        made = store.append(model_id, make, index=index)
+        made = store.append(model_id, partial(_stamped, prepared, sent), index=index)
     except _Duplicate as dup:
         return _duplicate(ikey, dup.stored)
     return Appended(ikey, made.record_id, made.seq, False, made.lamport)

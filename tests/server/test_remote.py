@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -202,6 +203,30 @@ def test_refused_records_do_not_block_the_queue(tmp_path: Path, caplog: pytest.L
         assert [(m, r.split(":")[0]) for m, _, r in refused] == [("other-x", "403")]
         assert "refused by the server" in caplog.text and "marked refused" in caplog.text
         assert_complete(served, "team-y", {0, 1, 2}, root)
+
+
+def test_a_record_the_server_refuses_mid_batch_is_set_aside(sqlite_served: tuple[Served, str], tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Two recorders start the same run: the server's run registry refuses the second RunStarted, in the middle
+    of that recorder's batch. Exactly that record is refused (kept in its spool); the records after it arrive."""
+    served, token = sqlite_served
+    first = ProvenanceRecorder(remote_config(served, token, tmp_path / "spool-1"))
+    first.start_run("team-e", run_id="run-x", capture=False)
+    first.flush()
+    second = ProvenanceRecorder(remote_config(served, token, tmp_path / "spool-2", node_id="other"))
+    checkpoint(second, "team-e", 0)
+    second.start_run("team-e", run_id="run-x", capture=False)  # accepted here: this recorder cannot know
+    for epoch in range(1, 4):
+        checkpoint(second, "team-e", epoch)
+    with caplog.at_level(logging.WARNING, logger="pot"):
+        second.close()
+    first.close()
+    assert second.left_in_spool == 0
+    refused = Spool(tmp_path / "spool-2").refused()
+    assert len(refused) == 1
+    assert re.match(r"422: records\[\d+\] \(event\): .*already started", refused[0][2])
+    assert "refused 1 record(s)" in caplog.text
+    assert_complete(served, "team-e", {0, 1, 2, 3}, served.root)
 
 
 # --- faults on PostgreSQL ------------------------------------------------------------------------------------------
