@@ -234,9 +234,9 @@ def test_a_record_the_server_refuses_mid_batch_is_set_aside(sqlite_served: tuple
 
 @pytest.mark.postgres
 def test_sigkill_during_a_batch_append_leaves_no_duplicate(own_postgres: PostgresServer, tmp_path: Path) -> None:
-    """The server is SIGKILLed while it appends a batch of 1,000 (some of it is in the database, no answer went
-    out): the spool still holds the whole batch, and sending it again to the restarted server adds exactly the
-    records that are missing."""
+    """The server is SIGKILLed in the middle of a batch append of 1,000: the batch's transaction is committed in
+    the database, but the server dies while it signs the head, before any answer goes out. The spool still holds
+    the whole batch, and sending it again to the restarted server adds nothing twice."""
     import psycopg
 
     database = own_postgres.create_database()
@@ -254,7 +254,7 @@ def test_sigkill_during_a_batch_append_leaves_no_duplicate(own_postgres: Postgre
         with psycopg.connect(database) as conn:
             sender = RemoteLog(served.url, token, spool_dir, batch=1000)
             deadline = time.monotonic() + 60
-            while True:  # kill as soon as part of the batch is in the database
+            while True:  # kill as soon as the batch is in the database
                 (count,) = conn.execute("SELECT count(*) FROM records WHERE model_id = 'team-b'").fetchone()
                 conn.commit()
                 if count > 0 or time.monotonic() > deadline:
