@@ -602,8 +602,11 @@ def _validate(args: argparse.Namespace) -> int:
         model_id=args.model_id, confidence_score=args.confidence, challenge_hash=args.challenge_hash))
 
 
+_SERVER_WAIT = 10.0  # seconds a record verb waits for the server to take its record before leaving it spooled
+
+
 def _record_through_server(args: argparse.Namespace, recorder: Any, call: Callable[[Any], str]) -> int:
-    """Record into the spool, send it (waiting up to anchor_timeout), print the server's record id. Once spooled
+    """Record into the spool, send it (waiting up to 10 s), print the server's record id. Once spooled
     the verb succeeds: a record the server has not taken yet stays in the spool (a warning says where) and the next
     recorder on that spool sends it."""
     try:
@@ -618,10 +621,10 @@ def _record_through_server(args: argparse.Namespace, recorder: Any, call: Callab
     quiet = _DropRecords(HEAD_FAILURE)  # the recorder's own lines about the spool: said once below instead
     log.addFilter(quiet)
     try:
-        recorder.flush()
+        recorder.flush(timeout=min(recorder.config.anchor_timeout, _SERVER_WAIT))
         record_id = recorder.server_record_id(handle)
         refused = [reason for _, key, reason in remote.spool.refused() if key == handle]
-        recorder.close()
+        recorder.close(timeout=0)  # flushed just now: what is left waits for the next recorder on this spool
     finally:
         log.removeFilter(quiet)
     warning = None

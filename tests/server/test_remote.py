@@ -229,6 +229,29 @@ def test_a_record_the_server_refuses_mid_batch_is_set_aside(sqlite_served: tuple
     assert_complete(served, "team-e", {0, 1, 2, 3}, served.root)
 
 
+def test_cli_records_into_the_spool_while_no_server_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`pot checkpoint` with a server that does not answer: the record is acknowledged (exit 0) once spooled, one
+    warning line names the spool; a URL that is not http(s) is exit 2 in one line, and the token never shows."""
+    from pot.cli import main
+    from tests.support.served import free_port
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POT_SERVER_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("POT_SERVER_TOKEN", "pot_secret-token-value")
+    monkeypatch.setenv("POT_SPOOL_DIR", str(tmp_path / "spool"))
+    args = ["checkpoint", "--model-id", "m1", "--model-hash", "0" * 64, "--epoch", "0", "--metrics", "{}"]
+    capsys.readouterr()
+    assert main(args) == 0  # after waiting 10 s for the server
+    out, err = capsys.readouterr()
+    assert out.strip() and err.count("\n") == 1 and "spooled in" in err and "secret-token" not in out + err
+    assert Spool(tmp_path / "spool").waiting() == 1
+    monkeypatch.setenv("POT_SERVER_URL", "ftp://example.invalid/")
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "POT_SERVER_URL" in err and "Traceback" not in err
+
+
 # --- faults on PostgreSQL ------------------------------------------------------------------------------------------
 
 
