@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit
 
 from pot._internal import strictjson
 from pot.errors import FormatError, StoreError
+from pot.log.store import _long_as_double
 from pot.server.spool import Delivery, Spool, Spooled
 
 log = logging.getLogger("pot")
@@ -291,7 +292,9 @@ class RemoteLog:
 
 
 def _item(row: Spooled) -> dict[str, Any]:
-    fields = json.loads(row.body)
+    # The body is canonical JSON (RFC 8785), which spells a double from 2**53 up in plain digits: read those back
+    # as the doubles they are, as the store does, or the server would see an integer no record may hold.
+    fields = json.loads(row.body, parse_int=_long_as_double)
     for name in (*SERVER_FIELDS, "type"):
         fields.pop(name, None)
     return {"idempotency_key": row.idempotency_key, "type": row.kind, "fields": fields, "lamport": row.lamport}

@@ -121,6 +121,9 @@ def test_recorder_records_through_the_server(sqlite_served: tuple[Served, str], 
     assert token not in repr(recorder.config)
     with recorder.start_run("team-m", capture=False):
         handles = [checkpoint(recorder, "team-m", epoch) for epoch in range(5)]
+        # A double that canonical JSON spells in plain digits reaches the server as the double it is.
+        recorder.record_training_checkpoint(model_hash=f"{7:064x}", metrics={"loss": 1e20}, epoch=7,
+                                            model_id="team-m")
         for step in range(10):
             recorder.record_step(step, {"loss": 1.0 / (step + 1)}, "team-m")
         recorder.record_validation(model_hash=f"{4:064x}", validator_id="v", validation_result={"confidence": 0.9},
@@ -131,7 +134,7 @@ def test_recorder_records_through_the_server(sqlite_served: tuple[Served, str], 
     with pytest.raises(UsageError, match="holds a '/'"):  # refused at once, not spooled to be refused later
         checkpoint(recorder, "team/m", 0)
     kinds = Counter(r["type"] for r in log_records(served, "team-m"))
-    assert kinds == {"checkpoint": 5, "event": 2, "steps": 1, "validation": 1}
+    assert kinds == {"checkpoint": 6, "event": 2, "steps": 1, "validation": 1}
     ids = [recorder.server_record_id(h) for h in handles]
     assert all(ids) and {r.record_id for r in proof.records} >= set(ids)  # type: ignore[operator]
     # A partial proof names records by their handles (or ids).
@@ -152,7 +155,7 @@ def test_recorder_records_through_the_server(sqlite_served: tuple[Served, str], 
                  "--metrics", '{"loss": 0.1}', "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["stored"] is True and printed["id"] in {r["id"] for r in log_records(served, "team-m")}
-    assert_complete(served, "team-m", {0, 1, 2, 3, 4, 9}, served.root)
+    assert_complete(served, "team-m", {0, 1, 2, 3, 4, 7, 9}, served.root)
 
 
 def test_server_killed_mid_run_records_spool_and_catch_up(sqlite_served: tuple[Served, str], tmp_path: Path,
