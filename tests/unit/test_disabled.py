@@ -19,10 +19,10 @@ from pot.recorder import Run
 GATE = {"thresholds": {"accuracy": {">=": 0.9}}}
 
 # Every public name of the two classes, and how the test below calls it.
-RECORDER_API = {"anchor_pending", "active_run", "close", "flush", "generate_proof_of_training", "key",
-                "local_anchor_failures", "promote", "public_key", "record", "record_step",
-                "record_training_checkpoint", "record_validation", "rollback", "start_run", "store",
-                "verify_training_provenance", "wait_for_anchors"}
+RECORDER_API = {"anchor_pending", "active_run", "close", "flush", "generate_proof_of_training", "join_run", "key",
+                "left_in_spool", "local_anchor_failures", "promote", "public_key", "record", "record_step",
+                "record_training_checkpoint", "record_validation", "remote", "rollback", "server_record_id",
+                "start_run", "store", "verify_training_provenance", "wait_for_anchors"}
 RUN_API = {"complete", "fail", "log_artifact", "log_metric"}
 
 
@@ -49,6 +49,11 @@ def test_every_recorder_method_is_a_no_op(recorder: ProvenanceRecorder, tmp_path
     assert recorder.promote("m", "production", GATE) == (False, None)  # nothing was promoted
     assert recorder.rollback("m", "production", weights, "bad model") is None
     assert recorder.active_run("m") is None
+    assert recorder.join_run("m", "run-1") is None
+    assert recorder.active_run("m") is None  # joined nothing: no run is recording
+    assert recorder.remote is None
+    assert recorder.server_record_id("some-handle") is None
+    assert recorder.left_in_spool == 0
     assert recorder.flush() == []
     assert recorder.flush("m") == []
     assert recorder.wait_for_anchors(1.0) is True  # nothing is outstanding
