@@ -271,6 +271,13 @@ def test_pot_serve_anchors_in_the_background_and_serves_proofs_with_the_receipts
             report = verify_proof(proof, trusted_key=public, chain_checker=checker)
             assert [h.strength for h in report.heads] == ["chain"]
         assert len({p.blockchain_transactions[0] for p in proofs.values()}) == 1  # one transaction for the three
+        # and what an auditor runs: pot verify --rpc on the downloaded file
+        saved = tmp_path / "gamma.proof.json"
+        saved.write_bytes(server.get("/v1/models/gamma/proof").content)
+        capsys.readouterr()
+        assert main(["--json", "verify", "--proof", str(saved), "--trusted-key", public.hex, "--rpc", node.url]) == 0
+        verdict = json.loads(capsys.readouterr().out)
+        assert [(h["strength"], h["dated_by"]) for h in verdict["heads"]] == [("chain", "chain")]
 
         send("beta", 1)
         again = anchored("beta", 2)

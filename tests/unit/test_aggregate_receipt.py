@@ -5,6 +5,7 @@ when the signer itself re-signs a changed receipt, by the path and meta hash che
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -199,3 +200,32 @@ def test_the_vector_proof_verifies_and_its_receipt_is_the_vectors() -> None:
     assert receipt.body() == vectors["receipt"]["body"] and receipt.signature == vectors["receipt"]["signature"]
     assert receipt.details["path"] == vectors["paths"][0]
     assert [aggregate.leaf_hash(h).hex() for h in vectors["head_hashes"]] == vectors["leaves"]
+
+
+def test_a_verifier_without_the_backend_refuses_the_receipt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: a verifier that does not know ethereum-aggregate (an older pot, here pot with the backend's
+    registration removed) refuses the proof instead of passing a receipt it cannot check."""
+    from pot.anchors import base
+
+    proof = proof_with(aggregated())
+    monkeypatch.delitem(base.OFFLINE_CHECKS, aggregate.BACKEND)
+    with pytest.raises(AnchorReceiptError, match="unknown anchor backend 'ethereum-aggregate'"):
+        verify_proof(proof, trusted_key=KEY.public.hex)
+
+
+def test_pot_show_lists_the_aggregate_transaction(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.support.audit import run_cli
+    from tests.unit.test_json_schemas import check
+
+    proof = proof_with(aggregated())
+    proof.save(tmp_path / "p.json")
+    code, out, _ = run_cli(capsys, "show", str(tmp_path / "p.json"))
+    assert code == 0
+    assert "1 ethereum-aggregate" in out and "0x" + "ab" * 32 in out
+    assert "(these transactions are the signer's word until `pot show --rpc URL` checks them)" in out
+    data = json.loads(run_cli(capsys, "--json", "show", str(tmp_path / "p.json"))[1])
+    check("show.schema.json", data)
+    receipt = data["anchors"][0]
+    assert (receipt["backend"], receipt["leaf_index"], receipt["aggregate_size"]) == (aggregate.BACKEND, 2, 7)
