@@ -286,3 +286,45 @@ def test_pot_serve_anchors_in_the_background_and_serves_proofs_with_the_receipts
         assert again.anchors[-1].details["aggregate_size"] == 1
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_pot_serve_workers_on_postgresql_anchor_each_interval_once(
+        deployed_registry: DeployedRegistry, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """`pot serve --workers 2` on one PostgreSQL database: both worker processes run an anchorer (the interval
+    reaches them through the environment), and the heads are anchored once, in one transaction."""
+    import time
+
+    from pot.cli import main
+    from pot.log.proof import ProvenanceProof
+    from tests.unit.test_server import start_server
+
+    node = deployed_registry.anvil
+    target = StoreTarget(tmp_path / "store", postgres_url)
+    assert main([*target.cli(), "init"]) == 0
+    store, key = open_server_store(target)
+    models = [f"org-m{i}" for i in range(4)]
+    for model_id in models:
+        record(store, key, model_id, 0)
+    chain = chain_anchor(deployed_registry, 2)
+    nonce = chain.w3.eth.get_transaction_count(chain.address)
+    monkeypatch.setenv("RPC_URL", node.url)
+    monkeypatch.setenv("PRIVATE_KEY", node.private_keys[2])
+    monkeypatch.setenv("CONTRACT_ADDRESS", deployed_registry.address)
+    server = start_server(target, tmp_path, "--workers", "2", "--anchor-interval", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while not all(aggregate_receipts(store, m) for m in models):
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.2)
+        time.sleep(3)  # a few more intervals of both workers: nothing changed, nothing is sent
+        assert chain.w3.eth.get_transaction_count(chain.address) == nonce + 1
+        assert {aggregate_receipts(store, m)[0].details["tx_hash"] for m in models} == {
+            aggregate_receipts(store, models[0])[0].details["tx_hash"]}
+        proof = ProvenanceProof.from_json(server.get("/v1/models/org-m3/proof").content)
+        report = verify_proof(proof, trusted_key=key.public.hex, chain_checker=online_checker(node.url))
+        assert [h.strength for h in report.heads] == ["chain"]
+    finally:
+        server.stop()
+        store.close()
