@@ -75,6 +75,9 @@ the server (docs/SERVER.md):
   Writes need a write token whose scope covers the model id (`pot token create --scope PREFIX --write`); reads
   are public unless --private. Several workers, or several machines behind a proxy, share one PostgreSQL
   database: appends to one log are serialised by the database. TLS belongs to a reverse proxy in front.
+  --anchor-interval S anchors, every S seconds, the newest heads of all changed models with one chain transaction
+  (RPC_URL, CONTRACT_ADDRESS, PRIVATE_KEY as for the recorder; the local chain file without them); one process
+  anchors at a time, whatever the number of workers.
 """
 
 EXIT_CODES_SHORT = ("exit codes: 0 ok, 1 verification failed, 2 bad usage or input, 3 the environment refused, "
@@ -338,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "over it: 429)")
     p.add_argument("--burst", type=int, default=100, metavar="N",
                    help="requests a caller may make at once before --rate applies (default 100)")
+    p.add_argument("--anchor-interval", type=float, default=None, metavar="SECONDS",
+                   help="every SECONDS, anchor the newest heads of every changed model in one chain transaction "
+                        "(RPC_URL, CONTRACT_ADDRESS, PRIVATE_KEY), or in the local chain file without a chain "
+                        "(default: no anchoring; docs/SERVER.md, 'Anchoring')")
 
     p = verb("token", "bearer tokens for `pot serve` (kept hashed in the store)")
     token_verbs = p.add_subparsers(dest="token_verb", metavar="ACTION", parser_class=_Parser, required=True)
@@ -1305,13 +1312,16 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--port must be 1 to 65535")
     if args.workers < 1 or args.max_body < 1 or args.burst < 1 or not args.rate > 0:
         raise UsageError("--workers, --max-body, --rate and --burst must be positive")
+    if args.anchor_interval is not None and not 0 < args.anchor_interval < 10**7:
+        raise UsageError("--anchor-interval must be a positive number of seconds")
     database = _database(args)
     if args.workers > 1 and database is None:
         raise UsageError("--workers above 1 needs --database (PostgreSQL): a SQLite store serves one process")
     root = _store_dir(args)
     settings = server_app.ServerSettings(root=root, database=database,
                                          key_file=ProvenanceConfig().resolve_key_file(root), private=args.private,
-                                         max_body=args.max_body, rate=args.rate, burst=args.burst)
+                                         max_body=args.max_body, rate=args.rate, burst=args.burst,
+                                         anchor_interval=args.anchor_interval)
     # The store and key are opened here first, so a bad URL or a missing key is one line now, not a crash per worker.
     app = server_app.create_app(settings)
     print(f"pot: serving on http://{args.host}:{args.port} (API schema at /openapi.json)", file=sys.stderr)

@@ -123,10 +123,12 @@ def _receipts(proof: ProvenanceProof) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"backend": receipt.backend, "tree_size": sizes.get(receipt.head_hash),
                                 "head_hash": receipt.head_hash, "timestamp": receipt.timestamp}
         details = receipt.details
-        if receipt.backend == "ethereum":
+        if receipt.backend in ("ethereum", "ethereum-aggregate"):
             item.update(chain_id=details["chain_id"], chain=chain_name(details["chain_id"]),
                         contract=details["contract"], tx_hash=details["tx_hash"],
                         block_number=details["block_number"], claimed_block_time=details["block_time"])
+            if receipt.backend == "ethereum-aggregate":  # one transaction for many models' heads
+                item.update(leaf_index=details["leaf_index"], aggregate_size=details["aggregate_size"])
         elif receipt.backend == "localchain":
             item.update(index=details["entry"]["index"])
         elif receipt.backend == "tsa":
@@ -328,7 +330,7 @@ def _anchor_lines(receipts: Sequence[Mapping[str, Any]], report: VerificationRep
     for receipt in receipts:
         counts[receipt["backend"]] = counts.get(receipt["backend"], 0) + 1
     lines = [f"anchors ({', '.join(f'{n} {b}' for b, n in sorted(counts.items())) or 'none'}):"]
-    chain = [r for r in receipts if r["backend"] == "ethereum"]
+    chain = [r for r in receipts if r["backend"] in ("ethereum", "ethereum-aggregate")]
     if chain:
         checked = any(c.name == "chain" for c in report.checks)
         rows = [(r["tree_size"], safe(r["chain"]), r["block_number"], r["tx_hash"]) for r in chain]

@@ -60,6 +60,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+from pot.anchors import aggregate
 from pot.anchors.base import TIME_ALLOWANCE_SECONDS, Strength
 from pot.anchors.ethereum_receipt import BACKEND, DEV_CHAIN_IDS, POA_CHAIN_IDS, chain_name, check_details
 from pot.config import MAX_CHAIN_ID, ChainSettings, ProvenanceConfig, Secret, endpoint_of, secret_url_parts
@@ -885,7 +886,8 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
     """A chain checker for :func:`pot.log.verify.verify_proof`: checks each ``ethereum`` receipt against ``rpc_url``.
 
     Does not contact the RPC until called; raises :class:`pot.errors.AnchorUnavailable` at once when the ``[chain]``
-    extra is not installed. For each receipt of backend ``ethereum``, in order:
+    extra is not installed. For each receipt of backend ``ethereum`` or ``ethereum-aggregate`` (whose root and size
+    are the aggregate's, ``aggregate_root`` and ``aggregate_size``, rather than the head's), in order:
 
     1. the RPC's chain id is the receipt's ``chain_id``;
     2. there is code at ``contract``;
@@ -893,7 +895,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
        which is the canonical block at that height, with timestamp ``block_time``;
     4. the log at ``log_index`` is ``Anchored(root, metaHash, submitter)`` from ``contract``, with the head's
        root, the receipt's ``meta_hash`` and ``submitter``;
-    5. ``anchorOf(submitter, root)`` on the contract names the same block and time, and the head's tree size;
+    5. ``anchorOf(submitter, root)`` on the contract names the same block and time, and the tree size;
     6. no disclosed record the head covers (``seq < tree_size``) is dated after the block time (compared in whole
        seconds, the resolution of block time).
 
@@ -912,7 +914,7 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
         anchored_by: dict[int, tuple[datetime, int]] = {}  # head index -> earliest (block time, block number)
         heads: dict[str, tuple[int, TreeHead]] = {
             entry.head.head_hash: (index, entry.head) for index, entry in enumerate(proof.tree_heads)}
-        receipts = [r for r in proof.anchors if r.backend == BACKEND]
+        receipts = [r for r in proof.anchors if r.backend in (BACKEND, aggregate.BACKEND)]
         if not receipts:
             report.notes.append("no Ethereum anchor receipt in the proof: nothing to check against the chain")
             return
@@ -933,12 +935,17 @@ def online_checker(rpc_url: str, *, request_timeout: float = 10.0
             index, head = heads[receipt.head_hash]
             details = receipt.details
             where = f"head {head.tree_size}: tx {details.get('tx_hash')}"
+            # An aggregated receipt's transaction anchors the aggregate's root and size; its offline check (run
+            # before this one) showed that the head's leaf is in that tree.
+            aggregated = receipt.backend == aggregate.BACKEND
             try:
-                check_details(details)
+                (aggregate.check_details if aggregated else check_details)(details)
             except ValueError as exc:
                 raise ChainCheckError(f"{where}: {exc}") from None
+            root_hash = details["aggregate_root"] if aggregated else head.root_hash
+            tree_size = details["aggregate_size"] if aggregated else head.tree_size
             try:
-                _check_on_chain(w3, abi, chain_id, head, details, where)
+                _check_on_chain(w3, abi, chain_id, root_hash, tree_size, details, where)
             except ChainCheckError:
                 raise
             except Exception as exc:
@@ -1001,9 +1008,10 @@ def _describe(exc: BaseException, url: str) -> str:
     return _describe_answer(exc, url)
 
 
-def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, head: TreeHead, details: dict[str, Any],
-                    where: str) -> None:
-    root_hash = head.root_hash
+def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, root_hash: str, tree_size: int,
+                    details: dict[str, Any], where: str) -> None:
+    """The chain holds ``details``' anchor of ``root_hash`` (64 hex) as the root of ``tree_size`` leaves: the head's
+    own root and size for an ``ethereum`` receipt, the aggregate's for an ``ethereum-aggregate`` one."""
     def fail(message: str) -> NoReturn:
         raise ChainCheckError(f"{where}: {message}")
 
@@ -1051,6 +1059,6 @@ def _check_on_chain(w3: Web3, abi: list[Any], chain_id: int, head: TreeHead, det
     if (int(anchored_block), int(anchored_time)) != (details["block_number"], details["block_time"]):
         fail(f"anchorOf({details['submitter']}, root) on the contract says block {anchored_block} at "
              f"{anchored_time}, not block {details['block_number']} at {details['block_time']}")
-    if int(anchored_size) != head.tree_size:
+    if int(anchored_size) != tree_size:
         fail(f"anchorOf({details['submitter']}, root) on the contract says the root is of {anchored_size} leaves, "
-             f"not of the head's {head.tree_size}")
+             f"not of {tree_size}")

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 # Importing a backend's receipt module registers its offline check (neither imports a chain client).
+import pot.anchors.aggregate
 import pot.anchors.ethereum_receipt
 import pot.anchors.tsa_receipt  # noqa: F401
 from pot.anchors.base import CLAIMED_TIMES, OFFLINE_CHECKS, STRENGTHS, TIME_ALLOWANCE_SECONDS

@@ -30,7 +30,7 @@ from pot._internal import strictjson
 from pot.errors import FormatError, KeyringError, PotError, StoreError, UsageError
 from pot.log.store import open_store
 from pot.recorder import settle_signing_key
-from pot.server import service, tokens
+from pot.server import anchoring, service, tokens
 from pot.server.service import ServerSettings
 
 __all__ = ["ServerSettings", "app_from_env", "create_app", "settings_environment"]
@@ -98,10 +98,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
         store.close()
         raise
     limiter = _RateLimiter(settings.rate, settings.burst)
+    anchorer = None if settings.anchor_interval is None else anchoring.anchorer_for(store, key,
+                                                                                      settings.anchor_interval)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if anchorer is not None:
+            anchorer.start()
         yield
+        if anchorer is not None:
+            await run_in_threadpool(anchorer.stop)
         store.close()
 
     errors: dict[int | str, dict[str, Any]] = {
@@ -279,6 +285,7 @@ ENV_PRIVATE = "POT_SERVER_PRIVATE"
 ENV_MAX_BODY = "POT_SERVER_MAX_BODY"
 ENV_RATE = "POT_SERVER_RATE"
 ENV_BURST = "POT_SERVER_BURST"
+ENV_ANCHOR_INTERVAL = "POT_SERVER_ANCHOR_INTERVAL"
 
 
 def settings_environment(settings: ServerSettings) -> dict[str, str]:
@@ -290,6 +297,8 @@ def settings_environment(settings: ServerSettings) -> dict[str, str]:
            ENV_RATE: str(settings.rate), ENV_BURST: str(settings.burst)}
     if settings.database is not None:
         env[DATABASE_ENV] = settings.database
+    if settings.anchor_interval is not None:
+        env[ENV_ANCHOR_INTERVAL] = str(settings.anchor_interval)
     return env
 
 
@@ -304,5 +313,7 @@ def app_from_env() -> FastAPI:
                               key_file=config.resolve_key_file(Path(root)),
                               private=os.environ.get(ENV_PRIVATE) == "1",
                               max_body=int(os.environ[ENV_MAX_BODY]), rate=float(os.environ[ENV_RATE]),
-                              burst=int(os.environ[ENV_BURST]))
+                              burst=int(os.environ[ENV_BURST]),
+                              anchor_interval=float(os.environ[ENV_ANCHOR_INTERVAL])
+                              if ENV_ANCHOR_INTERVAL in os.environ else None)
     return create_app(settings)

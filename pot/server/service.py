@@ -41,6 +41,7 @@ class ServerSettings:
     max_body: int = 8 << 20  # bytes in one request body
     rate: float = 20.0  # requests per second per token (or per client address without one), sustained
     burst: int = 100  # requests a client may make at once before the rate applies
+    anchor_interval: float | None = None  # seconds between aggregated anchors (pot.server.anchoring); None: none
 
 
 @dataclass(frozen=True, slots=True)

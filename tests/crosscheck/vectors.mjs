@@ -225,6 +225,46 @@ V.refused_names.forEach((n, i) => {
   ok(`refused_names[${i}] (${n.why}) is refused`, nameProblem(n.name) !== null);
 });
 
+// -- ethereum-aggregate receipts (§6.5), tests/assets/vectors/aggregate.json
+{
+  const aggregateFile = fs.readFileSync(path.join(path.dirname(vectorsPath), 'aggregate.json'));
+  const A = parseBytes(aggregateFile);
+  eq('aggregate.key.public_key', A.key.public_key, PK);
+  const leaves = A.head_hashes.map((h, i) => {
+    const pre = Buffer.concat([Buffer.from([0]), Buffer.from('pot.v1.aggregate-leaf', 'ascii'), Buffer.from([0]),
+      Buffer.from(h, 'hex')]);
+    eq(`aggregate.leaf_preimages[${i}]`, hex(pre), A.leaf_preimages[i]);
+    const leaf = sha256(pre);
+    eq(`aggregate.leaves[${i}]`, hex(leaf), A.leaves[i]);
+    return leaf;
+  });
+  const root = mth(leaves);
+  eq('aggregate.aggregate_root', hex(root), A.aggregate_root);
+  eq('aggregate.aggregate_size', num(A.aggregate_size), leaves.length);
+  const metaInput = { aggregate_root: hex(root), aggregate_size: leaves.length, key_id: V.key.key_id };
+  eq('aggregate.meta_hash_input', jcs(metaInput), jcs(A.meta_hash_input));
+  eq('aggregate.meta_hash', hex(sha256(signingInput(DOMAIN.aggregateAnchor, metaInput))), A.meta_hash);
+  leaves.forEach((leaf, i) => {
+    const p = inclusionPath(i, leaves);
+    eq(`aggregate.paths[${i}]`, jcs(p.map(hex)), jcs(A.paths[i]));
+    ok(`aggregate.paths[${i}] verifies`, verifyInclusion(i, leaves.length, leaf, p, root));
+  });
+  const R = A.receipt;
+  eq('aggregate.receipt.head_hash', objectHash(DOMAIN.head, R.head), R.head_hash);
+  eq('aggregate.receipt.body.head_hash', R.body.head_hash, R.head_hash);
+  eq('aggregate.head_hashes[0] is the receipt head', A.head_hashes[0], R.head_hash);
+  shapeOk('aggregate.receipt', (s) => checkReceiptShape(s, { ...R.body, signature: R.signature }, 'aggregate.receipt'));
+  const si = signingInput(DOMAIN.receipt, R.body);
+  eq('aggregate.receipt.signing_input_hex', hex(si), R.signing_input_hex);
+  eq('aggregate.receipt.signature (from the seed)', key.sign(si), R.signature);
+  ok('aggregate.receipt.signature verifies', verifySignature(PK, R.signature, si));
+  eq('aggregate.receipt path', jcs(R.body.details.path), jcs(A.paths[num(R.body.details.leaf_index)]));
+  const proofText = JSON.stringify(JSON.parse(aggregateFile.toString('utf8')).proof);
+  const r = verifyProof(Buffer.from(proofText), { trustedKey: PK, now: '2030-01-01T00:00:00.000000Z' });
+  ok('aggregate.proof verifies pinned to key.public_key', r.ok, r.reason || '');
+  ok('aggregate.proof: its head is chain-unchecked', r.ok && r.heads[0].strength === 'chain-unchecked');
+}
+
 // -- every proof of the corpus verifies, pinned to the vector key
 for (const f of fs.readdirSync(proofsDir).filter((f) => f.endsWith('.json')).sort()) {
   const r = verifyProof(fs.readFileSync(path.join(proofsDir, f)), { trustedKey: PK, now: '2030-01-01T00:00:00.000000Z' });

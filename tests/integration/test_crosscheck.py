@@ -494,3 +494,38 @@ def test_tsa_receipts_are_treated_alike_by_both(tmp_path: Path) -> None:
         bad.write_text(_with_receipt(proof, change).dumps())
         (prc, prep), (jrc, jrep) = both(bad, trusted_key=key)
         assert prc == 1 and jrc == 1, (name, prep.get("checks"), jrep)
+
+
+def test_aggregate_receipts_are_treated_alike_by_both(tmp_path: Path) -> None:
+    """The vectors' proof with an ethereum-aggregate receipt (§6.5) verifies in both, its head chain-unchecked; the
+    receipt with one field changed fails in both, whether an outsider changed it (the receipt signature) or the
+    signer changed it and signed again (the path and meta hash rules). A size changed with its meta hash recomputed
+    passes offline in both, as §6.5 says: only the chain binds it then."""
+    from pot.anchors import aggregate
+    from pot.log.proof import ProvenanceProof
+    from tests.unit.test_aggregate_receipt import _changes, _resigned, _tampered
+
+    vectors = json.loads((ASSETS / "vectors" / "aggregate.json").read_text())
+    proof = ProvenanceProof.from_json(vectors["proof"])
+    good = tmp_path / "aggregate.proof.json"
+    good.write_text(proof.dumps())
+    (prc, prep), (jrc, jrep) = both(good, trusted_key=VECTOR_KEY)
+    assert (prc, jrc) == (0, 0), (first_failure(prep), jrep)
+    assert strengths(prep) == strengths(jrep) == [(3, "chain-unchecked")]
+
+    changes = {**_changes(proof), "extra-key": {"note": "x"}, "path-too-long": {"path": ["00" * 32] * 54},
+               "index-beyond-size": {"leaf_index": 5}, "size-zero": {"aggregate_size": 0}}
+    for name, change in changes.items():
+        for how, make in (("outsider", _tampered), ("signer", _resigned)):
+            bad = tmp_path / f"{name}-{how}.proof.json"
+            bad.write_text(make(proof, change).dumps())
+            (prc, prep), (jrc, jrep) = both(bad, trusted_key=VECTOR_KEY)
+            assert prc == 1 and jrc == 1, (name, how, prep.get("checks"), jrep)
+
+    root = bytes.fromhex(proof.anchors[0].details["aggregate_root"])
+    resized = _resigned(proof, {"aggregate_size": 6,
+                                "meta_hash": "0x" + aggregate.meta_hash(root, 6, proof.signer.key_id).hex()})
+    path = tmp_path / "resized.proof.json"
+    path.write_text(resized.dumps())
+    (prc, prep), (jrc, jrep) = both(path, trusted_key=VECTOR_KEY)
+    assert (prc, jrc) == (0, 0), (first_failure(prep), jrep)

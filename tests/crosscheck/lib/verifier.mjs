@@ -29,8 +29,13 @@ export const DOMAIN = {
   receipt: 'pot.v1.anchor-receipt',
   entry: 'pot.v1.local-chain-entry',
   proof: 'pot.v1.proof',
+  aggregateAnchor: 'pot.v1.aggregate-anchor',
 };
-const STRENGTH = { localchain: 'local', ethereum: 'chain', tsa: 'tsa' };
+const STRENGTH = { localchain: 'local', ethereum: 'chain', tsa: 'tsa', 'ethereum-aggregate': 'chain' };
+const ETH_DETAILS = ['chain_id', 'contract', 'tx_hash', 'block_number', 'block_hash', 'block_time', 'log_index', 'submitter', 'meta_hash'];
+// §6.5: H(0x00 || "pot.v1.aggregate-leaf" || 0x00 || the 32 bytes of the head hash).
+export const aggregateLeaf = (headHashHex) =>
+  sha256(Buffer.from([0]), Buffer.from('pot.v1.aggregate-leaf', 'ascii'), Buffer.from([0]), Buffer.from(headHashHex, 'hex'));
 const MAX_SAFE = 2n ** 53n - 1n;
 const DAY = 86400;
 const ALLOWANCE = 15;
@@ -487,8 +492,17 @@ export function checkReceiptShape(s, r, path) {
     s.keys(d, dp, ['entry', 'entry_signature']);
     checkEntryShape(s, d.entry, `${dp}.entry`);
     s.signature(d.entry_signature, `${dp}.entry_signature`);
-  } else if (r.backend === 'ethereum') {
-    s.keys(d, dp, ['chain_id', 'contract', 'tx_hash', 'block_number', 'block_hash', 'block_time', 'log_index', 'submitter', 'meta_hash']);
+  } else if (r.backend === 'ethereum' || r.backend === 'ethereum-aggregate') {
+    const aggregated = r.backend === 'ethereum-aggregate';
+    s.keys(d, dp, aggregated ? [...ETH_DETAILS, 'aggregate_root', 'aggregate_size', 'leaf_index', 'path'] : ETH_DETAILS);
+    if (aggregated) {
+      s.hex(d.aggregate_root, `${dp}.aggregate_root`, 64);
+      const size = s.int(d.aggregate_size, `${dp}.aggregate_size`, 1);
+      s.int(d.leaf_index, `${dp}.leaf_index`, 0, size - 1);
+      const path = s.array(d.path, `${dp}.path`);
+      if (path.length > 53) s.fail(`${dp}.path`, 'has more than 53 elements');
+      path.forEach((n, i) => s.hex(n, `${dp}.path[${i}]`, 64));
+    }
     s.int(d.chain_id, `${dp}.chain_id`, 1);
     if (!isEip55(d.contract)) s.fail(`${dp}.contract`, 'must be an EIP-55 checksummed address');
     s.hex0x(d.tx_hash, `${dp}.tx_hash`, 64);
@@ -723,6 +737,19 @@ function verifyDocument(doc, { trustedKey, nowMicros }) {
       entriesByIndex.set(idx, c);
     } else if (r.backend === 'ethereum') {
       if (d.meta_hash !== `0x${r.head_hash}`) F(9, `${p}.details.meta_hash is not 0x + the head hash`);
+      const bt = intOf(d.block_time);
+      if (bt > wholeSeconds(r.timestamp) + ALLOWANCE) F(9, `${p}: block_time is later than the receipt's timestamp`);
+      if (BigInt(bt) * MICROS > nowMicros + BigInt(DAY) * MICROS) F(9, `${p}: claimed time is more than one day after now`);
+      claimed[hi].push(bt);
+    } else if (r.backend === 'ethereum-aggregate') {
+      // §6.5: metaHash names the aggregate and the signer; the path leads from this head's leaf to the root.
+      const meta = sha256(signingInput(DOMAIN.aggregateAnchor, {
+        aggregate_root: d.aggregate_root, aggregate_size: d.aggregate_size, key_id: keyId })).toString('hex');
+      if (d.meta_hash !== `0x${meta}`) F(9, `${p}.details.meta_hash is not the aggregate's metaHash`);
+      const path = d.path.map((n) => Buffer.from(n, 'hex'));
+      if (!verifyInclusion(intOf(d.leaf_index), intOf(d.aggregate_size), aggregateLeaf(r.head_hash), path,
+        Buffer.from(d.aggregate_root, 'hex')))
+        F(9, `${p}.details.path does not lead from the head's aggregate leaf to aggregate_root`);
       const bt = intOf(d.block_time);
       if (bt > wholeSeconds(r.timestamp) + ALLOWANCE) F(9, `${p}: block_time is later than the receipt's timestamp`);
       if (BigInt(bt) * MICROS > nowMicros + BigInt(DAY) * MICROS) F(9, `${p}: claimed time is more than one day after now`);
