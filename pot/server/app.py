@@ -293,10 +293,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
                   limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 20,
                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         may_read(who, model)
-        found = service.runs(store, kind=kind, status=status, model=model, limit=limit, offset=offset)
-        if settings.private and who is not None:
-            found = [r for r in found if who.allows(r["model_id"])]
-        return {"runs": found}
+        # On a private server the scope filters in the query, so pages (limit, offset) count only runs in scope.
+        prefix = who.scope if settings.private and who is not None else ""
+        return {"runs": service.runs(store, kind=kind, status=status, model=model, limit=limit, offset=offset,
+                                     model_prefix=prefix)}
 
     def readable_run(who: tokens.TokenInfo | None, run_id: str) -> None:
         from pot.lineage import registry

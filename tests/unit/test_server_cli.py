@@ -74,6 +74,12 @@ def test_server_proof_and_config_are_the_files_the_local_verbs_write(
     assert code == 0 and out == f"wrote the config of run-1 to {tmp_path / 'remote.json'}\n"
     assert (tmp_path / "remote.json").read_bytes() == (tmp_path / "local.json").read_bytes()
 
+    pytest.importorskip("matplotlib")
+    code, out, err = run_cli(capsys, "--server", served.url, "history", "--model-id", "net-a", "--plot",
+                             str(tmp_path / "metrics.png"))
+    assert code == 0 and out.endswith(f"plotted to {tmp_path / 'metrics.png'}\n"), err
+    assert (tmp_path / "metrics.png").read_bytes().startswith(b"\x89PNG")
+
 
 def test_server_errors_are_one_line_with_the_local_exit_codes(
         two_runs: tuple[Server, StoreTarget, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +95,7 @@ def test_server_errors_are_one_line_with_the_local_exit_codes(
             (["--server", served.url, "proof", "--model-id", "net-a", "--record", "ab" * 32, "--output", out_file],
              2, "no record"),
             (["--server", served.url, "runs", "stats"], 2, "--server works with the read verbs"),
+            (["--server", served.url, "--database", "postgresql://pot@127.0.0.1:1/pot", "history"], 2, "give one"),
             (["--server", served.url, "init"], 2, "--server works with the read verbs"),
             (["--server", "ftp://example.org", "history"], 2, "http:// or https://"),
             (["--server", "http://user:secret@127.0.0.1:1", "history"], 2, "no user or password"),
