@@ -52,10 +52,10 @@ class Server:
         url = self.base + "/" + "/".join(urllib.parse.quote(part, safe="") for part in path)
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        headers = {"Accept": "application/json"}
+        request = urllib.request.Request(url, headers={"Accept": "application/json"}, method="GET")
         if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        request = urllib.request.Request(url, headers=headers, method="GET")
+            # unredirected: a redirect (to another host, say) is followed without the token
+            request.add_unredirected_header("Authorization", f"Bearer {self._token}")
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
                 data: bytes = answer.read(MAX_ANSWER + 1)

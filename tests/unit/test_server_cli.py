@@ -132,3 +132,46 @@ def test_server_reads_of_a_private_server_take_the_token_from_the_environment(
         assert writer not in out + err
     finally:
         server.stop()
+
+
+def test_the_token_is_not_sent_on_where_a_redirect_points(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two real HTTP servers: the one --server names redirects to the other, which must not receive the token."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: dict[str, str | None] = {}
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen["elsewhere"] = self.headers.get("Authorization")
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error": "nothing here"}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Redirecting(Elsewhere):
+        def do_GET(self) -> None:
+            seen["named"] = self.headers.get("Authorization")
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{elsewhere.server_port}{self.path}")
+            self.end_headers()
+
+    named = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (elsewhere, named)]
+    for thread in threads:
+        thread.start()
+    try:
+        monkeypatch.setenv("POT_SERVER_TOKEN", "pot_00000000_redirected")
+        code, out, err = run_cli(capsys, "--server", f"http://127.0.0.1:{named.server_port}", "history")
+        assert code == 2 and out == "" and "nothing here" in err and "redirected" not in err
+        assert seen == {"named": "Bearer pot_00000000_redirected", "elsewhere": None}
+    finally:
+        for server in (elsewhere, named):
+            server.shutdown()
+            server.server_close()
