@@ -3,9 +3,13 @@ schema FastAPI generates (``/openapi.json``, browsable at ``/docs``).
 
 ``create_app(settings)`` opens the store and the organisation's signing key and returns the app; nothing lives at
 module level, so tests and workers each make their own. Errors are JSON objects ``{"error": "..."}`` with a 4xx
-status for anything the client can fix (400 malformed JSON, 401 no or bad token, 403 token without the scope or
-write right, 404 unknown model or run, 413 body too large, 422 a body or parameter that does not check out, 429
-too many requests) and 503 when the store refuses; a 500 is a bug in pot.
+status for anything the client can fix (400 malformed JSON or a bad argument, 401 no or bad token, 403 token
+without the scope or write right, 404 unknown model, run or lineage id, 413 body too large, 422 a body or parameter
+that does not check out, 429 too many requests) and 503 when the store refuses; a 500 is a bug in pot.
+
+The read routes that mirror a CLI verb (history, runs, lineage) answer exactly what that verb prints with
+``--json``, so one JSON Schema (docs/schemas/) specifies both; ``pot --server URL VERB`` (pot.server.remote) reads
+through them.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, and those name the
@@ -54,6 +58,22 @@ _BATCH_SCHEMA: dict[str, Any] = {
                             "when it made the record (default 0); the record is stamped max(this, the log's "
                             "last stamp + 1)"},
             }}}},
+}
+
+_PROMOTE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["stage", "gate"], "additionalProperties": False,
+    "properties": {
+        "stage": {"type": "string", "description": "e.g. staging, production"},
+        "gate": {"type": "object", "description": "a gate, as `pot promote --gate` takes it: thresholds "
+                 "(metric -> {operator: number}), and optionally weights and min_score"},
+        "validator": {"type": ["string", "null"], "description": "judge the latest validation by this validator "
+                      "(default: the latest validation)"}},
+}
+_ROLLBACK_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["stage", "to", "reason"], "additionalProperties": False,
+    "properties": {"stage": {"type": "string"},
+                   "to": {"type": "string", "description": "a model hash promoted to that stage before"},
+                   "reason": {"type": "string", "description": "why, for the record"}},
 }
 
 
@@ -113,7 +133,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     errors: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorBody, "description": about} for status, about in (
             (400, "malformed JSON or a bad argument"), (401, "no token, or one that is unknown or revoked"),
-            (403, "the token lacks the write right or the scope"), (404, "unknown model or run"),
+            (403, "the token lacks the write right or the scope"), (404, "unknown model, run or lineage id"),
             (413, "request body too large"), (422, "a body or parameter that does not check out"),
             (429, "too many requests"), (503, "the store refused"))}
     app = FastAPI(title="pot", version=__version__, lifespan=lifespan, responses=errors,
@@ -171,6 +191,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if who is None:
             raise HTTPException(401, "this server's logs are private: send a token", {"WWW-Authenticate": "Bearer"})
         if model_id is not None and not who.allows(model_id):
+            raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {model_id!r}")
+
+    def may_write(who: tokens.TokenInfo | None, model_id: str) -> None:
+        if who is None:
+            raise HTTPException(401, "writing needs a write token", {"WWW-Authenticate": "Bearer"})
+        if not who.write:
+            raise HTTPException(403, "this token may only read (create one with --write)")
+        if not who.allows(model_id):
             raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {model_id!r}")
 
     def known_model(model_id: str) -> None:
@@ -234,31 +262,56 @@ def create_app(settings: ServerSettings) -> FastAPI:
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": _BATCH_SCHEMA}}}})
     async def post_records(model_id: str, request: Request, who: Caller) -> dict[str, Any]:
-        if who is None:
-            raise HTTPException(401, "writing needs a write token", {"WWW-Authenticate": "Bearer"})
-        if not who.write:
-            raise HTTPException(403, "this token may only read (create one with --write)")
-        if not who.allows(model_id):
-            raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {model_id!r}")
+        may_write(who, model_id)
         document = parsed(await body(request))
         appended, head = await run_in_threadpool(service.append_batch, store, key, model_id, document)
         return {"model_id": model_id, "records": [a.to_json() for a in appended],
                 "head": None if head is None else {"head": head.head.body(), "head_hash": head.head.head_hash,
                                                    "signature": head.signature}}
 
+    @app.post("/v1/models/{model_id}/promote", tags=["models"],
+              summary="promote the model to a stage if its latest validation passes the gate; the decision, "
+                      "promoted or refused, is recorded and signed (`pot promote --json`)",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": _PROMOTE_SCHEMA}}}})
+    async def post_promote(model_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        may_write(who, model_id)
+        document = parsed(await body(request))
+        known_model(model_id)
+        return await run_in_threadpool(service.promote, store, key, model_id, document)
+
+    @app.post("/v1/models/{model_id}/rollback", tags=["models"],
+              summary="roll a stage back to a model hash promoted to it before; recorded and signed "
+                      "(`pot rollback --json`)",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": _ROLLBACK_SCHEMA}}}})
+    async def post_rollback(model_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        may_write(who, model_id)
+        document = parsed(await body(request))
+        known_model(model_id)
+        return await run_in_threadpool(service.rollback, store, key, model_id, document)
+
+    @app.get("/v1/models/{model_id}/history", tags=["models"],
+             summary="every record of a model's log in order: what `pot history --model-id ID --json` prints")
+    def model_history(model_id: str, who: Caller) -> list[dict[str, Any]]:
+        may_read(who, model_id)
+        known_model(model_id)
+        return service.history(store, model_id)
+
     # --- runs ----------------------------------------------------------------------------------------------------
 
-    @app.get("/v1/runs", tags=["runs"], summary="the newest runs first, filtered by kind, status and model")
+    @app.get("/v1/runs", tags=["runs"],
+             summary="the newest runs first, filtered by kind, status and model: `pot runs list --json` as `runs`")
     def list_runs(who: Caller, kind: str | None = None, status: str | None = None, model: str | None = None,
-                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 20) -> dict[str, Any]:
+                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 20,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         may_read(who, model)
-        found = service.runs(store, kind=kind, status=status, model=model, limit=limit)
-        if settings.private and who is not None:
-            found = [r for r in found if who.allows(r["model_id"])]
-        return {"runs": found}
+        # On a private server the scope filters in the query, so pages (limit, offset) count only runs in scope.
+        prefix = who.scope if settings.private and who is not None else ""
+        return {"runs": service.runs(store, kind=kind, status=status, model=model, limit=limit, offset=offset,
+                                     model_prefix=prefix)}
 
-    @app.get("/v1/runs/{run_id}", tags=["runs"], summary="one run")
-    def get_run(run_id: str, who: Caller) -> dict[str, Any]:
+    def readable_run(who: tokens.TokenInfo | None, run_id: str) -> None:
         from pot.lineage import registry
 
         may_read(who)
@@ -267,7 +320,44 @@ def create_app(settings: ServerSettings) -> FastAPI:
         except UsageError:
             raise HTTPException(404, f"unknown run id {run_id!r}") from None
         may_read(who, run["model_id"])
-        return run
+
+    @app.get("/v1/runs/{run_id}", tags=["runs"],
+             summary="one run with its start data and records: what `pot runs show ID --json` prints")
+    def get_run(run_id: str, who: Caller) -> dict[str, Any]:
+        readable_run(who, run_id)
+        return service.run_show(store, run_id)
+
+    @app.get("/v1/runs/{run_id}/config", tags=["runs"],
+             summary="what it takes to run it again: the file `pot runs export-config ID --out F` writes")
+    def run_config(run_id: str, who: Caller) -> dict[str, Any]:
+        readable_run(who, run_id)
+        return service.run_config(store, run_id)
+
+    @app.get("/v1/runs/{run_id}/compare/{other_id}", tags=["runs"],
+             summary="two runs side by side, differences read from the first to the second: `pot runs compare "
+                     "A B --json`")
+    def compare_runs(run_id: str, other_id: str, who: Caller) -> dict[str, Any]:
+        readable_run(who, run_id)
+        readable_run(who, other_id)
+        return service.run_compare(store, run_id, other_id)
+
+    # --- lineage -------------------------------------------------------------------------------------------------
+
+    @app.get("/v1/lineage/{node_id}", tags=["lineage"],
+             summary="a run, model, dataset or artifact with its ancestors, descendants and the edges among them: "
+                     "`pot lineage ID --json`")
+    def get_lineage(node_id: str, who: Caller) -> dict[str, Any]:
+        may_read(who)
+        try:
+            graph = service.lineage(store, node_id)
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+        if settings.private and who is not None:
+            hidden = sorted(m for m in service.lineage_models(store, graph) if not who.allows(m))
+            if hidden:
+                raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {hidden[0]!r}, which "
+                                         "this lineage shows")
+        return graph
 
     # --- verification --------------------------------------------------------------------------------------------
 
