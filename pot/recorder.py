@@ -563,9 +563,6 @@ class ProvenanceRecorder:
         prepared = kind.prepare_new({"model_id": model_id, "seq": 0, "timestamp": timestamp, "salt": salt,
                                      "rank": self._rank, "node_id": self.node_id, "lamport": 1, **fields})
         if self._remote is not None:
-            if "/" in model_id:  # the server's routes take a model id as one path segment
-                raise UsageError(f"model id {model_id!r} holds a '/', which the server's routes "
-                                 "(/v1/models/{id}/...) cannot carry; record it locally or name it without one")
             # Through a server: the record is checked and encoded here, as it will be stored, and spooled with the
             # node's Lamport stamp; the server fills in its seq and merges the stamp with its log's.
             stamp = self.lamport.increment()

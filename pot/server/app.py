@@ -236,20 +236,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
             found = [m for m in found if who.allows(m["model_id"])]
         return {"models": found}
 
-    @app.get("/v1/models/{model_id}/log", tags=["models"], summary="a page of a model's records, in log order")
+    @app.get("/v1/models/{model_id:path}/log", tags=["models"], summary="a page of a model's records, in log order")
     def model_log(model_id: str, who: Caller, start: Annotated[int, Query(ge=0)] = 0,
                   limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100) -> dict[str, Any]:
         may_read(who, model_id)
         known_model(model_id)
         return service.log_page(store, model_id, start, limit)
 
-    @app.get("/v1/models/{model_id}/heads", tags=["models"], summary="a model's signed tree heads, oldest first")
+    @app.get("/v1/models/{model_id:path}/heads", tags=["models"], summary="a model's signed tree heads, oldest first")
     def model_heads(model_id: str, who: Caller) -> dict[str, Any]:
         may_read(who, model_id)
         known_model(model_id)
         return service.heads(store, model_id)
 
-    @app.get("/v1/models/{model_id}/proof", tags=["models"],
+    @app.get("/v1/models/{model_id:path}/proof", tags=["models"],
              summary="the proof of a model's signed log: full, or partial with ?record=ID (repeatable)")
     def model_proof(model_id: str, who: Caller, record: Annotated[list[str] | None, Query()] = None
                     ) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         known_model(model_id)
         return service.proof(store, key, model_id, record or ()).to_json()
 
-    @app.post("/v1/models/{model_id}/records", tags=["models"], status_code=200,
+    @app.post("/v1/models/{model_id:path}/records", tags=["models"], status_code=200,
               summary="append a batch of records (idempotent per key) and sign a head over them",
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": _BATCH_SCHEMA}}}})
@@ -269,7 +269,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 "head": None if head is None else {"head": head.head.body(), "head_hash": head.head.head_hash,
                                                    "signature": head.signature}}
 
-    @app.post("/v1/models/{model_id}/promote", tags=["models"],
+    @app.post("/v1/models/{model_id:path}/promote", tags=["models"],
               summary="promote the model to a stage if its latest validation passes the gate; the decision, "
                       "promoted or refused, is recorded and signed (`pot promote --json`)",
               openapi_extra={"requestBody": {"required": True,
@@ -280,7 +280,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         known_model(model_id)
         return await run_in_threadpool(service.promote, store, key, model_id, document)
 
-    @app.post("/v1/models/{model_id}/rollback", tags=["models"],
+    @app.post("/v1/models/{model_id:path}/rollback", tags=["models"],
               summary="roll a stage back to a model hash promoted to it before; recorded and signed "
                       "(`pot rollback --json`)",
               openapi_extra={"requestBody": {"required": True,
@@ -291,7 +291,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         known_model(model_id)
         return await run_in_threadpool(service.rollback, store, key, model_id, document)
 
-    @app.get("/v1/models/{model_id}/history", tags=["models"],
+    @app.get("/v1/models/{model_id:path}/history", tags=["models"],
              summary="every record of a model's log in order: what `pot history --model-id ID --json` prints")
     def model_history(model_id: str, who: Caller) -> list[dict[str, Any]]:
         may_read(who, model_id)
@@ -343,7 +343,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     # --- lineage -------------------------------------------------------------------------------------------------
 
-    @app.get("/v1/lineage/{node_id}", tags=["lineage"],
+    @app.get("/v1/lineage/{node_id:path}", tags=["lineage"],
              summary="a run, model, dataset or artifact with its ancestors, descendants and the edges among them: "
                      "`pot lineage ID --json`")
     def get_lineage(node_id: str, who: Caller) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import pytest
 pytest.importorskip("fastapi", reason="needs the [server] extra")
 
 from pot import ProvenanceConfig, ProvenanceRecorder, verify_proof
-from pot.errors import UsageError
 from pot.log.keys import SigningKey
 from pot.log.proof import ProvenanceProof
 from pot.server.client import RemoteLog, ServerClient
@@ -131,8 +130,11 @@ def test_recorder_records_through_the_server(sqlite_served: tuple[Served, str], 
     proof = recorder.generate_proof_of_training("team-m")
     assert proof is not None and recorder.verify_training_provenance(proof)
     assert recorder.public_key.hex == server_key(served.root)
-    with pytest.raises(UsageError, match="holds a '/'"):  # refused at once, not spooled to be refused later
-        checkpoint(recorder, "team/m", 0)
+    # A model id with slashes (the example names its models "digits-mlp/<time>") is its own log on the server.
+    slashed = [checkpoint(recorder, "team/m/1", epoch) for epoch in range(2)]
+    slashed_proof = recorder.generate_proof_of_training("team/m/1")
+    assert slashed_proof is not None and recorder.verify_training_provenance(slashed_proof)
+    assert [r.record_id for r in slashed_proof.records] == [recorder.server_record_id(h) for h in slashed]
     kinds = Counter(r["type"] for r in log_records(served, "team-m"))
     assert kinds == {"checkpoint": 6, "event": 2, "steps": 1, "validation": 1}
     ids = [recorder.server_record_id(h) for h in handles]

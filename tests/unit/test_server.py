@@ -149,8 +149,6 @@ def server_public_key(target: StoreTarget) -> Any:
 def test_a_recorded_run_comes_back_as_a_proof_that_verifies_with_the_server_key(
         served: Server, store_target: StoreTarget, capsys: pytest.CaptureFixture[str]) -> None:
     writer = make_token(store_target, capsys, "team/", write=True)
-    answer = served.post("/v1/models/team%2Fnet/records", writer, json=training_batch("run-1"))
-    assert answer.status_code == 404  # a model id holds no slash: the route is not there
     answer = served.post("/v1/models/team-net/records", writer, json=training_batch("run-1"))
     assert answer.status_code == 403, answer.text  # outside the token's scope
     writer = make_token(store_target, capsys, "team-", write=True)
@@ -198,6 +196,7 @@ def test_a_recorded_run_comes_back_as_a_proof_that_verifies_with_the_server_key(
     verified = served.post("/v1/verify", content=partial.content, params={"trusted_key": trusted.hex})
     assert verified.status_code == 200 and verified.json()["ok"] is True and verified.json()["signer_pinned"]
     check("verify.schema.json", verified.json())  # what `pot verify --json` prints
+
     tampered = json.loads(partial.content)
     tampered["records"][1]["validation_result"]["accuracy"] = 0.99
     refused = served.post("/v1/verify", json=tampered).json()
@@ -205,6 +204,26 @@ def test_a_recorded_run_comes_back_as_a_proof_that_verifies_with_the_server_key(
     check("verify.schema.json", refused)
     other_key = SigningKey.generate().public.hex
     assert served.post("/v1/verify", content=partial.content, params={"trusted_key": other_key}).json()["ok"] is False
+
+
+def test_a_model_id_with_slashes_is_one_model_on_every_route(
+        served: Server, store_target: StoreTarget, capsys: pytest.CaptureFixture[str]) -> None:
+    # The example names its models "digits-mlp/<time>", and scopes are prefixes such as "team/": a model id may hold
+    # slashes, which clients send percent-encoded (%2F) and the server decodes back into the one id.
+    writer = make_token(store_target, capsys, "team/", write=True)
+    answer = served.post("/v1/models/team%2Fa%2Fnet/records", writer, json=training_batch("run-1"))
+    assert answer.status_code == 200, answer.text
+    assert served.post("/v1/models/teamx%2Fnet/records", writer, json=training_batch("run-2")).status_code == 403
+    assert served.get("/v1/models").json()["models"] == [{"model_id": "team/a/net", "size": 6, "signed_size": 6}]
+    page = served.get("/v1/models/team%2Fa%2Fnet/log").json()
+    assert [r["model_id"] for r in page["records"]] == ["team/a/net"] * 6
+    assert served.get("/v1/models/team/a/net/log").json() == page  # unencoded slashes name the same model
+    assert [h["head"]["tree_size"] for h in served.get("/v1/models/team%2Fa%2Fnet/heads").json()["heads"]] == [6]
+    assert len(served.get("/v1/models/team%2Fa%2Fnet/history").json()) == 6
+    assert served.get("/v1/models/team%2Fa/log").status_code == 404  # a prefix of the id is another, unknown model
+    proof = ProvenanceProof.from_json(served.get("/v1/models/team%2Fa%2Fnet/proof").content)
+    assert proof.model_id == "team/a/net"
+    assert verify_proof(proof, trusted_key=server_public_key(store_target)).ok
 
 
 def test_a_batch_cut_short_by_a_bad_record_appends_the_rest_when_sent_again(
