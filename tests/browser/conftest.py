@@ -10,12 +10,6 @@ tests/artifacts/ui/ (gitignored); their paths are printed.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,59 +83,3 @@ def tab(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     page.on("dialog", dialog)
     yield tab
     context.close()
-
-
-# --- pot serve ----------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Served:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def serve(cli: list[str], log: Path, *flags: str) -> Served:
-    """``pot <cli> serve`` on a free port, answering."""
-    import httpx
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POT_")}
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "pot", *cli, "serve", "--port", str(port),
-                                    "--burst", "10000", "--rate", "1000", *flags],
-                                   stdout=out, stderr=subprocess.STDOUT, env=env)
-    served = Served(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"pot serve exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(served.url + "/v1/key", timeout=2).status_code in (200, 401):
-                return served
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            served.stop()
-            raise AssertionError(f"pot serve did not answer in 60 s: {log.read_text()}")
-        time.sleep(0.1)
-
-
-def copy_store(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
-    return target

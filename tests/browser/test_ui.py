@@ -22,8 +22,9 @@ from pot.lineage.events import parent_dataset, parent_model
 from pot.log.keys import SigningKey
 from pot.server.ui import CONTENT_SECURITY_POLICY
 from tests.support.anvil import Anvil
+from tests.support.served import Served, serve
 
-from .conftest import Page, Served, serve
+from .conftest import Page
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
