@@ -566,14 +566,7 @@ class ProvenanceRecorder:
             return False, None
         gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
         self.store.require_model(model_id)
-        validation = None
-        for record in self.store.records(model_id):
-            if isinstance(record, ValidationRecord) and validator_id in (None, record.validator_id):
-                validation = record
-        if validation is None:
-            raise UsageError(f"no validation of {model_id!r}" + (f" by {validator_id!r}" if validator_id else "")
-                             + " to promote on")
-        name, data = events.promotion(stage, validation.model_hash, gate, [validation])
+        name, data = events.promotion_decision(self.store.records(model_id), model_id, stage, gate, validator_id)
         event = self._append(EventRecord, model_id, {"event": name, "run_id": None, "data": data}).record()
         assert isinstance(event, EventRecord)
         return name == events.MODEL_PROMOTED, event
@@ -586,14 +579,8 @@ class ProvenanceRecorder:
         if not self.config.enabled:
             return None
         self.store.require_model(model_id)
-        promoted = [r for r in self.store.records(model_id) if isinstance(r, EventRecord)
-                    and r.event == events.MODEL_PROMOTED and r.data.get("stage") == stage]
-        if to_model_hash not in {r.data.get("model_hash") for r in promoted}:
-            raise UsageError(f"{to_model_hash!r} was never promoted to {stage!r} for {model_id!r}; nothing recorded")
-        current = promoted[-1].data.get("model_hash") if promoted else None
-        event = self._append(EventRecord, model_id, {
-            "event": events.MODEL_ROLLED_BACK, "run_id": None,
-            "data": events.rolled_back(stage, to_model_hash, current, reason)}).record()
+        name, data = events.rollback_decision(self.store.records(model_id), model_id, stage, to_model_hash, reason)
+        event = self._append(EventRecord, model_id, {"event": name, "run_id": None, "data": data}).record()
         assert isinstance(event, EventRecord)
         return event
 

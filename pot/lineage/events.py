@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pot.errors import FormatError, PotError, VerificationError
+from pot.errors import FormatError, PotError, UsageError, VerificationError
 from pot.lineage.environment import config_hash, environment_hash
 from pot.lineage.gates import Gate, decision_matches, evaluate
 from pot.lineage.lamport import check_causal_order
@@ -197,6 +197,34 @@ def rolled_back(stage: str, to_model_hash: str, from_model_hash: str | None, rea
     return {"stage": check_name(stage, "stage"), "to_model_hash": check_name(to_model_hash, "to_model_hash"),
             "from_model_hash": None if from_model_hash is None else check_name(from_model_hash, "from_model_hash"),
             "reason": check_name(reason, "reason")}
+
+
+def promotion_decision(records: Iterable[Record], model_id: str, stage: str, gate: Gate,
+                       validator_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The event that promoting ``model_id`` to ``stage`` records, given its log ``records`` (in order): the gate
+    judged on the latest validation (by ``validator_id``, if given). UsageError when there is none to judge. Shared
+    by the recorder (``pot promote``) and the server (``POST /v1/models/{id}/promote``), so both decide alike."""
+    validation = None
+    for record in records:
+        if isinstance(record, ValidationRecord) and validator_id in (None, record.validator_id):
+            validation = record
+    if validation is None:
+        raise UsageError(f"no validation of {model_id!r}" + (f" by {validator_id!r}" if validator_id else "")
+                         + " to promote on")
+    return promotion(stage, validation.model_hash, gate, [validation])
+
+
+def rollback_decision(records: Iterable[Record], model_id: str, stage: str, to_model_hash: str, reason: str
+                      ) -> tuple[str, dict[str, Any]]:
+    """The event that rolling ``stage`` of ``model_id`` back to ``to_model_hash`` records, given its log
+    ``records``: UsageError unless that hash was promoted to the stage before. Shared by the recorder and the
+    server."""
+    promoted = [r for r in records if isinstance(r, EventRecord) and r.event == MODEL_PROMOTED
+                and r.data.get("stage") == stage]
+    if to_model_hash not in {r.data.get("model_hash") for r in promoted}:
+        raise UsageError(f"{to_model_hash!r} was never promoted to {stage!r} for {model_id!r}; nothing recorded")
+    current = promoted[-1].data.get("model_hash") if promoted else None
+    return MODEL_ROLLED_BACK, rolled_back(stage, to_model_hash, current, reason)
 
 
 def numeric_results(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -93,10 +93,13 @@ def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def list_runs(store: Any, *, kind: str | None = None, status: str | None = None, limit: int = 20,
-              model_id: str | None = None) -> list[dict[str, Any]]:
-    """The newest runs first, optionally of one kind, status or model (indexed: fast at any number of runs)."""
+              model_id: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """The newest runs first, optionally of one kind, status or model (indexed: fast at any number of runs),
+    skipping the first ``offset`` (a page of a longer list)."""
     if limit < 1:
         raise UsageError("-n must be at least 1")
+    if offset < 0:
+        raise UsageError("the offset must be 0 or more")
     limit = min(limit, 2**62)  # "all of them": SQLite's LIMIT takes a 64-bit integer
     where, params = [], []
     if kind is not None:
@@ -111,8 +114,8 @@ def list_runs(store: Any, *, kind: str | None = None, status: str | None = None,
     sql = f"SELECT {_RUN_SELECT} FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY started DESC, run_id DESC LIMIT ?"
-    return [_run_row(row) for row in store.read(sql, (*params, limit))]
+    sql += " ORDER BY started DESC, run_id DESC LIMIT ? OFFSET ?"
+    return [_run_row(row) for row in store.read(sql, (*params, limit, min(offset, 2**62)))]
 
 
 def get_run(store: Any, run_id: str) -> dict[str, Any]:

@@ -53,6 +53,22 @@ _BATCH_SCHEMA: dict[str, Any] = {
             }}}},
 }
 
+_PROMOTE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["stage", "gate"], "additionalProperties": False,
+    "properties": {
+        "stage": {"type": "string", "description": "e.g. staging, production"},
+        "gate": {"type": "object", "description": "a gate, as `pot promote --gate` takes it: thresholds "
+                 "(metric -> {operator: number}), and optionally weights and min_score"},
+        "validator": {"type": ["string", "null"], "description": "judge the latest validation by this validator "
+                      "(default: the latest validation)"}},
+}
+_ROLLBACK_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["stage", "to", "reason"], "additionalProperties": False,
+    "properties": {"stage": {"type": "string"},
+                   "to": {"type": "string", "description": "a model hash promoted to that stage before"},
+                   "reason": {"type": "string", "description": "why, for the record"}},
+}
+
 
 class ErrorBody(BaseModel):
     """Every error's body: one line saying what is wrong."""
@@ -164,6 +180,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if model_id is not None and not who.allows(model_id):
             raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {model_id!r}")
 
+    def may_write(who: tokens.TokenInfo | None, model_id: str) -> None:
+        if who is None:
+            raise HTTPException(401, "writing needs a write token", {"WWW-Authenticate": "Bearer"})
+        if not who.write:
+            raise HTTPException(403, "this token may only read (create one with --write)")
+        if not who.allows(model_id):
+            raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {model_id!r}")
+
     def known_model(model_id: str) -> None:
         if store.size(model_id) == 0:
             raise HTTPException(404, f"unknown model id {model_id!r}")
@@ -225,31 +249,56 @@ def create_app(settings: ServerSettings) -> FastAPI:
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": _BATCH_SCHEMA}}}})
     async def post_records(model_id: str, request: Request, who: Caller) -> dict[str, Any]:
-        if who is None:
-            raise HTTPException(401, "writing needs a write token", {"WWW-Authenticate": "Bearer"})
-        if not who.write:
-            raise HTTPException(403, "this token may only read (create one with --write)")
-        if not who.allows(model_id):
-            raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {model_id!r}")
+        may_write(who, model_id)
         document = parsed(await body(request))
         appended, head = await run_in_threadpool(service.append_batch, store, key, model_id, document)
         return {"model_id": model_id, "records": [a.to_json() for a in appended],
                 "head": None if head is None else {"head": head.head.body(), "head_hash": head.head.head_hash,
                                                    "signature": head.signature}}
 
+    @app.post("/v1/models/{model_id}/promote", tags=["models"],
+              summary="promote the model to a stage if its latest validation passes the gate; the decision, "
+                      "promoted or refused, is recorded and signed (`pot promote --json`)",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": _PROMOTE_SCHEMA}}}})
+    async def post_promote(model_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        may_write(who, model_id)
+        document = parsed(await body(request))
+        known_model(model_id)
+        return await run_in_threadpool(service.promote, store, key, model_id, document)
+
+    @app.post("/v1/models/{model_id}/rollback", tags=["models"],
+              summary="roll a stage back to a model hash promoted to it before; recorded and signed "
+                      "(`pot rollback --json`)",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": _ROLLBACK_SCHEMA}}}})
+    async def post_rollback(model_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        may_write(who, model_id)
+        document = parsed(await body(request))
+        known_model(model_id)
+        return await run_in_threadpool(service.rollback, store, key, model_id, document)
+
+    @app.get("/v1/models/{model_id}/history", tags=["models"],
+             summary="every record of a model's log in order: what `pot history --model-id ID --json` prints")
+    def model_history(model_id: str, who: Caller) -> list[dict[str, Any]]:
+        may_read(who, model_id)
+        known_model(model_id)
+        return service.history(store, model_id)
+
     # --- runs ----------------------------------------------------------------------------------------------------
 
-    @app.get("/v1/runs", tags=["runs"], summary="the newest runs first, filtered by kind, status and model")
+    @app.get("/v1/runs", tags=["runs"],
+             summary="the newest runs first, filtered by kind, status and model: `pot runs list --json` as `runs`")
     def list_runs(who: Caller, kind: str | None = None, status: str | None = None, model: str | None = None,
-                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 20) -> dict[str, Any]:
+                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 20,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         may_read(who, model)
-        found = service.runs(store, kind=kind, status=status, model=model, limit=limit)
+        found = service.runs(store, kind=kind, status=status, model=model, limit=limit, offset=offset)
         if settings.private and who is not None:
             found = [r for r in found if who.allows(r["model_id"])]
         return {"runs": found}
 
-    @app.get("/v1/runs/{run_id}", tags=["runs"], summary="one run")
-    def get_run(run_id: str, who: Caller) -> dict[str, Any]:
+    def readable_run(who: tokens.TokenInfo | None, run_id: str) -> None:
         from pot.lineage import registry
 
         may_read(who)
@@ -258,7 +307,44 @@ def create_app(settings: ServerSettings) -> FastAPI:
         except UsageError:
             raise HTTPException(404, f"unknown run id {run_id!r}") from None
         may_read(who, run["model_id"])
-        return run
+
+    @app.get("/v1/runs/{run_id}", tags=["runs"],
+             summary="one run with its start data and records: what `pot runs show ID --json` prints")
+    def get_run(run_id: str, who: Caller) -> dict[str, Any]:
+        readable_run(who, run_id)
+        return service.run_show(store, run_id)
+
+    @app.get("/v1/runs/{run_id}/config", tags=["runs"],
+             summary="what it takes to run it again: the file `pot runs export-config ID --out F` writes")
+    def run_config(run_id: str, who: Caller) -> dict[str, Any]:
+        readable_run(who, run_id)
+        return service.run_config(store, run_id)
+
+    @app.get("/v1/runs/{run_id}/compare/{other_id}", tags=["runs"],
+             summary="two runs side by side, differences read from the first to the second: `pot runs compare "
+                     "A B --json`")
+    def compare_runs(run_id: str, other_id: str, who: Caller) -> dict[str, Any]:
+        readable_run(who, run_id)
+        readable_run(who, other_id)
+        return service.run_compare(store, run_id, other_id)
+
+    # --- lineage -------------------------------------------------------------------------------------------------
+
+    @app.get("/v1/lineage/{node_id}", tags=["lineage"],
+             summary="a run, model, dataset or artifact with its ancestors, descendants and the edges among them: "
+                     "`pot lineage ID --json`")
+    def get_lineage(node_id: str, who: Caller) -> dict[str, Any]:
+        may_read(who)
+        try:
+            graph = service.lineage(store, node_id)
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+        if settings.private and who is not None:
+            hidden = sorted(m for m in service.lineage_models(store, graph) if not who.allows(m))
+            if hidden:
+                raise HTTPException(403, f"this token's scope {who.scope!r} does not cover {hidden[0]!r}, which "
+                                         "this lineage shows")
+        return graph
 
     # --- verification --------------------------------------------------------------------------------------------
 

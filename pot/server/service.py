@@ -222,14 +222,14 @@ def models(store: LogStore) -> list[dict[str, Any]]:
     return out
 
 
-def runs(store: LogStore, *, kind: str | None, status: str | None, model: str | None, limit: int
+def runs(store: LogStore, *, kind: str | None, status: str | None, model: str | None, limit: int, offset: int = 0
          ) -> list[dict[str, Any]]:
-    """The newest runs first, filtered by kind, status and model id."""
+    """The newest runs first, filtered by kind, status and model id, from the ``offset``-th on."""
     from pot.lineage import registry
 
     if not 1 <= limit <= MAX_PAGE:
         raise UsageError(f"limit must be 1 to {MAX_PAGE}")
-    return registry.list_runs(store, kind=kind, status=status, model_id=model, limit=limit)
+    return registry.list_runs(store, kind=kind, status=status, model_id=model, limit=limit, offset=offset)
 
 
 def verify(document: bytes, trusted_key: str | None) -> dict[str, Any]:
@@ -252,3 +252,141 @@ def verify(document: bytes, trusted_key: str | None) -> dict[str, Any]:
 
 def public_key_json(key: SigningKey) -> Mapping[str, str]:
     return {"key_id": key.key_id, "public_key": key.public.hex}
+
+
+# --- reads shaped as the CLI's --json output (docs/JSON_OUTPUT.md): one schema serves both -------------------------
+
+
+def history(store: LogStore, model_id: str) -> list[dict[str, Any]]:
+    """``pot history --model-id ID --json``: every record of the log in order, by kind, with its id."""
+    from pot.log.records import record_fields
+
+    store.require_model(model_id)
+    return [{"kind": r.KIND, **record_fields(r)} for r in store.records(model_id)]
+
+
+def run_show(store: LogStore, run_id: str) -> dict[str, Any]:
+    """``pot runs show ID --json``: the run as indexed, its ``started_data`` and its records in log order."""
+    from pot.lineage import registry
+    from pot.log.records import record_fields
+
+    run = registry.get_run(store, run_id)
+    started = registry.run_started_data(store, run)
+    records = registry.run_records(store, run)
+    return {**run, "started_data": started, "records": [{"kind": r.KIND, **record_fields(r)} for r in records]}
+
+
+def run_config(store: LogStore, run_id: str) -> dict[str, Any]:
+    """``pot runs export-config ID --out F``: what F holds (and what ``--json`` prints)."""
+    from pot.lineage import registry
+
+    return registry.export_config(store, run_id)
+
+
+def run_compare(store: LogStore, run_a: str, run_b: str) -> dict[str, Any]:
+    """``pot runs compare A B --json``."""
+    from pot.lineage.compare import compare_runs
+
+    return compare_runs(store, run_a, run_b)
+
+
+def lineage(store: LogStore, node_id: str) -> dict[str, Any]:
+    """``pot lineage ID --json``: the node, its ancestors and descendants and every edge among them."""
+    from pot.lineage import registry
+
+    return registry.lineage(store, node_id).to_json(node_id)
+
+
+def lineage_models(store: LogStore, graph: Mapping[str, Any]) -> set[str]:
+    """The model ids a lineage subgraph tells about: its model nodes, and the model of each of its runs (for a
+    private server, which shows a graph only to a token whose scope covers all of them)."""
+    found = {n["node_id"] for n in graph["nodes"] if n["kind"] == "model"}
+    runs = [n["node_id"] for n in graph["nodes"] if n["kind"] == "run"]
+    for start in range(0, len(runs), 500):
+        part = runs[start:start + 500]
+        found.update(row[0] for row in store.read(
+            f"SELECT model_id FROM runs WHERE run_id IN ({', '.join('?' * len(part))})", tuple(part)))
+    return found
+
+
+# --- promotion and rollback: decisions the server records and signs ------------------------------------------------
+
+SERVER_NODE = "pot-serve"  # the node_id of the events the server itself records
+_DECISION_ATTEMPTS = 50
+
+
+class _Stale(Exception):
+    """Control flow inside a decision: a record landed between reading the log and appending (never seen outside)."""
+
+
+def _decide(store: LogStore, key: SigningKey, model_id: str,
+            decide: Callable[[list[Record]], tuple[str, dict[str, Any]]],
+            clock: Callable[[], datetime] | None) -> EventRecord:
+    """Append the event ``decide(log)`` returns, judged on the whole log as it stands when the event is appended:
+    if another record lands between reading and appending, the log is read and the decision made again. Then a
+    head is signed over it."""
+    now = clock or (lambda: datetime.now(UTC))
+    check_name(model_id, "model id")
+    store.require_model(model_id)
+    for _ in range(_DECISION_ATTEMPTS):
+        size = store.size(model_id)
+        name, data = decide(list(store.records(model_id, 0, size)))
+        prepared = EventRecord.prepare_new({"timestamp": format_timestamp(now()), "event": name, "run_id": None,
+                                            "data": data, "node_id": SERVER_NODE, "model_id": model_id, "seq": 0,
+                                            "lamport": 1})
+
+        def make(seq: int, last: int, prepared: PreparedRecord = prepared, size: int = size) -> CompletedRecord:
+            if seq != size:
+                raise _Stale
+            return prepared.complete(seq, last + 1)
+
+        try:
+            made = store.append(model_id, make)
+        except _Stale:
+            continue
+        sign_head(store, key, model_id, now)
+        event = made.record()
+        assert isinstance(event, EventRecord)
+        return event
+    raise UsageError(f"the log of {model_id!r} kept growing while deciding; try again")
+
+
+def _exact_body(document: Any, required: Sequence[str], optional: Sequence[str], shape: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or not set(required) <= set(document) <= {*required, *optional}:
+        raise FormatError(f"the body must be {shape}")
+    return document
+
+
+def promote(store: LogStore, key: SigningKey, model_id: str, document: Any, *,
+            clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """``pot promote`` on the server: ``{"stage", "gate", "validator"?}`` judged by the gate on the latest
+    validation; records ModelPromoted or PromotionRefused and answers what ``pot promote --json`` prints."""
+    from pot.lineage import events
+    from pot.lineage.gates import Gate
+
+    body = _exact_body(document, ("stage", "gate"), ("validator",),
+                       '{"stage": "...", "gate": {"thresholds": ...}, "validator": "..." (optional)}')
+    validator = body.get("validator")
+    if validator is not None and not isinstance(validator, str):
+        raise FormatError("validator must be a string or null")
+    if not isinstance(body["stage"], str):
+        raise FormatError("stage must be a string")
+    gate = Gate.from_json(body["gate"])
+    event = _decide(store, key, model_id, lambda log: events.promotion_decision(
+        log, model_id, body["stage"], gate, validator), clock)
+    return {"promoted": event.event == events.MODEL_PROMOTED, "event_id": event.event_id, **event.data}
+
+
+def rollback(store: LogStore, key: SigningKey, model_id: str, document: Any, *,
+             clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """``pot rollback`` on the server: ``{"stage", "to", "reason"}``, refused unless ``to`` was promoted to the stage
+    before; records ModelRolledBack and answers what ``pot rollback --json`` prints."""
+    from pot.lineage import events
+
+    body = _exact_body(document, ("stage", "to", "reason"), (), '{"stage": "...", "to": "MODEL_HASH", "reason": "..."}')
+    for name in ("stage", "to", "reason"):
+        if not isinstance(body[name], str):
+            raise FormatError(f"{name} must be a string")
+    event = _decide(store, key, model_id, lambda log: events.rollback_decision(
+        log, model_id, body["stage"], body["to"], body["reason"]), clock)
+    return {"event_id": event.event_id, **event.data}

@@ -37,7 +37,9 @@ ROUTES = {
     ("get", "/v1/key"), ("get", "/v1/models"), ("get", "/v1/models/{model_id}/log"),
     ("get", "/v1/models/{model_id}/heads"), ("get", "/v1/models/{model_id}/proof"),
     ("post", "/v1/models/{model_id}/records"), ("get", "/v1/runs"), ("get", "/v1/runs/{run_id}"),
-    ("post", "/v1/verify"),
+    ("post", "/v1/verify"), ("get", "/v1/models/{model_id}/history"), ("get", "/v1/runs/{run_id}/config"),
+    ("get", "/v1/runs/{run_id}/compare/{other_id}"), ("get", "/v1/lineage/{node_id}"),
+    ("post", "/v1/models/{model_id}/promote"), ("post", "/v1/models/{model_id}/rollback"),
 }
 
 
@@ -297,7 +299,8 @@ def test_the_openapi_schema_lists_every_route(served: Server) -> None:
     assert forbidden["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     guide = (Path(__file__).resolve().parents[2] / "docs" / "SERVER.md").read_text()
     for method, path in ROUTES:  # the guide documents each route too
-        assert f"{method.upper()} {path.replace('{model_id}', '{id}').replace('{run_id}', '{id}')}" in guide, path
+        shown = path.replace("{model_id}", "{id}").replace("{run_id}", "{id}").replace("{node_id}", "{id}")
+        assert f"{method.upper()} {shown}" in guide, path
 
 
 @pytest.mark.postgres
