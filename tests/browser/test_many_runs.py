@@ -67,3 +67,17 @@ def test_a_model_filter_in_the_url_asks_the_server_for_that_model_only(many: Ser
     assert "model-042" in page.inner_text("h1")
     assert not tab.errors
 
+
+
+def test_a_lineage_too_large_to_draw_shows_the_focus_neighbourhood(many: Served, tab: Page) -> None:
+    page = tab.open(many.url + "/ui/lineage?id=dataset-0")
+    tab.shot("lineage")
+    readers = range(0, RUNS, 5)
+    nodes = 1 + len(readers) + len({n % 100 for n in readers})  # the dataset, its runs and the models they trained
+    assert page.inner_text("main p >> nth=0").startswith(f"{nodes:,} nodes")
+    drawn = page.locator("svg.lineage a.node").count()
+    assert 1 < drawn <= 120
+    assert f"Drawn: {drawn} of {nodes} nodes" in page.inner_text(".graph .note")
+    assert page.locator("svg.lineage a.node.focus").get_attribute("data-node") == "dataset-0"
+    assert page.locator("#lineage-nodes tbody tr").count() == nodes  # every node is in the table
+    assert not tab.errors

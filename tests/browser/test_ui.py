@@ -19,6 +19,7 @@ from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_pr
 from pot.anchors.ethereum import EthereumAnchor, deploy_registry
 from pot.config import ChainSettings, Secret
 from pot.lineage.events import parent_dataset, parent_model
+from pot.lineage.registry import load_run_config
 from pot.log.keys import SigningKey
 from pot.server.ui import CONTENT_SECURITY_POLICY
 from tests.support.anvil import Anvil
@@ -117,7 +118,8 @@ def test_runs_table_lists_filters_and_sorts(site: tuple[Served, dict[str, Any]],
     assert not tab.errors and not tab.dialogs
 
 
-def test_run_page_shows_config_metrics_artifacts_and_decisions(site: tuple[Served, dict[str, Any]], tab: Page) -> None:
+def test_run_page_shows_config_metrics_artifacts_and_decisions(site: tuple[Served, dict[str, Any]], tab: Page,
+                                                              tmp_path: Path) -> None:
     served, _ = site
     page = tab.open(served.url + "/ui/run?id=run-train")
     tab.shot("run")
@@ -142,6 +144,46 @@ def test_run_page_shows_config_metrics_artifacts_and_decisions(site: tuple[Serve
     assert decisions.count() == 2
     assert "ModelPromoted" in decisions.nth(0).inner_text() and "passed" in decisions.nth(0).inner_text()
     assert "PromotionRefused" in decisions.nth(1).inner_text() and "refused" in decisions.nth(1).inner_text()
+
+    with page.expect_download() as info:
+        page.click("#export-config")
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    assert saved.name == "run-train.run-config.json"
+    exported = load_run_config(saved)  # what `pot runs reproduce` reads: its config_hash checks out
+    assert exported["config"] == {"lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}}
+    assert exported["parents"][0]["id"] == "cifar10"
+    assert not tab.errors and not tab.dialogs
+
+
+def test_lineage_graph_is_drawn_with_every_node_and_edge(site: tuple[Served, dict[str, Any]], tab: Page) -> None:
+    import httpx
+
+    served, _ = site
+    graph = httpx.get(served.url + "/v1/lineage/resnet-b", timeout=10).json()
+    page = tab.open(served.url + "/ui/lineage?id=resnet-b")
+    tab.shot("resnet-b")
+    drawn = {page.locator("svg.lineage a.node").nth(i).get_attribute("data-node")
+             for i in range(page.locator("svg.lineage a.node").count())}
+    assert drawn == {n["node_id"] for n in graph["nodes"]} >= {"resnet-b", "run-finetune", "resnet-a", "run-train",
+                                                                "cifar10"}
+    edges = page.locator("svg.lineage g.edge")
+    assert {(edges.nth(i).get_attribute("data-child"), edges.nth(i).get_attribute("data-parent"))
+            for i in range(edges.count())} == {(e["child"], e["parent"]) for e in graph["edges"]}
+    assert "fine_tuned_from" in (page.text_content("svg.lineage") or "")
+    # parents above: the model a fine-tune started from is drawn higher than the fine-tune run
+    def top(node: str) -> float:
+        box = page.locator(f"svg.lineage a.node[data-node='{node}'] rect").bounding_box()
+        assert box is not None
+        return float(box["y"])
+
+    assert top("resnet-a") < top("run-finetune") < top("resnet-b")
+    page.click("svg.lineage a.node[data-node='run-train']")
+    page.wait_for_selector("main[data-ready=true]")
+    assert page.url.endswith("/ui/lineage?id=run-train")
+    page.click("text=Open the run's page")
+    page.wait_for_selector("main[data-ready=true]")
+    assert page.url.endswith("/ui/run?id=run-train")
     assert not tab.errors and not tab.dialogs
 
 

@@ -1,6 +1,7 @@
 // A model's log: its records page by page, its signed heads, the anchors of those heads (with links to the chain),
 // and the proof to download (full, as the API serves it).
-import { apiPath, getBlob, getJson } from "./api.js";
+import { apiPath, getJson } from "./api.js";
+import { downloadButton, fileName } from "./download.js";
 import { h, pageUrl, replace } from "./dom.js";
 import { receiptTime, receiptWhere } from "./anchors.js";
 import { badge, jsonBlock, shortHash, timestamp } from "./fmt.js";
@@ -8,32 +9,6 @@ import { run, section, setTitle } from "./layout.js";
 import { summary } from "./records.js";
 
 const PAGE_SIZE = 100;
-
-// The file name a proof is saved under: the model id with anything but letters, digits, dot, dash and underscore
-// replaced (a model id may hold characters no file system takes).
-export function proofFileName(modelId) {
-  return `${String(modelId).replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "_").slice(0, 120)}.proof.json`;
-}
-
-async function download(modelId, button, status) {
-  button.disabled = true;
-  replace(status, "Building the proof…");
-  try {
-    const blob = await getBlob(apiPath("models", modelId, "proof"));
-    const url = URL.createObjectURL(blob);
-    const link = h("a", { href: url, download: proofFileName(modelId), hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    replace(status, `Saved ${proofFileName(modelId)} (${blob.size.toLocaleString("en")} bytes). `,
-      h("a", { href: pageUrl("verify") }, "Verify it"), " by dropping it on the verify page.");
-  } catch (exc) {
-    replace(status, h("span", { class: "error" }, exc.message));
-  } finally {
-    button.disabled = false;
-  }
-}
 
 // Heads and receipts from a partial proof of the first record: a proof carries every head and every receipt, and
 // disclosing one record keeps it small however long the log is.
@@ -59,9 +34,6 @@ run(async (main) => {
     anchors = (await headsAndAnchors(modelId, firstRecord.id)).anchors;
   }
 
-  const status = h("span", { class: "status", "aria-live": "polite" });
-  const button = h("button", { type: "button", id: "download-proof" }, "Download the proof");
-  button.addEventListener("click", () => download(modelId, button, status));
 
   const pages = Math.max(1, Math.ceil(page.size / PAGE_SIZE));
   const at = first / PAGE_SIZE;
@@ -83,7 +55,8 @@ run(async (main) => {
       h("a", { href: pageUrl("lineage", { id: modelId }) }, "Lineage graph")),
     h("p", {}, `${page.size.toLocaleString("en")} records, ${signed.toLocaleString("en")} under the latest signed head` +
       (page.size > signed ? ` (${page.size - signed} not signed yet)` : "") + ". "),
-    h("p", { class: "proof" }, button, " ", status),
+    h("p", { class: "proof" }, downloadButton("Download the proof", apiPath("models", modelId, "proof"),
+      fileName(modelId, ".proof.json"), { id: "download-proof", verifyHint: true })),
     section("Records",
       h("table", { class: "records", id: "records" },
         h("thead", {}, h("tr", {}, ["seq", "type", "what", "run", "node", "lamport", "time", "id"]

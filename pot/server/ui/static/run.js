@@ -3,6 +3,7 @@
 import { apiPath, getJson } from "./api.js";
 import { h, pageUrl, replace } from "./dom.js";
 import { lineChart } from "./chart.js";
+import { downloadButton, fileName } from "./download.js";
 import { badge, bytes, duration, jsonBlock, metric, number, objectTable, seconds, shortHash, timestamp } from "./fmt.js";
 import { run, section, setTitle } from "./layout.js";
 import { readLog } from "./records.js";
@@ -133,7 +134,10 @@ run(async (main) => {
         timestamp(r.timestamp)]), "No promotion decision on this run's weights."),
       unread ? h("p", { class: "note" }, `Read the ${PROMOTIONS_READ.toLocaleString("en")} records after the run; ` +
         "later decisions are in the model log.") : null),
-    section("Configuration", h("p", {}, "config hash ", shortHash(data.config_hash, 16)), objectTable(data.config)),
+    section("Configuration", h("p", {}, "config hash ", shortHash(data.config_hash, 16), " · ",
+      downloadButton("Export the config", apiPath("runs", runId, "config"), fileName(runId, ".run-config.json"),
+        { id: "export-config" }), " (what ", h("code", {}, "pot runs export-config"), " writes)"),
+      objectTable(data.config)),
     section("Git", objectTableOf([["Commit", git.commit ? h("code", {}, git.commit) : "—"],
       ["Dirty", git.dirty === null || git.dirty === undefined ? "—" : git.dirty ? "yes" : "no"],
       ["Branch", git.branch ?? "—"]])),
