@@ -7,10 +7,11 @@ Records two stores with the recorder (``--runs`` runs, and 100) and starts a rea
 then opens the runs page in Debian's chromium (headless, driven by Playwright; ``POT_CHROMIUM`` to point
 elsewhere) ``--rounds`` times per store, alternating. The time is the page's own ``pot:ready`` performance mark,
 set when the table is filled: from navigation start, through loading the HTML, CSS and modules, reading every run
-from ``/v1/runs`` (pages of 1,000) and drawing the first page of rows. Also timed, in the page, on the large store:
-filtering by text, by status, and sorting by a column (each until the redrawn table is laid out). The target is
-under 1 s for 10,000 runs; the ratio to 100 runs shows what the number of runs costs. Server, browser and this
-script share the machine's cores.
+from ``/v1/runs`` (pages of 1,000) and drawing the first page of rows. The page draws the newest runs as soon as the
+first page of them arrives (the ``pot:first-rows`` mark, reported too) and redraws as older ones come in. Also
+timed, in the page, on the large store: filtering by text, by status, and sorting by a column (each until the
+redrawn table is laid out). The target is under 1 s for 10,000 runs; the ratio to 100 runs shows what the number of
+runs costs. Server, browser and this script share the machine's cores.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ _TIMED = """([selector, action, value]) => {
 }"""
 
 
-def load_ms(page: Any, url: str) -> tuple[float, str]:
+def load_ms(page: Any, url: str) -> tuple[float, float, str]:
+    """(ms to the newest runs on screen, ms to every run loaded and the table filled, what the page says)."""
     page.goto(url)
     page.wait_for_selector("main[data-ready=true]", timeout=60_000)
-    ready = page.evaluate("() => performance.getEntriesByName('pot:ready')[0].startTime")
-    return float(ready), page.inner_text("#runs-summary")
+    first, ready = page.evaluate("() => ['pot:first-rows', 'pot:ready'].map("
+                                 "name => performance.getEntriesByName(name)[0].startTime)")
+    return float(first), float(ready), page.inner_text("#runs-summary")
 
 
 def run(runs: int, rounds: int) -> dict[str, Any]:
@@ -63,13 +66,15 @@ def run(runs: int, rounds: int) -> dict[str, Any]:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                times: dict[str, list[float]] = {"large": [], "small": []}
+                times: dict[str, list[float]] = {"large": [], "small": [], "large_first": []}
                 summaries = {}
                 load_ms(page, servers["small"].url + "/ui/")  # warm up: the first launch compiles the modules
                 for _ in range(rounds):
                     for name, server in servers.items():
-                        ms, summaries[name] = load_ms(page, server.url + "/ui/")
+                        first, ms, summaries[name] = load_ms(page, server.url + "/ui/")
                         times[name].append(ms)
+                        if name == "large":
+                            times["large_first"].append(first)
                 page.goto(servers["large"].url + "/ui/")
                 page.wait_for_selector("main[data-ready=true]", timeout=60_000)
                 interactions = {
@@ -86,7 +91,8 @@ def run(runs: int, rounds: int) -> dict[str, Any]:
                 server.stop()
     large, small = statistics.median(times["large"]), statistics.median(times["small"])
     return {"runs": runs, "rounds": rounds, "build_seconds": round(built, 1),
-            "large_ms": round(large, 1), "small_ms": round(small, 1), "ratio": round(large / small, 2),
+            "large_first_rows_ms": round(statistics.median(times["large_first"]), 1), "large_ms": round(large, 1),
+            "small_ms": round(small, 1), "ratio": round(large / small, 2),
             "large_all_ms": [round(t, 1) for t in times["large"]], "large_summary": summaries["large"],
             **{name: round(value, 1) for name, value in measured.items()}}
 
@@ -101,9 +107,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"runs page, table filled: {result['large_ms']:.0f} ms with {result['runs']:,} runs "
-          f"({result['large_summary']!r}), {result['small_ms']:.0f} ms with 100: x{result['ratio']} "
-          f"(median of {result['rounds']}; target < 1000 ms)")
+    print(f"runs page, every run loaded and the table filled: {result['large_ms']:.0f} ms with {result['runs']:,} "
+          f"runs ({result['large_summary']!r}), {result['small_ms']:.0f} ms with 100: x{result['ratio']} "
+          f"(median of {result['rounds']}; target < 1000 ms); the newest runs on screen after "
+          f"{result['large_first_rows_ms']:.0f} ms")
     print(f"in the page with {result['runs']:,} runs: filter by text {result['filter_text_ms']:.0f} ms, "
           f"clear it {result['clear_filter_ms']:.0f} ms, by status {result['filter_status_ms']:.0f} ms, "
           f"sort by model {result['sort_by_model_ms']:.0f} ms (stores recorded in {result['build_seconds']:.0f} s)")

@@ -288,3 +288,9 @@ def test_recorded_names_are_text_never_markup(site: tuple[Served, dict[str, Any]
         assert answer.headers["x-content-type-options"] == "nosniff"
     for path in ("/ui/nothing", "/ui/static/../__init__.py", "/ui/static/nothing.js"):
         assert httpx.get(served.url + path, timeout=10).status_code == 404
+
+    # The policy holds in the browser: a script element that got into the page anyway does not run.
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.ran = 1';"
+                  " document.body.append(s); }")
+    assert page.evaluate("() => window.ran") is None
+    assert any("Content Security Policy" in e for e in tab.errors)

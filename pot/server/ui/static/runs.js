@@ -22,23 +22,28 @@ const PAGE = 1000; // the most runs the server lists in one answer
 const AHEAD = 3; // pages asked for at once after the first
 
 // Every run the server has (with the model filter of the page's URL, if any), newest first, in pages of
-// /v1/runs?offset=. A page shorter than PAGE is the last one.
-async function loadRuns(model) {
+// /v1/runs?offset=; a page shorter than PAGE is the last one. `more(batch)` gets each page as it arrives, so the
+// table shows the newest runs while the older ones are still on their way.
+async function loadRuns(model, more) {
   const page = (offset) => getJson("/v1/runs", { limit: PAGE, offset: offset || null, model }).then((a) => a.runs);
-  const runs = await page(0);
-  const seen = new Set(runs.map((r) => r.run_id));
-  let full = runs.length === PAGE;
+  const first = await page(0);
+  const seen = new Set(first.map((r) => r.run_id));
+  let loaded = first.length;
+  let full = loaded === PAGE;
+  more(first, !full);
   while (full) {
-    const batch = await Promise.all(Array.from({ length: AHEAD }, (_, i) => page(runs.length + i * PAGE)));
-    for (const more of batch) {
+    const batch = await Promise.all(Array.from({ length: AHEAD }, (_, i) => page(loaded + i * PAGE)));
+    const fresh = [];
+    for (const next of batch) {
       // a server that does not page answers the first page again: stop rather than list runs twice
-      if (!full || more.length === 0 || seen.has(more[0].run_id)) { full = false; break; }
-      for (const r of more) seen.add(r.run_id);
-      runs.push(...more);
-      full = more.length === PAGE;
+      if (!full || next.length === 0 || seen.has(next[0].run_id)) { full = false; break; }
+      for (const r of next) seen.add(r.run_id);
+      fresh.push(...next);
+      loaded += next.length;
+      full = next.length === PAGE;
     }
+    more(fresh, !full);
   }
-  return runs;
 }
 
 function compare(key, direction) {
@@ -60,11 +65,8 @@ run(async (main) => {
   const params = new URLSearchParams(location.search);
   const model = params.get("model") || null;
   setTitle("runs", ...(model ? [model] : []));
-  const runs = await loadRuns(model);
-  for (const r of runs) {
-    r.duration = seconds(r.started, r.ended);
-    r.haystack = [r.run_id, r.model_id, r.kind, r.status, r.user, r.git_commit].join("\u0000").toLowerCase();
-  }
+  const runs = [];
+  let complete = false;
   const distinct = (key) => [...new Set(runs.map((r) => r[key]).filter((v) => v !== null && v !== undefined))].sort();
 
   const state = {
@@ -77,12 +79,16 @@ run(async (main) => {
 
   const search = h("input", { type: "search", name: "q", placeholder: "Filter: run, model, kind, user, commit…",
     value: state.q, "aria-label": "Filter runs", size: 40 });
-  const status = h("select", { name: "status", "aria-label": "Status" }, options(distinct("status"), "any status"));
-  const kind = h("select", { name: "kind", "aria-label": "Kind" }, options(distinct("kind"), "any kind"));
+  const status = h("select", { name: "status", "aria-label": "Status" });
+  const kind = h("select", { name: "kind", "aria-label": "Kind" });
+  const choices = () => { // the statuses and kinds of the runs loaded, keeping what is selected
+    replace(status, options([...new Set([...distinct("status"), state.status].filter(Boolean))].sort(), "any status"));
+    replace(kind, options([...new Set([...distinct("kind"), state.kind].filter(Boolean))].sort(), "any kind"));
+    status.value = state.status;
+    kind.value = state.kind;
+  };
   const size = h("select", { name: "size", "aria-label": "Rows per page" },
     PAGE_SIZES.map((n) => h("option", { value: n }, `${n} rows`)));
-  status.value = state.status;
-  kind.value = state.kind;
   size.value = String(state.size);
   const summary = h("p", { class: "summary", id: "runs-summary", "aria-live": "polite" });
   const headRow = h("tr");
@@ -115,8 +121,9 @@ run(async (main) => {
 
   const draw = () => {
     const pages = Math.max(1, Math.ceil(view.length / state.size));
-    state.page = Math.min(state.page, pages - 1);
-    const first = state.page * state.size;
+    const at = Math.min(state.page, pages - 1);
+    if (complete) state.page = at; // while older runs load, a page asked for in the URL may not exist yet
+    const first = at * state.size;
     const shown = view.slice(first, first + state.size);
     const rows = document.createDocumentFragment();
     for (const r of shown) rows.appendChild(h("tr", {}, COLUMNS.map((c) => h("td", { class: c.key }, c.cell(r)))));
@@ -127,14 +134,15 @@ run(async (main) => {
       ? (runs.length === 0 ? "No runs recorded yet." : `No run of ${runs.length.toLocaleString("en")} matches.`)
       : `${view.length.toLocaleString("en")} ${view.length === 1 ? "run" : "runs"}` +
         (view.length < runs.length ? ` matching, of ${runs.length.toLocaleString("en")}` : "") +
-        ` · showing ${(first + 1).toLocaleString("en")}–${(first + shown.length).toLocaleString("en")}`);
+        ` · showing ${(first + 1).toLocaleString("en")}–${(first + shown.length).toLocaleString("en")}`,
+      complete ? null : " · loading older runs…");
     const go = (page) => () => { state.page = page; draw(); };
     replace(pager,
-      h("button", { type: "button", disabled: state.page === 0, onclick: go(0) }, "« First"),
-      h("button", { type: "button", disabled: state.page === 0, onclick: go(state.page - 1) }, "‹ Previous"),
-      h("span", {}, ` page ${state.page + 1} of ${pages} `),
-      h("button", { type: "button", disabled: state.page >= pages - 1, onclick: go(state.page + 1) }, "Next ›"),
-      h("button", { type: "button", disabled: state.page >= pages - 1, onclick: go(pages - 1) }, "Last »"));
+      h("button", { type: "button", disabled: at === 0, onclick: go(0) }, "« First"),
+      h("button", { type: "button", disabled: at === 0, onclick: go(at - 1) }, "‹ Previous"),
+      h("span", {}, ` page ${at + 1} of ${pages} `),
+      h("button", { type: "button", disabled: at >= pages - 1, onclick: go(at + 1) }, "Next ›"),
+      h("button", { type: "button", disabled: at >= pages - 1, onclick: go(pages - 1) }, "Last »"));
     history.replaceState(null, "", pageUrl("", {
       model, q: state.q, status: state.status, kind: state.kind,
       sort: state.sort === "started" ? null : state.sort, dir: state.dir > 0 ? "asc" : null,
@@ -147,11 +155,29 @@ run(async (main) => {
   kind.addEventListener("change", () => { state.kind = kind.value; state.page = 0; filter(); draw(); });
   size.addEventListener("change", () => { state.size = Number(size.value); state.page = 0; draw(); });
 
-  filter();
+  let drawn = false;
+  const arrived = (batch, last) => {
+    for (const r of batch) {
+      r.duration = seconds(r.started, r.ended);
+      r.haystack = [r.run_id, r.model_id, r.kind, r.status, r.user, r.git_commit].join("\u0000").toLowerCase();
+      runs.push(r);
+    }
+    complete = last;
+    choices();
+    filter();
+    if (drawn) draw();
+  };
+  let firstArrived;
+  const first = new Promise((resolve) => { firstArrived = resolve; });
+  const loading = loadRuns(model, (batch, last) => { arrived(batch, last); firstArrived(); });
+  await Promise.race([first, loading]); // the first page, or the error that kept it from coming
   replace(main,
     h("h1", {}, model ? ["Runs of ", h("a", { href: pageUrl("model", { id: model }) }, model)] : "Runs"),
     model ? h("p", {}, h("a", { href: pageUrl("") }, "All runs")) : null,
     h("div", { class: "controls" }, search, status, kind, size),
     summary, table, pager);
+  drawn = true;
   draw();
+  performance.mark("pot:first-rows"); // the newest runs are on screen; older pages may still be loading
+  await loading;
 });
