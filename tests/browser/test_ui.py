@@ -17,6 +17,7 @@ import pytest
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof
 from pot.anchors.ethereum import EthereumAnchor, deploy_registry
+from pot.cli import main
 from pot.config import ChainSettings, Secret
 from pot.lineage.events import parent_dataset, parent_model
 from pot.lineage.registry import load_run_config
@@ -68,7 +69,7 @@ def build_store(root: Path, chain: ChainSettings, artifact: Path) -> dict[str, A
             recorder.record_step(step, {HOSTILE_METRIC: float(step)}, HOSTILE_MODEL)
     assert recorder.wait_for_anchors(60)
     recorder.close()
-    return {"public_key": SigningKey.load(root / "signing-key.pem").public}
+    return {"public_key": SigningKey.load(root / "signing-key.pem").public, "store": root}
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +295,34 @@ def test_recorded_names_are_text_never_markup(site: tuple[Served, dict[str, Any]
                   " document.body.append(s); }")
     assert page.evaluate("() => window.ran") is None
     assert any("Content Security Policy" in e for e in tab.errors)
+
+
+def test_a_private_server_asks_for_a_token_and_uses_it(site: tuple[Served, dict[str, Any]], tab: Page,
+                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, facts = site
+    cli = ["--store", str(facts["store"])]
+    capsys.readouterr()
+    assert main([*cli, "token", "create", "--scope", "resnet-"]) == 0
+    token = capsys.readouterr().out.strip()
+    private = serve(cli, tmp_path / "private.log", "--private")
+    try:
+        page = tab.open(private.url + "/ui/")
+        assert "private" in page.inner_text(".error")
+        tab.shot("asked")
+        page.fill("input[name=token]", token)
+        page.click("text=Use token")
+        page.wait_for_selector("main[data-ready=true]")
+        # the token's scope (resnet-) shows its models' runs only
+        assert sorted(r[0] for r in rows(page, "#runs")) == ["run-failed", "run-finetune", "run-train"]
+        page.goto(private.url + "/ui/model?id=resnet-b")
+        page.wait_for_selector("main[data-ready=true]")
+        with page.expect_download() as info:
+            page.click("#download-proof")
+        saved = tmp_path / "private.proof.json"
+        info.value.save_as(saved)
+        assert verify_proof(ProvenanceProof.load(saved), trusted_key=facts["public_key"]).ok
+        assert token not in page.url and token not in page.content()
+        tab.errors = [e for e in tab.errors if "401" not in e]  # the first, refused, request
+        assert not tab.errors and not tab.dialogs
+    finally:
+        private.stop()

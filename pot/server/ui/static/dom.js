@@ -1,6 +1,7 @@
 // Building the page from data without ever parsing markup. Everything from the store (model ids, metric names,
-// configs, error messages) is user input: it goes into the page as text nodes and attribute values only. There is
-// no innerHTML, insertAdjacentHTML or document.write anywhere in the UI, and links are checked by safeHref.
+// configs, error messages) is user input: it goes into the page as text nodes and attribute values only. Nothing in
+// the UI parses a string as markup or code (tests/unit/test_server_ui.py lists the APIs that would, and checks that
+// no module uses one), and links are checked by safeHref.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
