@@ -41,9 +41,12 @@ exit codes:
      is no valid pot proof (malformed JSON, an unknown version, oversize); also a promotion refused by its
      gate, a run that is not reproducible, a model directory holding a file the proof did not record
   2  bad usage or bad input: unknown flag, malformed JSON argument, negative epoch, unknown model id, a proof
-     file that is missing or cannot be read
+     file that is missing or cannot be read; with --server, a request the server refuses as bad (400, 404, 413,
+     422: an unknown model, run or lineage id, say)
   3  the environment refused: store missing, read-only or corrupt; key missing, locked or wrong passphrase;
-     chain unreachable, answering nonsense, or its client not installed; the file system refused an operation
+     chain unreachable, answering nonsense, or its client not installed; the file system refused an operation;
+     with --server, a server that cannot be reached, refuses the token (401, 403), is over its rate (429), fails
+     (5xx) or answers something that is not pot's JSON
  70  a bug in pot (set POT_DEBUG=1 to see the traceback, and please report it)
 """
 
@@ -71,7 +74,9 @@ the server (docs/SERVER.md):
   Opens the store (--store, or PostgreSQL with --database / POT_DATABASE_URL) and the organisation's signing key
   (POT_KEY_FILE, else signing-key.pem in the store directory; made on first use, like `pot init`), then serves
   the REST API documented at /openapi.json (/docs in a browser): /v1/models, /v1/models/{id}/log, .../heads,
-  .../proof, POST .../records (a batch, idempotent per key), /v1/runs, /v1/runs/{id}, POST /v1/verify.
+  .../proof, .../history, POST .../records (a batch, idempotent per key), POST .../promote and .../rollback,
+  /v1/runs, /v1/runs/{id}, .../config, .../compare/{other}, /v1/lineage/{id}, POST /v1/verify. The read verbs
+  ask it with `pot --server URL VERB`.
   Writes need a write token whose scope covers the model id (`pot token create --scope PREFIX --write`); reads
   are public unless --private. Several workers, or several machines behind a proxy, share one PostgreSQL
   database: appends to one log are serialised by the database. TLS belongs to a reverse proxy in front.
@@ -99,6 +104,10 @@ def _common() -> _Parser:
     common.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
                         help="keep the store in PostgreSQL: postgresql://user:password@host:5432/db (default: "
                              "$POT_DATABASE_URL; unset: SQLite in the store directory)")
+    common.add_argument("--server", metavar="URL", default=argparse.SUPPRESS,
+                        help="ask a pot serve at URL instead of a local store (the read verbs: proof, history, "
+                             "runs list|show|export-config|compare, lineage); a token, when its reads need one, "
+                             "from $POT_SERVER_TOKEN")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="machine-readable output")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress")
@@ -599,6 +608,11 @@ def _proof(args: argparse.Namespace) -> int:
     with _recorder(args) as recorder:
         proof = recorder.generate_proof_of_training(args.model_id, disclose=args.record)
     proof.save(output, **_protected(args))
+    _emit_proof(args, proof, output)
+    return EXIT_OK
+
+
+def _emit_proof(args: argparse.Namespace, proof: Any, output: Path) -> None:
     latest = proof.latest_head
     data = {"output": str(output), "model_id": proof.model_id, "disclosure": proof.disclosure,
             "records": len(proof.disclosed), "tree_heads": len(proof.tree_heads), "merkle_root": proof.merkle_root,
@@ -606,7 +620,6 @@ def _proof(args: argparse.Namespace) -> int:
     _emit(args, f"wrote {proof.disclosure} proof of {proof.model_id} to {output}: {len(proof.disclosed)} record(s), "
                 f"{len(proof.tree_heads)} signed tree head(s), root {proof.merkle_root}"
                 f" (log size {latest.tree_size if latest else 0})", data)
-    return EXIT_OK
 
 
 @handler("verify")
@@ -1292,6 +1305,94 @@ def _token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- the read verbs against a server (pot --server URL VERB) ----------------------------------------------------
+
+REMOTE_VERBS = ("proof", "history", "runs list", "runs show", "runs export-config", "runs compare", "lineage")
+
+
+def _remote(args: argparse.Namespace) -> int:
+    """A read verb asked of a ``pot serve``: the same output (text and --json) and exit codes as the local verb."""
+    from pot._internal import render
+    from pot.log.records import check_name, record_fields
+    from pot.server import remote
+
+    name = args.verb + (f" {args.runs_verb}" if args.verb == "runs" and args.runs_verb else "")
+    if name not in REMOTE_VERBS:
+        raise UsageError(f"--server works with the read verbs ({', '.join(REMOTE_VERBS)}), not {name}")
+    if getattr(args, "database", None):
+        raise UsageError("--server and --database name two different places to read from: give one")
+    server = remote.Server(args.server)
+    if name == "proof":
+        from pot.log.proof import ProvenanceProof
+
+        output = _output(args, args.output)
+        model_id = check_name(args.model_id, "model_id")
+        data = server.get_bytes(["v1", "models", model_id, "proof"], [("record", r) for r in args.record or ()])
+        try:
+            proof = ProvenanceProof.from_json(data)
+        except FormatError as exc:
+            raise remote.ServerError(f"the server {server.name} sent no valid proof: {exc}") from None
+        proof.save(output, **_protected(args))
+        _emit_proof(args, proof, output)
+    elif name == "history":
+        plot = None
+        if args.plot:
+            if not args.model_id:
+                raise UsageError("--plot needs --model-id: one model's metrics are plotted")
+            plot = _output(args, args.plot)
+            render.plot_format(plot)
+        if not args.model_id:
+            models = [(m["model_id"], m["size"]) for m in server.get(["v1", "models"])["models"]]
+            _emit(args, render.table(("model id", "records"), models) if models else "the store has no records yet",
+                  [{"model_id": m, "records": n} for m, n in models])
+            return EXIT_OK
+        model_id = check_name(args.model_id, "model_id")
+        records = remote.records_from_json(server.get(["v1", "models", model_id, "history"]), "history")
+        text = render.history(model_id, records)
+        if plot is not None:
+            render.plot_metrics(model_id, records, plot, **_protected(args))
+            text += f"\nplotted to {args.plot}"
+        _emit(args, text, [{"kind": r.KIND, **record_fields(r)} for r in records])
+    elif name == "runs list":
+        if args.n < 1:
+            raise UsageError("-n must be at least 1")
+        filters = [(k, v) for k, v in (("kind", args.kind), ("status", args.status)) if v is not None]
+        runs: list[dict[str, Any]] = []
+        while len(runs) < args.n:  # pages of at most 1,000, as the server hands them out
+            want = min(1000, args.n - len(runs))
+            page = server.get(["v1", "runs"], [*filters, ("limit", str(want)), ("offset", str(len(runs)))])["runs"]
+            runs += page
+            if len(page) < want:
+                break
+        _emit(args, render.runs_table(runs), runs)
+    elif name == "runs show":
+        shown = server.get(["v1", "runs", check_name(args.run_id, "run id")])
+        records = remote.records_from_json(shown.get("records"), "run records")
+        run = {k: v for k, v in shown.items() if k not in ("started_data", "records")}
+        _emit(args, render.run_details(run, shown["started_data"], records),
+              {**run, "started_data": shown["started_data"],
+               "records": [{"kind": r.KIND, **record_fields(r)} for r in records]})
+    elif name == "runs export-config":
+        from pot._internal import files
+
+        out = _output(args, args.out)
+        exported = server.get(["v1", "runs", check_name(args.run_id, "run id"), "config"])
+        files.write_output(out, json.dumps(exported, indent=1, ensure_ascii=False) + "\n", **_protected(args))
+        _emit(args, f"wrote the config of {args.run_id} to {args.out}", exported)
+    elif name == "runs compare":
+        comparison = server.get(["v1", "runs", check_name(args.run_a, "run id"), "compare",
+                                 check_name(args.run_b, "run id")])
+        _emit(args, render.run_comparison(comparison), comparison)
+    else:
+        node_id = check_name(args.node_id, "lineage id")
+        graph = remote.lineage_graph(server.get(["v1", "lineage", node_id]), "lineage")
+        if args.dot:
+            print(graph.to_dot(node_id))
+            return EXIT_OK
+        _emit(args, render.lineage(graph, node_id), graph.to_json(node_id))
+    return EXIT_OK
+
+
 # --- entry point -----------------------------------------------------------------------------------------------
 
 
@@ -1317,6 +1418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if getattr(args, "server", None) is not None:
+            return _remote(args)
         return _handlers[args.verb](args)
     except PotError as exc:
         from pot._internal.render import safe

@@ -93,9 +93,10 @@ def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def list_runs(store: Any, *, kind: str | None = None, status: str | None = None, limit: int = 20,
-              model_id: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+              model_id: str | None = None, offset: int = 0, model_prefix: str = "") -> list[dict[str, Any]]:
     """The newest runs first, optionally of one kind, status or model (indexed: fast at any number of runs),
-    skipping the first ``offset`` (a page of a longer list)."""
+    only of models whose id starts with ``model_prefix`` (a token's scope), skipping the first ``offset`` (a page
+    of a longer list)."""
     if limit < 1:
         raise UsageError("-n must be at least 1")
     if offset < 0:
@@ -111,6 +112,10 @@ def list_runs(store: Any, *, kind: str | None = None, status: str | None = None,
     if model_id is not None:
         where.append("model_id = ?")
         params.append(model_id)
+    if model_prefix:
+        # not LIKE: a prefix may hold % or _ (the CAST types the parameter for PostgreSQL)
+        where.append("substr(model_id, 1, length(CAST(? AS TEXT))) = ?")
+        params += [model_prefix, model_prefix]
     sql = f"SELECT {_RUN_SELECT} FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)

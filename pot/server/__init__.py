@@ -5,5 +5,6 @@ logs, heads and proofs back. The server keeps no state of its own beyond the sto
 server processes may share one PostgreSQL database: appends to one model's log are serialised by the database.
 
 Modules: :mod:`pot.server.tokens` (bearer tokens, kept hashed in the store), :mod:`pot.server.service` (what the
-routes do, free of HTTP), :mod:`pot.server.app` (the REST API, FastAPI). Only ``app`` needs the ``[server]`` extra.
+routes do, free of HTTP), :mod:`pot.server.app` (the REST API, FastAPI), :mod:`pot.server.remote` (``pot --server
+URL VERB``: the read verbs over HTTP, standard library only). Only ``app`` needs the ``[server]`` extra.
 """

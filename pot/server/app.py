@@ -3,9 +3,13 @@ schema FastAPI generates (``/openapi.json``, browsable at ``/docs``).
 
 ``create_app(settings)`` opens the store and the organisation's signing key and returns the app; nothing lives at
 module level, so tests and workers each make their own. Errors are JSON objects ``{"error": "..."}`` with a 4xx
-status for anything the client can fix (400 malformed JSON, 401 no or bad token, 403 token without the scope or
-write right, 404 unknown model or run, 413 body too large, 422 a body or parameter that does not check out, 429
-too many requests) and 503 when the store refuses; a 500 is a bug in pot.
+status for anything the client can fix (400 malformed JSON or a bad argument, 401 no or bad token, 403 token
+without the scope or write right, 404 unknown model, run or lineage id, 413 body too large, 422 a body or parameter
+that does not check out, 429 too many requests) and 503 when the store refuses; a 500 is a bug in pot.
+
+The read routes that mirror a CLI verb (history, runs, lineage) answer exactly what that verb prints with
+``--json``, so one JSON Schema (docs/schemas/) specifies both; ``pot --server URL VERB`` (pot.server.remote) reads
+through them.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, and those name the
@@ -120,7 +124,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     errors: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorBody, "description": about} for status, about in (
             (400, "malformed JSON or a bad argument"), (401, "no token, or one that is unknown or revoked"),
-            (403, "the token lacks the write right or the scope"), (404, "unknown model or run"),
+            (403, "the token lacks the write right or the scope"), (404, "unknown model, run or lineage id"),
             (413, "request body too large"), (422, "a body or parameter that does not check out"),
             (429, "too many requests"), (503, "the store refused"))}
     app = FastAPI(title="pot", version=__version__, lifespan=lifespan, responses=errors,
@@ -293,10 +297,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
                   limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 20,
                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         may_read(who, model)
-        found = service.runs(store, kind=kind, status=status, model=model, limit=limit, offset=offset)
-        if settings.private and who is not None:
-            found = [r for r in found if who.allows(r["model_id"])]
-        return {"runs": found}
+        # On a private server the scope filters in the query, so pages (limit, offset) count only runs in scope.
+        prefix = who.scope if settings.private and who is not None else ""
+        return {"runs": service.runs(store, kind=kind, status=status, model=model, limit=limit, offset=offset,
+                                     model_prefix=prefix)}
 
     def readable_run(who: tokens.TokenInfo | None, run_id: str) -> None:
         from pot.lineage import registry

@@ -222,14 +222,15 @@ def models(store: LogStore) -> list[dict[str, Any]]:
     return out
 
 
-def runs(store: LogStore, *, kind: str | None, status: str | None, model: str | None, limit: int, offset: int = 0
-         ) -> list[dict[str, Any]]:
-    """The newest runs first, filtered by kind, status and model id, from the ``offset``-th on."""
+def runs(store: LogStore, *, kind: str | None, status: str | None, model: str | None, limit: int, offset: int = 0,
+         model_prefix: str = "") -> list[dict[str, Any]]:
+    """The newest runs first, filtered by kind, status, model id and model-id prefix, from the ``offset``-th on."""
     from pot.lineage import registry
 
     if not 1 <= limit <= MAX_PAGE:
         raise UsageError(f"limit must be 1 to {MAX_PAGE}")
-    return registry.list_runs(store, kind=kind, status=status, model_id=model, limit=limit, offset=offset)
+    return registry.list_runs(store, kind=kind, status=status, model_id=model, limit=limit, offset=offset,
+                              model_prefix=model_prefix)
 
 
 def verify(document: bytes, trusted_key: str | None) -> dict[str, Any]:
@@ -371,6 +372,8 @@ def promote(store: LogStore, key: SigningKey, model_id: str, document: Any, *,
         raise FormatError("validator must be a string or null")
     if not isinstance(body["stage"], str):
         raise FormatError("stage must be a string")
+    if not isinstance(body["gate"], dict):
+        raise FormatError("gate must be an object, such as {\"thresholds\": {\"accuracy\": {\">=\": 0.9}}}")
     gate = Gate.from_json(body["gate"])
     event = _decide(store, key, model_id, lambda log: events.promotion_decision(
         log, model_id, body["stage"], gate, validator), clock)

@@ -142,6 +142,12 @@ def test_private_lineage_needs_a_scope_covering_every_model_it_shows(
         assert server.get("/v1/runs/run-1/compare/run-2", only_b).status_code == 403
         assert server.get("/v1/runs/run-2/config", only_b).status_code == 200
         assert server.get("/v1/models/net-a/history", only_b).status_code == 403
+        # the scope filters inside the query, so a page counts only runs in scope (run-2, the newest, is not)
+        only_a = make_token(store_target, capsys, "net-a", write=False)
+        page = server.get("/v1/runs", only_a, params={"limit": 1}).json()["runs"]
+        assert [r["run_id"] for r in page] == ["run-1"]
+        assert server.get("/v1/runs", only_a, params={"limit": 1, "offset": 1}).json() == {"runs": []}
+        assert [r["run_id"] for r in server.get("/v1/runs", only_b).json()["runs"]] == ["run-2"]
     finally:
         server.stop()
 
@@ -164,6 +170,7 @@ def test_promotion_and_rollback_through_the_api_are_gated_recorded_and_signed(
             ({**passing, "extra": 1}, 422, "the body must be"),
             ({**passing, "gate": {"thresholds": {"accuracy": {"~": 1}}}}, 422, "~"),
             ({**passing, "stage": 7}, 422, "stage must be a string"),
+            ({**passing, "gate": "{}"}, 422, "gate must be an object"),
             ({**passing, "validator": "nobody"}, 400, "no validation of 'net-a' by 'nobody'")):
         answer = served.post("/v1/models/net-a/promote", writer, json=body)
         assert answer.status_code == status and words in answer.json()["error"], (body, answer.text)
@@ -238,3 +245,19 @@ def test_a_promotion_judges_the_validation_that_landed_while_it_was_deciding(
         assert [r.seq for r in real_records("m")] == [0, 1, 2]
     finally:
         store.close()
+
+
+def test_every_route_has_a_summary_and_the_decision_bodies_are_in_the_schema(tmp_path: Path) -> None:
+    target = StoreTarget(tmp_path / "store", None)  # the schema does not depend on the backend
+    assert main([*target.cli(), "init"]) == 0
+    served = start_server(target, tmp_path)
+    try:
+        schema = served.get("/openapi.json").json()
+    finally:
+        served.stop()
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("summary"), (method, path)
+    for route, required in (("promote", ["stage", "gate"]), ("rollback", ["stage", "to", "reason"])):
+        body = schema["paths"][f"/v1/models/{{model_id}}/{route}"]["post"]["requestBody"]
+        assert body["content"]["application/json"]["schema"]["required"] == required
