@@ -27,7 +27,8 @@ SCHEMAS = ROOT / "docs" / "schemas"
 # Each command's schema; common.schema.json holds what they share.
 OUTPUTS = {"verify": "verify.schema.json", "show": "show.schema.json", "history": "history.schema.json",
            "runs list": "runs-list.schema.json", "runs show": "runs-show.schema.json",
-           "runs compare": "runs-compare.schema.json"}
+           "runs compare": "runs-compare.schema.json", "runs export-config": "run-config.schema.json",
+           "lineage": "lineage.schema.json"}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -148,6 +149,13 @@ def test_history_and_runs(audited: Audited, tmp_path: Path, capsys: pytest.Captu
         code, compared = output(capsys, *store, "runs", "compare", a, b)
         assert code == 0
         check("runs-compare.schema.json", compared)
+    for run_id in (audited.run_a, audited.run_b):
+        code, exported = output(capsys, *store, "runs", "export-config", run_id, "--out", str(tmp_path / "c.json"))
+        assert code == 0 and json.loads((tmp_path / "c.json").read_text()) == exported
+        check("run-config.schema.json", exported)
+        code, graph = output(capsys, *store, "lineage", run_id)
+        assert code == 0 and graph["focus"] == run_id and graph["edges"]
+        check("lineage.schema.json", graph)
 
 
 # --- the schemas are not vacuous: what they refuse -----------------------------------------------------------
@@ -175,3 +183,21 @@ def test_the_schemas_refuse_what_no_output_may_say(audited: Audited, capsys: pyt
     refused("history.schema.json", [{**history[0], "seq": -1}])  # through a reference into common.schema.json
     refused("runs-compare.schema.json", {**output(capsys, "--store", str(audited.store), "runs", "compare",
                                                  audited.run_a, audited.run_b)[1], "final": [{"source": "guess"}]})
+
+
+def test_the_lineage_and_run_config_schemas_refuse_what_no_output_may_say() -> None:
+    node = {"node_id": "run-1", "kind": "run", "label": "train", "digest": None, "created": ts(1)}
+    graph = {"format": "pot.lineage-graph.v1", "focus": "run-1", "nodes": [node],
+             "edges": [{"child": "net", "parent": "run-1", "relation": "trained_by"}]}
+    check("lineage.schema.json", graph)
+    refused("lineage.schema.json", {**graph, "extra": 1})
+    refused("lineage.schema.json", {**graph, "format": "pot.lineage-graph.v2"})
+    refused("lineage.schema.json", {**graph, "nodes": [{**node, "kind": "person"}]})
+    refused("lineage.schema.json", {**graph, "nodes": [{**node, "created": "yesterday"}]})
+    refused("lineage.schema.json", {**graph, "edges": [{"child": "net", "parent": "run-1"}]})
+    config = {"format": "pot.run-config.v1", "run_id": "run-1", "kind": "train", "model_id": "net",
+              "config": {"lr": 0.1}, "config_hash": "ab" * 32, "parents": [], "git_commit": None}
+    check("run-config.schema.json", config)
+    refused("run-config.schema.json", {**config, "config_hash": "not-a-hash"})
+    refused("run-config.schema.json", {k: v for k, v in config.items() if k != "git_commit"})
+    refused("run-config.schema.json", {**config, "parents": [{"kind": "dataset"}]})

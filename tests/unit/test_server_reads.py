@@ -85,6 +85,7 @@ def test_read_endpoints_answer_what_the_cli_prints_with_json(
 
     config = served.get("/v1/runs/run-1/config").json()
     assert config["config"] == {"lr": 0.1, "optimizer": {"name": "sgd"}} and config["format"] == "pot.run-config.v1"
+    check("run-config.schema.json", config)
     assert config == local_json(target, capsys, "runs", "export-config", "run-1", "--out", str(tmp_path / "c.json"))
 
     compared = served.get("/v1/runs/run-1/compare/run-2").json()
@@ -100,6 +101,7 @@ def test_read_endpoints_answer_what_the_cli_prints_with_json(
     assert served.get("/v1/runs", params={"offset": 2}).json()["runs"] == []
 
     graph = served.get("/v1/lineage/run-2").json()
+    check("lineage.schema.json", graph)
     assert graph == local_json(target, capsys, "lineage", "run-2")
     assert {(e["child"], e["parent"], e["relation"]) for e in graph["edges"]} == {
         ("run-2", "mnist", "trained_on"), ("run-2", "run-1", "follows"), ("run-1", "mnist", "trained_on"),
