@@ -34,7 +34,7 @@ from pot._internal import strictjson
 from pot.errors import FormatError, KeyringError, PotError, StoreError, UsageError
 from pot.log.store import open_store
 from pot.recorder import settle_signing_key
-from pot.server import anchoring, service, tokens
+from pot.server import anchoring, service, tokens, ui
 from pot.server.service import ServerSettings
 
 __all__ = ["ServerSettings", "app_from_env", "create_app", "settings_environment"]
@@ -368,6 +368,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         data = await body(request)
         return await run_in_threadpool(service.verify, data, trusted_key)
 
+    ui.mount(app)  # the web pages (pot/server/ui), reading the routes above
     return app
 
 
