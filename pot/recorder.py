@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import os
 import re
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pot._internal import files
+from pot._internal import files, strictjson
 from pot.anchors.base import Anchor, AnchorReceipt
 from pot.anchors.localchain import LocalChainAnchor
 from pot.config import ProvenanceConfig, chain_variables_set
@@ -641,8 +642,11 @@ class ProvenanceRecorder:
 
         if not self.config.enabled:
             return False, None
-        self._local_only("promote")
         gate = gate if isinstance(gate, Gate) else Gate.from_json(gate)
+        if self._remote is not None:
+            answer, decided = self._remote_decision(self._remote, model_id, "promote", {
+                "stage": stage, "gate": gate.canonical(), **({"validator": validator_id} if validator_id else {})})
+            return answer.get("promoted") is True, decided
         self.store.require_model(model_id)
         name, data = events.promotion_decision(self.store.records(model_id), model_id, stage, gate, validator_id)
         event = self._append(EventRecord, model_id, {"event": name, "run_id": None, "data": data}).record()
@@ -656,17 +660,55 @@ class ProvenanceRecorder:
 
         if not self.config.enabled:
             return None
-        self._local_only("rollback")
+        if self._remote is not None:
+            return self._remote_decision(self._remote, model_id, "rollback",
+                                         {"stage": stage, "to": to_model_hash, "reason": reason})[1]
         self.store.require_model(model_id)
         name, data = events.rollback_decision(self.store.records(model_id), model_id, stage, to_model_hash, reason)
         event = self._append(EventRecord, model_id, {"event": name, "run_id": None, "data": data}).record()
         assert isinstance(event, EventRecord)
         return event
 
-    def _local_only(self, what: str) -> None:
-        if self._remote is not None:
-            raise UsageError(f"{what} reads the model's log, which a recorder that records through a server does not "
-                             f"hold yet; run it against the server's store (pot --database URL {what} ...)")
+    def _remote_flush(self, remote: RemoteLog, model_id: str, timeout: float, why_needed: str) -> None:
+        """Send what the spool holds of ``model_id`` (its buffered steps too); a ServerError if any is still
+        spooled after ``timeout``."""
+        from pot.server.client import ServerError
+
+        check_name(model_id, "model_id")
+        self._write_steps(model_id)
+        left = remote.flush(timeout, model_id)
+        if left:
+            why = remote.last_problem or "still sending"
+            raise ServerError(f"{left} record(s) of {model_id!r} are still spooled in {remote.spool.path}: the server "
+                              f"{remote.shown} did not take them within {timeout:g} s ({why}); {why_needed}")
+
+    def _remote_decision(self, remote: RemoteLog, model_id: str, what: str, body: dict[str, Any]
+                         ) -> tuple[dict[str, Any], EventRecord]:
+        """``promote`` or ``rollback`` through the server: send what the spool holds of ``model_id`` first (the
+        gate judges the log as it stands), then ask the server, which decides with the same code on its log, records
+        the event and signs; the event comes back in a partial proof of it, verified with the server's key."""
+        from pot.server.client import ServerClient, ServerError, model_path, reason
+
+        self._remote_flush(remote, model_id, self.config.anchor_timeout,
+                           f"the gate would judge the log without them, so the {what} is not asked for")
+        client = ServerClient(remote.url, remote.token)
+        try:
+            status, data = client.exchange("POST", model_path(model_id, what), json.dumps(body).encode())
+        finally:
+            client.close()
+        if 400 <= status < 500 and status not in (401, 403, 429):
+            raise UsageError(f"{remote.shown} refused the {what} of {model_id!r}: {reason(data)}")
+        if status != 200:
+            raise ServerError(f"{remote.shown} answered {status} to the {what} of {model_id!r}: {reason(data)}",
+                              status)
+        answer = strictjson.loads(data, f"the answer of {remote.shown}")
+        if not isinstance(answer, dict) or not isinstance(answer.get("event_id"), str):
+            raise ServerError(f"{remote.shown} answered the {what} of {model_id!r} without an event id")
+        proof = self._remote_proof(remote, model_id, [answer["event_id"]], self.config.anchor_timeout)
+        event = proof.records[0] if proof.records else None
+        if not isinstance(event, EventRecord) or event.record_id != answer["event_id"]:
+            raise ServerError(f"{remote.shown} did not return the {what} event it named")
+        return answer, event
 
     # --- signing and anchoring (background) -------------------------------------------------------------------
 
@@ -1011,14 +1053,7 @@ class ProvenanceRecorder:
 
         from pot.server.client import ServerClient, ServerError, model_path, reason
 
-        check_name(model_id, "model_id")
-        self._write_steps(model_id)
-        left = remote.flush(timeout, model_id)
-        if left:
-            why = remote.last_problem or "still sending"
-            raise ServerError(f"{left} record(s) of {model_id!r} are still spooled in {remote.spool.path}: the server "
-                              f"{remote.shown} did not take them within {timeout:g} s ({why}); a proof now would "
-                              "leave them out")
+        self._remote_flush(remote, model_id, timeout, "a proof now would leave them out")
         query = ""
         if disclose is not None:
             ids = [self.server_record_id(handle) or handle for handle in disclose]

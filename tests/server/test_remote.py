@@ -24,8 +24,10 @@ import pytest
 pytest.importorskip("fastapi", reason="needs the [server] extra")
 
 from pot import ProvenanceConfig, ProvenanceRecorder, verify_proof
+from pot.errors import PotError
 from pot.log.keys import SigningKey
 from pot.log.proof import ProvenanceProof
+from pot.log.records import EventRecord
 from pot.server.client import RemoteLog, ServerClient
 from pot.server.spool import Spool
 from tests.support.postgres import PostgresServer
@@ -158,6 +160,34 @@ def test_recorder_records_through_the_server(sqlite_served: tuple[Served, str], 
     printed = json.loads(capsys.readouterr().out)
     assert printed["stored"] is True and printed["id"] in {r["id"] for r in log_records(served, "team-m")}
     assert_complete(served, "team-m", {0, 1, 2, 3, 4, 7, 9}, served.root)
+
+
+def test_promotion_and_rollback_through_the_server(sqlite_served: tuple[Served, str], tmp_path: Path) -> None:
+    """``promote`` and ``rollback`` on a recorder that records through a server: what is spooled is sent first (the
+    gate judges the validation just recorded), the server decides and records the event, and the recorder returns
+    that event, taken from a partial proof verified with the server's key."""
+    served, token = sqlite_served
+    recorder = ProvenanceRecorder(remote_config(served, token, tmp_path / "spool"))
+    weights, older = f"{1:064x}", f"{2:064x}"
+    for digest, accuracy in ((older, 0.91), (weights, 0.95)):
+        recorder.record_training_checkpoint(model_hash=digest, metrics={}, epoch=0, model_id="team/m")
+        recorder.record_validation(model_hash=digest, validator_id="holdout",
+                                   validation_result={"accuracy": accuracy}, model_id="team/m")
+        promoted, event = recorder.promote("team/m", "production", {"thresholds": {"accuracy": {">=": 0.9}}},
+                                           validator_id="holdout")
+        assert promoted and event is not None and event.event == "ModelPromoted"
+        assert event.data["model_hash"] == digest
+    refused, event = recorder.promote("team/m", "production", {"thresholds": {"accuracy": {">=": 0.99}}})
+    assert not refused and event is not None and event.event == "PromotionRefused"
+    back = recorder.rollback("team/m", "production", older, "the newer model drifts")
+    assert back is not None and back.event == "ModelRolledBack" and back.data["to_model_hash"] == older
+    with pytest.raises(PotError, match="refused the rollback"):  # never promoted to that stage: one line, no event
+        recorder.rollback("team/m", "staging", older, "no such promotion")
+    proof = recorder.generate_proof_of_training("team/m")
+    assert proof is not None and recorder.verify_training_provenance(proof)
+    assert [r.event for r in proof.records if isinstance(r, EventRecord)] == [
+        "ModelPromoted", "ModelPromoted", "PromotionRefused", "ModelRolledBack"]
+    recorder.close()
 
 
 def test_server_killed_mid_run_records_spool_and_catch_up(sqlite_served: tuple[Served, str], tmp_path: Path,
