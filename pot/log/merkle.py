@@ -145,6 +145,13 @@ class Frontier:
         for leaf in leaves:
             self.append(leaf)
 
+    def copy(self) -> Frontier:
+        """An independent frontier at the same size (extending it leaves this one as it is)."""
+        other = Frontier()
+        other._nodes = list(self._nodes)
+        other.size = self.size
+        return other
+
     def root(self) -> bytes:
         if not self._nodes:
             return EMPTY_ROOT

@@ -7,6 +7,8 @@ calls, so any number of server processes may share one database.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -250,15 +252,26 @@ def _duplicate(ikey: str, stored_text: str) -> Appended:
 
 def sign_head(store: LogStore, key: SigningKey, model_id: str,
               clock: Callable[[], datetime] | None = None) -> SignedTreeHead | None:
-    """Sign a head over everything in ``model_id``'s log, unless the latest head covers it already."""
+    """Sign a head over everything in ``model_id``'s log, unless the latest head covers it already.
+
+    The process keeps each log's Merkle frontier from its last signing, so a head costs the leaves appended since
+    (O(batch + log n)), not a read of the whole log. A frontier over leaves 0..n-1 stays right for good: a log only
+    grows, and the leaves after it are read from the store each time, whichever process appended them.
+    """
     now = clock or (lambda: datetime.now(UTC))
+    with _FRONTIERS_LOCK:
+        cached = _FRONTIERS.setdefault(store, {}).get(model_id)
+    start = cached.copy() if cached is not None else Frontier()
+    built: list[Frontier] = []
 
     def make(latest: SignedTreeHead | None, leaves: list[bytes], newest: str | None) -> SignedTreeHead | None:
-        if not leaves or (latest is not None and latest.head.tree_size >= len(leaves)):
-            return None
-        frontier = Frontier()
+        frontier = start.copy()  # make may run again (a transaction retried): each run starts from the cache
         frontier.extend(leaves)
-        # A head is never dated before what it covers, even if the wall clock stepped back.
+        built[:] = [frontier]
+        if frontier.size == 0 or (latest is not None and latest.head.tree_size >= frontier.size):
+            return None
+        # A head is never dated before what it covers, even if the wall clock stepped back: the leaves before
+        # ``start`` are covered by a head this process signed, which the latest head is never dated before.
         timestamp = max(t for t in (format_timestamp(now()), newest, latest.head.timestamp if latest else None)
                         if t is not None)
         head = TreeHead(model_id=model_id, tree_size=frontier.size, root_hash=frontier.root().hex(),
@@ -266,7 +279,18 @@ def sign_head(store: LogStore, key: SigningKey, model_id: str,
                         key_id=key.key_id)
         return SignedTreeHead.sign(head, key)
 
-    return store.add_head(model_id, make, known_leaves=0)
+    head = store.add_head(model_id, make, known_leaves=start.size)
+    if built:
+        with _FRONTIERS_LOCK:
+            known = _FRONTIERS.setdefault(store, {})
+            if model_id not in known or known[model_id].size < built[0].size:
+                known[model_id] = built[0]
+    return head
+
+
+# Each store's log frontiers, as this process last signed them (see sign_head); forgotten with the store.
+_FRONTIERS: weakref.WeakKeyDictionary[LogStore, dict[str, Frontier]] = weakref.WeakKeyDictionary()
+_FRONTIERS_LOCK = threading.Lock()
 
 
 def log_page(store: LogStore, model_id: str, start: int, limit: int) -> dict[str, Any]:
