@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -219,6 +220,10 @@ def main() -> int:
         print(f"promotion to staging (gate: accuracy >= 0.9): {'promoted' if promoted else 'REFUSED'}")
         proof = recorder.generate_proof_of_training(model_id)
         trusted_key = recorder.public_key
+        # Through a server (POT_SERVER_URL) the run is in the server's store, not args.store: say where to look.
+        # (the server as pot names it in messages: scheme, host, port and path, never a credential in the URL)
+        where = f"--store {args.store}" if recorder.remote is None else \
+            f"--server {recorder.remote.shown}{urlsplit(recorder.remote.url).path.rstrip('/')}"
     trained = time.perf_counter() - started
 
     proof.save(proof_path)
@@ -238,7 +243,7 @@ def main() -> int:
         str(beside) if beside.exists() else "python -m pot"
     online = ' --rpc "$RPC_URL"' if args.blockchain else ""  # the URL itself may carry an API key: not printed
     print(f"\nverify it yourself: {pot} verify {proof_path} --trusted-key {trusted_key.hex}{online}")
-    print(f"see the run:        {pot} --store {args.store} runs show {run.run_id}")
+    print(f"see the run:        {pot} {where} runs show {run.run_id}")
     if not args.no_replay:
         entry = f"{os.path.relpath(__file__)}:replay_program"  # as the script was named, symlinks kept
         print(f"replay 3 epochs:    {pot} replay {proof_path} --checkpoints {checkpoints} --segments 3 "

@@ -83,6 +83,8 @@ the server (docs/SERVER.md):
   --anchor-interval S anchors, every S seconds, the newest heads of all changed models with one chain transaction
   (RPC_URL, CONTRACT_ADDRESS, PRIVATE_KEY as for the recorder; the local chain file without them); one process
   anchors at a time, whatever the number of workers.
+  The same process serves the web UI at /ui/ (runs, each run and model log, the lineage graph, proof downloads,
+  and a page that verifies a dropped proof file).
 """
 
 EXIT_CODES_SHORT = ("exit codes: 0 ok, 1 verification failed, 2 bad usage or input, 3 the environment refused, "
