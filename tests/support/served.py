@@ -1,6 +1,9 @@
 """A real ``pot serve`` for tests and benchmarks: uvicorn in a subprocess on a free port (or a given one, to come
 back where clients expect it), stopped by its pid: SIGINT for a clean stop, SIGKILL for a crash.
 
+``start(cli, log, *flags)`` is the plain form: ``pot <cli> serve`` once on a free port, answering, with ``get`` and
+``post`` over httpx (the server unit tests and the web UI's tests use it).
+
 ``prepare(root, database)`` makes the store and key (``pot init``) and a write token (``pot token create``) with the
 real CLI, in subprocesses, so nothing of the test process's state leaks into the server's.
 """
@@ -18,6 +21,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def free_port() -> int:
@@ -25,6 +32,64 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
+
+
+@dataclass
+class Started:
+    """A ``pot serve`` that :func:`start` started: its URL, its process and the file its output goes to."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        return httpx.get(self.url + path, headers=_auth(token), timeout=30, **kwargs)
+
+    def post(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        return httpx.post(self.url + path, headers={**_auth(token), **kwargs.pop("headers", {})}, timeout=30,
+                          **kwargs)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+def start(cli: list[str], log: Path, *flags: str, port: int | None = None) -> Started:
+    """``pot <cli> serve --port PORT FLAGS`` (a free port unless given), once it answers ``GET /v1/key``; its output
+    goes to ``log``. An AssertionError with that output if it exits or does not answer within 60 s."""
+    import httpx
+
+    port = port or free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "pot", *cli, "serve", "--port", str(port), *flags],
+                                   stdout=out, stderr=subprocess.STDOUT, env=clean_env())
+    started = Started(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"pot serve exited with {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(started.url + "/v1/key", timeout=2).status_code in (200, 401):
+                return started
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            started.stop()
+            raise AssertionError(f"pot serve did not answer in 60 s: {log.read_text()}")
+        time.sleep(0.1)
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any POT_ variable of the caller's, plus ``extra``."""

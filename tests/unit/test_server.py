@@ -7,14 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +23,7 @@ from pot.log.keys import SigningKey  # noqa: E402
 from pot.log.proof import ProvenanceProof  # noqa: E402
 
 from ..conftest import StoreTarget  # noqa: E402
+from ..support.served import Started, free_port, start  # noqa: E402
 from .conftest import digest  # noqa: E402
 from .test_json_schemas import check  # noqa: E402
 
@@ -43,12 +37,6 @@ ROUTES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def make_token(target: StoreTarget, capsys: pytest.CaptureFixture[str], scope: str, *, write: bool) -> str:
     capsys.readouterr()
     assert main([*target.cli(), "token", "create", "--scope", scope, *(["--write"] if write else [])]) == 0
@@ -57,54 +45,12 @@ def make_token(target: StoreTarget, capsys: pytest.CaptureFixture[str], scope: s
     return token
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return httpx.get(self.url + path, headers=_auth(token), timeout=30, **kwargs)
-
-    def post(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return httpx.post(self.url + path, headers={**_auth(token), **kwargs.pop("headers", {})}, timeout=30,
-                          **kwargs)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _auth(token: str | None) -> dict[str, str]:
-    return {} if token is None else {"Authorization": f"Bearer {token}"}
+Server = Started
 
 
 def start_server(target: StoreTarget, tmp_path: Path, *flags: str) -> Server:
-    port = _free_port()
-    log = tmp_path / f"serve-{port}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POT_")}
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "pot", *target.cli(), "serve", "--port", str(port),
-                                    *flags], stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"pot serve exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(server.url + "/v1/key", timeout=2).status_code in (200, 401):
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"pot serve did not answer in 60 s: {log.read_text()}")
-        time.sleep(0.1)
+    port = free_port()
+    return start(target.cli(), tmp_path / f"serve-{port}.log", *flags, port=port)
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def test_server_proof_and_config_are_the_files_the_local_verbs_write(
 
 def test_server_errors_are_one_line_with_the_local_exit_codes(
         two_runs: tuple[Server, StoreTarget, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from .test_server import _free_port
+    from ..support.served import free_port
 
     served, _, _ = two_runs
     out_file = str(tmp_path / "p.json")
@@ -99,7 +99,7 @@ def test_server_errors_are_one_line_with_the_local_exit_codes(
             (["--server", served.url, "init"], 2, "--server works with the read verbs"),
             (["--server", "ftp://example.org", "history"], 2, "http:// or https://"),
             (["--server", "http://user:secret@127.0.0.1:1", "history"], 2, "no user or password"),
-            (["--server", f"http://127.0.0.1:{_free_port()}", "history"], 3, "cannot reach the server"),
+            (["--server", f"http://127.0.0.1:{free_port()}", "history"], 3, "cannot reach the server"),
             (["--server", served.url + "/v1/key/", "history"], 2, "404")):
         result = run_cli(capsys, *argv)
         assert result[0] == code and result[1] == "", (argv, result)
