@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pot.anchors import ethereum_receipt
-from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, register_backend
+from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, check_detail_names, register_backend
 from pot.errors import AnchorReceiptError
 from pot.log.canonical import MAX_SAFE_INTEGER, signing_input
 from pot.log.heads import TreeHead
@@ -92,11 +92,7 @@ class Aggregate:
 
 def check_details(details: Mapping[str, Any]) -> None:
     """Shape and types of an ``ethereum-aggregate`` receipt's details; ``ValueError`` naming the first bad field."""
-    if set(details) != set(DETAIL_FIELDS):
-        missing = sorted(set(DETAIL_FIELDS) - set(details))
-        extra = sorted(set(details) - set(DETAIL_FIELDS))
-        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
-        raise ValueError("details fields are wrong: " + "; ".join(parts))
+    check_detail_names(details, DETAIL_FIELDS)
     ethereum_receipt.check_details({name: details[name] for name in ethereum_receipt.DETAIL_FIELDS})
     if not isinstance(details["aggregate_root"], str) or not _HEX64.fullmatch(details["aggregate_root"]):
         raise ValueError("aggregate_root must be 64 lower-case hex digits")

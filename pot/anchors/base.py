@@ -111,3 +111,13 @@ def register_backend(backend: str, strength: Strength, check: OfflineCheck,
     STRENGTHS[backend] = strength
     if claimed_time is not None:
         CLAIMED_TIMES[backend] = claimed_time
+
+
+def check_detail_names(details: Mapping[str, Any], fields: Mapping[str, Any] | tuple[str, ...]) -> None:
+    """A receipt's details hold exactly ``fields`` (a backend's DETAIL_FIELDS): ``ValueError`` naming what is
+    missing and what is unknown otherwise."""
+    if set(details) != set(fields):
+        missing = sorted(set(fields) - set(details))
+        extra = sorted(set(details) - set(fields))
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
+        raise ValueError("details fields are wrong: " + "; ".join(parts))

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pot._internal.keccak import is_checksum_address
-from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, register_backend
+from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, check_detail_names, register_backend
 from pot.errors import AnchorReceiptError
 from pot.log.canonical import MAX_SAFE_INTEGER
 from pot.log.heads import TreeHead
@@ -66,11 +66,7 @@ def chain_name(chain_id: int) -> str:
 
 def check_details(details: Mapping[str, Any]) -> None:
     """Shape and types of an ``ethereum`` receipt's details; raises ``ValueError`` naming the first bad field."""
-    if set(details) != set(DETAIL_FIELDS):
-        missing = sorted(set(DETAIL_FIELDS) - set(details))
-        extra = sorted(set(details) - set(DETAIL_FIELDS))
-        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
-        raise ValueError("details fields are wrong: " + "; ".join(parts))
+    check_detail_names(details, DETAIL_FIELDS)
     for name, kind in DETAIL_FIELDS.items():
         value = details[name]
         if kind is int:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, register_backend
+from pot.anchors.base import TIME_ALLOWANCE_SECONDS, AnchorReceipt, check_detail_names, register_backend
 from pot.errors import AnchorReceiptError, FormatError
 from pot.log.canonical import signing_input
 from pot.log.heads import TreeHead
@@ -58,11 +58,7 @@ def token_bytes(details: Mapping[str, Any]) -> bytes:
 
 def check_details(details: Mapping[str, Any]) -> None:
     """Shape of a ``tsa`` receipt's details; raises ``ValueError`` naming the first bad field."""
-    if set(details) != set(DETAIL_FIELDS):
-        missing = sorted(set(DETAIL_FIELDS) - set(details))
-        extra = sorted(set(details) - set(DETAIL_FIELDS))
-        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
-        raise ValueError("details fields are wrong: " + "; ".join(parts))
+    check_detail_names(details, DETAIL_FIELDS)
     token = details["token"]
     # Canonical padded base64 only: one token has one spelling, so the signed receipt binds the bytes exactly.
     if not isinstance(token, str) or not token or not _BASE64.fullmatch(token):
