@@ -44,7 +44,7 @@ from pot.log.canonical import MAX_SAFE_INTEGER, to_json_value
 from pot.log.heads import SignedTreeHead, TreeHead
 from pot.log.keys import PublicKey, SigningKey, passphrase_from_env
 from pot.log.merkle import Frontier
-from pot.log.prepared import CompletedRecord
+from pot.log.prepared import CompletedRecord, PreparedRecord
 from pot.log.proof import ProvenanceProof, build_proof
 from pot.log.records import (
     MAX_STEPS_PER_BLOCK,
@@ -87,6 +87,44 @@ HEAD_FAILURE = "pot_head_failure"
 Clock = Callable[[], datetime]
 _Step = tuple[int, int | None, dict[str, Any], str | None]  # a buffered record_step: step, epoch, metrics, batch
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Deferred:
+    """A record some of whose digests are still being computed (a replay checkpoint written in the background,
+    :func:`pot.replay.torch.save_checkpoint_async`). It waits in its model's step buffer, in the place of the call
+    that made it, and is appended there once they are known: nothing recorded after it can come before it."""
+
+    __slots__ = ("fields", "kind", "pending", "step")
+
+    def __init__(self, kind: type[Record], fields: dict[str, Any], pending: dict[str, Future[Any]],
+                 step: int | None) -> None:
+        self.kind, self.fields, self.pending, self.step = kind, fields, pending, step
+
+    def done(self) -> bool:
+        return all(future.done() for future in self.pending.values())
+
+    def resolve(self) -> dict[str, Any]:
+        """The fields with the digests filled in (waiting for them); raises what computing them raised."""
+        for name, future in list(self.pending.items()):
+            self.fields[name] = future.result()
+            del self.pending[name]
+        return self.fields
+
+
+def _steps_fields(block: list[_Step]) -> dict[str, Any]:
+    """A ``steps`` record's fields for a block of buffered steps."""
+    names = sorted({name for _, _, metrics, _ in block for name in metrics})
+    epochs = [epoch for _, epoch, _, _ in block]
+    return {"steps": [step for step, _, _, _ in block],
+            "epochs": None if all(e is None for e in epochs) else epochs,
+            "metrics": {name: [metrics.get(name) for _, _, metrics, _ in block] for name in names},
+            "batches": None if block[0][3] is None else [digest for _, _, _, digest in block]}
+
+
+class _DeferredFailed(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _utcnow() -> datetime:
@@ -302,7 +340,8 @@ class ProvenanceRecorder:
         self._chain_waiters = 0
         self._errors: list[BaseException] = []
         self._salts = _SaltSource()
-        self._steps: dict[str, list[_Step]] = {}  # buffered record_step calls
+        self._steps: dict[str, list[_Step | _Deferred]] = {}  # buffered record_step calls and deferred records
+        self._deferred: dict[str, _Deferred] = {}  # each model's first deferred record still in its buffer
         _live_recorders.add(self)
 
     def _init_remote(self, url: str, token: str | None) -> None:
@@ -315,6 +354,7 @@ class ProvenanceRecorder:
         self._errors = []
         self._salts = _SaltSource()
         self._steps = {}
+        self._deferred = {}
         self._server_key: PublicKey | None = None
         self._remote = RemoteLog(url, token, self.config.resolve_spool(), on_stamp=self.lamport.merge,
                                  fsync=self.config.resolve_spool_fsync())
@@ -392,7 +432,7 @@ class ProvenanceRecorder:
 
     def record_training_checkpoint(
         self,
-        model_hash: str,
+        model_hash: str | Future[str],
         metrics: Mapping[str, Any],
         epoch: int,
         model_id: str,
@@ -402,8 +442,9 @@ class ProvenanceRecorder:
         validation_hash: str | None = None,
         step: int | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
-        optimizer_hash: str | None = None,
-        rng_hash: str | None = None,
+        optimizer_hash: str | Future[str] | None = None,
+        rng_hash: str | Future[str] | None = None,
+        checkpoint_sha256: str | Future[str] | None = None,
     ) -> str | None:
         """Record a training checkpoint; return its ``checkpoint_id`` (None when recording is disabled).
 
@@ -412,6 +453,16 @@ class ProvenanceRecorder:
         directory (its ``pot.file-set.v1`` digest), recorded with the checkpoint so that
         ``pot verify --checkpoint PATH`` can later tell whether a file on disk is this one. ``optimizer_hash`` and
         ``rng_hash`` (``pot.state-hash.v1`` digests, :mod:`pot.replay`) record what a replay starts from.
+        ``checkpoint_sha256`` is the file's SHA-256 when the caller computed it as it wrote the file (else the file
+        is read and hashed here).
+
+        Any of the digests may be a :class:`concurrent.futures.Future` still being computed (a replay checkpoint
+        written in the background, :func:`pot.replay.torch.save_checkpoint_async`). The record is then deferred:
+        everything else is checked now, the record takes its place in the log before anything recorded after this
+        call, and it is appended once the digests are known (at the first step recorded after that, or before the
+        next record, flush or close, which wait for them). Its id is not known yet: the call returns None. A
+        digest that could not be computed (the file could not be written) raises at that later call, and the
+        checkpoint is not recorded; nothing else is lost.
         """
         if not self.config.enabled:
             return None
@@ -420,16 +471,39 @@ class ProvenanceRecorder:
 
             fingerprint_hash = fingerprint_model_fn(model_fn, challenges=self.config.fingerprint_challenges,
                                                     input_shape=self.config.fingerprint_input_shape)
-        file_sha256 = file_name = None
+        file_sha256: str | Future[str] | None = None
+        file_name = None
         if checkpoint_path is not None:
             from pot.hashing import checkpoint_digest
 
-            file_sha256 = checkpoint_digest(checkpoint_path)
+            file_sha256 = checkpoint_sha256 if checkpoint_sha256 is not None else checkpoint_digest(checkpoint_path)
             file_name = Path(checkpoint_path).name
-        fields = dict(model_hash=model_hash, epoch=epoch, metrics=metrics, fingerprint_hash=fingerprint_hash,
-                      validation_hash=validation_hash, step=step, file_sha256=file_sha256, file_name=file_name,
-                      optimizer_hash=optimizer_hash, rng_hash=rng_hash)
+        elif checkpoint_sha256 is not None:
+            raise UsageError("checkpoint_sha256 is the digest of the file at checkpoint_path, and none was given")
+        fields: dict[str, Any] = dict(
+            model_hash=model_hash, epoch=epoch, metrics=metrics, fingerprint_hash=fingerprint_hash,
+            validation_hash=validation_hash, step=step, file_sha256=file_sha256, file_name=file_name,
+            optimizer_hash=optimizer_hash, rng_hash=rng_hash)
+        pending = {name: value for name, value in fields.items() if isinstance(value, Future)}
+        if pending:
+            self._defer(TrainingCheckpoint, model_id, fields, pending, step)
+            return None
         return self._append(TrainingCheckpoint, model_id, fields).record_id
+
+    def _defer(self, kind: type[Record], model_id: str, fields: dict[str, Any], pending: dict[str, Future[Any]],
+               step: int | None) -> None:
+        """Put a record whose ``pending`` digests are still being computed in ``model_id``'s step buffer, after
+        checking everything else about it now (the digests stand in as zeros), so that bad input refuses this call
+        rather than a later one."""
+        if self._closed:
+            raise UsageError("this recorder is closed")
+        check_name(model_id, "model_id")
+        fields["run_id"] = fields.get("run_id", self._active_runs.get(model_id))
+        self._prepared(kind, model_id, {**fields, **dict.fromkeys(pending, "0" * 64)})
+        deferred = _Deferred(kind, fields, pending, step)
+        with self._lock:
+            self._steps.setdefault(model_id, []).append(deferred)
+            self._deferred.setdefault(model_id, deferred)
 
     def record_validation(
         self,
@@ -472,6 +546,10 @@ class ProvenanceRecorder:
 
         ``batch``: the step's batch digest, for replay (:func:`pot.replay.batch_digest`); recorded in the steps
         record's ``batches``. A block holds digests for all of its steps or for none.
+
+        A checkpoint recorded with digests still being computed (:func:`pot.replay.torch.save_checkpoint_async`)
+        is appended at the first step after they are known; if computing them failed (its file could not be
+        written), that is raised here, once, and this step is kept.
         """
         if not self.config.enabled:
             return
@@ -501,44 +579,83 @@ class ProvenanceRecorder:
                 buffer = self._steps[model_id] = []
             buffer.append((step, epoch, values, batch))
             full = len(buffer) >= self.config.step_block
+            deferred = self._deferred.get(model_id)
         if full:
             self._write_steps(model_id)
+        elif deferred is not None and deferred.done():
+            # a checkpoint written in the background is ready: append it (and the steps before it) now, not at
+            # the end of the block, so that a crash later does not lose it
+            self._write_steps(model_id, through_deferred=True)
 
-    def _write_steps(self, model_id: str) -> None:
-        """Write ``model_id``'s buffered steps as ``steps`` records (a new one where the step counter goes back).
+    def _write_steps(self, model_id: str, *, through_deferred: bool = False) -> None:
+        """Write ``model_id``'s buffered steps as ``steps`` records (a new one where the step counter goes back),
+        and the deferred records among them in their places, waiting for their digests (``through_deferred``: only
+        up to the first deferred record, which is ready).
 
         If the store refuses a block (read-only, locked too long), it and the blocks after it go back to the
-        front of the buffer, so the next flush writes them: steps accepted by record_step are never dropped.
+        front of the buffer, so the next flush writes them: steps accepted by record_step are never dropped. A
+        deferred record whose digests could not be computed is dropped, with what comes after it kept, and what
+        computing them raised is raised.
         """
         with self._lock:
             buffer = self._steps.pop(model_id, None)
+            self._deferred.pop(model_id, None)
+            if buffer and through_deferred:
+                cut = next((i for i, item in enumerate(buffer) if isinstance(item, _Deferred)), len(buffer) - 1) + 1
+                rest = buffer[cut:]
+                if rest:
+                    self._steps[model_id] = rest
+                    following = next((item for item in rest if isinstance(item, _Deferred)), None)
+                    if following is not None:
+                        self._deferred[model_id] = following
+                buffer = buffer[:cut]
         if not buffer:
             return
-        blocks: list[list[_Step]] = [[buffer[0]]]
-        for item in buffer[1:]:
-            last = blocks[-1][-1]
+        parts: list[list[_Step] | _Deferred] = []
+        for item in buffer:
+            if isinstance(item, _Deferred):
+                parts.append(item)
+                continue
+            block = parts[-1] if parts else None
+            if not isinstance(block, list):
+                parts.append([item])
+                continue
+            last = block[-1]
             # a new block where the step counter went back (a restart: steps must increase in a record), and
             # where steps with batch digests meet steps without (a block has a digest for every step or none)
-            if item[0] <= last[0] or len(blocks[-1]) >= MAX_STEPS_PER_BLOCK or (item[3] is None) != (last[3] is None):
-                blocks.append([item])
+            if item[0] <= last[0] or len(block) >= MAX_STEPS_PER_BLOCK or (item[3] is None) != (last[3] is None):
+                parts.append([item])
             else:
-                blocks[-1].append(item)
-        for index, block in enumerate(blocks):
-            names = sorted({name for _, _, metrics, _ in block for name in metrics})
-            epochs = [epoch for _, epoch, _, _ in block]
-            fields = {"steps": [step for step, _, _, _ in block],
-                      "epochs": None if all(e is None for e in epochs) else epochs,
-                      "metrics": {name: [metrics.get(name) for _, _, metrics, _ in block] for name in names},
-                      "batches": None if block[0][3] is None else [digest for _, _, _, digest in block]}
+                block.append(item)
+        for index, part in enumerate(parts):
             try:
-                self._append(StepsRecord, model_id, fields, write_steps=False)
-            except FormatError as exc:  # record_step checked every value: this would be a bug, and would recur
-                raise FormatError(f"steps {block[0][0]}..{block[-1][0]} of {model_id!r}: {exc}") from None
+                if isinstance(part, _Deferred):
+                    try:
+                        fields = part.resolve()
+                    except BaseException as exc:
+                        raise _DeferredFailed(exc) from exc
+                    self._append(part.kind, model_id, fields, write_steps=False)
+                else:
+                    self._append(StepsRecord, model_id, _steps_fields(part), write_steps=False)
+            except _DeferredFailed as failed:
+                self._put_back(model_id, parts[index + 1:])
+                raise failed.cause from None
+            except FormatError as exc:  # the values were checked when recorded: this would be a bug, and would recur
+                what = f"the checkpoint at step {part.step}" if isinstance(part, _Deferred) else \
+                    f"steps {part[0][0]}..{part[-1][0]}"
+                raise FormatError(f"{what} of {model_id!r}: {exc}") from None
             except BaseException:
-                with self._lock:
-                    unwritten = [item for rest in blocks[index:] for item in rest]
-                    self._steps[model_id] = unwritten + self._steps.get(model_id, [])
+                self._put_back(model_id, parts[index:])
                 raise
+
+    def _put_back(self, model_id: str, parts: list[list[_Step] | _Deferred]) -> None:
+        """Return what was not written to the front of ``model_id``'s buffer, for the next flush."""
+        unwritten = [item for part in parts for item in (part if isinstance(part, list) else [part])]
+        with self._lock:
+            self._steps[model_id] = unwritten + self._steps.get(model_id, [])
+            first = next((item for item in self._steps[model_id] if isinstance(item, _Deferred)), None)
+            if first is not None:
+                self._deferred[model_id] = first
 
     def record(self, kind: type[Record], model_id: str, **fields: Any) -> Record | None:
         """Record any registered record kind (lineage events, run records) into ``model_id``'s log; return the
@@ -548,6 +665,14 @@ class ProvenanceRecorder:
         appended = self._append(kind, model_id, fields)
         return None if isinstance(appended, _Spooled) else appended.record()
 
+    def _prepared(self, kind: type[Record], model_id: str, fields: dict[str, Any]) -> PreparedRecord:
+        """The record checked and encoded, all but its seq and Lamport stamp (a FormatError for bad input)."""
+        timestamp = _now_timestamp() if self._clock is _utcnow else format_timestamp(self._clock())
+        salt = self._salts.next() if self.config.salt_records else None
+        fields.setdefault("run_id", self._active_runs.get(model_id))
+        return kind.prepare_new({"model_id": model_id, "seq": 0, "timestamp": timestamp, "salt": salt,
+                                 "rank": self._rank, "node_id": self.node_id, "lamport": 1, **fields})
+
     def _append(self, kind: type[Record], model_id: str, fields: dict[str, Any], *, write_steps: bool = True
                 ) -> CompletedRecord | _Spooled:
         if self._closed:
@@ -555,14 +680,10 @@ class ProvenanceRecorder:
         check_name(model_id, "model_id")
         if write_steps and self._steps:
             self._write_steps(model_id)  # buffered steps come before this record in the log
-        timestamp = _now_timestamp() if self._clock is _utcnow else format_timestamp(self._clock())
-        salt = self._salts.next() if self.config.salt_records else None
-        fields.setdefault("run_id", self._active_runs.get(model_id))
         # Check every field before taking the store's write lock, so bad input never holds it; inside the lock
         # only the seq and the Lamport stamp are filled in and the leaf hashed. Appending after the log's last
         # record is receiving its message: the stamp merges that record's.
-        prepared = kind.prepare_new({"model_id": model_id, "seq": 0, "timestamp": timestamp, "salt": salt,
-                                     "rank": self._rank, "node_id": self.node_id, "lamport": 1, **fields})
+        prepared = self._prepared(kind, model_id, fields)
         if self._remote is not None:
             # Through a server: the record is checked and encoded here, as it will be stored, and spooled with the
             # node's Lamport stamp; the server fills in its seq and merges the stamp with its log's.
@@ -1024,6 +1145,8 @@ class ProvenanceRecorder:
             return self._remote_proof(self._remote, model_id, disclose,
                                       self.config.anchor_timeout if anchor_timeout is None else anchor_timeout)
         store = self.store
+        if model_id in self._steps:  # what is buffered is part of the log it proves (steps, deferred records)
+            self._write_steps(model_id)
         store.require_model(model_id)
         self.flush(model_id)
         self._await_chain_anchors(model_id, self.config.anchor_timeout if anchor_timeout is None else anchor_timeout)

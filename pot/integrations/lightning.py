@@ -172,7 +172,7 @@ class ProvenanceCallback(CallbackCore, Callback):
     def _replay_checkpoint(self, trainer: Any, pl_module: Any, name: str, *, epoch: int,
                            metrics: Mapping[str, float]) -> None:
         """Write a replay checkpoint file (weights, optimizer, random generators) and record it with its digests."""
-        from pot.replay.torch import save_checkpoint
+        from pot.replay.torch import save_checkpoint_async
 
         optimizers = list(trainer.optimizers)
         if len(optimizers) != 1:
@@ -180,8 +180,9 @@ class ProvenanceCallback(CallbackCore, Callback):
         directory = self.replay_dir if self.replay_dir is not None else \
             Path(trainer.default_root_dir) / "pot-replay"
         directory.mkdir(parents=True, exist_ok=True)
-        saved = save_checkpoint(directory / name, pl_module, optimizers[0],
-                                stores=[self.recorder.config.resolve_store()])
+        # the state is copied now; the file is written off the training thread and recorded in its place
+        saved = save_checkpoint_async(directory / name, pl_module, optimizers[0],
+                                      stores=[self.recorder.config.resolve_store()])
         self.recorder.record_training_checkpoint(
             metrics=metrics, epoch=epoch, model_id=self._model_id(pl_module),
             model_fn=self._fingerprint_fn(pl_module) if name != "init.pt" else None, step=int(trainer.global_step),

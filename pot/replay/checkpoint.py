@@ -15,10 +15,13 @@ through the state digests after loading.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,11 +35,21 @@ from pot.integrations.torch import tensor_dtype
 MAGIC = b"pot.replay-checkpoint.v1\n"
 MAX_HEADER = 64 << 20
 MAX_DEPTH = 32
+_JOIN_BELOW = 16 << 20  # bytes: a file this small is copied into one buffer to be written
 
 __all__ = ["MAGIC", "decode", "encode"]
 
 
-def _raw(tensor: torch.Tensor) -> bytes | memoryview:
+def _raw(tensor: torch.Tensor) -> Any:
+    """The tensor's bytes, little-endian in C order: numpy's view of its memory where it has one (the common case,
+    no copy), else a contiguous CPU copy's."""
+    if tensor.__class__ is torch.Tensor and tensor.dtype in _NUMPY_VIEWABLE:
+        try:
+            array = tensor.detach().numpy()  # refuses another device, and the conjugate and negative bits
+        except (RuntimeError, TypeError):
+            array = None
+        if array is not None and array.flags.c_contiguous:
+            return array
     data = tensor.detach()
     if data.device.type != "cpu" or not data.is_contiguous() or data.is_conj() or data.is_neg():
         data = data.resolve_conj().resolve_neg().contiguous().cpu()
@@ -45,40 +58,68 @@ def _raw(tensor: torch.Tensor) -> bytes | memoryview:
     return data.reshape(-1).view(torch.uint8).numpy().data
 
 
-def encode(state: Any) -> list[bytes | memoryview]:
-    """The file's bytes, in pieces (written and hashed without joining them)."""
+def encode(state: Any) -> list[Any]:
+    """The file's bytes, in pieces (written and hashed without joining them).
+
+    The header is written out as JSON text directly rather than built as objects for ``json.dumps``: it is made on
+    every checkpoint of a training run, where that took most of the time spent outside the bytes. It is the JSON
+    ``json.dumps`` gives with ``separators=(",", ":")`` (tests compare), and any JSON reader reads it.
+    """
     if sys.byteorder == "big":
         raise UsageError("replay checkpoints are written on little-endian machines only")
-    tensors: list[dict[str, Any]] = []
-    pieces: list[bytes | memoryview] = []
+    entries: list[str] = []
+    pieces: list[Any] = []
     offset = 0
 
-    def node(value: Any, depth: int) -> dict[str, Any]:
+    def node(value: Any, depth: int) -> str:
         nonlocal offset
         if depth > MAX_DEPTH:
             raise UsageError(f"a checkpoint state is nested more than {MAX_DEPTH} levels")
+        cls = value.__class__  # exact classes first: a state is mostly dicts, tensors and numbers
+        if cls is dict or cls is OrderedDict:
+            return '{"d":[' + ",".join(f"[{_key(key)},{node(item, depth + 1)}]" for key, item in value.items()) + "]}"
+        scalar = _SCALARS.get(cls)
+        if scalar is not None:
+            return '{"v":' + scalar(value) + "}"
         if isinstance(value, torch.Tensor):
             raw = _raw(value)
             length = len(raw) if isinstance(raw, bytes) else raw.nbytes
-            tensors.append({"dtype": tensor_dtype(value), "shape": list(value.shape), "offset": offset,
-                            "length": length})
+            dtype = _DTYPE_NAMES.get(value.dtype) or tensor_dtype(value)
+            entries.append(f'{{"dtype":"{dtype}","shape":[{",".join(map(str, value.shape))}],"offset":{offset},'
+                           f'"length":{length}}}')
             pieces.append(raw)
             offset += length
-            return {"t": len(tensors) - 1}
+            return f'{{"t":{len(entries) - 1}}}'
         if isinstance(value, Mapping):
-            for key in value:
-                if not isinstance(key, str | int) or isinstance(key, bool):
-                    raise UsageError(f"a checkpoint state's keys are strings or integers, not {type(key).__name__}")
-            return {"d": [[key, node(item, depth + 1)] for key, item in value.items()]}
+            return '{"d":[' + ",".join(f"[{_key(key)},{node(item, depth + 1)}]" for key, item in value.items()) + "]}"
         if isinstance(value, list | tuple):
-            return {"u" if isinstance(value, tuple) else "l": [node(item, depth + 1) for item in value]}
+            kind = "u" if isinstance(value, tuple) else "l"
+            return f'{{"{kind}":[' + ",".join(node(item, depth + 1) for item in value) + "]}"
         if value is None or isinstance(value, bool | int | float | str):
-            return {"v": value}
+            return '{"v":' + json.dumps(value) + "}"
         raise UsageError(f"a checkpoint state cannot hold a {type(value).__name__}")
 
     tree = node(state, 0)
-    header = json.dumps({"tree": tree, "tensors": tensors}, separators=(",", ":")).encode("utf-8")
+    header = ('{"tree":' + tree + ',"tensors":[' + ",".join(entries) + "]}").encode("utf-8")
     return [MAGIC, len(header).to_bytes(8, "little"), header, *pieces]
+
+
+# JSON text of a scalar of exactly these classes, as json.dumps writes it
+_SCALARS: dict[type, Any] = {str: json.dumps, int: int.__repr__, bool: lambda v: "true" if v else "false",
+                             float: lambda v: float.__repr__(v) if math.isfinite(v) else json.dumps(v),
+                             type(None): lambda v: "null"}
+_KEYS: dict[Any, str] = {}  # the JSON text of keys seen: a training run's states have the same keys every time
+
+
+def _key(key: Any) -> str:
+    text = _KEYS.get(key) if key.__class__ is str or key.__class__ is int else None
+    if text is None:
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            raise UsageError(f"a checkpoint state's keys are strings or integers, not {type(key).__name__}")
+        text = json.dumps(key)
+        if len(_KEYS) < 65536 and (key.__class__ is str or key.__class__ is int):
+            _KEYS[key] = text
+    return text
 
 
 def _refuse(path: Path | str, why: str) -> UsageError:
@@ -126,6 +167,9 @@ def decode(data: bytes | bytearray, path: Path | str = "checkpoint") -> Any:
     return build(header["tree"], 0)
 
 
+_NUMPY_VIEWABLE = frozenset({torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.int16,
+                             torch.int8, torch.uint8, torch.bool})
+_DTYPE_NAMES = {dtype: str(dtype).removeprefix("torch.") for dtype in _NUMPY_VIEWABLE}
 _TORCH_DTYPES = {name: getattr(torch, name) for name in DTYPES if isinstance(getattr(torch, name, None), torch.dtype)}
 
 
@@ -144,14 +188,25 @@ def _tensor(entry: Any, buffer: bytearray, path: Path | str) -> torch.Tensor:
                             offset=offset).reshape(shape)
 
 
-def write(path: Path, pieces: list[bytes | memoryview]) -> None:
-    """Whole or not at all (a temporary file renamed into place), not fsynced (see save_checkpoint)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write(path: Path, pieces: list[Any]) -> str:
+    """Whole or not at all (a temporary file renamed into place), not fsynced (see save_checkpoint); returns the
+    SHA-256 of the bytes written, hashed as they are written rather than read back."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    digest = hashlib.sha256()
     try:
-        with open(temporary, "wb") as handle:
+        if sum(memoryview(piece).nbytes for piece in pieces) <= _JOIN_BELOW:
+            pieces = [b"".join(pieces)]  # one write and one hash call for a small file: fewer calls than bytes
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
             for piece in pieces:
-                handle.write(piece)
+                view = memoryview(piece).cast("B")
+                digest.update(view)
+                while view:
+                    view = view[os.write(handle, view):]
+        finally:
+            os.close(handle)
         os.replace(temporary, path)
+        return digest.hexdigest()
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise UsageError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None

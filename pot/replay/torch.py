@@ -11,6 +11,9 @@ Recording (opt-in: a training loop that wants replay does these three things)::
     recorder.record_training_checkpoint(metrics=..., epoch=epoch, model_id=model_id, step=step,
                                         **saved.record_fields())
 
+:func:`save_checkpoint_async` does the same with the file written off the training thread (the state is copied
+at the call); the recorder appends the checkpoint record in its place once the file's digests are known.
+
 Replaying (what ``pot replay`` runs): :func:`replay_proof` takes a verified proof, the directory of its checkpoint
 files and a *program*, the training script's own code for one step (:class:`ReplayProgram`), and re-executes the
 chosen segments, checking every batch digest on the way and the end weights against the recorded digest.
@@ -29,8 +32,10 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,15 +44,17 @@ import torch
 
 from pot._internal import files
 from pot.errors import ReplayError, UsageError
-from pot.integrations.torch import hash_model, tensor_dtype
+from pot.hashing import hash_buffers
+from pot.integrations.torch import hash_model, tensor_dtype, unwrap
 from pot.log.canonical import HexDigest
 from pot.replay import checkpoint as checkpoint_file
 from pot.replay.digests import INDICES, TensorItem, batch_digest_of, model_digest_of, state_digest_of
 from pot.replay.segments import Checkpoint, ReplayPlan, Segment
 
-__all__ = ["Batch", "ReplayProgram", "ReplayReport", "SavedCheckpoint", "SegmentResult", "batch_digest",
-           "choose_segments", "load_checkpoint", "optimizer_digest", "read_state", "replay_segments", "rng_digest",
-           "rng_state", "save_checkpoint", "set_rng_state", "state_digest", "write_state"]
+__all__ = ["Batch", "PendingCheckpoint", "ReplayProgram", "ReplayReport", "SavedCheckpoint", "SegmentResult",
+           "batch_digest", "choose_segments", "load_checkpoint", "optimizer_digest", "read_state", "replay_segments",
+           "rng_digest", "rng_state", "save_checkpoint", "save_checkpoint_async", "set_rng_state", "state_digest",
+           "write_state"]
 
 CHECKPOINT_FORMAT = "pot.replay-checkpoint.v1"
 
@@ -87,10 +94,70 @@ _BIG_ENDIAN = sys.byteorder == "big"
 
 def batch_digest(indices: torch.Tensor, tensors: Mapping[str, torch.Tensor]) -> HexDigest:
     """The batch digest of one step (docs/REPLAY.md): the samples' indices as int64 and the tensors it read."""
+    # The hot path, every step: plain CPU tensors numpy can view, C-contiguous, in a layout seen before (the same
+    # names, dtypes and shapes: a training loop's batches), whose manifest entries are remembered around the
+    # sha256s. Anything else takes the general path below, which decides and words any refusal; tests compare.
+    try:
+        arrays = [indices.numpy(), *[tensor.numpy() for tensor in tensors.values()]]
+    except (RuntimeError, TypeError, AttributeError):
+        arrays = None
+    if arrays is not None and not _BIG_ENDIAN:
+        key = (tuple(tensors), *[(array.dtype.str, array.shape) for array in arrays])
+        layout = _BATCH_LAYOUTS.get(key)
+        if layout is None:
+            layout = _batch_layout(key, arrays, tensors)
+        if layout and all(array.flags.c_contiguous for array in arrays):
+            return _batch_fast(layout, arrays)
     if indices.dim() != 1:
         raise UsageError(f"a batch's indices are a vector, got shape {list(indices.shape)}")
     return batch_digest_of(_item(INDICES, indices.to(torch.int64)),
                            (_item(name, tensor) for name, tensor in tensors.items()))
+
+
+_BATCH_LAYOUTS: dict[tuple[Any, ...], tuple[list[int], list[str]] | None] = {}
+
+
+def _batch_layout(key: tuple[Any, ...], arrays: list[Any], tensors: Mapping[str, torch.Tensor]
+                  ) -> tuple[list[int], list[str]] | None:
+    """For a batch layout first seen: the order in which its arrays' sha256s go into the manifest and the text
+    around them, from the general path's own manifest (so the two cannot differ), or None to take the general path
+    for this layout (a refusal, a name that needs escaping, an empty tensor)."""
+    names = [INDICES, *tensors]
+    if len(_BATCH_LAYOUTS) >= 1024 or any(not array.size for array in arrays):
+        return None
+    try:
+        items = [(name, tensor_dtype(torch.from_numpy(array)), array.shape, array)
+                 for name, array in zip(names, arrays, strict=True)]
+        if items[0][1] != "int64" or len(items[0][2]) != 1:
+            return None
+        manifest = hash_buffers(items, workers=1).manifest
+    except (UsageError, TypeError, ValueError):
+        return None
+    from pot.log.canonical import canonical_json
+
+    digest_of = {name: hashlib.sha256(array).hexdigest() for name, array in zip(names, arrays, strict=True)}
+    text = canonical_json({"format": "pot.model-hash.v1", "tensors": [entry.to_json() for entry in manifest]}
+                          ).decode("ascii")
+    order, texts, at = [], [], 0
+    for entry in manifest:
+        found = text.index(digest_of[entry.name], at)
+        texts.append(text[at:found])
+        order.append(names.index(entry.name))
+        at = found + 64
+    texts.append(text[at:])
+    layout = (order, texts)
+    if _batch_fast(layout, arrays) != hash_buffers(items, workers=1).digest:
+        return None  # cannot happen for the names the layout allows; if it did, the general path decides
+    _BATCH_LAYOUTS[key] = layout
+    return layout
+
+
+def _batch_fast(layout: tuple[list[int], list[str]], arrays: list[Any]) -> HexDigest:
+    order, texts = layout
+    manifest = [texts[0]]
+    for index, text in zip(order, texts[1:], strict=False):
+        manifest += (hashlib.sha256(arrays[index]).hexdigest(), text)
+    return HexDigest(hashlib.sha256("".join(manifest).encode("ascii")).hexdigest())
 
 
 class Batch:
@@ -107,7 +174,9 @@ class Batch:
 
 
 def _flatten(value: Any, path: str, tensors: list[TensorItem], values: dict[str, Any]) -> None:
-    if isinstance(value, torch.Tensor):
+    if value.__class__ in _LEAVES:  # the common leaves first: a number, a string
+        values[path] = value
+    elif isinstance(value, torch.Tensor):
         tensors.append(_item(path, value))
     elif isinstance(value, Mapping) and value:
         keys = [str(key) for key in value]
@@ -120,6 +189,9 @@ def _flatten(value: Any, path: str, tensors: list[TensorItem], values: dict[str,
             _flatten(item, f"{path}/{index}" if path else str(index), tensors, values)
     else:
         values[path] = value
+
+
+_LEAVES = frozenset({int, float, str, bool, type(None)})
 
 
 def state_digest(state: Any) -> HexDigest:
@@ -138,16 +210,35 @@ def optimizer_digest(optimizer: torch.optim.Optimizer) -> HexDigest:
 def rng_state() -> dict[str, Any]:
     """The random generators a training step may draw from, in the form a checkpoint keeps and the digest names:
     torch's CPU generator, Python's ``random`` and, when numpy is loaded, numpy's global generator."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    version, internal, gauss = random.getstate()
-    state["python"] = [version, torch.tensor(internal, dtype=torch.int64), gauss]
+    return _rng_form(_rng_taken())
+
+
+def _rng_taken() -> tuple[Any, ...]:
+    """The generators' states as their libraries give them (copies): quick, for the training thread."""
     numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        name, keys, position, has_gauss, cached = numpy.random.get_state()
+    cuda = list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() and \
+        torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
+    return (torch.get_rng_state(), random.getstate(), numpy.random.get_state() if numpy is not None else None,
+            cuda)
+
+
+def _numpy() -> Any:
+    import numpy  # torch's CPU build needs it: it is there
+
+    return numpy
+
+
+def _rng_form(taken: tuple[Any, ...]) -> dict[str, Any]:
+    """What :func:`_rng_taken` took, in the form :func:`rng_state` documents."""
+    torch_state, (version, internal, gauss), numpy_state, cuda = taken
+    words = torch.from_numpy(_numpy().fromiter(internal, dtype="int64", count=len(internal)))
+    state: dict[str, Any] = {"torch": torch_state, "python": [version, words, gauss]}
+    if numpy_state is not None:
+        name, keys, position, has_gauss, cached = numpy_state
         state["numpy"] = [str(name), torch.from_numpy(keys.astype("int64")), int(position), int(has_gauss),
                           float(cached)]
-    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    if cuda is not None:
+        state["cuda"] = cuda
     return state
 
 
@@ -181,35 +272,129 @@ class SavedCheckpoint:
     model_hash: HexDigest
     optimizer_hash: HexDigest
     rng_hash: HexDigest
+    file_sha256: HexDigest
 
     def record_fields(self) -> dict[str, Any]:
         """Keyword arguments for :meth:`pot.ProvenanceRecorder.record_training_checkpoint`."""
         return {"model_hash": self.model_hash, "checkpoint_path": self.path, "optimizer_hash": self.optimizer_hash,
-                "rng_hash": self.rng_hash}
+                "rng_hash": self.rng_hash, "checkpoint_sha256": self.file_sha256}
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer, *,
                     stores: Iterable[Path | str] = ()) -> SavedCheckpoint:
     """Write what a replay starts from (weights, optimizer state, RNG states) to ``path``, whole or not at all."""
     target = files.check_output(Path(path), stores=stores)
-    rng = rng_state()
-    state = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "rng": rng}
-    # Whole or not at all, but not fsynced: this runs on the training thread every epoch, where an fsync cost more
-    # than the rest of recording for replay together. A machine crash can lose the newest file; its digest stays in
-    # the log and a replay of its segment then refuses it, which costs the signer that segment, never the verifier
-    # a wrong answer.
-    checkpoint_file.write(target, checkpoint_file.encode(state))
-    return SavedCheckpoint(Path(path), _model_digest(model), optimizer_digest(optimizer), rng_digest(rng))
+    return _save(target, Path(path), model.state_dict(), optimizer.state_dict(), _rng_taken(), _model_digest(model))
+
+
+class PendingCheckpoint:
+    """A replay checkpoint being written in the background (:func:`save_checkpoint_async`)."""
+
+    __slots__ = ("_future", "_parts", "path")
+
+    def __init__(self, path: Path, future: Future[SavedCheckpoint]) -> None:
+        self.path, self._future = path, future
+        # one future per digest, for record_training_checkpoint, which defers the record until they are known
+        self._parts: dict[str, Future[str]] = {name: Future() for name in _DIGESTS}
+        future.add_done_callback(self._settle)
+
+    def _settle(self, future: Future[SavedCheckpoint]) -> None:
+        error = future.exception()
+        for name, part in self._parts.items():
+            if error is not None:
+                part.set_exception(error)
+            else:
+                part.set_result(getattr(future.result(), name))
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> SavedCheckpoint:
+        """The written checkpoint (waiting for it); raises what writing it raised."""
+        return self._future.result(timeout)
+
+    def record_fields(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`pot.ProvenanceRecorder.record_training_checkpoint`, which records the
+        checkpoint in its place in the log once the file is written and its digests are known."""
+        parts = self._parts
+        return {"model_hash": parts["model_hash"], "checkpoint_path": self.path,
+                "optimizer_hash": parts["optimizer_hash"], "rng_hash": parts["rng_hash"],
+                "checkpoint_sha256": parts["file_sha256"]}
+
+
+_DIGESTS = ("model_hash", "optimizer_hash", "rng_hash", "file_sha256")
+_writer: ThreadPoolExecutor | None = None
+_writer_lock = threading.Lock()
+
+
+def save_checkpoint_async(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                          *, stores: Iterable[Path | str] = ()) -> PendingCheckpoint:
+    """:func:`save_checkpoint` off the training thread: the state is copied now (weights, optimizer state, RNG
+    states, on the CPU), and the file is written and the digests computed on a background thread, one file after
+    another in call order. Training may go on changing the model at once.
+
+    Pass ``**pending.record_fields()`` to :meth:`pot.ProvenanceRecorder.record_training_checkpoint`: the record
+    keeps its place in the log and is appended once the digests are known. ``pending.result()`` waits for the file
+    and raises what writing it raised. The file is as :func:`save_checkpoint` writes it, byte for byte.
+    """
+    global _writer
+    if not Path(path).parent.is_dir():  # the common mistake, said now; the rest of check_output's checks run with
+        raise UsageError(f"cannot write checkpoint {path}: no directory {Path(path).parent}")  # the write
+    weights = _snapshot(model.state_dict())
+    # the weights' digest is computed from the copy when it is the model's own state dict (not a wrapper's, whose
+    # names differ), else here, from the model
+    model_hash = None if unwrap(model) is model else _model_digest(model)
+    taken = (_snapshot(optimizer.state_dict()), _rng_taken())
+    with _writer_lock:
+        if _writer is None:
+            _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-replay-writer")
+        future = _writer.submit(_checked_save, Path(path), tuple(stores), weights, *taken, model_hash)
+    return PendingCheckpoint(Path(path), future)
+
+
+def _checked_save(path: Path, stores: tuple[Path | str, ...], weights: Mapping[str, Any],
+                  optimizer: Mapping[str, Any], taken: tuple[Any, ...], model_hash: HexDigest | None
+                  ) -> SavedCheckpoint:
+    return _save(files.check_output(path, stores=stores), path, weights, optimizer, taken, model_hash)
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of a nested state whose tensors are copied to the CPU: what the training thread no longer changes."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, Mapping):
+        return {key: _snapshot(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_snapshot(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_snapshot(item) for item in value)
+    return value
+
+
+def _save(target: Path, path: Path, weights: Mapping[str, Any], optimizer: Mapping[str, Any], taken: tuple[Any, ...],
+          model_hash: HexDigest | None) -> SavedCheckpoint:
+    rng = _rng_form(taken)
+    state = {"format": CHECKPOINT_FORMAT, "model": weights, "optimizer": optimizer, "rng": rng}
+    # Whole or not at all, but not fsynced: this runs every epoch, where an fsync cost more than the rest of
+    # recording for replay together. A machine crash can lose the newest file; its digest stays in the log and a
+    # replay of its segment then refuses it, which costs the signer that segment, never the verifier a wrong answer.
+    file_sha256 = checkpoint_file.write(target, checkpoint_file.encode(state))
+    return SavedCheckpoint(path, model_hash if model_hash is not None else _state_digest_of_weights(weights),
+                           state_digest(optimizer), state_digest(rng), HexDigest(file_sha256))
 
 
 def _model_digest(model: torch.nn.Module) -> HexDigest:
-    """The weights' ``pot.model-hash.v1`` digest, by the small-tensor path when the state dict is plain CPU tensors
-    with distinct storage (the same digest :func:`pot.integrations.torch.model_hash` gives; tests compare)."""
-    state = model.state_dict()
+    """The weights' ``pot.model-hash.v1`` digest (the same digest :func:`pot.integrations.torch.model_hash` gives;
+    tests compare)."""
+    return _state_digest_of_weights(unwrap(model).state_dict())
+
+
+def _state_digest_of_weights(state: Mapping[str, torch.Tensor]) -> HexDigest:
+    """A state dict's ``pot.model-hash.v1`` digest, by the small-tensor path when it is plain CPU tensors with
+    distinct storage, else by :func:`pot.integrations.torch.hash_model` (tied weights, another device)."""
     pointers = [t.untyped_storage().data_ptr() for t in state.values() if t.numel()]
     if len(set(pointers)) != len(pointers) or any(t.device.type != "cpu" for t in state.values()):
-        return hash_model(model).digest  # tied weights or another device: the general path
+        return hash_model(state).digest
     return model_digest_of([_item(name, tensor) for name, tensor in state.items()])
 
 

@@ -119,3 +119,58 @@ def test_the_small_tensor_path_refuses_what_hash_buffers_refuses(items: list[tup
 
     with pytest.raises(UsageError, match=message):
         model_digest_of(items)
+
+
+# --- records whose digests are still being computed (save_checkpoint_async) ---------------------------------------
+
+
+def _kinds(recorder: ProvenanceRecorder) -> list[tuple[str, object]]:
+    return [(r.KIND, r.steps if isinstance(r, StepsRecord) else r.step) for r in recorder.store.records("m")
+            if isinstance(r, StepsRecord | TrainingCheckpoint)]
+
+
+def test_a_deferred_checkpoint_keeps_its_place_in_the_log_and_is_appended_once_its_digests_are_known(
+        tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    pending: dict[str, Future[str]] = {name: Future() for name in ("model_hash", "optimizer_hash", "rng_hash")}
+    with _recorder(tmp_path) as recorder:
+        for step in (1, 2):
+            recorder.record_step(step, {"loss": 1.0}, "m", epoch=0, batch=digest(step))
+        assert recorder.record_training_checkpoint(metrics={"loss": 1.0}, epoch=0, model_id="m", step=2,
+                                                   **pending) is None  # its id is not known yet
+        recorder.record_step(3, {"loss": 1.0}, "m", epoch=1, batch=digest(3))
+        assert _kinds(recorder) == []  # nothing could be written yet: the checkpoint comes first
+        for index, future in enumerate(pending.values()):
+            future.set_result(digest(20 + index))
+        recorder.record_step(4, {"loss": 1.0}, "m", epoch=1, batch=digest(4))
+        # the first step after the digests are known appends the checkpoint and the steps before it, no more
+        assert _kinds(recorder) == [("steps", [1, 2]), ("checkpoint", 2)]
+        recorder.record_validation(model_hash=digest(20), validator_id="v", validation_result={"ok": True},
+                                   model_id="m")
+        proof = recorder.generate_proof_of_training("m")
+    assert _kinds(recorder) == [("steps", [1, 2]), ("checkpoint", 2), ("steps", [3, 4])]
+    [checkpoint] = proof.training_chain
+    assert (checkpoint.model_hash, checkpoint.optimizer_hash, checkpoint.rng_hash) == \
+        (digest(20), digest(21), digest(22))
+
+
+def test_a_deferred_checkpoint_is_checked_at_the_call_and_a_failed_one_costs_nothing_else(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    with _recorder(tmp_path) as recorder:
+        with pytest.raises(FormatError, match="metrics"):  # bad input refuses this call, not a later one
+            recorder.record_training_checkpoint(metrics={"loss": "high"}, epoch=0, model_id="m",
+                                                model_hash=Future())
+        with pytest.raises(UsageError, match="checkpoint_path"):
+            recorder.record_training_checkpoint(metrics={}, epoch=0, model_id="m", model_hash=digest(1),
+                                                checkpoint_sha256=digest(2))
+        failing: Future[str] = Future()
+        recorder.record_step(1, {"loss": 1.0}, "m")
+        recorder.record_training_checkpoint(metrics={}, epoch=0, model_id="m", step=1, model_hash=failing)
+        recorder.record_step(2, {"loss": 1.0}, "m")
+        failing.set_exception(UsageError("cannot write checkpoint x.pt: No space left on device"))
+        with pytest.raises(UsageError, match="No space left"):
+            recorder.flush()
+        recorder.flush()  # what came after the failed checkpoint is still there, and written now
+        assert _kinds(recorder) == [("steps", [1]), ("steps", [2])]
