@@ -80,7 +80,8 @@ def encode(state: Any) -> list[Any]:
             return '{"d":[' + ",".join(f"[{_key(key)},{node(item, depth + 1)}]" for key, item in value.items()) + "]}"
         scalar = _SCALARS.get(cls)
         if scalar is not None:
-            return '{"v":' + scalar(value) + "}"
+            text: str = scalar(value)
+            return '{"v":' + text + "}"
         if isinstance(value, torch.Tensor):
             raw = _raw(value)
             length = len(raw) if isinstance(raw, bytes) else raw.nbytes
