@@ -73,6 +73,9 @@ def _candidates(stores_given: Iterable[Path | str], key_files_given: Iterable[Pa
     return stores, files
 
 
+_outside_stores: set[tuple[str, frozenset[tuple[int, int]]]] = set()
+
+
 def check_output(path: Path | str, *, stores: Iterable[Path | str] = (), key_files: Iterable[Path | str] = ()
                  ) -> Path:
     """The real path an output file named ``path`` would be written to, or a UsageError saying why not.
@@ -96,8 +99,12 @@ def check_output(path: Path | str, *, stores: Iterable[Path | str] = (), key_fil
     stores, files = _candidates(stores, key_files)
     store_ids = {ident: store for store in stores if (ident := _identity(store)) is not None}
     # Inside a store: the output's directory, or one above it, is a store directory (compared by inode, so a
-    # bind mount or a second path to the same directory is caught too), or holds a pot.db.
-    for directory in real.parents:
+    # bind mount or a second path to the same directory is caught too), or holds a pot.db. A directory found
+    # outside every store is remembered with the stores it was checked against: a training run writes a checkpoint
+    # file into the same directory every epoch, and walking up its parents was most of this check's time.
+    # The output's own directory is always looked at (a store made there since is caught); its parents once.
+    outside = (str(real.parent), frozenset(store_ids))
+    for directory in real.parents[:1] if outside in _outside_stores else real.parents:
         ident = _identity(directory)
         if ident is None:
             continue
@@ -107,6 +114,8 @@ def check_output(path: Path | str, *, stores: Iterable[Path | str] = (), key_fil
         if store is not None:
             raise UsageError(f"refusing to write {shown}: it is inside the pot store {store}, whose files it could "
                              "replace; write it elsewhere")
+    if len(_outside_stores) < 4096:
+        _outside_stores.add(outside)
     for key_file in files:
         # by name as well as by inode: a key file that does not exist yet is where `pot init` will create one
         if Path(os.path.realpath(key_file)) == real or (target is not None and _identity(key_file) == target):
