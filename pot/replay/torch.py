@@ -189,12 +189,17 @@ class SavedCheckpoint:
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer, *,
-                    stores: Iterable[Path | str] = ()) -> SavedCheckpoint:
-    """Write what a replay starts from (weights, optimizer state, RNG states) to ``path``, whole or not at all."""
+                    stores: Iterable[Path | str] = (), scheduler: Any = None) -> SavedCheckpoint:
+    """Write what a replay starts from (weights, optimizer state, RNG states) to ``path``, whole or not at all.
+
+    ``scheduler``: a learning-rate scheduler whose ``state_dict()`` the file then holds under ``"scheduler"`` (bound
+    by the file's SHA-256 in the log; no digest of its own)."""
     target = files.check_output(Path(path), stores=stores)
     rng = rng_state()
     state = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "rng": rng}
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
     # Whole or not at all, but not fsynced: this runs on the training thread every epoch, where an fsync cost more
     # than the rest of recording for replay together. A machine crash can lose the newest file; its digest stays in
     # the log and a replay of its segment then refuses it, which costs the signer that segment, never the verifier
@@ -214,8 +219,9 @@ def _model_digest(model: torch.nn.Module) -> HexDigest:
 
 
 def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a checkpoint file holds: ``{"format", "model", "optimizer", "rng"}`` (a one-line UsageError for anything
-    else; the file is the prover's and is parsed as untrusted data, never unpickled)."""
+    """What a checkpoint file holds: ``{"format", "model", "optimizer", "rng"}`` and, when one was saved,
+    ``"scheduler"`` (a one-line UsageError for anything else; the file is the prover's and is parsed as untrusted
+    data, never unpickled)."""
     target = Path(path)
     try:
         data = target.read_bytes()
@@ -253,6 +259,12 @@ class ReplayProgram(Protocol):
 
     ``batches(epoch)`` yields the epoch's batches in training order, drawing any randomness (the shuffle) from
     the global generators, which a replay restores from the checkpoint; ``step(batch)`` runs one training step.
+
+    A program whose step also steps a learning-rate scheduler has it as ``scheduler`` (an object with
+    ``state_dict()`` and ``load_state_dict()``; absent or None when there is none). A replay loads the checkpoint
+    file's ``"scheduler"`` state into it, and refuses a segment whose start file has a scheduler state when the
+    program has no scheduler, or has none when the program has one: either way the replayed rates would not be the
+    recorded ones.
     """
 
     model: torch.nn.Module
@@ -355,13 +367,23 @@ def _recorded_state(directory: Path, checkpoint: Checkpoint) -> dict[str, Any]:
 
 def _restore(program: ReplayProgram, directory: Path, start: Checkpoint) -> None:
     state = _recorded_state(directory, start)
+    scheduler = getattr(program, "scheduler", None)
+    if "scheduler" in state and scheduler is None:
+        raise _Refused(f"{start.file_name} holds a learning-rate scheduler's state and the program has no scheduler "
+                       "to load it into: its rates would not be the recorded ones")
+    if scheduler is not None and "scheduler" not in state:
+        raise _Refused(f"the program has a learning-rate scheduler and {start.file_name} holds no scheduler state "
+                       "to start it from: its rates would not be the recorded ones")
     try:
         program.model.load_state_dict(state["model"])
         program.optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise _Refused(f"{start.file_name} does not load into the program's model and optimizer: "
-                       f"{str(exc).splitlines()[0]}") from None
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        what = "model, optimizer and scheduler" if scheduler is not None else "model and optimizer"
+        raise _Refused(f"{start.file_name} does not load into the program's {what}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     for what, found, recorded in (("weights", _model_digest(program.model), start.model_hash),
                                   ("optimizer state", optimizer_digest(program.optimizer), start.optimizer_hash),
                                   ("RNG state", rng_digest(), start.rng_hash)):
