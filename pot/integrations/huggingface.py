@@ -271,9 +271,13 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
             return
         settings = _training_settings(args)
         if self.record_replay:
+            import torch
+
             # the data order's seed: accelerate's seedable sampler shuffles each epoch from this seed plus the epoch
-            # (the Trainer's seed, unless the generator was reseeded before the loader was built)
+            # (the Trainer's seed, unless the generator was reseeded before the loader was built); and the intra-op
+            # threads, which decide how CPU reductions are split (a replay uses as many)
             settings["sampler_seed"] = _sampler_seed(kwargs.get("train_dataloader"))
+            settings["threads"] = torch.get_num_threads()
         self._start_run(self._model_id(model), recordable_settings({"framework": "transformers", **settings},
                                                                    level=0))
         if not self.record_replay:
@@ -468,7 +472,8 @@ class TrainerReplayProgram:
     It makes the optimizer and the learning-rate scheduler as ``Trainer.train`` does (the optimizer through the
     Trainer's accelerator, the scheduler over the run's ``max_steps``), draws an epoch's batches from the Trainer's
     own train loader after ``set_epoch(epoch)``, as the Trainer does (accelerate's seedable sampler shuffles from its
-    seed plus the epoch; the seed is set to the run's recorded ``sampler_seed``), and runs a step as the Trainer
+    seed plus the epoch; the seed is set to the run's recorded ``sampler_seed``, and torch's intra-op threads to
+    the recorded ``threads``), and runs a step as the Trainer
     does: ``training_step`` (forward, loss with the batch's item count, backward), gradient clipping to
     ``max_grad_norm`` (with no limit when it is 0, as the Trainer still computes the norm), the optimizer's step,
     the scheduler's step, and ``zero_grad``. Given ``config``, it refuses (UsageError) arguments that differ from
@@ -493,6 +498,8 @@ class TrainerReplayProgram:
         if int(args.gradient_accumulation_steps) != 1:
             raise UsageError("a replay program runs one batch per optimizer step: gradient_accumulation_steps must "
                              "be 1")
+        if config is not None and isinstance(config.get("threads"), int):
+            torch.set_num_threads(config["threads"])  # the same reduction order as training (docs/REPLAY.md §4)
         self.trainer = trainer
         self.loader = trainer.get_train_dataloader()
         sampler = _seedable_sampler(self.loader)

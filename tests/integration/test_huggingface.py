@@ -194,8 +194,9 @@ class Recorded:
         return replay_plan(self.proof, self.proof_path.read_bytes())
 
 
-def record(tmp: Path, train: Any = None, callbacks: tuple[Any, ...] = ()) -> Recorded:
-    """A ReplayTrainer run recorded for replay, evaluating each epoch (between the recorded states)."""
+def record(tmp: Path, train: Any = None, callbacks: tuple[Any, ...] = (), reseed: int | None = None) -> Recorded:
+    """A ReplayTrainer run recorded for replay, evaluating each epoch (between the recorded states); ``reseed``
+    reseeds torch's generator after the Trainer is built (and seeded), before it trains."""
     recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp / "store")))
     callback = ProvenanceTrainerCallback(recorder, model_id="bert-digits", proof_path=tmp / "proof.json",
                                          record_replay=True, replay_dir=tmp / "replay")
@@ -203,6 +204,8 @@ def record(tmp: Path, train: Any = None, callbacks: tuple[Any, ...] = ()) -> Rec
     trainer = SeeingTrainer(model=tiny_bert(), args=replay_args(tmp / "out", eval_strategy="epoch"),
                             train_dataset=IndexedDataset(train if train is not None else Digits(0, 64)),
                             eval_dataset=Digits(1500, 1540), callbacks=[*callbacks, callback, probe])
+    if reseed is not None:
+        torch.manual_seed(reseed)
     trainer.train()
     recorder.close()
     proof = ProvenanceProof.load(tmp / "proof.json")
@@ -277,6 +280,17 @@ def test_a_trainer_run_replays_bit_for_bit(honest: Recorded, tmp_path: Path) -> 
     assert [(r.segment.name, r.outcome) for r in (*second.results, *report.results)] == [
         ("epoch 1 (steps 5-8)", "exact"), ("epoch 0 (steps 1-4)", "exact"), ("epoch 1 (steps 5-8)", "exact")]
     assert report.initialisation == "same"  # init.pt is what the entry builds from the recorded seed
+    config = honest.plan().config
+    assert (config["sampler_seed"], config["threads"]) == (0, torch.get_num_threads())
+
+
+def test_the_data_order_comes_from_the_recorded_sampler_seed(tmp_path: Path) -> None:
+    """Reseeded after the Trainer seeded it, the loader shuffles from another seed than the arguments say: the run
+    records that seed, and the replay's loader shuffles from it."""
+    run = record(tmp_path, reseed=7)
+    assert run.plan().config["sampler_seed"] == 7 and run.plan().config["seed"] == 0
+    report = replay_segments(run.plan(), run.replay_dir, replay_program(tmp_path), indexes=[2])
+    assert [r.outcome for r in report.results] == ["exact"]
 
 
 def refused(report_of: Callable[[], Any]) -> ReplayReport:
