@@ -281,10 +281,14 @@ class SavedCheckpoint:
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer, *,
-                    stores: Iterable[Path | str] = ()) -> SavedCheckpoint:
-    """Write what a replay starts from (weights, optimizer state, RNG states) to ``path``, whole or not at all."""
+                    stores: Iterable[Path | str] = (), scheduler: Any = None) -> SavedCheckpoint:
+    """Write what a replay starts from (weights, optimizer state, RNG states) to ``path``, whole or not at all.
+
+    ``scheduler``: a learning-rate scheduler whose ``state_dict()`` the file then holds under ``"scheduler"`` (bound
+    by the file's SHA-256 in the log; no digest of its own)."""
     target = files.check_output(Path(path), stores=stores)
-    return _save(target, Path(path), model.state_dict(), optimizer.state_dict(), _rng_taken(), _model_digest(model))
+    return _save(target, Path(path), model.state_dict(), optimizer.state_dict(), _rng_taken(), _model_digest(model),
+                 None if scheduler is None else scheduler.state_dict())
 
 
 class PendingCheckpoint:
@@ -328,14 +332,15 @@ _writer_lock = threading.Lock()
 
 
 def save_checkpoint_async(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                          *, stores: Iterable[Path | str] = ()) -> PendingCheckpoint:
+                          *, stores: Iterable[Path | str] = (), scheduler: Any = None) -> PendingCheckpoint:
     """:func:`save_checkpoint` off the training thread: the state is copied now (weights, optimizer state, RNG
     states, on the CPU), and the file is written and the digests computed on a background thread, one file after
     another in call order. Training may go on changing the model at once.
 
     Pass ``**pending.record_fields()`` to :meth:`pot.ProvenanceRecorder.record_training_checkpoint`: the record
     keeps its place in the log and is appended once the digests are known. ``pending.result()`` waits for the file
-    and raises what writing it raised. The file is as :func:`save_checkpoint` writes it, byte for byte.
+    and raises what writing it raised. The file is as :func:`save_checkpoint` writes it, byte for byte
+    (``scheduler`` too).
     """
     global _writer
     if not Path(path).parent.is_dir():  # the common mistake, said now; the rest of check_output's checks run with
@@ -345,17 +350,18 @@ def save_checkpoint_async(path: str | os.PathLike[str], model: torch.nn.Module, 
     # names differ), else here, from the model
     model_hash = None if unwrap(model) is model else _model_digest(model)
     taken = (_snapshot(optimizer.state_dict()), _rng_taken())
+    scheduled = None if scheduler is None else _snapshot(scheduler.state_dict())
     with _writer_lock:
         if _writer is None:
             _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-replay-writer")
-        future = _writer.submit(_checked_save, Path(path), tuple(stores), weights, *taken, model_hash)
+        future = _writer.submit(_checked_save, Path(path), tuple(stores), weights, *taken, model_hash, scheduled)
     return PendingCheckpoint(Path(path), future)
 
 
 def _checked_save(path: Path, stores: tuple[Path | str, ...], weights: Mapping[str, Any],
-                  optimizer: Mapping[str, Any], taken: tuple[Any, ...], model_hash: HexDigest | None
-                  ) -> SavedCheckpoint:
-    return _save(files.check_output(path, stores=stores), path, weights, optimizer, taken, model_hash)
+                  optimizer: Mapping[str, Any], taken: tuple[Any, ...], model_hash: HexDigest | None,
+                  scheduler: Mapping[str, Any] | None) -> SavedCheckpoint:
+    return _save(files.check_output(path, stores=stores), path, weights, optimizer, taken, model_hash, scheduler)
 
 
 def _snapshot(value: Any) -> Any:
@@ -372,9 +378,11 @@ def _snapshot(value: Any) -> Any:
 
 
 def _save(target: Path, path: Path, weights: Mapping[str, Any], optimizer: Mapping[str, Any], taken: tuple[Any, ...],
-          model_hash: HexDigest | None) -> SavedCheckpoint:
+          model_hash: HexDigest | None, scheduler: Mapping[str, Any] | None = None) -> SavedCheckpoint:
     rng = _rng_form(taken)
     state = {"format": CHECKPOINT_FORMAT, "model": weights, "optimizer": optimizer, "rng": rng}
+    if scheduler is not None:  # bound by the file's SHA-256; a replay restores it (docs/REPLAY.md §2)
+        state["scheduler"] = scheduler
     # Whole or not at all, but not fsynced: this runs every epoch, where an fsync cost more than the rest of
     # recording for replay together. A machine crash can lose the newest file; its digest stays in the log and a
     # replay of its segment then refuses it, which costs the signer that segment, never the verifier a wrong answer.
@@ -399,8 +407,9 @@ def _state_digest_of_weights(state: Mapping[str, torch.Tensor]) -> HexDigest:
 
 
 def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a checkpoint file holds: ``{"format", "model", "optimizer", "rng"}`` (a one-line UsageError for anything
-    else; the file is the prover's and is parsed as untrusted data, never unpickled)."""
+    """What a checkpoint file holds: ``{"format", "model", "optimizer", "rng"}`` and, when one was saved,
+    ``"scheduler"`` (a one-line UsageError for anything else; the file is the prover's and is parsed as untrusted
+    data, never unpickled)."""
     target = Path(path)
     try:
         data = target.read_bytes()
@@ -438,6 +447,12 @@ class ReplayProgram(Protocol):
 
     ``batches(epoch)`` yields the epoch's batches in training order, drawing any randomness (the shuffle) from
     the global generators, which a replay restores from the checkpoint; ``step(batch)`` runs one training step.
+
+    A program whose step also steps a learning-rate scheduler has it as ``scheduler`` (an object with
+    ``state_dict()`` and ``load_state_dict()``; absent or None when there is none). A replay loads the checkpoint
+    file's ``"scheduler"`` state into it, and refuses a segment whose start file has a scheduler state when the
+    program has no scheduler, or has none when the program has one: either way the replayed rates would not be the
+    recorded ones.
     """
 
     model: torch.nn.Module
@@ -540,13 +555,23 @@ def _recorded_state(directory: Path, checkpoint: Checkpoint) -> dict[str, Any]:
 
 def _restore(program: ReplayProgram, directory: Path, start: Checkpoint) -> None:
     state = _recorded_state(directory, start)
+    scheduler = getattr(program, "scheduler", None)
+    if "scheduler" in state and scheduler is None:
+        raise _Refused(f"{start.file_name} holds a learning-rate scheduler's state and the program has no scheduler "
+                       "to load it into: its rates would not be the recorded ones")
+    if scheduler is not None and "scheduler" not in state:
+        raise _Refused(f"the program has a learning-rate scheduler and {start.file_name} holds no scheduler state "
+                       "to start it from: its rates would not be the recorded ones")
     try:
         program.model.load_state_dict(state["model"])
         program.optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise _Refused(f"{start.file_name} does not load into the program's model and optimizer: "
-                       f"{str(exc).splitlines()[0]}") from None
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        what = "model, optimizer and scheduler" if scheduler is not None else "model and optimizer"
+        raise _Refused(f"{start.file_name} does not load into the program's {what}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     for what, found, recorded in (("weights", _model_digest(program.model), start.model_hash),
                                   ("optimizer state", optimizer_digest(program.optimizer), start.optimizer_hash),
                                   ("RNG state", rng_digest(), start.rng_hash)):

@@ -180,3 +180,16 @@ def test_the_checkpoint_header_is_the_json_json_dumps_writes() -> None:
     assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
     assert math.isnan(back["optimizer"]["param_groups"][0]["nan"])
     assert back["optimizer"]["param_groups"][0]["é\"\\"] == "ü\n" and back["optimizer"]["state"][0]["step"] == 3.0
+
+
+def test_a_scheduler_state_is_written_the_same_in_the_background(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    optimizer = _trained_linear_small(model)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    scheduler.step()
+    save_checkpoint(tmp_path / "plain.pt", model, optimizer, scheduler=scheduler)
+    pending = save_checkpoint_async(tmp_path / "async.pt", model, optimizer, scheduler=scheduler)
+    scheduler.step()  # goes on at once: the file holds the state at the call
+    pending.result(timeout=60)
+    assert (tmp_path / "plain.pt").read_bytes() == (tmp_path / "async.pt").read_bytes()
+    assert read_state(tmp_path / "async.pt")["scheduler"]["last_epoch"] == 1

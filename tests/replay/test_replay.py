@@ -64,19 +64,21 @@ Tamper = Callable[..., Any]
 
 def train(tmp: Path, *, batches: Callable[[Any, int], Iterator[tuple[Batch, Batch | None]]] | None = None,
           before_save: Callable[[Any, int], None] | None = None,
-          during: Callable[[Any, int], Any] | None = None) -> Run:
+          during: Callable[[Any, int], Any] | None = None, program_class: Any = None) -> Run:
     """The example's training, recorded for replay, with hooks an attacker would use:
 
     ``batches(program, epoch)`` yields (the batch recorded, the batch trained on or None to skip the update);
     ``during(program, epoch)`` runs before an epoch and may return a function to run after it;
     ``before_save(program, epoch)`` edits the model after an epoch, before its checkpoint is saved and recorded.
+    ``program_class`` trains another program than the example's (its scheduler, if any, goes into the files).
     """
     checkpoints = tmp / "checkpoints"
     checkpoints.mkdir()
     recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp / "store")))
     with recorder.start_run("m", config=CONFIG, capture=False):
-        program = EXAMPLE.DigitsProgram(CONFIG, DATA)
-        saved = save_checkpoint(checkpoints / "init.pt", program.model, program.optimizer)
+        program = (program_class or EXAMPLE.DigitsProgram)(CONFIG, DATA)
+        scheduler = getattr(program, "scheduler", None)
+        saved = save_checkpoint(checkpoints / "init.pt", program.model, program.optimizer, scheduler=scheduler)
         recorder.record_training_checkpoint(metrics={}, epoch=0, model_id="m", step=0, **saved.record_fields())
         step = 0
         for epoch in range(EPOCHS):
@@ -91,7 +93,8 @@ def train(tmp: Path, *, batches: Callable[[Any, int], Iterator[tuple[Batch, Batc
                 after()
             if before_save:
                 before_save(program, epoch)
-            saved = save_checkpoint(checkpoints / f"epoch-{epoch:03d}.pt", program.model, program.optimizer)
+            saved = save_checkpoint(checkpoints / f"epoch-{epoch:03d}.pt", program.model, program.optimizer,
+                                    scheduler=scheduler)
             recorder.record_training_checkpoint(metrics={}, epoch=epoch, model_id="m", step=step,
                                                 **saved.record_fields())
     proof = recorder.generate_proof_of_training("m")
@@ -103,9 +106,9 @@ def train(tmp: Path, *, batches: Callable[[Any, int], Iterator[tuple[Batch, Batc
     return Run(path, checkpoints, signer)
 
 
-def replay(run: Run, **options: Any) -> ReplayReport:
+def replay(run: Run, program: Callable[[Any], Any] | None = None, **options: Any) -> ReplayReport:
     plan = load_plan(run.proof, trusted_key=run.signer.public)
-    return replay_segments(plan, run.checkpoints, EXAMPLE.replay_program, **options)
+    return replay_segments(plan, run.checkpoints, program or EXAMPLE.replay_program, **options)
 
 
 def refused(run: Run) -> ReplayReport:
@@ -403,3 +406,45 @@ def test_a_training_script_that_fails_refuses_its_segment_and_a_failing_entry_is
 
     with pytest.raises(UsageError, match="the entry point raised KeyError"):
         replay_segments(plan, honest.checkpoints, missing, indexes=[2])
+
+
+class ScheduledProgram(EXAMPLE.DigitsProgram):  # type: ignore[misc,name-defined]
+    """The example's program with a learning rate that decays after every step, computed from the scheduler's step
+    count (so the optimizer's state alone does not say the next rate: the files must hold the scheduler's)."""
+
+    def __init__(self, config: dict[str, Any], data: Any = None) -> None:
+        super().__init__(config, data)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 1 / (1 + 0.05 * step))
+
+    def step(self, batch: Batch) -> float:
+        loss: float = super().step(batch)
+        self.scheduler.step()
+        return loss
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return train(tmp_path_factory.mktemp("scheduled"), program_class=ScheduledProgram)
+
+
+def test_a_scheduler_starts_each_segment_from_the_state_in_its_file(scheduled: Run) -> None:
+    """Each file holds the scheduler's state at its step, and a replay loads it: segments 2 and 3 start at the
+    rates of their steps, though the program's scheduler is fresh (segment 1 is not replayed before them)."""
+    names = ["init.pt", *(f"epoch-{e:03d}.pt" for e in range(EPOCHS))]
+    assert [read_state(scheduled.checkpoints / n)["scheduler"]["last_epoch"] for n in names] == [0, 23, 46, 69]
+    report = replay(scheduled, lambda config: ScheduledProgram(config), indexes=[2, 3])
+    assert [(r.segment.index, r.outcome) for r in report.results] == [(2, "exact"), (3, "exact")]
+
+
+def test_a_scheduler_state_without_a_scheduler_or_a_scheduler_without_its_state_is_refused(
+        scheduled: Run, honest: Run) -> None:
+    with pytest.raises(ReplayError) as caught:  # files with a scheduler's state, a program without a scheduler
+        replay(scheduled, indexes=[2])
+    assert caught.value.report.results[0].detail == (
+        "epoch-000.pt holds a learning-rate scheduler's state and the program has no scheduler to load it into: its "
+        "rates would not be the recorded ones")
+    with pytest.raises(ReplayError) as caught:  # files without one, a program with a scheduler
+        replay(honest, lambda config: ScheduledProgram(config), indexes=[2])
+    assert caught.value.report.results[0].detail == (
+        "the program has a learning-rate scheduler and epoch-000.pt holds no scheduler state to start it from: its "
+        "rates would not be the recorded ones")
