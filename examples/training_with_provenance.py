@@ -44,7 +44,7 @@ from pot.hashing import hash_buffers
 from pot.integrations.torch import model_hash
 from pot.lineage.events import parent_dataset
 from pot.lineage.registry import load_run_config
-from pot.replay.torch import Batch, save_checkpoint_async
+from pot.replay.torch import Batch, save_checkpoint
 
 HERE = Path(__file__).resolve().parent
 
@@ -129,10 +129,9 @@ def train(data: Data, *, epochs: int, batch_size: int, lr: float, seed: int, rec
 
     def replay_checkpoint(name: str) -> dict[str, Any]:
         assert checkpoints is not None
-        # the state is copied here; the file is written and hashed on a background thread while training goes on,
-        # and the recorder appends the checkpoint record in its place once that is done
-        return save_checkpoint_async(checkpoints / name, model, optimizer,
-                                     stores=[store] if store else ()).record_fields()
+        # on the training thread: for a model this small that costs less than save_checkpoint_async's copy and
+        # background thread (benchmarks/bench_replay.py measures both)
+        return save_checkpoint(checkpoints / name, model, optimizer, stores=[store] if store else ()).record_fields()
 
     if recorder is not None and checkpoints is not None:  # where the first segment starts
         recorder.record_training_checkpoint(metrics={}, epoch=0, model_id=model_id, step=0,
