@@ -117,7 +117,9 @@ def test_a_proof_anchored_by_a_local_tsa_shows_the_tsa_time(tmp_path: Path, tsa:
     assert _cli("proof", "--store", store, "--model-id", "m", "--output", proof_file, capsys=capsys)[0] == 0
     assert tsa.requests >= 1
     proof = ProvenanceProof.load(proof_file)
-    receipt = next(r for r in proof.anchors if r.backend == "tsa")
+    # the newest head's token: each head signed may have its own, and two can fall in different seconds
+    newest = proof.tree_heads[-1].signed.head.head_hash
+    receipt = next(r for r in proof.anchors if r.backend == "tsa" and r.head_hash == newest)
 
     code, out, _ = _cli("verify", proof_file, "--tsa-cert", str(authority.ca_cert), capsys=capsys)
     assert code == 0, out
