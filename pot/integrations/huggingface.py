@@ -45,9 +45,10 @@ honestly, before the first step: a plain Trainer, a training dataset that is not
 accumulation (a recorded step is one batch), an optimizer that does not hold every trainable parameter (a
 layer-wise optimizer, several optimizers); and before the step whose batch it is, a batch without the indices or
 with an input that is not a tensor. Several processes are refused on every process before a run is recorded (each
-trains on batches the main process never sees). Not recorded: the generators of DataLoader worker processes and a
-gradient scaler's state (fp16). :class:`TrainerReplayProgram` makes the program ``pot replay --entry`` needs from a
-ReplayTrainer built the way training built it.
+trains on batches the main process never sees), and so are fp16 training (its gradient scaler's state is not in the
+file) and a scheduler stepped on evaluation metrics (ReduceLROnPlateau; a replay does not evaluate). Not recorded:
+the generators of DataLoader worker processes. :class:`TrainerReplayProgram` makes the program ``pot replay
+--entry`` needs from a ReplayTrainer built the way training built it.
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
         if not self.record_replay:
             return
         try:
-            self._check_replayable(args, model, kwargs.get("optimizer"))
+            self._check_replayable(args, model, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
         except UsageError as exc:
             self._fail(exc)
             raise
@@ -299,9 +300,10 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
                         "(the Trainer restores the random generators after on_train_begin), the first is at the "
                         "end of this epoch", int(state.global_step))
 
-    def _check_replayable(self, args: Any, model: Any, optimizer: Any) -> None:
+    def _check_replayable(self, args: Any, model: Any, optimizer: Any, scheduler: Any) -> None:
         """Refuse, before the first step, a training whose steps cannot be recorded for replay honestly."""
         import torch
+        from transformers.optimization import GreedyLR
 
         if self._trainer is None:
             raise UsageError("record_replay needs a Trainer that digests each step's inputs, which a TrainerCallback "
@@ -316,6 +318,14 @@ class ProvenanceTrainerCallback(CallbackCore, TrainerCallback):
                              "holds")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise UsageError("record_replay needs the Trainer's torch optimizer, and the callback was given none")
+        if getattr(args, "fp16", False) or getattr(getattr(self._trainer, "accelerator", None), "scaler", None):
+            # the loss scale changes from step to step and skips steps whose gradients overflow; it is not in the
+            # checkpoint file, so a replay would not start where training did
+            raise UsageError("record_replay cannot record fp16 training: its gradient scaler's state is not in the "
+                             "replay checkpoint file (bf16, which needs no scaler, can be recorded)")
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau | GreedyLR):
+            raise UsageError("record_replay cannot record a training whose learning-rate scheduler steps on evaluation "
+                             f"metrics ({type(scheduler).__name__}): a replay does not evaluate")
         held = {id(p) for group in optimizer.param_groups for p in group["params"]}
         missing = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in held]
         if missing:

@@ -401,6 +401,7 @@ def _layer_wise(model: Any) -> tuple[Any, None]:
     ("layer-wise optimizer", r"\d+ trainable parameter\(s\) of the model \(bert.embeddings.word_embeddings.weight, "
                              r"...\) are not in the Trainer's optimizer"),
     ("input that is not a tensor", "batch input 'return_dict' is a bool, not a tensor"),
+    ("scheduler stepped on evaluation", r"steps on evaluation metrics \(ReduceLROnPlateau\)"),
 ])
 def test_record_replay_refuses_what_it_cannot_record_before_the_first_step(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, match: str) -> None:
@@ -423,6 +424,9 @@ def test_record_replay_refuses_what_it_cannot_record_before_the_first_step(
         settings["gradient_accumulation_steps"] = 2
     elif case == "layer-wise optimizer":
         options["optimizers"] = _layer_wise(model)
+    elif case == "scheduler stepped on evaluation":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        options["optimizers"] = (optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer))
     else:
         options["data_collator"] = _with_a_flag
     trainer = trainer_class(model=model, args=replay_args(tmp_path / "out", **settings), callbacks=[callback],
