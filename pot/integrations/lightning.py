@@ -177,12 +177,20 @@ class ProvenanceCallback(CallbackCore, Callback):
         optimizers = list(trainer.optimizers)
         if len(optimizers) != 1:
             raise UsageError(f"record_replay records one optimizer's state, the module has {len(optimizers)}")
+        schedulers = list(getattr(trainer, "lr_scheduler_configs", None) or [])
+        if len(schedulers) > 1:
+            raise UsageError(f"record_replay records one learning-rate scheduler's state, the module has "
+                             f"{len(schedulers)}")
+        if schedulers and schedulers[0].reduce_on_plateau:
+            raise UsageError("record_replay cannot record a learning-rate scheduler stepped on validation metrics "
+                             f"({type(schedulers[0].scheduler).__name__}): a replay does not validate")
         directory = self.replay_dir if self.replay_dir is not None else \
             Path(trainer.default_root_dir) / "pot-replay"
         directory.mkdir(parents=True, exist_ok=True)
         # the state is copied now; the file is written off the training thread and recorded in its place
         saved = save_checkpoint_async(directory / name, pl_module, optimizers[0],
-                                      stores=[self.recorder.config.resolve_store()])
+                                      stores=[self.recorder.config.resolve_store()],
+                                      scheduler=schedulers[0].scheduler if schedulers else None)
         self.recorder.record_training_checkpoint(
             metrics=metrics, epoch=epoch, model_id=self._model_id(pl_module),
             model_fn=self._fingerprint_fn(pl_module) if name != "init.pt" else None, step=int(trainer.global_step),

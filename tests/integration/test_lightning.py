@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from pot import ProvenanceConfig, ProvenanceProof, ProvenanceRecorder, verify_proof  # noqa: E402
 from pot.cli import main  # noqa: E402
-from pot.errors import UsageError  # noqa: E402
+from pot.errors import ReplayError, UsageError  # noqa: E402
 from pot.integrations.lightning import IndexedDataset, ProvenanceCallback, replay_batch_digest  # noqa: E402
 from pot.integrations.torch import model_hash  # noqa: E402
 from pot.log.verify import find_checkpoint_file  # noqa: E402
@@ -252,6 +252,64 @@ class LightningProgram:
         self.optimizer.zero_grad()
         self.model.training_step([batch.indices, [batch.tensors["0"], batch.tensors["1"]]], 0).backward()
         self.optimizer.step()
+
+
+class ScheduledDigitsMLP(IndexedDigitsMLP):
+    """With a learning rate halved after every epoch (an epoch-interval StepLR)."""
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        optimizer = torch.optim.Adam(self.parameters(), lr=1e-2)
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)}
+
+
+class ScheduledProgram(LightningProgram):
+    """The replay program of a ScheduledDigitsMLP fit: Lightning steps the scheduler after an epoch's last batch."""
+
+    def __init__(self, x: Any, y: Any) -> None:
+        self.model = ScheduledDigitsMLP()
+        configured = self.model.configure_optimizers()
+        self.optimizer, self.scheduler = configured["optimizer"], configured["lr_scheduler"]
+        self.loader = indexed_loader(x, y)
+
+    def batches(self, epoch: int) -> Any:
+        yield from super().batches(epoch)
+        self.scheduler.step()
+
+
+def test_a_fit_with_a_learning_rate_scheduler_replays_from_its_state_in_the_files(tmp_path: Path) -> None:
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    model = ScheduledDigitsMLP()
+    replay_fit(tmp_path, recorder, indexed_loader(x, y), model, max_epochs=3)
+    recorder.close()
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    files = {name: read_state(tmp_path / "replay" / name) for name in ("init.pt", "epoch-000.pt", "epoch-002.pt")}
+    assert [files[name]["scheduler"]["last_epoch"] for name in files] == [0, 1, 3]  # stepped before the file
+    plan = replay_plan(proof, (tmp_path / "proof.json").read_bytes())
+    report = replay_segments(plan, tmp_path / "replay", lambda config: ScheduledProgram(x, y))
+    assert [r.outcome for r in report.results] == ["exact", "exact", "exact"]
+    # the same program without the scheduler's step: the epoch's weights match (the file gave it the epoch's rate)
+    # but not the optimizer's state after it (the rate the next epoch starts with)
+    class Unscheduled(ScheduledProgram):
+        def batches(self, epoch: int) -> Any:
+            yield from LightningProgram.batches(self, epoch)
+
+    with pytest.raises(ReplayError, match="segment 3, .*the optimizer state differs"):
+        replay_segments(plan, tmp_path / "replay", lambda config: Unscheduled(x, y), indexes=[3])
+
+
+def test_record_replay_refuses_a_scheduler_stepped_on_validation_metrics(tmp_path: Path) -> None:
+    class Plateau(IndexedDigitsMLP):
+        def configure_optimizers(self):  # type: ignore[no-untyped-def]
+            optimizer = torch.optim.Adam(self.parameters(), lr=1e-2)
+            return {"optimizer": optimizer, "lr_scheduler": {
+                "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer), "monitor": "val_accuracy"}}
+
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    with pytest.raises(UsageError, match=r"stepped on validation metrics \(ReduceLROnPlateau\)"):
+        replay_fit(tmp_path, recorder, indexed_loader(x, y), Plateau(), val=loaders()[1])
+    recorder.close()
 
 
 def test_record_replay_records_batch_digests_and_replay_checkpoints(tmp_path: Path) -> None:
