@@ -34,7 +34,7 @@ input tensors by name, :func:`replay_batch_digest`) and the step's own ``loss`` 
 its optimizer step used); on a step where the Trainer logs, the logged values other than those two (the gradient
 norm) join that step's record: the Trainer's logged ``loss`` is the mean over its logging window, which the
 per-step losses already give. It also writes a replay checkpoint file (weights, optimizer state, learning-rate
-scheduler state, random generators; :func:`pot.replay.torch.save_checkpoint`) when training begins and at the end
+scheduler state, random generators; :func:`pot.replay.torch.save_checkpoint_async`) when training begins and at the end
 of each epoch, into ``replay_dir`` (default: ``pot-replay`` under the output directory), recorded with its
 optimizer and RNG digests. A resumed training gets no file for its start, as the Trainer restores the generators
 after ``on_train_begin``. A ReplayTrainer evaluates with the random generators saved and restored around

@@ -17,11 +17,11 @@ Recording for replay (docs/REPLAY.md) is opt-in, with ``record_replay=True``. Th
 samples each batch holds: wrap the training dataset in :class:`IndexedDataset`, whose items are ``(index, sample)``,
 so that the default collate gives batches ``[indices, samples]`` and the module's step unpacks them
 (``indices, (x, y) = batch``). The callback then records, per step, the batch digest of the indices and the
-samples' tensors, and writes a replay checkpoint file (weights, optimizer state, random generators;
-:func:`pot.replay.torch.save_checkpoint`) before the first step and at the end of each epoch, recorded with its
-optimizer and RNG digests. A loader whose dataset is not an IndexedDataset stops the fit before its first step: a
-batch digest without the sample indices would not be one, and guessing them from the sampler would be a claim the
-callback cannot check. ::
+samples' tensors, and writes a replay checkpoint file (weights, optimizer state, the learning-rate scheduler's
+state if there is one, random generators; :func:`pot.replay.torch.save_checkpoint_async`, off the training thread)
+before the first step and at the end of each epoch, recorded with its optimizer and RNG digests. A loader whose
+dataset is not an IndexedDataset stops the fit before its first step: a batch digest without the sample indices
+would not be one, and guessing them from the sampler would be a claim the callback cannot check. ::
 
     train = DataLoader(IndexedDataset(TensorDataset(x, y)), batch_size=100, shuffle=True)
     callback = ProvenanceCallback(model_id="digits-mlp", record_replay=True, replay_dir="checkpoints")
