@@ -298,6 +298,39 @@ def test_a_fit_with_a_learning_rate_scheduler_replays_from_its_state_in_the_file
         replay_segments(plan, tmp_path / "replay", lambda config: Unscheduled(x, y), indexes=[3])
 
 
+class StepScheduledDigitsMLP(IndexedDigitsMLP):
+    """With a learning rate that decays after every step (a step-interval LambdaLR)."""
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        optimizer = torch.optim.Adam(self.parameters(), lr=1e-2)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.97 ** step)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class StepScheduledProgram(LightningProgram):
+    def __init__(self, x: Any, y: Any) -> None:
+        self.model = StepScheduledDigitsMLP()
+        configured = self.model.configure_optimizers()
+        self.optimizer, self.scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+        self.loader = indexed_loader(x, y)
+
+    def step(self, batch: Any) -> None:
+        super().step(batch)
+        self.scheduler.step()
+
+
+def test_a_fit_with_a_step_interval_scheduler_replays_bit_for_bit(tmp_path: Path) -> None:
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    replay_fit(tmp_path, recorder, indexed_loader(x, y), StepScheduledDigitsMLP(), max_epochs=2)
+    recorder.close()
+    proof = ProvenanceProof.load(tmp_path / "proof.json")
+    assert read_state(tmp_path / "replay" / "epoch-000.pt")["scheduler"]["last_epoch"] == 14  # one per step
+    plan = replay_plan(proof, (tmp_path / "proof.json").read_bytes())
+    report = replay_segments(plan, tmp_path / "replay", lambda config: StepScheduledProgram(x, y))
+    assert [r.outcome for r in report.results] == ["exact", "exact"]
+
+
 def test_record_replay_refuses_a_scheduler_stepped_on_validation_metrics(tmp_path: Path) -> None:
     class Plateau(IndexedDigitsMLP):
         def configure_optimizers(self):  # type: ignore[no-untyped-def]
