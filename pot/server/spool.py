@@ -6,10 +6,11 @@ A record is acknowledged once it is committed here: one SQLite file (``spool.db`
 loses an acknowledged record (``fsync=False``, ``POT_SPOOL_FSYNC=0``: ``synchronous=NORMAL``, as durable as the
 local store, which a killed process does not hurt but a power cut may).
 
-The background sender (:mod:`pot.server.client`) reads the oldest waiting records of one model at a time, sends
-them with their idempotency keys, and on the server's answer moves them to ``delivered`` (their id and seq in the
-server's log) in one transaction. A record the server refuses for good stays here, marked
-with the reason, and is not sent again; nothing is deleted without the server having it.
+The background sender (:mod:`pot.server.client`) reads the oldest waiting records of one model at a time, sends them
+with their idempotency keys, and on the server's answer moves them to ``delivered`` (their id and seq in the
+server's log) in one transaction; ``delivered`` keeps the newest ``keep_delivered`` (100,000) of them. A record the
+server refuses for good stays here, marked with the reason, and is not sent again; nothing is deleted without the
+server having it.
 
 Several recorders may share one spool (processes on one machine, or a process restarted on the spool its
 predecessor left): each sends whatever waits, and the idempotency keys make a record sent twice count once.
@@ -27,6 +28,7 @@ from typing import Any
 from pot.errors import StoreError
 
 SPOOL_FILE = "spool.db"
+KEEP_DELIVERED = 100_000  # delivered records whose handle -> id lookup is kept (about 200 bytes each)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -73,8 +75,9 @@ class Delivery:
 class Spool:
     """One spool file. Thread-safe: the training thread adds, the sender thread takes and settles."""
 
-    def __init__(self, directory: Path | str, *, fsync: bool = True) -> None:
+    def __init__(self, directory: Path | str, *, fsync: bool = True, keep_delivered: int = KEEP_DELIVERED) -> None:
         self.directory = Path(directory)
+        self.keep_delivered = keep_delivered
         self.path = self.directory / SPOOL_FILE
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -126,6 +129,10 @@ class Spool:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     self._conn.executemany("INSERT OR REPLACE INTO delivered VALUES (?, ?, ?, ?)", delivered)
+                    # only the newest keep_delivered are remembered (rowids grow with each insert): a training run
+                    # that records through a server for weeks does not grow its spool without end
+                    self._conn.execute("DELETE FROM delivered WHERE rowid <= (SELECT max(rowid) FROM delivered) - ?",
+                                       (self.keep_delivered,))
                     self._conn.executemany("DELETE FROM queue WHERE id = ?", rows)
                     self._conn.execute("COMMIT")
                 except BaseException:
