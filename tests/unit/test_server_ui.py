@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from pot.server.app import create_app
 from pot.server.service import ServerSettings
-from pot.server.ui import CONTENT_SECURITY_POLICY, PAGES
+from pot.server.ui import CONTENT_SECURITY_POLICY, PAGES, page_html
 
 STATIC = Path(__file__).resolve().parents[2] / "pot" / "server" / "ui" / "static"
 
@@ -34,7 +34,8 @@ def test_every_page_and_file_is_served_with_the_policy(client: TestClient) -> No
     for page, name in PAGES.items():
         answer = client.get(f"/ui/{page}")
         assert answer.status_code == 200 and answer.headers["content-type"] == "text/html; charset=utf-8"
-        assert answer.text == (STATIC / name).read_text()
+        assert answer.text == page_html(name)
+        assert f"<title>pot · {name}</title>" in answer.text and f'src="/ui/static/{name}.js"' in answer.text
         assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     for path in sorted(STATIC.iterdir()):
         answer = client.get(f"/ui/static/{path.name}")
@@ -49,7 +50,7 @@ def test_every_page_and_file_is_served_with_the_policy(client: TestClient) -> No
 
 def test_pages_load_only_files_that_exist() -> None:
     for page in PAGES.values():
-        html = (STATIC / page).read_text()
+        html = page_html(page)
         for reference in re.findall(r'(?:src|href)="(/ui/static/[^"]+)"', html):
             assert (STATIC / reference.removeprefix("/ui/static/")).is_file(), (page, reference)
         assert "<script>" not in html and " style=" not in html  # nothing inline: the policy would refuse it

@@ -1,7 +1,8 @@
 """The web UI of ``pot serve``: static HTML, CSS and JavaScript modules that read the same JSON API as scripts do.
 
 ``mount(app)`` adds the pages under ``/ui/`` (and a redirect from ``/``). Nothing is built at install time: the
-files in ``static/`` ship as package data and are served as they are. Every page is a fixed HTML shell; its module
+files in ``static/`` ship as package data and are served as they are. Every page is the same HTML shell
+(``page.html``, with the page's title and module filled in); its module
 fetches ``/v1/...`` and builds the page with DOM calls that set text, never markup, so nothing from the store (model
 ids, metric names, configs: all user input) is ever parsed as HTML. The Content-Security-Policy on every UI
 response allows scripts, styles and requests from this origin only, no inline script and no ``eval``, so even a
@@ -23,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["CONTENT_SECURITY_POLICY", "PAGES", "mount"]
+__all__ = ["CONTENT_SECURITY_POLICY", "PAGES", "mount", "page_html"]
 
 # Everything from this origin only; no inline script or style, no eval, no plugins, not framed, no <base>; forms
 # post nowhere (the verify page reads the file in the browser and sends it with fetch).
@@ -37,9 +38,8 @@ _HEADERS = {
     "Cache-Control": "no-cache",  # revalidate: a server upgraded in place serves its new files at once
 }
 
-# URL path under /ui/ -> the HTML file in static/
-PAGES = {"": "runs.html", "run": "run.html", "models": "models.html", "model": "model.html",
-         "lineage": "lineage.html", "verify": "verify.html"}
+# URL path under /ui/ -> the page's name: its title, and its module static/NAME.js
+PAGES = {"": "runs", "run": "run", "models": "models", "model": "model", "lineage": "lineage", "verify": "verify"}
 
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
@@ -56,16 +56,25 @@ def _load_files() -> dict[str, tuple[bytes, str]]:
     return files
 
 
+def page_html(name: str) -> str:
+    """The HTML shell of page ``name``: page.html, one for every page, with the page's title and module."""
+    return resources.files(__name__).joinpath("page.html").read_text(encoding="utf-8").replace("@PAGE@", name)
+
+
 def mount(app: FastAPI) -> None:
     """Serve the UI from ``app``: the pages under ``/ui/``, their scripts and styles under ``/ui/static/``."""
     files = _load_files()
-    missing = sorted(set(PAGES.values()) - set(files))
+    missing = sorted(f"{name}.js" for name in PAGES.values() if f"{name}.js" not in files)
     if missing:
         raise RuntimeError(f"pot's web UI is incomplete: {', '.join(missing)} missing from the package")
+    pages = {path: page_html(name).encode("utf-8") for path, name in PAGES.items()}
 
     def serve(name: str) -> Response:
         data, media_type = files[name]
         return Response(data, media_type=media_type, headers=_HEADERS)
+
+    def serve_page(path: str) -> Response:
+        return Response(pages[path], media_type=_MEDIA_TYPES[".html"], headers=_HEADERS)
 
     def not_found(what: str) -> Response:
         return Response(f"no such page: {what}\n", status_code=404, media_type="text/plain; charset=utf-8",
@@ -85,8 +94,8 @@ def mount(app: FastAPI) -> None:
 
     @app.get("/ui/", include_in_schema=False)
     def runs_page() -> Response:
-        return serve(PAGES[""])
+        return serve_page("")
 
     @app.get("/ui/{page}", include_in_schema=False)
     def page(page: str) -> Response:
-        return serve(PAGES[page]) if page in PAGES and page else not_found(f"/ui/{page}")
+        return serve_page(page) if page in PAGES and page else not_found(f"/ui/{page}")
