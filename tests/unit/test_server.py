@@ -67,9 +67,13 @@ def checkpoint(key: str, epoch: int, **fields: Any) -> dict[str, Any]:
                        "fingerprint_hash": None, "validation_hash": None, "node_id": "rank-0", **fields}}
 
 
-def training_batch(run_id: str) -> dict[str, Any]:
-    """What a recorder sends for a short run: its start, two checkpoints, a block of steps, a validation, its end."""
-    started = events.run_started("train", {"lr": 0.1}, {}, {}, "alice")
+def training_batch(run_id: str, *, started: dict[str, Any] | None = None,
+                   last_metrics: dict[str, float] | None = None) -> dict[str, Any]:
+    """What a recorder sends for a short run: its start (``started``: the RunStarted data), two checkpoints (the
+    second with ``last_metrics``), a block of steps, a validation, its end."""
+    if started is None:
+        started = events.run_started("train", {"lr": 0.1}, {}, {}, "alice")
+    last = {} if last_metrics is None else {"metrics": last_metrics}
     return {"records": [
         {"idempotency_key": "k0", "type": "event",
          "fields": {"event": events.RUN_STARTED, "run_id": run_id, "data": started, "node_id": "rank-0"}},
@@ -77,7 +81,7 @@ def training_batch(run_id: str) -> dict[str, Any]:
         {"idempotency_key": "k2", "type": "steps",
          "fields": {"steps": [1, 2, 3], "metrics": {"loss": [0.9, 0.8, 0.7]}, "run_id": run_id,
                     "node_id": "rank-1"}},
-        checkpoint("k3", 1, run_id=run_id),
+        checkpoint("k3", 1, run_id=run_id, **last),
         {"idempotency_key": "k4", "type": "validation",
          "fields": {"model_hash": digest(1), "validator_id": "val", "validation_result": {"accuracy": 0.9},
                     "confidence_score": 0.95, "challenge_hash": None, "node_id": "validator"}},

@@ -20,7 +20,7 @@ from pot.lineage import events
 from ..conftest import StoreTarget
 from .conftest import digest
 from .test_json_schemas import check
-from .test_server import Server, checkpoint, make_token, start_server
+from .test_server import Server, make_token, start_server, training_batch
 
 
 def run_batch(run_id: str, *, lr: float, dataset: str, follows: str | None = None) -> dict[str, Any]:
@@ -29,20 +29,7 @@ def run_batch(run_id: str, *, lr: float, dataset: str, follows: str | None = Non
     parents = [events.parent_dataset(dataset, digest(7))] + ([events.parent_run(follows)] if follows else [])
     started = events.run_started("train", {"lr": lr, "optimizer": {"name": "sgd"}}, {"python": {"version": "3"}},
                                  {"commit": "c0ffee", "dirty": False, "branch": "main"}, "alice", parents)
-    return {"records": [
-        {"idempotency_key": "k0", "type": "event",
-         "fields": {"event": events.RUN_STARTED, "run_id": run_id, "data": started, "node_id": "rank-0"}},
-        checkpoint("k1", 0, run_id=run_id),
-        {"idempotency_key": "k2", "type": "steps",
-         "fields": {"steps": [1, 2, 3], "metrics": {"loss": [0.9, 0.8, 0.7]}, "run_id": run_id, "node_id": "rank-1"}},
-        checkpoint("k3", 1, run_id=run_id, metrics={"loss": lr}),
-        {"idempotency_key": "k4", "type": "validation",
-         "fields": {"model_hash": digest(1), "validator_id": "val", "validation_result": {"accuracy": 0.9},
-                    "confidence_score": 0.95, "challenge_hash": None, "node_id": "validator"}},
-        {"idempotency_key": "k5", "type": "event",
-         "fields": {"event": events.RUN_COMPLETED, "run_id": run_id, "data": events.run_completed("completed", None),
-                    "node_id": "rank-0"}},
-    ]}
+    return training_batch(run_id, started=started, last_metrics={"loss": lr})
 
 
 @pytest.fixture
