@@ -76,7 +76,7 @@ def encode(state: Any) -> list[Any]:
         if depth > MAX_DEPTH:
             raise UsageError(f"a checkpoint state is nested more than {MAX_DEPTH} levels")
         cls = value.__class__  # exact classes first: a state is mostly dicts, tensors and numbers
-        if cls is dict or cls is OrderedDict:
+        if cls is dict or cls is OrderedDict or (cls not in _SCALARS and isinstance(value, Mapping)):
             return '{"d":[' + ",".join(f"[{_key(key)},{node(item, depth + 1)}]" for key, item in value.items()) + "]}"
         scalar = _SCALARS.get(cls)
         if scalar is not None:
@@ -91,8 +91,6 @@ def encode(state: Any) -> list[Any]:
             pieces.append(raw)
             offset += length
             return f'{{"t":{len(entries) - 1}}}'
-        if isinstance(value, Mapping):
-            return '{"d":[' + ",".join(f"[{_key(key)},{node(item, depth + 1)}]" for key, item in value.items()) + "]}"
         if isinstance(value, list | tuple):
             kind = "u" if isinstance(value, tuple) else "l"
             return f'{{"{kind}":[' + ",".join(node(item, depth + 1) for item in value) + "]}"

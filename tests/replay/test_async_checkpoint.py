@@ -71,29 +71,30 @@ def test_the_background_file_and_digests_are_the_plain_ones(tmp_path: Path, make
 
 def test_the_file_holds_the_state_at_the_call_while_training_goes_on(tmp_path: Path) -> None:
     model = torch.nn.Linear(64, 64)
-    optimizer = _trained_linear(model)
+    optimizer = _stepped(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
     before, before_optimizer = model_hash(model), optimizer_digest(optimizer)
     pending = save_checkpoint_async(tmp_path / "a.pt", model, optimizer)
     with torch.no_grad():  # training goes on at once, changing the live tensors in place
         model.weight.add_(1.0)
-    _trained_linear(model, optimizer)
+    _stepped(model, optimizer)
     written = pending.result(timeout=60)
     assert (written.model_hash, written.optimizer_hash) == (before, before_optimizer)
     state = read_state(tmp_path / "a.pt")
     assert model_hash(state["model"]) == before and state_digest(state["optimizer"]) == before_optimizer
 
 
-def _trained_linear(model: torch.nn.Linear, optimizer: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
-    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+def _stepped(model: torch.nn.Linear, optimizer: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
+    """One optimizer step on ``model`` (Adam unless an optimizer is given), so that the optimizer has state."""
+    optimizer = optimizer or torch.optim.Adam(model.parameters())
     optimizer.zero_grad()
-    model(torch.ones(2, 64)).sum().backward()
+    model(torch.ones(2, model.in_features)).sum().backward()
     optimizer.step()
     return optimizer
 
 
 def test_the_recorder_appends_a_background_checkpoint_in_its_place(tmp_path: Path) -> None:
     model = torch.nn.Linear(3, 2)
-    optimizer = _trained_linear_small(model)
+    optimizer = _stepped(model)
     with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store"))) as recorder:
         recorder.record_step(1, {"loss": 1.0}, "m", epoch=0)
         pending = save_checkpoint_async(tmp_path / "epoch-000.pt", model, optimizer)
@@ -110,17 +111,10 @@ def test_the_recorder_appends_a_background_checkpoint_in_its_place(tmp_path: Pat
                                       written.file_sha256, "epoch-000.pt")
 
 
-def _trained_linear_small(model: torch.nn.Linear) -> torch.optim.Optimizer:
-    optimizer = torch.optim.Adam(model.parameters())
-    model(torch.ones(1, 3)).sum().backward()
-    optimizer.step()
-    return optimizer
-
-
 def test_a_background_checkpoint_that_cannot_be_written_is_said_at_the_next_call_and_nothing_else_is_lost(
         tmp_path: Path) -> None:
     model = torch.nn.Linear(3, 2)
-    optimizer = _trained_linear_small(model)
+    optimizer = _stepped(model)
     store = tmp_path / "store"
     with ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(store))) as recorder:
         recorder.record_step(1, {"loss": 1.0}, "m")
@@ -184,7 +178,7 @@ def test_the_checkpoint_header_is_the_json_json_dumps_writes() -> None:
 
 def test_a_scheduler_state_is_written_the_same_in_the_background(tmp_path: Path) -> None:
     model = torch.nn.Linear(3, 2)
-    optimizer = _trained_linear_small(model)
+    optimizer = _stepped(model)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     scheduler.step()
     save_checkpoint(tmp_path / "plain.pt", model, optimizer, scheduler=scheduler)
