@@ -331,6 +331,20 @@ def test_a_fit_with_a_step_interval_scheduler_replays_bit_for_bit(tmp_path: Path
     assert [r.outcome for r in report.results] == ["exact", "exact"]
 
 
+def test_record_replay_refuses_two_learning_rate_schedulers(tmp_path: Path) -> None:
+    class TwoSchedulers(IndexedDigitsMLP):
+        def configure_optimizers(self):  # type: ignore[no-untyped-def]
+            optimizer = torch.optim.Adam(self.parameters(), lr=1e-2)
+            return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, 1),
+                                 torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.9)]
+
+    x, y = digits()
+    recorder = ProvenanceRecorder(ProvenanceConfig(enabled=True, store_dir=str(tmp_path / "store")))
+    with pytest.raises(UsageError, match="records one learning-rate scheduler's state, the module has 2"):
+        replay_fit(tmp_path, recorder, indexed_loader(x, y), TwoSchedulers())
+    recorder.close()
+
+
 def test_record_replay_refuses_a_scheduler_stepped_on_validation_metrics(tmp_path: Path) -> None:
     class Plateau(IndexedDigitsMLP):
         def configure_optimizers(self):  # type: ignore[no-untyped-def]
