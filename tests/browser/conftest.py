@@ -59,6 +59,16 @@ class Page:
         self.page.wait_for_selector("main[data-ready]", timeout=30_000)
         return self.page
 
+    def verify(self, server: str, key_hex: str, proof: Path, step: str = "verified") -> Any:
+        """The verify page of the server at ``server`` given ``key_hex`` and the proof file ``proof`` (chosen with
+        the file input), once its result is shown, with a screenshot named ``step``."""
+        page = self.open(server + "/ui/verify")
+        page.fill("#trusted-key", key_hex)
+        page.set_input_files("#proof-file", str(proof))
+        page.wait_for_selector("#result[data-done]")
+        self.shot(step)
+        return page
+
     def shot(self, step: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.name}-{step}.png"

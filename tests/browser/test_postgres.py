@@ -52,11 +52,7 @@ def test_a_run_on_a_postgresql_server_is_shown_and_its_proof_verifies(postgres_u
         key = SigningKey.load(root / "signing-key.pem").public
         assert verify_proof(ProvenanceProof.load(saved), trusted_key=key).ok
 
-        page = tab.open(served.url + "/ui/verify")
-        page.fill("#trusted-key", key.hex)
-        page.set_input_files("#proof-file", str(saved))
-        page.wait_for_selector("#result[data-done]")
-        tab.shot("verified")
+        page = tab.verify(served.url, key.hex, saved)
         assert "the proof verifies with the key you gave" in page.inner_text(".verdict")
         assert not tab.errors and not tab.dialogs
     finally:
